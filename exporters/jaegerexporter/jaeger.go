@@ -1,0 +1,246 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package jaegerexporter // import "github.com/vigil-otel/vigil/exporters/jaegerexporter"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jaegertracing/jaeger-idl/model/v1"
+	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcmetadata "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadata"
+)
+
+// Drop reasons (attribute "reason" of exporter_jaeger_dropped_spans).
+const (
+	reasonPermanent = "permanent_error"
+	reasonTooLarge  = "too_large"
+)
+
+var (
+	attrsPermanent = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonPermanent)))
+	attrsTooLarge  = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonTooLarge)))
+)
+
+type jaegerExporter struct {
+	cfg       *Config
+	settings  exporter.Settings
+	telemetry *metadata.TelemetryBuilder
+
+	conn     *grpc.ClientConn
+	client   api_v2.CollectorServiceClient
+	md       grpcmetadata.MD
+	callOpts []grpc.CallOption
+}
+
+func newJaegerExporter(cfg *Config, set exporter.Settings) (*jaegerExporter, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("jaeger exporter telemetry: %w", err)
+	}
+	return &jaegerExporter{cfg: cfg, settings: set, telemetry: tb}, nil
+}
+
+// start builds the gRPC client from configgrpc (TLS, headers, compression,
+// keepalive, balancer, auth extensions). Connecting is lazy: an unreachable
+// collector makes sends fail (and retry), not start.
+func (e *jaegerExporter) start(ctx context.Context, host component.Host) error {
+	conn, err := e.cfg.ClientConfig.ToClientConn(ctx, host.GetExtensions(), e.settings.TelemetrySettings,
+		configgrpcUserAgent(e.settings))
+	if err != nil {
+		return fmt.Errorf("jaeger exporter: gRPC client: %w", err)
+	}
+	e.conn = conn
+	e.client = api_v2.NewCollectorServiceClient(conn)
+	headers := map[string]string{}
+	for k, v := range e.cfg.ClientConfig.Headers.Iter {
+		headers[k] = string(v)
+	}
+	e.md = grpcmetadata.New(headers)
+	e.callOpts = []grpc.CallOption{grpc.WaitForReady(e.cfg.ClientConfig.WaitForReady)}
+	return nil
+}
+
+func (e *jaegerExporter) shutdown(context.Context) error {
+	e.telemetry.Shutdown()
+	if e.conn != nil {
+		return e.conn.Close()
+	}
+	return nil
+}
+
+// pushTraces sends one PostSpans call per resource (more if a batch must be
+// split to fit max_request_size or the server's limit). On a retryable error
+// it returns only the spans that were not yet accepted, so a retry does not
+// duplicate what Jaeger already stored.
+func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
+	if e.client == nil {
+		return errors.New("jaeger exporter not started")
+	}
+	batches, err := tracesToBatches(td)
+	if err != nil {
+		n := int64(td.SpanCount())
+		e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, n, attrsPermanent)
+		return consumererror.NewPermanent(err)
+	}
+	if len(e.md) > 0 {
+		ctx = grpcmetadata.NewOutgoingContext(ctx, e.md.Copy())
+	}
+	var permErrs []error
+	for bi, rb := range batches {
+		sent := make([]bool, len(rb.batch.Spans))
+		err := e.send(ctx, rb.batch.Process, rb.batch.Spans, sent)
+		if err == nil {
+			continue
+		}
+		if consumererror.IsPermanent(err) {
+			// Already counted as dropped; the other resources may still go through.
+			permErrs = append(permErrs, err)
+			continue
+		}
+		remaining := unsentTraces(td, batches[bi:], sent)
+		e.telemetry.ExporterJaegerFailedSpans.Add(ctx, int64(remaining.SpanCount()))
+		if len(permErrs) > 0 {
+			e.settings.Logger.Warn("Jaeger rejected part of a request permanently", zap.Error(errors.Join(permErrs...)))
+		}
+		return consumererror.NewTraces(err, remaining)
+	}
+	if len(permErrs) > 0 {
+		return consumererror.NewPermanent(errors.Join(permErrs...))
+	}
+	return nil
+}
+
+// send posts spans[:] in as few calls as the size limits allow, marking in
+// sent (parallel to spans) what the collector accepted. It returns the first
+// retryable error, or a permanent error after trying everything.
+func (e *jaegerExporter) send(ctx context.Context, process *model.Process, spans []*model.Span, sent []bool) error {
+	req := &api_v2.PostSpansRequest{Batch: model.Batch{Process: process, Spans: spans}}
+	var err error
+	if req.Size() > e.cfg.MaxRequestSize {
+		err = errTooLarge
+	} else {
+		_, err = e.client.PostSpans(ctx, req, e.callOpts...)
+		if err == nil {
+			e.telemetry.ExporterJaegerSentSpans.Add(ctx, int64(len(spans)))
+			for i := range sent {
+				sent[i] = true
+			}
+			return nil
+		}
+	}
+	if errors.Is(err, errTooLarge) || isMessageTooLarge(err) {
+		if len(spans) == 1 {
+			e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, 1, attrsTooLarge)
+			sent[0] = true // dropped: never retried
+			return consumererror.NewPermanent(fmt.Errorf("span %s larger than the message limit: %w", spans[0].SpanID, err))
+		}
+		e.telemetry.ExporterJaegerSplitRequests.Add(ctx, 1)
+		mid := len(spans) / 2
+		errA := e.send(ctx, process, spans[:mid], sent[:mid])
+		if errA != nil && !consumererror.IsPermanent(errA) {
+			return errA
+		}
+		errB := e.send(ctx, process, spans[mid:], sent[mid:])
+		if errB != nil && !consumererror.IsPermanent(errB) {
+			return errB
+		}
+		if errA != nil || errB != nil {
+			return consumererror.NewPermanent(errors.Join(errA, errB))
+		}
+		return nil
+	}
+	err = classify(err)
+	if consumererror.IsPermanent(err) {
+		e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, int64(len(spans)), attrsPermanent)
+		for i := range sent {
+			sent[i] = true
+		}
+	}
+	return err
+}
+
+var errTooLarge = errors.New("request larger than max_request_size")
+
+// isMessageTooLarge recognises grpc-go's receive-limit rejection
+// ("grpc: received message larger than max (N vs. M)"), reported as
+// ResourceExhausted by the server, or by the client for its own send limit
+// ("trying to send message larger than max"). Retrying the same message cannot
+// succeed; splitting can.
+func isMessageTooLarge(err error) bool {
+	st, ok := status.FromError(err)
+	return ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max")
+}
+
+// classify maps a gRPC status to the exporterhelper error classes:
+//   - Unavailable, ResourceExhausted, DeadlineExceeded, Aborted (and Canceled,
+//     a client-side interruption): retried, honouring a RetryInfo delay;
+//   - everything else (InvalidArgument, Internal, Unimplemented,
+//     PermissionDenied, Unauthenticated, ...): permanent, dropped and counted.
+func classify(err error) error {
+	st := status.Convert(err)
+	switch st.Code() {
+	case codes.OK:
+		return nil
+	case codes.Unavailable, codes.ResourceExhausted, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
+		if d := retryDelay(st); d > 0 {
+			return exporterhelper.NewThrottleRetry(err, d)
+		}
+		return err
+	default:
+		return consumererror.NewPermanent(err)
+	}
+}
+
+func retryDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration()
+		}
+	}
+	return 0
+}
+
+// unsentTraces returns the spans of the resources in rest that were not
+// accepted: for rest[0] those with sent[i] == false, all spans for the others.
+func unsentTraces(td ptrace.Traces, rest []resourceBatch, sent []bool) ptrace.Traces {
+	out := ptrace.NewTraces()
+	for ri, rb := range rest {
+		src := td.ResourceSpans().At(rb.resource)
+		dst := out.ResourceSpans().AppendEmpty()
+		src.Resource().CopyTo(dst.Resource())
+		dst.SetSchemaUrl(src.SchemaUrl())
+		idx := 0
+		for i := 0; i < src.ScopeSpans().Len(); i++ {
+			sss := src.ScopeSpans().At(i)
+			dss := dst.ScopeSpans().AppendEmpty()
+			sss.Scope().CopyTo(dss.Scope())
+			dss.SetSchemaUrl(sss.SchemaUrl())
+			for j := 0; j < sss.Spans().Len(); j++ {
+				if ri > 0 || !sent[idx] {
+					sss.Spans().At(j).CopyTo(dss.Spans().AppendEmpty())
+				}
+				idx++
+			}
+		}
+	}
+	return out
+}
