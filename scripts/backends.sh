@@ -9,9 +9,10 @@
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/<name>-<version>/
 # Running state (configs, data, logs, PIDs) lives under
 #   ${VIGIL_RUN:-/tmp/vigil-bench}/<name>/
-# and is thrown away by `stop`. Every listener binds 127.0.0.1.
+# `stop` keeps the data (an outage test stops and restarts a backend);
+# `clean` stops and throws it away. Every listener binds 127.0.0.1.
 #
-# Usage: scripts/backends.sh install|start|stop|status|env [name...]
+# Usage: scripts/backends.sh install|start|stop|clean|status|env [name...]
 set -euo pipefail
 
 JAEGER_VERSION=2.13.0          # module github.com/jaegertracing/jaeger@v1.76.0
@@ -363,7 +364,7 @@ stop_one() { # name
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
     log "$name stopped (pid $pid)"
   fi
-  rm -rf "${RUN:?}/$name"
+  rm -f "$pf"
 }
 
 ALL_INSTALL=(jaeger prometheus loki telemetrygen ocb mdatagen debian)
@@ -382,6 +383,9 @@ case "$cmd" in
   stop)
     names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus2 loki alertmanager)
     for n in "${names[@]}"; do stop_one "$n"; done ;;
+  clean)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus2 loki alertmanager)
+    for n in "${names[@]}"; do stop_one "$n"; rm -rf "${RUN:?}/$n"; done ;;
   status)
     for n in jaeger prometheus prometheus2 loki alertmanager; do
       if running "$n"; then echo "$n running pid $(cat "$(pidfile "$n")")"; else echo "$n stopped"; fi
@@ -390,5 +394,5 @@ case "$cmd" in
     echo "export VIGIL_JAEGER_BIN=$(jaeger_bin) VIGIL_PROMETHEUS_BIN=$(prometheus_bin) VIGIL_PROMTOOL_BIN=$(promtool_bin)"
     echo "export VIGIL_LOKI_BIN=$(loki_bin) VIGIL_TELEMETRYGEN_BIN=$(telemetrygen_bin) VIGIL_OCB_BIN=$(ocb_bin) VIGIL_MDATAGEN_BIN=$(mdatagen_bin)"
     echo "export VIGIL_BACKENDS_SCRIPT=$HERE/backends.sh" ;;
-  *) echo "usage: $0 install|start|stop|status|env [name...]" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|clean|status|env [name...]" >&2; exit 2 ;;
 esac

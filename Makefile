@@ -1,0 +1,39 @@
+# Vigil's entry points. The two that matter on a fresh machine:
+#   make run    install and start the local backends, then run vigil with its default config
+#   make test   every test: unit (with -race) and end-to-end against the real backends
+.PHONY: run test unit e2e build generate generate-components check bench backends-stop
+
+GO ?= go
+
+build:
+	$(GO) build -trimpath -o bin/vigil ./cmd/gateway
+
+run:
+	bash scripts/run.sh
+
+test:
+	bash scripts/test.sh
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+e2e:
+	$(GO) test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+
+# Regenerates every generated file: mdatagen output (go generate, from each
+# component's doc.go), bpf2go output, and cmd/gateway/components.go (ocb).
+generate:
+	$(GO) generate ./...
+	bash scripts/gen-components.sh
+
+generate-components:
+	bash scripts/gen-components.sh
+
+check:
+	bash scripts/check.sh
+
+bench:
+	bash bench/run.sh
+
+backends-stop:
+	bash scripts/backends.sh clean

@@ -1,0 +1,661 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+// Package e2e holds Vigil's end-to-end tests: the built `vigil` binary
+// between real OTLP clients and real Jaeger, Prometheus and Loki binaries, all
+// on 127.0.0.1. TestMain installs (from the cache, see scripts/backends.sh)
+// and starts the backends, and builds vigil; each test starts its own vigil.
+//
+// Run: go test -tags e2e -count=1 -v ./test/e2e/
+// Set VIGIL_E2E_KEEP=1 to leave the backends running afterwards.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Backend addresses, as scripts/backends.sh starts them.
+const (
+	PrometheusURL   = "http://127.0.0.1:9090"
+	Prometheus2URL  = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
+	LokiURL         = "http://127.0.0.1:3100"
+	JaegerQueryURL  = "http://127.0.0.1:16686"
+	JaegerGRPC      = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
+	JaegerOTLPGRPC  = "127.0.0.1:24317"
+	AlertmanagerURL = "http://127.0.0.1:9093"
+)
+
+var (
+	repoRoot       string
+	backendsScript string
+	vigilBin       string
+	telemetrygen   string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	var err error
+	repoRoot, err = filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	backendsScript = filepath.Join(repoRoot, "scripts", "backends.sh")
+	if err := setup(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
+		if os.Getenv("VIGIL_E2E_KEEP") == "" {
+			_ = backends("clean")
+		}
+		return 1
+	}
+	code := m.Run()
+	if os.Getenv("VIGIL_E2E_KEEP") == "" {
+		if err := backends("clean"); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: stopping backends:", err)
+		}
+	}
+	return code
+}
+
+func setup() error {
+	t0 := time.Now()
+	if err := backends("install", "jaeger", "prometheus", "loki", "telemetrygen"); err != nil {
+		return fmt.Errorf("installing backends: %w", err)
+	}
+	out, err := exec.Command("bash", backendsScript, "env").Output()
+	if err != nil {
+		return fmt.Errorf("backends.sh env: %w", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, kv := range strings.Fields(strings.TrimPrefix(line, "export ")) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				os.Setenv(k, v)
+			}
+		}
+	}
+	telemetrygen = os.Getenv("VIGIL_TELEMETRYGEN_BIN")
+
+	// Throw away what an earlier run left, then start fresh backends.
+	if err := backends("clean"); err != nil {
+		return err
+	}
+	for _, name := range []string{"jaeger", "prometheus", "loki"} {
+		if err := backends("start", name); err != nil {
+			return fmt.Errorf("backend %s did not start (its log is above): %w", name, err)
+		}
+	}
+
+	dir, err := os.MkdirTemp("", "vigil-e2e-bin")
+	if err != nil {
+		return err
+	}
+	vigilBin = filepath.Join(dir, "vigil")
+	build := exec.Command("go", "build", "-o", vigilBin, "./cmd/gateway")
+	build.Dir = repoRoot
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building vigil: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "e2e: backends up and vigil built in %s\n", time.Since(t0).Round(time.Second))
+	return nil
+}
+
+// backends runs scripts/backends.sh with its output on stderr.
+func backends(args ...string) error {
+	cmd := exec.Command("bash", append([]string{backendsScript}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+// StopBackend stops a backend started by TestMain, keeping its data.
+func StopBackend(t *testing.T, name string) {
+	t.Helper()
+	if err := backends("stop", name); err != nil {
+		t.Fatalf("stopping %s: %v", name, err)
+	}
+}
+
+// StartBackend (re)starts a backend and waits until it is ready.
+func StartBackend(t *testing.T, name string) {
+	t.Helper()
+	if err := backends("start", name); err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+}
+
+var debianOnce sync.Once
+var debianErr error
+
+// EnsureBackend starts one of the on-demand backends ("prometheus2",
+// "alertmanager", both from Debian's packages), installing them first.
+func EnsureBackend(t *testing.T, name string) {
+	t.Helper()
+	debianOnce.Do(func() { debianErr = backends("install", "debian") })
+	if debianErr != nil {
+		t.Fatalf("installing Debian's prometheus/alertmanager: %v", debianErr)
+	}
+	StartBackend(t, name)
+}
+
+// Vigil is one running vigil process.
+type Vigil struct {
+	OTLPGRPC   string // host:port
+	OTLPHTTP   string // http://host:port
+	Health     string // host:port of health_check, when the config has it
+	MetricsURL string // vigil's own Prometheus endpoint
+	StorageDir string // survives Restart
+
+	args       []string
+	env        []string
+	readyProbe func() error
+	logPath    string
+	mu         sync.Mutex
+	cmd        *exec.Cmd
+	done       chan struct{}
+}
+
+// StartVigil starts bin/vigil with configYAML (or, when configYAML is empty,
+// with its embedded default configuration). The config can use
+// ${env:VIGIL_OTLP_GRPC_ENDPOINT}, ${env:VIGIL_OTLP_HTTP_ENDPOINT},
+// ${env:VIGIL_HEALTH_ENDPOINT}, ${env:VIGIL_TELEMETRY_PORT} and
+// ${env:VIGIL_STORAGE_DIR}; the harness gives each a free port or a fresh
+// directory. extraEnv entries are "KEY=value".
+func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
+	t.Helper()
+	dir := t.TempDir()
+	ports := freePorts(t, 4)
+	v := &Vigil{
+		OTLPGRPC:   "127.0.0.1:" + ports[0],
+		OTLPHTTP:   "http://127.0.0.1:" + ports[1],
+		Health:     "127.0.0.1:" + ports[2],
+		MetricsURL: "http://127.0.0.1:" + ports[3] + "/metrics",
+		StorageDir: filepath.Join(dir, "storage"),
+		logPath:    filepath.Join(dir, "vigil.log"),
+	}
+	if err := os.MkdirAll(v.StorageDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v.env = append(os.Environ(),
+		"VIGIL_OTLP_GRPC_ENDPOINT="+v.OTLPGRPC,
+		"VIGIL_OTLP_HTTP_ENDPOINT="+strings.TrimPrefix(v.OTLPHTTP, "http://"),
+		"VIGIL_HEALTH_ENDPOINT="+v.Health,
+		"VIGIL_TELEMETRY_HOST=127.0.0.1",
+		"VIGIL_TELEMETRY_PORT="+ports[3],
+		"VIGIL_STORAGE_DIR="+v.StorageDir,
+	)
+	v.env = append(v.env, extraEnv...)
+	if configYAML != "" {
+		cfg := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		v.args = []string{"--config", cfg}
+	}
+	switch {
+	case configYAML == "" || strings.Contains(configYAML, "VIGIL_HEALTH_ENDPOINT"):
+		v.readyProbe = func() error { return httpOK("http://" + v.Health + "/") }
+	case strings.Contains(configYAML, "VIGIL_OTLP_GRPC_ENDPOINT"):
+		v.readyProbe = func() error { return tcpOpen(v.OTLPGRPC) }
+	default:
+		v.readyProbe = func() error { return httpOK(v.MetricsURL) }
+	}
+	v.start(t)
+	t.Cleanup(func() {
+		v.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("vigil log (last 60 lines):\n%s", tail(v.Log(), 60))
+		}
+	})
+	return v
+}
+
+func (v *Vigil) start(t *testing.T) {
+	t.Helper()
+	logf, err := os.OpenFile(v.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(vigilBin, v.args...)
+	cmd.Env = v.env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting vigil: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	v.mu.Lock()
+	v.cmd, v.done = cmd, done
+	v.mu.Unlock()
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("vigil exited during start (%v); log:\n%s", cmd.ProcessState, tail(v.Log(), 40))
+		default:
+		}
+		err := v.readyProbe()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("vigil not ready after 60s (%v); log:\n%s", err, tail(v.Log(), 40))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (v *Vigil) stop(sig syscall.Signal) {
+	v.mu.Lock()
+	cmd, done := v.cmd, v.done
+	v.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Stop stops vigil gracefully (SIGTERM) and waits for it to exit.
+func (v *Vigil) Stop(t *testing.T) { t.Helper(); v.stop(syscall.SIGTERM) }
+
+// Kill stops vigil with SIGKILL: no flush, no shutdown hooks.
+func (v *Vigil) Kill(t *testing.T) { t.Helper(); v.stop(syscall.SIGKILL) }
+
+// Restart starts vigil again with the same config, ports and storage.
+func (v *Vigil) Restart(t *testing.T) {
+	t.Helper()
+	v.stop(syscall.SIGTERM)
+	v.start(t)
+}
+
+// Log returns everything vigil printed so far.
+func (v *Vigil) Log() string {
+	b, _ := os.ReadFile(v.logPath)
+	return string(b)
+}
+
+// SelfMetric returns the sum of the samples of family name on vigil's own
+// metrics endpoint whose labels include labelMatchers. Counters are summed
+// by value, histograms by count. It returns 0 when nothing matches.
+func (v *Vigil) SelfMetric(t *testing.T, name string, labelMatchers map[string]string) float64 {
+	t.Helper()
+	families, err := scrape(v.MetricsURL)
+	if err != nil {
+		t.Fatalf("scraping vigil: %v", err)
+	}
+	return sumFamily(families[name], labelMatchers)
+}
+
+func scrape(u string) (map[string]*dto.MetricFamily, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(resp.Body)
+}
+
+func sumFamily(f *dto.MetricFamily, matchers map[string]string) float64 {
+	if f == nil {
+		return 0
+	}
+	var sum float64
+next:
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		for k, want := range matchers {
+			if labels[k] != want {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			sum += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			sum += m.GetUntyped().GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return sum
+}
+
+// Telemetrygen runs telemetrygen (traces, metrics or logs) against v until
+// it finishes, and fails the test if it fails.
+func Telemetrygen(t *testing.T, v *Vigil, signal string, args ...string) string {
+	t.Helper()
+	full := append([]string{signal, "--otlp-endpoint", v.OTLPGRPC, "--otlp-insecure"}, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, telemetrygen, full...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("telemetrygen %s: %v\n%s", strings.Join(full, " "), err, tail(string(out), 30))
+	}
+	return string(out)
+}
+
+// Eventually calls cond until it reports true or timeout passes; then it
+// fails the test with cond's last message. It waits for data to arrive in a
+// backend; it asserts nothing about speed.
+func Eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %s: %s", timeout, msg)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// GetJSON GETs u and decodes its JSON body into out, failing the test on a
+// transport error, a non-2xx status or bad JSON.
+func GetJSON(t *testing.T, u string, out any) {
+	t.Helper()
+	if err := getJSON(u, nil, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getJSON(u string, header http.Header, out any) error {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, tail(string(body), 5))
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("GET %s: decoding: %w", u, err)
+	}
+	return nil
+}
+
+// PromSample is one element of an instant-query vector.
+type PromSample struct {
+	Labels    map[string]string
+	Value     float64
+	Histogram json.RawMessage // native histogram, when the sample is one
+}
+
+// PromQuery runs an instant PromQL query at baseURL and returns its vector
+// (a scalar result comes back as one sample without labels).
+func PromQuery(t *testing.T, baseURL, expr string) []PromSample {
+	t.Helper()
+	s, err := promQuery(baseURL, expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func promQuery(baseURL, expr string) ([]PromSample, error) {
+	var resp struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(baseURL+"/api/v1/query?query="+url.QueryEscape(expr), nil, &resp); err != nil {
+		return nil, err
+	}
+	switch resp.Data.ResultType {
+	case "vector":
+		var vec []struct {
+			Metric    map[string]string `json:"metric"`
+			Value     []any             `json:"value"`
+			Histogram json.RawMessage   `json:"histogram"`
+		}
+		if err := json.Unmarshal(resp.Data.Result, &vec); err != nil {
+			return nil, err
+		}
+		out := make([]PromSample, 0, len(vec))
+		for _, s := range vec {
+			ps := PromSample{Labels: s.Metric, Histogram: s.Histogram}
+			if len(s.Value) == 2 {
+				ps.Value, _ = strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
+			}
+			out = append(out, ps)
+		}
+		return out, nil
+	case "scalar":
+		var sc []any
+		if err := json.Unmarshal(resp.Data.Result, &sc); err != nil {
+			return nil, err
+		}
+		f, _ := strconv.ParseFloat(fmt.Sprint(sc[1]), 64)
+		return []PromSample{{Value: f}}, nil
+	default:
+		return nil, fmt.Errorf("query %q: unsupported result type %q", expr, resp.Data.ResultType)
+	}
+}
+
+// LokiEntry is one log line with its structured metadata.
+type LokiEntry struct {
+	Time     time.Time
+	Line     string
+	Metadata map[string]string
+}
+
+// LokiStream is one stream of a query_range answer.
+type LokiStream struct {
+	Labels  map[string]string // index labels only
+	Entries []LokiEntry
+}
+
+// LokiQueryRange runs a LogQL log query over [start, end] (forward, up to
+// 5000 lines) and returns its streams, with structured metadata kept apart
+// from the index labels.
+func LokiQueryRange(t *testing.T, logql string, start, end time.Time) []LokiStream {
+	t.Helper()
+	s, err := lokiQueryRange(logql, start, end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func lokiQueryRange(logql string, start, end time.Time) ([]LokiStream, error) {
+	q := url.Values{}
+	q.Set("query", logql)
+	q.Set("start", strconv.FormatInt(start.UnixNano(), 10))
+	q.Set("end", strconv.FormatInt(end.UnixNano(), 10))
+	q.Set("limit", "5000")
+	q.Set("direction", "forward")
+	var resp struct {
+		Data struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Stream map[string]string   `json:"stream"`
+				Values [][]json.RawMessage `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	hdr := http.Header{"X-Loki-Response-Encoding-Flags": {"categorize-labels"}}
+	if err := getJSON(LokiURL+"/loki/api/v1/query_range?"+q.Encode(), hdr, &resp); err != nil {
+		return nil, err
+	}
+	if resp.Data.ResultType != "streams" {
+		return nil, fmt.Errorf("query %q: result type %q, want streams", logql, resp.Data.ResultType)
+	}
+	out := make([]LokiStream, 0, len(resp.Data.Result))
+	for _, r := range resp.Data.Result {
+		st := LokiStream{Labels: r.Stream}
+		for _, v := range r.Values {
+			if len(v) < 2 {
+				return nil, fmt.Errorf("query %q: entry with %d fields", logql, len(v))
+			}
+			var tsStr, line string
+			if err := json.Unmarshal(v[0], &tsStr); err != nil {
+				return nil, err
+			}
+			if err := json.Unmarshal(v[1], &line); err != nil {
+				return nil, err
+			}
+			ns, err := strconv.ParseInt(tsStr, 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			e := LokiEntry{Time: time.Unix(0, ns), Line: line}
+			if len(v) > 2 {
+				var cat struct {
+					StructuredMetadata map[string]string `json:"structuredMetadata"`
+				}
+				if err := json.Unmarshal(v[2], &cat); err != nil {
+					return nil, err
+				}
+				e.Metadata = cat.StructuredMetadata
+			}
+			st.Entries = append(st.Entries, e)
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// LokiLineCount returns how many lines a LogQL query matches over [start, end].
+func LokiLineCount(t *testing.T, logql string, start, end time.Time) int {
+	t.Helper()
+	n := 0
+	for _, s := range LokiQueryRange(t, logql, start, end) {
+		n += len(s.Entries)
+	}
+	return n
+}
+
+// RandomSuffix returns a short random hex string for names that must not
+// collide between tests sharing one backend.
+func RandomSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	var ls []net.Listener
+	var ports []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+func httpOK(u string) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+func tcpOpen(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func tail(s string, n int) string {
+	var lines []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// jsonString is a convenience for building expected values in messages.
+func jsonString(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSpace(b.String())
+}
