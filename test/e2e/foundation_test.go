@@ -306,11 +306,11 @@ func TestDefaultConfigSDK(t *testing.T) {
 
 	t.Run("metrics in Prometheus", func(t *testing.T) {
 		for expr, want := range map[string]float64{
-			fmt.Sprintf(`e2e_requests_total{job=%q,instance="instance-1",route="/pay"}`, svc):                    7,
-			fmt.Sprintf(`e2e_latency_milliseconds_count{job=%q,route="/pay"}`, svc):                             3,
-			fmt.Sprintf(`e2e_latency_milliseconds_sum{job=%q,route="/pay"}`, svc):                               555,
-			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="100"}`, svc):                   2,
-			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="+Inf"}`, svc):                  3,
+			fmt.Sprintf(`e2e_requests_total{job=%q,instance="instance-1",route="/pay"}`, svc):         7,
+			fmt.Sprintf(`e2e_latency_milliseconds_count{job=%q,route="/pay"}`, svc):                   3,
+			fmt.Sprintf(`e2e_latency_milliseconds_sum{job=%q,route="/pay"}`, svc):                     555,
+			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="100"}`, svc):         2,
+			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="+Inf"}`, svc):        3,
 			fmt.Sprintf(`count(target_info{job=%q,instance="instance-1",host_name="e2e-host"})`, svc): 1,
 		} {
 			Eventually(t, 60*time.Second, func() (bool, string) {
