@@ -1,0 +1,165 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package prwexporter // import "github.com/vigil-otel/vigil/exporters/prwexporter"
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+)
+
+// Protocol is the remote-write protocol version.
+type Protocol string
+
+const (
+	// ProtocolV1 is Prometheus remote-write 1.0 (prometheus.WriteRequest).
+	ProtocolV1 Protocol = "v1"
+	// ProtocolV2 is Prometheus remote-write 2.0 (io.prometheus.write.v2.Request).
+	ProtocolV2 Protocol = "v2"
+)
+
+// UnmarshalText rejects unknown protocols.
+func (p *Protocol) UnmarshalText(b []byte) error {
+	switch Protocol(b) {
+	case ProtocolV1, ProtocolV2:
+		*p = Protocol(b)
+		return nil
+	}
+	return fmt.Errorf("invalid protocol %q: must be v1 or v2", string(b))
+}
+
+// V2Unacknowledged says what to do when a 2.0 request is answered with a 2xx
+// status but without any X-Prometheus-Remote-Write-*-Written header, i.e. by
+// a receiver that does not implement 2.0 and may have stored nothing.
+type V2Unacknowledged string
+
+const (
+	// V2FallbackToV1 logs once and switches the exporter to 1.0; the
+	// unacknowledged request is sent again as 1.0.
+	V2FallbackToV1 V2Unacknowledged = "fallback_to_v1"
+	// V2Fail drops the request as a permanent error (counted and logged).
+	V2Fail V2Unacknowledged = "fail"
+)
+
+// UnmarshalText rejects unknown values.
+func (v *V2Unacknowledged) UnmarshalText(b []byte) error {
+	switch V2Unacknowledged(b) {
+	case V2FallbackToV1, V2Fail:
+		*v = V2Unacknowledged(b)
+		return nil
+	}
+	return fmt.Errorf("invalid v2_unacknowledged %q: must be fallback_to_v1 or fail", string(b))
+}
+
+// ResourceToTelemetryConfig turns all resource attributes into labels.
+type ResourceToTelemetryConfig struct {
+	// Enabled copies every resource attribute onto every series. Default false.
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// TargetInfoConfig controls the target_info series.
+type TargetInfoConfig struct {
+	// Enabled emits target_info{job,instance,<resource attributes>} 1. Default true.
+	Enabled bool `mapstructure:"enabled"`
+}
+
+// Config is the configuration of the prometheusremotewrite exporter. The keys
+// shared with contrib's exporter keep contrib's meaning.
+type Config struct {
+	// ClientConfig holds endpoint, headers, timeout (default 30s), TLS and auth.
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
+	// QueueConfig is exporterhelper's sending_queue; num_consumers must be 1.
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// RetryConfig is exporterhelper's retry_on_failure.
+	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+
+	// Protocol is v1 (default) or v2.
+	Protocol Protocol `mapstructure:"protocol"`
+	// V2Unacknowledged is fallback_to_v1 (default) or fail.
+	V2Unacknowledged V2Unacknowledged `mapstructure:"v2_unacknowledged"`
+	// Shards is the number of concurrent requests per export, series are
+	// assigned to shards by a hash of their labels. Default 4, 1..256.
+	Shards int `mapstructure:"shards"`
+
+	// Namespace is prefixed to every metric name.
+	Namespace string `mapstructure:"namespace"`
+	// ExternalLabels are added to every series that does not already have them.
+	ExternalLabels map[string]string `mapstructure:"external_labels"`
+	// ResourceToTelemetryConversion copies resource attributes onto every series.
+	ResourceToTelemetryConversion ResourceToTelemetryConfig `mapstructure:"resource_to_telemetry_conversion"`
+	// TargetInfo emits target_info.
+	TargetInfo TargetInfoConfig `mapstructure:"target_info"`
+	// AddMetricSuffixes adds type and unit suffixes (_total, _seconds). Default true.
+	// Only used when translation_strategy is not set.
+	AddMetricSuffixes bool `mapstructure:"add_metric_suffixes"`
+	// TranslationStrategy is one of otlptranslator's strategies; empty derives
+	// it from add_metric_suffixes (UnderscoreEscapingWith[out]Suffixes).
+	TranslationStrategy otlptranslator.TranslationStrategyOption `mapstructure:"translation_strategy"`
+	// AddScopeLabels adds otel_scope_name and otel_scope_version. Default false.
+	AddScopeLabels bool `mapstructure:"add_scope_labels"`
+	// SendMetadata sends metric metadata in 1.0 requests (2.0 always carries it). Default false.
+	SendMetadata bool `mapstructure:"send_metadata"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+const maxShards = 256
+
+// Validate checks the configuration.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.ClientConfig.Endpoint == "" {
+		errs = append(errs, errors.New("`endpoint` must be set to the remote-write URL, e.g. http://127.0.0.1:9090/api/v1/write"))
+	} else if u, err := url.Parse(cfg.ClientConfig.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("`endpoint` (%q) must be an absolute http:// or https:// URL", cfg.ClientConfig.Endpoint))
+	}
+	if cfg.Shards < 1 || cfg.Shards > maxShards {
+		errs = append(errs, fmt.Errorf("`shards` (%d) must be between 1 and %d", cfg.Shards, maxShards))
+	}
+	if cfg.QueueConfig.HasValue() {
+		if n := cfg.QueueConfig.Get().NumConsumers; n != 1 {
+			errs = append(errs, fmt.Errorf("`sending_queue::num_consumers` (%d) must be 1: concurrent consumers would reorder samples of a series; use `shards` for concurrent sends", n))
+		}
+	}
+	switch cfg.TranslationStrategy {
+	case "", otlptranslator.UnderscoreEscapingWithSuffixes, otlptranslator.UnderscoreEscapingWithoutSuffixes,
+		otlptranslator.NoUTF8EscapingWithSuffixes, otlptranslator.NoTranslation:
+	default:
+		errs = append(errs, fmt.Errorf("`translation_strategy` (%q) must be one of UnderscoreEscapingWithSuffixes, UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes, NoTranslation", cfg.TranslationStrategy))
+	}
+	if cfg.TranslationStrategy != "" && !cfg.AddMetricSuffixes {
+		errs = append(errs, fmt.Errorf("`add_metric_suffixes` (false) cannot be combined with `translation_strategy` (%q): set only `translation_strategy`", cfg.TranslationStrategy))
+	}
+	for k, v := range cfg.ExternalLabels {
+		switch {
+		case !model.LegacyValidation.IsValidLabelName(k):
+			errs = append(errs, fmt.Errorf("`external_labels` key %q must match [a-zA-Z_][a-zA-Z0-9_]*", k))
+		case strings.HasPrefix(k, "__"):
+			errs = append(errs, fmt.Errorf("`external_labels` key %q must not start with \"__\" (reserved by Prometheus)", k))
+		case v == "":
+			errs = append(errs, fmt.Errorf("`external_labels::%s` must not be empty", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// strategy returns the effective translation strategy.
+func (cfg *Config) strategy() otlptranslator.TranslationStrategyOption {
+	if cfg.TranslationStrategy != "" {
+		return cfg.TranslationStrategy
+	}
+	if cfg.AddMetricSuffixes {
+		return otlptranslator.UnderscoreEscapingWithSuffixes
+	}
+	return otlptranslator.UnderscoreEscapingWithoutSuffixes
+}

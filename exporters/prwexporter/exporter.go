@@ -1,0 +1,326 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package prwexporter // import "github.com/vigil-otel/vigil/exporters/prwexporter"
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+
+	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
+)
+
+const (
+	contentTypeV1 = "application/x-protobuf"
+	contentTypeV2 = "application/x-protobuf;proto=io.prometheus.write.v2.Request"
+	versionV1     = "0.1.0"
+	versionV2     = "2.0.0"
+
+	headerSamplesWritten    = "X-Prometheus-Remote-Write-Samples-Written"
+	headerHistogramsWritten = "X-Prometheus-Remote-Write-Histograms-Written"
+	headerExemplarsWritten  = "X-Prometheus-Remote-Write-Exemplars-Written"
+
+	// maxErrMsgLen bounds how much of an error response body is read and logged.
+	maxErrMsgLen = 1024
+	// maxDrainBytes bounds how much of a success body is drained for connection reuse.
+	maxDrainBytes = 64 * 1024
+	// errLogInterval bounds permanent-error logs to one per interval.
+	errLogInterval = 10 * time.Second
+)
+
+type prwExporter struct {
+	cfg       *Config
+	set       exporter.Settings
+	tr        *translate.Translator
+	tb        *metadata.TelemetryBuilder
+	client    *http.Client
+	userAgent string
+
+	// v1 is true when requests are sent as 1.0: configured, or after a 2.0
+	// receiver failed to acknowledge a 2.0 request.
+	v1           atomic.Bool
+	fallbackOnce sync.Once
+	errLog       rate.Sometimes
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("metadata.NewTelemetryBuilder: %w", err)
+	}
+	e := &prwExporter{
+		cfg: cfg,
+		set: set,
+		tb:  tb,
+		tr: translate.New(translate.Settings{
+			Namespace:        cfg.Namespace,
+			Strategy:         cfg.strategy(),
+			ExternalLabels:   cfg.ExternalLabels,
+			ResourceToLabels: cfg.ResourceToTelemetryConversion.Enabled,
+			TargetInfo:       cfg.TargetInfo.Enabled,
+			ScopeLabels:      cfg.AddScopeLabels,
+			Shards:           cfg.Shards,
+		}),
+		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		errLog:    rate.Sometimes{Interval: errLogInterval},
+	}
+	if set.BuildInfo.Command == "" {
+		e.userAgent = "vigil-prwexporter"
+	}
+	e.v1.Store(cfg.Protocol != ProtocolV2)
+	return e, nil
+}
+
+func (e *prwExporter) start(ctx context.Context, host component.Host) error {
+	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+	if err != nil {
+		return fmt.Errorf("confighttp.ToClient: %w", err)
+	}
+	e.client = client
+	return nil
+}
+
+func (e *prwExporter) shutdown(context.Context) error {
+	if e.client != nil {
+		e.client.CloseIdleConnections()
+	}
+	e.tb.Shutdown()
+	return nil
+}
+
+// pushMetrics translates md into shards and sends them concurrently. Ordering
+// design: the queue has one consumer, so exports leave it in order and one
+// export finishes (including its retries) before the next starts; within an
+// export every series lives in exactly one shard (hash of its labels, as
+// Prometheus' own QueueManager does). When some shards fail with a retryable
+// error, only their data points are handed back to exporterhelper's retry
+// (consumererror.NewMetrics), so series that were written are never sent
+// again and nothing is reordered.
+func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	res := e.tr.Translate(md)
+	for k, n := range res.Dropped {
+		e.tb.ExporterPrwDropped.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
+	}
+	if res.Collisions > 0 {
+		e.tb.ExporterPrwNameCollisions.Add(ctx, res.Collisions)
+		e.errLog.Do(func() {
+			e.set.Logger.Warn("OTLP series collide after translation to Prometheus names; the later data points were dropped",
+				zap.Int64("collisions", res.Collisions))
+		})
+	}
+	errs := make([]error, len(res.Shards))
+	var wg sync.WaitGroup
+	for i, sh := range res.Shards {
+		if len(sh.Series) == 0 {
+			continue
+		}
+		wg.Go(func() { errs[i] = e.sendShard(ctx, sh) })
+	}
+	wg.Wait()
+
+	var retryable, permanent []error
+	failed := make([]bool, len(res.Shards))
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case consumererror.IsPermanent(err):
+			permanent = append(permanent, err)
+		default:
+			failed[i] = true
+			retryable = append(retryable, err)
+		}
+	}
+	if len(retryable) > 0 {
+		rest := e.tr.Filter(md, func(shard int) bool { return failed[shard] })
+		return consumererror.NewMetrics(errors.Join(retryable...), rest)
+	}
+	if len(permanent) > 0 {
+		return consumererror.NewPermanent(errors.Join(permanent...))
+	}
+	return nil
+}
+
+type counts struct{ samples, histograms, exemplars int64 }
+
+func (c counts) record(ctx context.Context, ctr metric.Int64Counter, attrs ...attribute.KeyValue) {
+	for _, kv := range []struct {
+		kind string
+		n    int64
+	}{{translate.KindSample, c.samples}, {translate.KindHistogram, c.histograms}, {translate.KindExemplar, c.exemplars}} {
+		if kv.n > 0 {
+			ctr.Add(ctx, kv.n, metric.WithAttributes(append([]attribute.KeyValue{attribute.String("kind", kv.kind)}, attrs...)...))
+		}
+	}
+}
+
+func (e *prwExporter) sendShard(ctx context.Context, sh *translate.Shard) error {
+	s, h, x := sh.Counts()
+	c := counts{int64(s), int64(h), int64(x)}
+	if e.v1.Load() {
+		return e.send(ctx, sh, true, c)
+	}
+	return e.send(ctx, sh, false, c)
+}
+
+func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c counts) error {
+	var (
+		body []byte
+		err  error
+	)
+	if v1 {
+		body, _, err = translate.Marshal(translate.EncodeV1(sh, e.cfg.SendMetadata), nil, nil)
+	} else {
+		body, _, err = translate.Marshal(nil, translate.EncodeV2(sh), nil)
+	}
+	if err != nil {
+		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "marshal"))
+		return consumererror.NewPermanent(err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
+	if err != nil {
+		return consumererror.NewPermanent(fmt.Errorf("failed to build the remote-write request: %w", err))
+	}
+	req.Header.Set("Content-Encoding", "snappy")
+	req.Header.Set("User-Agent", e.userAgent)
+	if v1 {
+		req.Header.Set("Content-Type", contentTypeV1)
+		req.Header.Set("X-Prometheus-Remote-Write-Version", versionV1)
+	} else {
+		req.Header.Set("Content-Type", contentTypeV2)
+		req.Header.Set("X-Prometheus-Remote-Write-Version", versionV2)
+	}
+	e.tb.ExporterPrwRequestSize.Record(ctx, int64(len(body)))
+	start := time.Now()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
+		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "transport"))
+		return fmt.Errorf("failed to make an HTTP request: %w", err)
+	}
+	defer resp.Body.Close()
+	e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
+
+	if resp.StatusCode/100 == 2 {
+		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
+		if v1 {
+			c.record(ctx, e.tb.ExporterPrwSent)
+			return nil
+		}
+		return e.v2Response(ctx, sh, resp, c)
+	}
+
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrMsgLen))
+	err = fmt.Errorf("remote-write receiver %s answered %s: %s", e.cfg.ClientConfig.Endpoint, resp.Status, bytes.TrimSpace(msg))
+	if !v1 && resp.StatusCode == http.StatusUnsupportedMediaType {
+		// A receiver that knows remote-write but not 2.0 (Prometheus 3 with
+		// only prometheus.WriteRequest enabled) refuses the content type.
+		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
+	}
+	if retryableStatus(resp.StatusCode) {
+		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			return exporterhelper.NewThrottleRetry(err, d)
+		}
+		return err
+	}
+	c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+	e.errLog.Do(func() {
+		e.set.Logger.Error("Remote-write receiver rejected a request; its data were dropped (logged at most every 10s)",
+			zap.Int("status", resp.StatusCode), zap.String("message", string(bytes.TrimSpace(msg))),
+			zap.Int64("samples", c.samples), zap.Int64("histograms", c.histograms))
+	})
+	return consumererror.NewPermanent(err)
+}
+
+// retryableStatus is the status-code table: 5xx and 429 are retried (with
+// Retry-After when given); every other non-2xx status is permanent.
+func retryableStatus(code int) bool {
+	return code == http.StatusTooManyRequests || code/100 == 5
+}
+
+func statusClass(code int) string { return strconv.Itoa(code/100) + "xx" }
+
+// v2Response reads the written-count headers of a 2.0 response.
+func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp *http.Response, c counts) error {
+	ws, okS := headerInt(resp.Header, headerSamplesWritten)
+	wh, okH := headerInt(resp.Header, headerHistogramsWritten)
+	wx, okX := headerInt(resp.Header, headerExemplarsWritten)
+	if !okS && !okH && !okX {
+		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
+	}
+	written := counts{ws, wh, wx}
+	written.record(ctx, e.tb.ExporterPrwSent)
+	lost := counts{max(c.samples-ws, 0), max(c.histograms-wh, 0), max(c.exemplars-wx, 0)}
+	if lost.samples+lost.histograms+lost.exemplars > 0 {
+		e.tb.ExporterPrwPartialWrites.Add(ctx, 1)
+		lost.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "partial_write"))
+	}
+	return nil
+}
+
+// v2Unacknowledged handles a receiver that answered a 2.0 request without
+// confirming it: Prometheus 2.x decodes a 2.0 body as an empty 1.0 request
+// and answers 204 having stored nothing.
+func (e *prwExporter) v2Unacknowledged(ctx context.Context, sh *translate.Shard, status string, c counts) error {
+	if e.cfg.V2Unacknowledged == V2Fail {
+		err := fmt.Errorf("remote-write receiver %s answered a 2.0 request with %s but without X-Prometheus-Remote-Write-*-Written headers: it does not support remote-write 2.0 (set `protocol: v1` or `v2_unacknowledged: fallback_to_v1`)", e.cfg.ClientConfig.Endpoint, status)
+		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "v2_unacknowledged"))
+		e.errLog.Do(func() { e.set.Logger.Error("Dropping data", zap.Error(err)) })
+		return consumererror.NewPermanent(err)
+	}
+	e.fallbackOnce.Do(func() {
+		e.tb.ExporterPrwProtocolFallbacks.Add(ctx, 1)
+		e.set.Logger.Warn("Remote-write receiver does not acknowledge remote-write 2.0 (no X-Prometheus-Remote-Write-*-Written headers); falling back to remote-write 1.0 for this exporter and resending",
+			zap.String("endpoint", e.cfg.ClientConfig.Endpoint), zap.String("status", status))
+	})
+	e.v1.Store(true)
+	return e.send(ctx, sh, true, c)
+}
+
+func headerInt(h http.Header, key string) (int64, bool) {
+	v := h.Get(key)
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// parseRetryAfter parses Retry-After as delay-seconds or as an HTTP-date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}

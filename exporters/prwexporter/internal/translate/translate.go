@@ -1,0 +1,938 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package translate converts OTLP metrics into Prometheus remote-write series,
+// sharded by series identity, and encodes them as remote-write 1.0 or 2.0
+// requests. Naming follows github.com/prometheus/otlptranslator.
+package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
+
+import (
+	"encoding/hex"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/otlptranslator"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/prompb"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Drop reasons, used as the `reason` attribute of the dropped counter.
+const (
+	ReasonDeltaTemporality  = "delta_temporality"
+	ReasonInvalidName       = "invalid_metric_name"
+	ReasonInvalidLabelName  = "invalid_label_name"
+	ReasonMissingTimestamp  = "missing_timestamp"
+	ReasonUnsupportedScale  = "unsupported_scale"
+	ReasonUnknownType       = "unknown_metric_type"
+	ReasonNameCollision     = "name_collision"
+	ReasonExemplarTooLong   = "exemplar_labels_too_long"
+	ReasonExemplarNoSeries  = "exemplar_without_bucket"
+	KindDataPoint           = "datapoint"
+	KindSample              = "sample"
+	KindHistogram           = "histogram"
+	KindExemplar            = "exemplar"
+	KindLabel               = "label"
+	maxExemplarLabelsRunes  = 128 // Prometheus rejects exemplars whose labels exceed this (exemplar.ExemplarMaxLabelSetLength).
+	nativeHistogramMaxScale = 8
+	nativeHistogramMinScale = -4
+)
+
+// Settings configure a Translator.
+type Settings struct {
+	Namespace        string
+	Strategy         otlptranslator.TranslationStrategyOption
+	ExternalLabels   map[string]string
+	ResourceToLabels bool
+	TargetInfo       bool
+	ScopeLabels      bool
+	SendMetadata     bool
+	Shards           int
+}
+
+// Translator converts pmetric.Metrics into sharded series. It is safe for
+// concurrent use: it holds configuration only.
+type Translator struct {
+	set         Settings
+	metricNamer otlptranslator.MetricNamer
+	labelNamer  otlptranslator.LabelNamer
+	unitNamer   otlptranslator.UnitNamer
+	external    []prompb.Label
+}
+
+// New returns a Translator for the settings. Shards below 1 are treated as 1.
+func New(set Settings) *Translator {
+	if set.Shards < 1 {
+		set.Shards = 1
+	}
+	if set.Strategy == "" {
+		set.Strategy = otlptranslator.UnderscoreEscapingWithSuffixes
+	}
+	t := &Translator{
+		set:         set,
+		metricNamer: otlptranslator.NewMetricNamer(set.Namespace, set.Strategy),
+		labelNamer:  otlptranslator.LabelNamer{UTF8Allowed: !set.Strategy.ShouldEscape()},
+		unitNamer:   otlptranslator.UnitNamer{UTF8Allowed: !set.Strategy.ShouldEscape()},
+	}
+	for k, v := range set.ExternalLabels {
+		t.external = append(t.external, prompb.Label{Name: k, Value: v})
+	}
+	slices.SortFunc(t.external, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	return t
+}
+
+// Shards returns the number of shards the translator produces.
+func (t *Translator) Shards() int { return t.set.Shards }
+
+// Metadata describes a metric family.
+type Metadata struct {
+	Family string
+	Type   model.MetricType
+	Help   string
+	Unit   string
+}
+
+// Sample is a float sample with its start ("created") timestamp, both in ms.
+type Sample struct {
+	Value     float64
+	Timestamp int64
+	Start     int64
+}
+
+// Series is one Prometheus series with everything sent for it in a request.
+type Series struct {
+	Labels     []prompb.Label // sorted by name, includes __name__
+	Samples    []Sample
+	Histograms []prompb.Histogram // native histograms (1.0 representation)
+	HistStarts []int64            // start timestamp (ms) of each histogram
+	Exemplars  []prompb.Exemplar
+	Meta       *Metadata
+	hash       uint64
+}
+
+// Shard is the part of a request that goes to one sender.
+type Shard struct {
+	Series []*Series
+	index  map[uint64][]int
+}
+
+// Counts returns the number of samples, histograms and exemplars in the shard.
+func (s *Shard) Counts() (samples, histograms, exemplars int) {
+	for _, ts := range s.Series {
+		samples += len(ts.Samples)
+		histograms += len(ts.Histograms)
+		exemplars += len(ts.Exemplars)
+	}
+	return
+}
+
+// DropKey identifies a drop counter.
+type DropKey struct{ Kind, Reason string }
+
+// Result is the output of Translate.
+type Result struct {
+	Shards     []*Shard
+	Dropped    map[DropKey]int64
+	Collisions int64
+}
+
+func (r *Result) drop(kind, reason string, n int64) {
+	if n <= 0 {
+		return
+	}
+	if r.Dropped == nil {
+		r.Dropped = map[DropKey]int64{}
+	}
+	r.Dropped[DropKey{kind, reason}] += n
+}
+
+// resourceInfo holds what every series of one resource shares.
+type resourceInfo struct {
+	labels     []prompb.Label // job, instance, resource labels if configured
+	targetInfo []prompb.Label // target_info labels without __name__, nil if none
+	maxTs      int64
+}
+
+// Translate converts md. keep, if not nil, selects the shards to translate
+// (used to rebuild the part of a request that failed).
+func (t *Translator) Translate(md pmetric.Metrics) *Result {
+	res := &Result{Shards: make([]*Shard, t.set.Shards)}
+	for i := range res.Shards {
+		res.Shards[i] = &Shard{index: map[uint64][]int{}}
+	}
+	t.walk(md, func(dp dpRef, shard int) {
+		t.emit(res, res.Shards[shard], dp)
+	}, func(kind, reason string, n int64) { res.drop(kind, reason, n) }, func(ri *resourceInfo) {
+		if ri.targetInfo == nil || ri.maxTs == 0 {
+			return
+		}
+		lbls := append([]prompb.Label{{Name: model.MetricNameLabel, Value: otlptranslator.TargetInfoMetricName}}, ri.targetInfo...)
+		lbls = t.finishLabels(lbls)
+		h := hashLabels(lbls)
+		sh := res.Shards[h%uint64(t.set.Shards)]
+		s, dup := sh.get(lbls, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
+		if dup != nil && dup.hasSampleAt(ri.maxTs) {
+			return // target_info for the same resource seen twice: identical, not a collision
+		}
+		s.Samples = append(s.Samples, Sample{Value: 1, Timestamp: ri.maxTs})
+	})
+	for _, sh := range res.Shards {
+		for _, s := range sh.Series {
+			if len(s.Samples) > 1 {
+				slices.SortStableFunc(s.Samples, func(a, b Sample) int { return cmpInt(a.Timestamp, b.Timestamp) })
+			}
+		}
+	}
+	return res
+}
+
+// Filter returns the data points of md that belong to shards selected by keep.
+// It is used to retry only the shards that failed, so that series which were
+// written are not sent again (which a receiver would reject as out of order).
+func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int) bool) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		ri := t.resourceInfo(rm.Resource(), nil)
+		var orm pmetric.ResourceMetrics
+		haveRM := false
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			sm := sms.At(j)
+			var osm pmetric.ScopeMetrics
+			haveSM := false
+			ms := sm.Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				var om pmetric.Metric
+				haveM := false
+				forEachDP(m, func(idx int) {
+					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx}
+					base, ok := t.baseLabels(dp, nil)
+					if !ok || !keep(int(hashLabels(base)%uint64(t.set.Shards))) {
+						return
+					}
+					if !haveRM {
+						orm = out.ResourceMetrics().AppendEmpty()
+						rm.Resource().CopyTo(orm.Resource())
+						orm.SetSchemaUrl(rm.SchemaUrl())
+						haveRM = true
+					}
+					if !haveSM {
+						osm = orm.ScopeMetrics().AppendEmpty()
+						sm.Scope().CopyTo(osm.Scope())
+						osm.SetSchemaUrl(sm.SchemaUrl())
+						haveSM = true
+					}
+					if !haveM {
+						om = osm.Metrics().AppendEmpty()
+						copyMetricShell(m, om)
+						haveM = true
+					}
+					copyDP(m, idx, om)
+				})
+			}
+		}
+	}
+	return out
+}
+
+// dpRef points at one data point.
+type dpRef struct {
+	metric pmetric.Metric
+	scope  pcommon.InstrumentationScope
+	res    *resourceInfo
+	idx    int
+	name   string
+	typ    otlptranslator.MetricType
+	meta   *Metadata
+}
+
+func (d dpRef) attrs() pcommon.Map {
+	switch d.metric.Type() {
+	case pmetric.MetricTypeGauge:
+		return d.metric.Gauge().DataPoints().At(d.idx).Attributes()
+	case pmetric.MetricTypeSum:
+		return d.metric.Sum().DataPoints().At(d.idx).Attributes()
+	case pmetric.MetricTypeHistogram:
+		return d.metric.Histogram().DataPoints().At(d.idx).Attributes()
+	case pmetric.MetricTypeExponentialHistogram:
+		return d.metric.ExponentialHistogram().DataPoints().At(d.idx).Attributes()
+	case pmetric.MetricTypeSummary:
+		return d.metric.Summary().DataPoints().At(d.idx).Attributes()
+	}
+	return pcommon.NewMap()
+}
+
+func forEachDP(m pmetric.Metric, f func(idx int)) {
+	n := 0
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		n = m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		n = m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		n = m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		n = m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		n = m.Summary().DataPoints().Len()
+	}
+	for i := 0; i < n; i++ {
+		f(i)
+	}
+}
+
+func copyMetricShell(m, om pmetric.Metric) {
+	om.SetName(m.Name())
+	om.SetDescription(m.Description())
+	om.SetUnit(m.Unit())
+	m.Metadata().CopyTo(om.Metadata())
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		om.SetEmptyGauge()
+	case pmetric.MetricTypeSum:
+		om.SetEmptySum().SetIsMonotonic(m.Sum().IsMonotonic())
+		om.Sum().SetAggregationTemporality(m.Sum().AggregationTemporality())
+	case pmetric.MetricTypeHistogram:
+		om.SetEmptyHistogram().SetAggregationTemporality(m.Histogram().AggregationTemporality())
+	case pmetric.MetricTypeExponentialHistogram:
+		om.SetEmptyExponentialHistogram().SetAggregationTemporality(m.ExponentialHistogram().AggregationTemporality())
+	case pmetric.MetricTypeSummary:
+		om.SetEmptySummary()
+	}
+}
+
+func copyDP(m pmetric.Metric, idx int, om pmetric.Metric) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		m.Gauge().DataPoints().At(idx).CopyTo(om.Gauge().DataPoints().AppendEmpty())
+	case pmetric.MetricTypeSum:
+		m.Sum().DataPoints().At(idx).CopyTo(om.Sum().DataPoints().AppendEmpty())
+	case pmetric.MetricTypeHistogram:
+		m.Histogram().DataPoints().At(idx).CopyTo(om.Histogram().DataPoints().AppendEmpty())
+	case pmetric.MetricTypeExponentialHistogram:
+		m.ExponentialHistogram().DataPoints().At(idx).CopyTo(om.ExponentialHistogram().DataPoints().AppendEmpty())
+	case pmetric.MetricTypeSummary:
+		m.Summary().DataPoints().At(idx).CopyTo(om.Summary().DataPoints().AppendEmpty())
+	}
+}
+
+// walk visits every translatable data point with its shard; per resource it
+// calls done after the resource's data points were visited.
+func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		ri := t.resourceInfo(rm.Resource(), drop)
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			sm := sms.At(j)
+			ms := sm.Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				n := int64(dataPointCount(m))
+				typ, ok := metricType(m)
+				if !ok {
+					if m.Type() == pmetric.MetricTypeEmpty {
+						drop(KindDataPoint, ReasonUnknownType, max(n, 1))
+					} else {
+						drop(KindDataPoint, ReasonDeltaTemporality, n)
+					}
+					continue
+				}
+				name, err := t.metricNamer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: typ})
+				if err != nil || name == "" || (!t.set.Strategy.ShouldEscape() && !utf8.ValidString(name)) {
+					drop(KindDataPoint, ReasonInvalidName, n)
+					continue
+				}
+				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: t.unitNamer.Build(m.Unit())}
+				forEachDP(m, func(idx int) {
+					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx, name: name, typ: typ, meta: meta}
+					base, ok := t.baseLabels(dp, drop)
+					if !ok {
+						drop(KindDataPoint, ReasonInvalidName, 1)
+						return
+					}
+					visit(dp, int(hashLabels(base)%uint64(t.set.Shards)))
+				})
+			}
+		}
+		if done != nil {
+			done(ri)
+		}
+	}
+}
+
+func dataPointCount(m pmetric.Metric) int {
+	n := 0
+	forEachDP(m, func(int) { n++ })
+	return n
+}
+
+// metricType maps an OTLP metric to its Prometheus type; ok is false for
+// delta temporality and unknown types. Delta data are dropped and counted
+// rather than converted: a delta→cumulative conversion needs per-series state
+// that is lost on restart and breaks with several collector replicas, which
+// would produce wrong counters silently. Run the deltatocumulative processor
+// upstream if delta sources must be exported.
+func metricType(m pmetric.Metric) (otlptranslator.MetricType, bool) {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return otlptranslator.MetricTypeGauge, true
+	case pmetric.MetricTypeSum:
+		if m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+			return 0, false
+		}
+		if m.Sum().IsMonotonic() {
+			return otlptranslator.MetricTypeMonotonicCounter, true
+		}
+		return otlptranslator.MetricTypeNonMonotonicCounter, true
+	case pmetric.MetricTypeHistogram:
+		if m.Histogram().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+			return 0, false
+		}
+		return otlptranslator.MetricTypeHistogram, true
+	case pmetric.MetricTypeExponentialHistogram:
+		if m.ExponentialHistogram().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+			return 0, false
+		}
+		return otlptranslator.MetricTypeExponentialHistogram, true
+	case pmetric.MetricTypeSummary:
+		return otlptranslator.MetricTypeSummary, true
+	}
+	return 0, false
+}
+
+func promType(t otlptranslator.MetricType) model.MetricType {
+	switch t {
+	case otlptranslator.MetricTypeMonotonicCounter:
+		return model.MetricTypeCounter
+	case otlptranslator.MetricTypeHistogram, otlptranslator.MetricTypeExponentialHistogram:
+		return model.MetricTypeHistogram
+	case otlptranslator.MetricTypeSummary:
+		return model.MetricTypeSummary
+	}
+	return model.MetricTypeGauge
+}
+
+func (t *Translator) resourceInfo(r pcommon.Resource, drop func(kind, reason string, n int64)) *resourceInfo {
+	ri := &resourceInfo{}
+	attrs := r.Attributes()
+	name, hasName := attrs.Get("service.name")
+	job := ""
+	if hasName {
+		job = name.AsString()
+		if ns, ok := attrs.Get("service.namespace"); ok && ns.AsString() != "" {
+			job = ns.AsString() + "/" + job
+		}
+	}
+	instance := ""
+	if id, ok := attrs.Get("service.instance.id"); ok {
+		instance = id.AsString()
+	}
+	var extra []prompb.Label
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "service.name", "service.namespace", "service.instance.id":
+			return true
+		}
+		ln, err := t.labelNamer.Build(k)
+		if err != nil {
+			if drop != nil {
+				drop(KindLabel, ReasonInvalidLabelName, 1)
+			}
+			return true
+		}
+		extra = addLabel(extra, ln, v.AsString())
+		return true
+	})
+	if job != "" {
+		ri.labels = addLabel(ri.labels, model.JobLabel, job)
+	}
+	if instance != "" {
+		ri.labels = addLabel(ri.labels, model.InstanceLabel, instance)
+	}
+	if t.set.TargetInfo && len(extra) > 0 {
+		ri.targetInfo = append(slices.Clone(ri.labels), extra...)
+	}
+	if t.set.ResourceToLabels {
+		for _, l := range extra {
+			if findLabel(ri.labels, l.Name) < 0 {
+				ri.labels = append(ri.labels, l)
+			}
+		}
+	}
+	return ri
+}
+
+// addLabel appends a label; a name seen before gets its values joined with
+// ";" as the compatibility specification requires for names that collide
+// after sanitisation. Empty values are omitted (Prometheus treats them as absent).
+func addLabel(lbls []prompb.Label, name, val string) []prompb.Label {
+	if val == "" {
+		return lbls
+	}
+	if !utf8.ValidString(val) {
+		val = strings.ToValidUTF8(val, "\uFFFD")
+	}
+	if i := findLabel(lbls, name); i >= 0 {
+		lbls[i].Value += ";" + val
+		return lbls
+	}
+	return append(lbls, prompb.Label{Name: name, Value: val})
+}
+
+func findLabel(lbls []prompb.Label, name string) int {
+	for i := range lbls {
+		if lbls[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// baseLabels returns the labels of the data point's family: __name__ is the
+// family name, without _bucket/_sum/_count or quantile/le. All series derived
+// from one data point share it, and so the shard.
+func (t *Translator) baseLabels(dp dpRef, drop func(kind, reason string, n int64)) ([]prompb.Label, bool) {
+	name := dp.name
+	if name == "" { // Filter path: compute the name again.
+		typ, ok := metricType(dp.metric)
+		if !ok {
+			return nil, false
+		}
+		n, err := t.metricNamer.Build(otlptranslator.Metric{Name: dp.metric.Name(), Unit: dp.metric.Unit(), Type: typ})
+		if err != nil || n == "" {
+			return nil, false
+		}
+		name = n
+	}
+	lbls := make([]prompb.Label, 0, 8)
+	lbls = append(lbls, prompb.Label{Name: model.MetricNameLabel, Value: name})
+	dp.attrs().Range(func(k string, v pcommon.Value) bool {
+		ln, err := t.labelNamer.Build(k)
+		if err != nil {
+			if drop != nil {
+				drop(KindLabel, ReasonInvalidLabelName, 1)
+			}
+			return true
+		}
+		if ln == model.MetricNameLabel {
+			return true
+		}
+		lbls = addLabel(lbls, ln, v.AsString())
+		return true
+	})
+	if t.set.ScopeLabels {
+		if n := dp.scope.Name(); n != "" && findLabel(lbls, otlptranslator.ScopeNameLabelKey) < 0 {
+			lbls = addLabel(lbls, otlptranslator.ScopeNameLabelKey, n)
+		}
+		if v := dp.scope.Version(); v != "" && findLabel(lbls, otlptranslator.ScopeVersionLabelKey) < 0 {
+			lbls = addLabel(lbls, otlptranslator.ScopeVersionLabelKey, v)
+		}
+	}
+	for _, l := range dp.res.labels {
+		if i := findLabel(lbls, l.Name); i >= 0 {
+			lbls[i].Value = l.Value // job/instance and resource labels win over data point attributes
+		} else {
+			lbls = append(lbls, l)
+		}
+	}
+	return t.finishLabels(lbls), true
+}
+
+// finishLabels adds external labels that are not set and sorts by name.
+func (t *Translator) finishLabels(lbls []prompb.Label) []prompb.Label {
+	for _, l := range t.external {
+		if findLabel(lbls, l.Name) < 0 {
+			lbls = append(lbls, l)
+		}
+	}
+	slices.SortFunc(lbls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	return lbls
+}
+
+func hashLabels(lbls []prompb.Label) uint64 {
+	d := xxhash.New()
+	for _, l := range lbls {
+		_, _ = d.WriteString(l.Name)
+		_, _ = d.Write([]byte{0xff})
+		_, _ = d.WriteString(l.Value)
+		_, _ = d.Write([]byte{0xff})
+	}
+	return d.Sum64()
+}
+
+func labelsEqual(a, b []prompb.Label) bool {
+	return slices.EqualFunc(a, b, func(x, y prompb.Label) bool { return x.Name == y.Name && x.Value == y.Value })
+}
+
+// get returns the series with these labels in the shard, creating it if needed;
+// existing is the series if it was already there.
+func (sh *Shard) get(lbls []prompb.Label, h uint64, meta *Metadata) (s, existing *Series) {
+	for _, i := range sh.index[h] {
+		if labelsEqual(sh.Series[i].Labels, lbls) {
+			return sh.Series[i], sh.Series[i]
+		}
+	}
+	s = &Series{Labels: lbls, Meta: meta, hash: h}
+	sh.index[h] = append(sh.index[h], len(sh.Series))
+	sh.Series = append(sh.Series, s)
+	return s, nil
+}
+
+func (s *Series) hasSampleAt(ts int64) bool {
+	for _, x := range s.Samples {
+		if x.Timestamp == ts {
+			return true
+		}
+	}
+	for _, x := range s.Histograms {
+		if x.Timestamp == ts {
+			return true
+		}
+	}
+	return false
+}
+
+// withName returns base with __name__ replaced by name and an extra label.
+func withName(base []prompb.Label, name, extraName, extraValue string) []prompb.Label {
+	out := make([]prompb.Label, 0, len(base)+1)
+	added := extraName == ""
+	for _, l := range base {
+		if !added && l.Name > extraName {
+			out = append(out, prompb.Label{Name: extraName, Value: extraValue})
+			added = true
+		}
+		if l.Name == extraName {
+			continue
+		}
+		if l.Name == model.MetricNameLabel {
+			l.Value = name
+		}
+		out = append(out, l)
+	}
+	if !added {
+		out = append(out, prompb.Label{Name: extraName, Value: extraValue})
+	}
+	return out
+}
+
+var staleNaN = math.Float64frombits(value.StaleNaN)
+
+func msOf(ts pcommon.Timestamp) int64 { return int64(ts) / 1e6 }
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func formatFloat(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case math.IsNaN(f):
+		return "NaN"
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// emit translates one data point into the shard.
+func (t *Translator) emit(res *Result, sh *Shard, dp dpRef) {
+	base, _ := t.baseLabels(dp, nil)
+	// add appends a float sample; a second OTLP series that maps to a
+	// Prometheus series which already has a sample at this timestamp is a
+	// name collision: counted and dropped (first one wins).
+	add := func(lbls []prompb.Label, v float64, ts, start int64, ex []prompb.Exemplar) bool {
+		h := hashLabels(lbls)
+		s, existing := sh.get(lbls, h, dp.meta)
+		if existing != nil && existing.hasSampleAt(ts) {
+			res.Collisions++
+			res.drop(KindSample, ReasonNameCollision, 1)
+			return false
+		}
+		s.Samples = append(s.Samples, Sample{Value: v, Timestamp: ts, Start: start})
+		s.Exemplars = append(s.Exemplars, ex...)
+		return true
+	}
+	m := dp.metric
+	switch m.Type() {
+	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+		var p pmetric.NumberDataPoint
+		if m.Type() == pmetric.MetricTypeGauge {
+			p = m.Gauge().DataPoints().At(dp.idx)
+		} else {
+			p = m.Sum().DataPoints().At(dp.idx)
+		}
+		ts := msOf(p.Timestamp())
+		if ts == 0 {
+			res.drop(KindSample, ReasonMissingTimestamp, 1)
+			return
+		}
+		v := numberValue(p)
+		if p.Flags().NoRecordedValue() {
+			v = staleNaN
+		}
+		start := int64(0)
+		if dp.typ == otlptranslator.MetricTypeMonotonicCounter {
+			start = msOf(p.StartTimestamp())
+		}
+		if add(base, v, ts, start, t.exemplars(res, p.Exemplars())) {
+			dp.res.maxTs = max(dp.res.maxTs, ts)
+		}
+	case pmetric.MetricTypeHistogram:
+		p := m.Histogram().DataPoints().At(dp.idx)
+		ts := msOf(p.Timestamp())
+		if ts == 0 {
+			res.drop(KindSample, ReasonMissingTimestamp, int64(p.BucketCounts().Len())+2)
+			return
+		}
+		dp.res.maxTs = max(dp.res.maxTs, ts)
+		stale := p.Flags().NoRecordedValue()
+		val := func(v float64) float64 {
+			if stale {
+				return staleNaN
+			}
+			return v
+		}
+		start := msOf(p.StartTimestamp())
+		exs := t.exemplars(res, p.Exemplars())
+		bounds := p.ExplicitBounds()
+		counts := p.BucketCounts()
+		var cum uint64
+		bucketExemplars := func(lower, upper float64) []prompb.Exemplar {
+			var out []prompb.Exemplar
+			for i := 0; i < len(exs); i++ {
+				if exs[i].Value > lower && exs[i].Value <= upper {
+					out = append(out, exs[i])
+				}
+			}
+			return out
+		}
+		lower := math.Inf(-1)
+		for i := 0; i < bounds.Len(); i++ {
+			if i < counts.Len() {
+				cum += counts.At(i)
+			}
+			b := bounds.At(i)
+			add(withName(base, dp.name+"_bucket", model.BucketLabel, formatFloat(b)), val(float64(cum)), ts, start, bucketExemplars(lower, b))
+			lower = b
+		}
+		add(withName(base, dp.name+"_bucket", model.BucketLabel, "+Inf"), val(float64(p.Count())), ts, start, bucketExemplars(lower, math.Inf(1)))
+		if p.HasSum() {
+			add(withName(base, dp.name+"_sum", "", ""), val(p.Sum()), ts, start, nil)
+		}
+		add(withName(base, dp.name+"_count", "", ""), val(float64(p.Count())), ts, start, nil)
+	case pmetric.MetricTypeSummary:
+		p := m.Summary().DataPoints().At(dp.idx)
+		ts := msOf(p.Timestamp())
+		if ts == 0 {
+			res.drop(KindSample, ReasonMissingTimestamp, int64(p.QuantileValues().Len())+2)
+			return
+		}
+		dp.res.maxTs = max(dp.res.maxTs, ts)
+		stale := p.Flags().NoRecordedValue()
+		val := func(v float64) float64 {
+			if stale {
+				return staleNaN
+			}
+			return v
+		}
+		start := msOf(p.StartTimestamp())
+		qs := p.QuantileValues()
+		for i := 0; i < qs.Len(); i++ {
+			q := qs.At(i)
+			add(withName(base, dp.name, model.QuantileLabel, formatFloat(q.Quantile())), val(q.Value()), ts, start, nil)
+		}
+		add(withName(base, dp.name+"_sum", "", ""), val(p.Sum()), ts, start, nil)
+		add(withName(base, dp.name+"_count", "", ""), val(float64(p.Count())), ts, start, nil)
+	case pmetric.MetricTypeExponentialHistogram:
+		p := m.ExponentialHistogram().DataPoints().At(dp.idx)
+		ts := msOf(p.Timestamp())
+		if ts == 0 {
+			res.drop(KindHistogram, ReasonMissingTimestamp, 1)
+			return
+		}
+		h, ok := nativeHistogram(p, ts)
+		if !ok {
+			res.drop(KindHistogram, ReasonUnsupportedScale, 1)
+			return
+		}
+		hash := hashLabels(base)
+		s, existing := sh.get(base, hash, dp.meta)
+		if existing != nil && existing.hasSampleAt(ts) {
+			res.Collisions++
+			res.drop(KindHistogram, ReasonNameCollision, 1)
+			return
+		}
+		dp.res.maxTs = max(dp.res.maxTs, ts)
+		s.Histograms = append(s.Histograms, h)
+		s.HistStarts = append(s.HistStarts, msOf(p.StartTimestamp()))
+		s.Exemplars = append(s.Exemplars, t.exemplars(res, p.Exemplars())...)
+	}
+}
+
+func numberValue(p pmetric.NumberDataPoint) float64 {
+	if p.ValueType() == pmetric.NumberDataPointValueTypeInt {
+		return float64(p.IntValue())
+	}
+	return p.DoubleValue()
+}
+
+// exemplars converts OTLP exemplars. Filtered attributes are kept only while
+// the label set stays within Prometheus' 128-rune limit; trace_id and span_id
+// always fit.
+func (t *Translator) exemplars(res *Result, exs pmetric.ExemplarSlice) []prompb.Exemplar {
+	if exs.Len() == 0 {
+		return nil
+	}
+	out := make([]prompb.Exemplar, 0, exs.Len())
+	for i := 0; i < exs.Len(); i++ {
+		e := exs.At(i)
+		ts := msOf(e.Timestamp())
+		if ts == 0 {
+			res.drop(KindExemplar, ReasonMissingTimestamp, 1)
+			continue
+		}
+		var lbls []prompb.Label
+		runes := 0
+		if tid := e.TraceID(); !tid.IsEmpty() {
+			lbls = append(lbls, prompb.Label{Name: otlptranslator.ExemplarTraceIDKey, Value: hex.EncodeToString(tid[:])})
+			runes += len(otlptranslator.ExemplarTraceIDKey) + 32
+		}
+		if sid := e.SpanID(); !sid.IsEmpty() {
+			lbls = append(lbls, prompb.Label{Name: otlptranslator.ExemplarSpanIDKey, Value: hex.EncodeToString(sid[:])})
+			runes += len(otlptranslator.ExemplarSpanIDKey) + 16
+		}
+		truncated := false
+		e.FilteredAttributes().Range(func(k string, v pcommon.Value) bool {
+			ln, err := t.labelNamer.Build(k)
+			if err != nil || findLabel(lbls, ln) >= 0 {
+				return true
+			}
+			val := strings.ToValidUTF8(v.AsString(), "\uFFFD")
+			n := utf8.RuneCountInString(ln) + utf8.RuneCountInString(val)
+			if runes+n > maxExemplarLabelsRunes {
+				truncated = true
+				return true
+			}
+			runes += n
+			lbls = append(lbls, prompb.Label{Name: ln, Value: val})
+			return true
+		})
+		if truncated {
+			res.drop(KindLabel, ReasonExemplarTooLong, 1)
+		}
+		slices.SortFunc(lbls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+		v := e.DoubleValue()
+		if e.ValueType() == pmetric.ExemplarValueTypeInt {
+			v = float64(e.IntValue())
+		}
+		out = append(out, prompb.Exemplar{Labels: lbls, Value: v, Timestamp: ts})
+	}
+	return out
+}
+
+// nativeHistogram converts an OTLP exponential histogram data point. Scales
+// above 8 are reduced to 8 by merging buckets; scales below -4 cannot be
+// represented and are rejected.
+func nativeHistogram(p pmetric.ExponentialHistogramDataPoint, ts int64) (prompb.Histogram, bool) {
+	scale := p.Scale()
+	if scale < nativeHistogramMinScale {
+		return prompb.Histogram{}, false
+	}
+	shift := int32(0)
+	if scale > nativeHistogramMaxScale {
+		shift = scale - nativeHistogramMaxScale
+		scale = nativeHistogramMaxScale
+	}
+	h := prompb.Histogram{
+		Count:         &prompb.Histogram_CountInt{CountInt: p.Count()},
+		Sum:           p.Sum(),
+		Schema:        scale,
+		ZeroThreshold: p.ZeroThreshold(),
+		ZeroCount:     &prompb.Histogram_ZeroCountInt{ZeroCountInt: p.ZeroCount()},
+		Timestamp:     ts,
+	}
+	h.PositiveSpans, h.PositiveDeltas = bucketsToDeltas(p.Positive(), shift)
+	h.NegativeSpans, h.NegativeDeltas = bucketsToDeltas(p.Negative(), shift)
+	if p.Flags().NoRecordedValue() {
+		h.Sum = staleNaN
+		h.Count = &prompb.Histogram_CountInt{}
+		h.ZeroCount = &prompb.Histogram_ZeroCountInt{}
+		h.PositiveSpans, h.PositiveDeltas, h.NegativeSpans, h.NegativeDeltas = nil, nil, nil, nil
+	}
+	return h, true
+}
+
+// bucketsToDeltas converts OTLP buckets (bucket i covers (base^i, base^(i+1)])
+// into Prometheus spans and delta-encoded counts (bucket i covers
+// (base^(i-1), base^i]), merging 2^shift neighbours when downscaling. Runs of
+// empty buckets longer than two start a new span, as Prometheus does.
+func bucketsToDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32) ([]prompb.BucketSpan, []int64) {
+	counts := b.BucketCounts()
+	if counts.Len() == 0 {
+		return nil, nil
+	}
+	// merged (index, count) pairs in increasing index order
+	type bucket struct {
+		idx   int64
+		count uint64
+	}
+	merged := make([]bucket, 0, counts.Len())
+	for i := 0; i < counts.Len(); i++ {
+		c := counts.At(i)
+		if c == 0 {
+			continue
+		}
+		idx := (int64(b.Offset()) + int64(i)) >> shift // arithmetic shift: floor division
+		if n := len(merged); n > 0 && merged[n-1].idx == idx {
+			merged[n-1].count += c
+			continue
+		}
+		merged = append(merged, bucket{idx: idx, count: c})
+	}
+	if len(merged) == 0 {
+		return nil, nil
+	}
+	var spans []prompb.BucketSpan
+	var deltas []int64
+	var prevCount int64
+	prevIdx := int64(0)
+	for i, bk := range merged {
+		promIdx := bk.idx + 1
+		gap := promIdx - prevIdx - 1
+		switch {
+		case i == 0:
+			spans = append(spans, prompb.BucketSpan{Offset: int32(promIdx), Length: 1})
+		case gap > 2:
+			spans = append(spans, prompb.BucketSpan{Offset: int32(gap), Length: 1})
+		default:
+			for range gap { // short gaps are filled with empty buckets
+				deltas = append(deltas, -prevCount)
+				prevCount = 0
+				spans[len(spans)-1].Length++
+			}
+			spans[len(spans)-1].Length++
+		}
+		deltas = append(deltas, int64(bk.count)-prevCount)
+		prevCount = int64(bk.count)
+		prevIdx = promIdx
+	}
+	return spans, deltas
+}
