@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# build.sh builds the bench peer (bench/peer/builder-config.yaml) with the
+# collector builder into the cache, keyed by the config's hash, and prints
+# the binary's path.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bash "$root/scripts/backends.sh" install ocb >&2
+eval "$(bash "$root/scripts/backends.sh" env)"
+hash=$(sha256sum "$root/bench/peer/builder-config.yaml" | cut -c1-12)
+dir=${VIGIL_CACHE:-$HOME/.cache/vigil}/peer-0.162.0-$hash
+if [ ! -x "$dir/_build/otelcol-peer" ]; then
+  mkdir -p "$dir"
+  cp "$root/bench/peer/builder-config.yaml" "$dir/"
+  echo "building the bench peer in $dir" >&2
+  (cd "$dir" && "$VIGIL_OCB_BIN" --config builder-config.yaml >&2)
+fi
+echo "$dir/_build/otelcol-peer"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# run.sh is `make bench`: the same telemetrygen load through vigil and through
+# the peer (upstream collector, bench/peer/builder-config.yaml), alternating,
+# medians and ratios. Arguments are passed to bench/runner (e.g.
+# -signals metrics -shapes saturate -reps 3 -duration 30s). The report is
+# printed and saved under bench/results/.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/backends.sh install telemetrygen >&2
+eval "$(bash scripts/backends.sh env)"
+peer=$(bash bench/peer/build.sh)
+go build -trimpath -o bin/vigil ./cmd/gateway
+go build -o bin/bench-runner ./bench/runner
+mkdir -p bench/results
+out=bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
+./bin/bench-runner -vigil bin/vigil -peer "$peer" -telemetrygen "$VIGIL_TELEMETRYGEN_BIN" "$@" | tee "$out"
+echo "saved $out" >&2
