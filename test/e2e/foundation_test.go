@@ -164,11 +164,11 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 	})
 
 	// Vigil's own telemetry agrees with what the backends hold.
-	if got := v.SelfMetric(t, "otelcol_receiver_accepted_spans_total", nil); got != traces*(1+childSpans) {
-		t.Errorf("otelcol_receiver_accepted_spans_total = %v, want %d", got, traces*(1+childSpans))
+	if got := v.SelfMetric(t, "otelcol_receiver_accepted_spans", nil); got != traces*(1+childSpans) {
+		t.Errorf("otelcol_receiver_accepted_spans = %v, want %d", got, traces*(1+childSpans))
 	}
-	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records_total", nil); got != logs {
-		t.Errorf("otelcol_receiver_accepted_log_records_total = %v, want %d", got, logs)
+	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records", nil); got != logs {
+		t.Errorf("otelcol_receiver_accepted_log_records = %v, want %d", got, logs)
 	}
 }
 

@@ -317,7 +317,9 @@ func (v *Vigil) Log() string {
 
 // SelfMetric returns the sum of the samples of family name on vigil's own
 // metrics endpoint whose labels include labelMatchers. Counters are summed
-// by value, histograms by count. It returns 0 when nothing matches.
+// by value, histograms by count. It returns 0 when nothing matches. Note
+// that the collector's own counters carry no _total suffix on this endpoint
+// (otelcol_exporter_sent_spans, otelcol_receiver_accepted_log_records, ...).
 func (v *Vigil) SelfMetric(t *testing.T, name string, labelMatchers map[string]string) float64 {
 	t.Helper()
 	families, err := scrape(v.MetricsURL)
