@@ -99,9 +99,11 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 	Telemetrygen(t, v, "traces", "--service", svc, "--traces", fmt.Sprint(traces),
 		"--child-spans", fmt.Sprint(childSpans), "--rate", "100",
 		"--telemetry-attributes", fmt.Sprintf("vigil.mark=%q", mark))
-	// --rate spaces the points so no two share a millisecond timestamp.
+	// telemetrygen stamps its first two points with the same millisecond,
+	// which Prometheus keeps once; --unique-timeseries gives each point its
+	// own series (label timebox) and value i, so every point is checkable.
 	Telemetrygen(t, v, "metrics", "--service", svc, "--metrics", fmt.Sprint(points), "--rate", "20",
-		"--telemetry-attributes", fmt.Sprintf("vigil_mark=%q", mark))
+		"--unique-timeseries", "--telemetry-attributes", fmt.Sprintf("vigil_mark=%q", mark))
 	Telemetrygen(t, v, "logs", "--service", svc, "--logs", fmt.Sprint(logs), "--rate", "50",
 		"--body", "hello from "+mark, "--severity-text", "Warn", "--severity-number", "13")
 
@@ -129,14 +131,20 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 	})
 
 	t.Run("metrics in Prometheus", func(t *testing.T) {
-		expr := fmt.Sprintf(`count_over_time(gen{job=%q,vigil_mark=%q}[1h])`, svc, mark)
-		Eventually(t, 60*time.Second, func() (bool, string) {
-			s, err := promQuery(PrometheusURL, expr)
-			if err != nil {
-				return false, err.Error()
-			}
-			return len(s) == 1 && s[0].Value == points, fmt.Sprintf("%s = %+v, want one series with %d", expr, s, points)
-		})
+		sel := fmt.Sprintf(`gen{job=%q,vigil_mark=%q}`, svc, mark)
+		for expr, want := range map[string]float64{
+			"sum(count_over_time(" + sel + "[1h]))": points,
+			"count(" + sel + ")":                    points,
+			"sum(" + sel + ")":                      points * (points - 1) / 2, // values 0..points-1
+		} {
+			Eventually(t, 60*time.Second, func() (bool, string) {
+				s, err := promQuery(PrometheusURL, expr)
+				if err != nil {
+					return false, err.Error()
+				}
+				return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
+			})
+		}
 	})
 
 	t.Run("logs in Loki", func(t *testing.T) {
