@@ -1,0 +1,718 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
+)
+
+// Skip reasons, the `reason` attribute of ewma_baseline_points_skipped.
+const (
+	reasonNaNInf = iota
+	reasonOutOfOrder
+	reasonDuplicate
+	reasonTypeChange
+	reasonUnsupportedType
+	reasonCounterReset
+	reasonNoValue
+	reasonEmptyInterval
+	reasonMaxSeries
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"nan_inf", "out_of_order", "duplicate_timestamp", "type_change", "unsupported_type",
+	"counter_reset", "no_value", "empty_interval", "max_series",
+}
+
+// Output metric suffixes (after the value-kind suffix, see ValueKind.outputSuffix).
+const (
+	outBaseline = iota
+	outUpper
+	outLower
+	outScore
+	outAlert
+	numOutputs
+)
+
+var outputSuffixes = [numOutputs]string{"_baseline", "_upper", "_lower", "_score", "_alert"}
+
+var outputDescriptions = [numOutputs]string{
+	"EWMA baseline the sample was judged against.",
+	"Upper band: baseline + k·σ.",
+	"Lower band: baseline − k·σ.",
+	"Anomaly score |x − baseline| / σ.",
+	"Alert state: 1 while firing, else 0.",
+}
+
+// maxNameCache bounds the metric name → rules cache; it is cleared when full.
+const maxNameCache = 4096
+
+type compiledRule struct {
+	cfg    *RuleConfig
+	p      params
+	re     *regexp.Regexp
+	seed   uint64 // hash of the rule name: part of every series key of the rule
+	suffix string
+}
+
+// engine holds the state table shared by the connector's instances.
+type engine struct {
+	cfg   *Config
+	id    component.ID
+	set   component.TelemetrySettings
+	tb    *metadata.TelemetryBuilder
+	rules []compiledRule
+	now   func() time.Time
+
+	reasonOpts [numReasons]metric.AddOption
+	transOpts  [5]metric.AddOption
+
+	mu        sync.Mutex
+	index     map[uint64]int32
+	slab      []series
+	free      []int32
+	nameCache map[string][]uint16
+	// alerts holds, for firing series only, what Alertmanager needs to
+	// re-send them (labels are strings, so they stay out of series).
+	alerts map[uint64]*alertInfo
+
+	// set while the factory builds the instances, read-only after Start
+	metricsOut consumer.Metrics
+	logsOut    consumer.Logs
+
+	// lifecycle (guarded by lifeMu)
+	lifeMu    sync.Mutex
+	instances int
+	started   bool
+	stopCh    chan struct{}
+	wg        sync.WaitGroup
+	store     storage.Client
+	am        *amClient
+	lastSave  time.Time
+	release   func() // removes the engine from its factory
+
+	trackedReported int64 // guarded by mu
+}
+
+func newEngine(cfg *Config, id component.ID, set component.TelemetrySettings) (*engine, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, fmt.Errorf("ewma_baseline: telemetry: %w", err)
+	}
+	e := &engine{
+		cfg:       cfg,
+		id:        id,
+		set:       set,
+		tb:        tb,
+		now:       time.Now,
+		index:     make(map[uint64]int32),
+		nameCache: make(map[string][]uint16),
+		alerts:    make(map[uint64]*alertInfo),
+	}
+	for i := range reasonNames {
+		e.reasonOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[i])))
+	}
+	for t := transPending; t <= transCancelled; t++ {
+		e.transOpts[t] = metric.WithAttributeSet(attribute.NewSet(attribute.String("state", t.String())))
+	}
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		cr := compiledRule{cfg: r, p: newParams(r), seed: xxhash.Sum64String("rule\x00" + r.Name), suffix: r.Value.outputSuffix()}
+		if r.MetricRegex != "" {
+			re, err := regexp.Compile("^(?:" + r.MetricRegex + ")$")
+			if err != nil {
+				return nil, fmt.Errorf("rules[%d]: `metric_regex` (%q): %w", i, r.MetricRegex, err)
+			}
+			cr.re = re
+		}
+		e.rules = append(e.rules, cr)
+	}
+	return e, nil
+}
+
+// rulesFor returns the indexes of the rules that match a metric name.
+func (e *engine) rulesFor(name string) []uint16 {
+	if rs, ok := e.nameCache[name]; ok {
+		return rs
+	}
+	var rs []uint16
+	for i := range e.rules {
+		r := &e.rules[i]
+		if (r.re == nil && r.cfg.Metric == name) || (r.re != nil && r.re.MatchString(name)) {
+			rs = append(rs, uint16(i))
+		}
+	}
+	if len(e.nameCache) >= maxNameCache {
+		clear(e.nameCache)
+	}
+	e.nameCache[name] = rs
+	return rs
+}
+
+// batch collects the outputs of one ConsumeMetrics call.
+type batch struct {
+	now     int64
+	skipped [numReasons]int64
+	trans   [5]int64
+	points  int64
+	metrics pmetric.Metrics
+	logs    plog.Logs
+	// per resource, created lazily
+	outSM pmetric.ScopeMetrics
+	hasSM bool
+	logSL plog.ScopeLogs
+	hasSL bool
+	res   pcommon.Resource
+}
+
+func (b *batch) scopeMetrics() pmetric.ScopeMetrics {
+	if !b.hasSM {
+		rm := b.metrics.ResourceMetrics().AppendEmpty()
+		b.res.CopyTo(rm.Resource())
+		b.outSM = rm.ScopeMetrics().AppendEmpty()
+		b.outSM.Scope().SetName(metadata.ScopeName)
+		b.hasSM = true
+	}
+	return b.outSM
+}
+
+func (b *batch) scopeLogs() plog.ScopeLogs {
+	if !b.hasSL {
+		rl := b.logs.ResourceLogs().AppendEmpty()
+		b.res.CopyTo(rl.Resource())
+		b.logSL = rl.ScopeLogs().AppendEmpty()
+		b.logSL.Scope().SetName(metadata.ScopeName)
+		b.hasSL = true
+	}
+	return b.logSL
+}
+
+// consume runs one batch through the engine and forwards the outputs.
+func (e *engine) consume(ctx context.Context, md pmetric.Metrics) error {
+	b := e.process(md)
+	var errs []error
+	if e.metricsOut != nil && b.metrics.DataPointCount() > 0 {
+		if err := e.metricsOut.ConsumeMetrics(ctx, b.metrics); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.logsOut != nil && b.logs.LogRecordCount() > 0 {
+		if err := e.logsOut.ConsumeLogs(ctx, b.logs); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// process updates the state with md and returns the derived metrics and logs.
+func (e *engine) process(md pmetric.Metrics) *batch {
+	b := &batch{metrics: pmetric.NewMetrics(), logs: plog.NewLogs()}
+	e.mu.Lock()
+	b.now = e.now().UnixNano()
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		rm := rms.At(i)
+		b.res, b.hasSM, b.hasSL = rm.Resource(), false, false
+		resHash, resHashed := uint64(0), false
+		sms := rm.ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				rs := e.rulesFor(m.Name())
+				if len(rs) == 0 {
+					continue
+				}
+				if !resHashed {
+					resHash, resHashed = mapHash(rm.Resource().Attributes()), true
+				}
+				nameHash := xxhash.Sum64String(m.Name())
+				for _, ri := range rs {
+					e.processMetric(b, ri, m, nameHash, resHash)
+				}
+			}
+		}
+	}
+	tracked := int64(len(e.index))
+	dTracked := tracked - e.trackedReported
+	e.trackedReported = tracked
+	e.mu.Unlock()
+	e.record(b, dTracked)
+	return b
+}
+
+// record adds a batch's counts to the self-telemetry, outside the lock.
+func (e *engine) record(b *batch, dTracked int64) {
+	ctx := context.Background()
+	if dTracked != 0 {
+		e.tb.EwmaBaselineSeriesTracked.Add(ctx, dTracked)
+	}
+	if b.points > 0 {
+		e.tb.EwmaBaselinePointsProcessed.Add(ctx, b.points)
+	}
+	for r, n := range b.skipped {
+		if n > 0 {
+			e.tb.EwmaBaselinePointsSkipped.Add(ctx, n, e.reasonOpts[r])
+		}
+	}
+	for t, n := range b.trans {
+		if n > 0 {
+			e.tb.EwmaBaselineAlertTransitions.Add(ctx, n, e.transOpts[t])
+		}
+	}
+}
+
+// outputs are the five derived metrics of one (input metric, rule) pair.
+type outputs [numOutputs]pmetric.NumberDataPointSlice
+
+func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule) outputs {
+	var o outputs
+	sm := b.scopeMetrics()
+	unit := m.Unit()
+	if r.cfg.Value == ValueCounterRate || r.cfg.Value == ValueHistogramCountRate {
+		if unit == "" {
+			unit = "1"
+		}
+		unit += "/s"
+	}
+	for i := range numOutputs {
+		om := sm.Metrics().AppendEmpty()
+		om.SetName(m.Name() + r.suffix + outputSuffixes[i])
+		om.SetDescription(outputDescriptions[i])
+		if i == outScore || i == outAlert {
+			om.SetUnit("1")
+		} else {
+			om.SetUnit(unit)
+		}
+		o[i] = om.SetEmptyGauge().DataPoints()
+	}
+	return o
+}
+
+// point is one input data point reduced to what the engine needs.
+type point struct {
+	ts, start  int64
+	x, x2      float64 // value; histograms: sum, count
+	attrs      pcommon.Map
+	exemplars  pmetric.ExemplarSlice
+	noValue    bool
+	cumulative bool
+	hasSum     bool
+}
+
+func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, resHash uint64) {
+	r := &e.rules[ri]
+	mtype := m.Type()
+	var o outputs
+	have := false
+	emit := func(pt *point) {
+		if !have {
+			o, have = e.newOutputs(b, m, r), true
+		}
+		e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, pt, &o)
+	}
+	kind := r.cfg.Value
+	switch mtype {
+	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+		if kind != ValueGauge && (kind != ValueCounterRate || mtype != pmetric.MetricTypeSum) {
+			b.skipped[reasonUnsupportedType] += int64(numberPoints(m).Len())
+			return
+		}
+		cumulative := mtype == pmetric.MetricTypeSum && m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := numberPoints(m)
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			pt := point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
+				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative}
+			switch dp.ValueType() {
+			case pmetric.NumberDataPointValueTypeDouble:
+				pt.x = dp.DoubleValue()
+			case pmetric.NumberDataPointValueTypeInt:
+				pt.x = float64(dp.IntValue())
+			default:
+				pt.noValue = true
+			}
+			emit(&pt)
+		}
+	case pmetric.MetricTypeHistogram:
+		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
+			b.skipped[reasonUnsupportedType] += int64(m.Histogram().DataPoints().Len())
+			return
+		}
+		cumulative := m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := m.Histogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			emit(&point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
+				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative,
+				x: dp.Sum(), x2: float64(dp.Count()), hasSum: dp.HasSum()})
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
+			b.skipped[reasonUnsupportedType] += int64(m.ExponentialHistogram().DataPoints().Len())
+			return
+		}
+		cumulative := m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := m.ExponentialHistogram().DataPoints()
+		for i := 0; i < dps.Len(); i++ {
+			dp := dps.At(i)
+			emit(&point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
+				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative,
+				x: dp.Sum(), x2: float64(dp.Count()), hasSum: dp.HasSum()})
+		}
+	default:
+		// Summary and Empty: nothing to baseline.
+		b.skipped[reasonUnsupportedType]++
+	}
+}
+
+func numberPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
+	if m.Type() == pmetric.MetricTypeGauge {
+		return m.Gauge().DataPoints()
+	}
+	return m.Sum().DataPoints()
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// seriesKey hashes the rule, metric name and identifying attributes.
+//
+// 64 bits: with n series the chance of any collision is about n²/2⁶⁵, 3·10⁻¹⁰
+// at 100k series and 3·10⁻⁸ at 1M. A collision makes two series share one
+// baseline (wrong numbers for both, never a crash); we accept that for a
+// 8-byte key instead of storing label strings per series.
+func (e *engine) seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcommon.Map, res pcommon.Resource) uint64 {
+	h := mix64(r.seed ^ nameHash)
+	if len(r.cfg.Attributes) == 0 {
+		return mix64(h + resHash*0x9E3779B97F4A7C15 + mix64(mapHash(attrs))*0xC2B2AE3D27D4EB4F)
+	}
+	for _, k := range r.cfg.Attributes {
+		v, ok := attrs.Get(k)
+		if !ok {
+			v, ok = res.Attributes().Get(k)
+		}
+		ph := uint64(0x51_7C_C1_B7_27_22_0A_95) // marker for "absent"
+		if ok {
+			ph = pairHash(k, v)
+		}
+		h = mix64(h ^ ph)
+	}
+	return h
+}
+
+// mapHash is an order-independent hash of a map: the sum of its pair
+// hashes, so the same attributes in another order give the same series.
+func mapHash(m pcommon.Map) uint64 {
+	var h uint64
+	for k, v := range m.All() {
+		h += pairHash(k, v)
+	}
+	return h
+}
+
+func pairHash(k string, v pcommon.Value) uint64 {
+	return mix64(xxhash.Sum64String(k)*0xFF51AFD7ED558CCD ^ valueHash(v))
+}
+
+func valueHash(v pcommon.Value) uint64 {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return xxhash.Sum64String(v.Str())
+	case pcommon.ValueTypeInt:
+		return mix64(uint64(v.Int()) ^ 1)
+	case pcommon.ValueTypeDouble:
+		return mix64(math.Float64bits(v.Double()) ^ 2)
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return 3
+		}
+		return 4
+	case pcommon.ValueTypeBytes:
+		return xxhash.Sum64(v.Bytes().AsRaw()) ^ 5
+	case pcommon.ValueTypeEmpty:
+		return 6
+	}
+	// Maps and slices: rare in metric attributes; AsString allocates.
+	return xxhash.Sum64String(v.AsString()) ^ 7
+}
+
+// mix64 is the splitmix64 finalizer.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xBF58476D1CE4E5B9
+	x ^= x >> 27
+	x *= 0x94D049BB133111EB
+	x ^= x >> 31
+	return x
+}
+
+// lookup returns the series for key, creating it if there is room.
+func (e *engine) lookup(key uint64, ri uint16, dtype uint8) (*series, bool) {
+	if idx, ok := e.index[key]; ok {
+		return &e.slab[idx], true
+	}
+	if len(e.index) >= e.cfg.MaxSeries {
+		return nil, false
+	}
+	var idx int32
+	if n := len(e.free); n > 0 {
+		idx = e.free[n-1]
+		e.free = e.free[:n-1]
+	} else {
+		e.slab = append(e.slab, series{})
+		idx = int32(len(e.slab) - 1)
+	}
+	e.slab[idx] = series{key: key, rule: ri, dtype: dtype}
+	e.index[key] = idx
+	return &e.slab[idx], true
+}
+
+func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Metric, dtype uint8, nameHash, resHash uint64, pt *point, o *outputs) {
+	if pt.noValue {
+		b.skipped[reasonNoValue]++
+		return
+	}
+	if !finite(pt.x) || !finite(pt.x2) {
+		b.skipped[reasonNaNInf]++
+		return
+	}
+	key := e.seriesKey(r, nameHash, resHash, pt.attrs, b.res)
+	s, ok := e.lookup(key, ri, dtype)
+	if !ok {
+		b.skipped[reasonMaxSeries]++
+		return
+	}
+	s.lastSeen = b.now
+	if s.dtype != dtype {
+		b.skipped[reasonTypeChange]++
+		return
+	}
+	if s.hasPrev && pt.ts <= s.prevTS {
+		if pt.ts == s.prevTS {
+			b.skipped[reasonDuplicate]++
+		} else {
+			b.skipped[reasonOutOfOrder]++
+		}
+		return
+	}
+	x, ok := e.derive(b, r, s, pt)
+	if !ok {
+		return
+	}
+	if !finite(x) {
+		b.skipped[reasonNaNInf]++
+		return
+	}
+	res := s.observe(&r.p, pt.ts, x)
+	b.points++
+	if !res.emit {
+		return
+	}
+	upper, lower := res.baseline+r.p.k*res.sigma, res.baseline-r.p.k*res.sigma
+	alert := 0.0
+	if s.state == stateFiring {
+		alert = 1
+	}
+	vals := [numOutputs]float64{res.baseline, upper, lower, res.score, alert}
+	all := len(r.cfg.Attributes) == 0
+	for i := range numOutputs {
+		dp := o[i].AppendEmpty()
+		dp.SetTimestamp(pcommon.Timestamp(pt.ts))
+		dp.SetDoubleValue(vals[i])
+		if all {
+			pt.attrs.CopyTo(dp.Attributes())
+		} else {
+			copySelected(pt.attrs, r.cfg.Attributes, dp.Attributes())
+		}
+	}
+	if res.trans != transNone {
+		b.trans[res.trans]++
+		e.transitionLog(b, r, m, s, pt, x, res, upper, lower)
+		e.alertmanagerNotify(b, r, m, s, pt, x, res, upper, lower)
+	}
+}
+
+func copySelected(from pcommon.Map, keys []string, to pcommon.Map) {
+	for _, k := range keys {
+		if v, ok := from.Get(k); ok {
+			v.CopyTo(to.PutEmpty(k))
+		}
+	}
+}
+
+// derive turns a raw point into the tracked value, keeping the previous raw
+// point for rates. ok is false when the point only seeds or resets.
+func (e *engine) derive(b *batch, r *compiledRule, s *series, pt *point) (float64, bool) {
+	first := !s.hasPrev
+	prevTS := s.prevTS
+	s.hasPrev, s.prevTS = true, pt.ts
+	switch r.cfg.Value {
+	case ValueGauge:
+		return pt.x, true
+	case ValueCounterRate:
+		if !pt.cumulative {
+			return deltaRate(pt.x, pt.ts, pt.start, prevTS, first, b)
+		}
+		prev, prevStart := s.prev, s.prevStart
+		s.prev, s.prevStart = pt.x, pt.start
+		if first {
+			return 0, false
+		}
+		if pt.x < prev || (pt.start != 0 && prevStart != 0 && pt.start != prevStart) {
+			// Reset: the increase across it is unknown, so the interval
+			// is skipped rather than guessed (a guess would poison the mean).
+			b.skipped[reasonCounterReset]++
+			return 0, false
+		}
+		return (pt.x - prev) / (float64(pt.ts-prevTS) / 1e9), true
+	case ValueHistogramMean, ValueHistogramCountRate:
+		if kindMean := r.cfg.Value == ValueHistogramMean; kindMean && !pt.hasSum {
+			b.skipped[reasonNoValue]++
+			return 0, false
+		}
+		sum, count := pt.x, pt.x2
+		if pt.cumulative {
+			prevSum, prevCount, prevStart := s.prev, s.prev2, s.prevStart
+			s.prev, s.prev2, s.prevStart = sum, count, pt.start
+			if first {
+				return 0, false
+			}
+			if count < prevCount || (pt.start != 0 && prevStart != 0 && pt.start != prevStart) {
+				b.skipped[reasonCounterReset]++
+				return 0, false
+			}
+			sum, count = sum-prevSum, count-prevCount
+		}
+		if r.cfg.Value == ValueHistogramCountRate {
+			if pt.cumulative {
+				return count / (float64(pt.ts-prevTS) / 1e9), true
+			}
+			return deltaRate(count, pt.ts, pt.start, prevTS, first, b)
+		}
+		if count == 0 {
+			b.skipped[reasonEmptyInterval]++
+			return 0, false
+		}
+		return sum / count, true
+	}
+	return 0, false
+}
+
+// deltaRate is the per-second rate of a delta point: over its own
+// [start, ts] window when it has one, else since the previous point.
+func deltaRate(x float64, ts, start, prevTS int64, first bool, b *batch) (float64, bool) {
+	switch {
+	case start > 0 && start < ts:
+		return x / (float64(ts-start) / 1e9), true
+	case !first:
+		return x / (float64(ts-prevTS) / 1e9), true
+	}
+	b.skipped[reasonEmptyInterval]++
+	return 0, false
+}
+
+var severities = [5]struct {
+	num  plog.SeverityNumber
+	text string
+}{
+	transPending:   {plog.SeverityNumberInfo, "INFO"},
+	transFiring:    {plog.SeverityNumberWarn, "WARN"},
+	transResolved:  {plog.SeverityNumberInfo, "INFO"},
+	transCancelled: {plog.SeverityNumberDebug, "DEBUG"},
+}
+
+// transitionLog appends one log record for an alert transition.
+func (e *engine) transitionLog(b *batch, r *compiledRule, m pmetric.Metric, s *series, pt *point, x float64, res result, upper, lower float64) {
+	lr := b.scopeLogs().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.Timestamp(pt.ts))
+	lr.SetObservedTimestamp(pcommon.Timestamp(b.now))
+	sev := severities[res.trans]
+	lr.SetSeverityNumber(sev.num)
+	lr.SetSeverityText(sev.text)
+	lr.SetEventName("vigil.ewma_baseline.alert")
+	name := m.Name() + r.suffix
+	lr.Body().SetStr(fmt.Sprintf("%s: %s = %s, baseline %s, band [%s, %s], score %.2f (rule %s)",
+		res.trans, name, fmtFloat(x), fmtFloat(res.baseline), fmtFloat(lower), fmtFloat(upper), res.score, r.cfg.Name))
+	attrs := lr.Attributes()
+	if len(r.cfg.Attributes) == 0 {
+		pt.attrs.CopyTo(attrs)
+	} else {
+		copySelected(pt.attrs, r.cfg.Attributes, attrs)
+	}
+	attrs.PutStr("alert.state", res.trans.String())
+	attrs.PutStr("alert.rule", r.cfg.Name)
+	attrs.PutStr("alert.fingerprint", fingerprint(s.key))
+	attrs.PutStr("metric.name", name)
+	attrs.PutDouble("alert.value", x)
+	attrs.PutDouble("alert.baseline", res.baseline)
+	attrs.PutDouble("alert.band.lower", lower)
+	attrs.PutDouble("alert.band.upper", upper)
+	attrs.PutDouble("alert.score", res.score)
+	attrs.PutDouble("alert.k", r.p.k)
+	// Trace-friendly: link the record to the newest exemplar's trace.
+	for i := pt.exemplars.Len() - 1; i >= 0; i-- {
+		ex := pt.exemplars.At(i)
+		if !ex.TraceID().IsEmpty() {
+			lr.SetTraceID(ex.TraceID())
+			lr.SetSpanID(ex.SpanID())
+			break
+		}
+	}
+}
+
+func fingerprint(key uint64) string {
+	var buf [8]byte
+	for i := range 8 {
+		buf[i] = byte(key >> (56 - 8*i))
+	}
+	return hex.EncodeToString(buf[:])
+}
+
+func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+
+// evictIdle removes series idle for longer than idle_timeout.
+func (e *engine) evictIdle() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cutoff := e.now().Add(-e.cfg.IdleTimeout).UnixNano()
+	n := 0
+	for i := range e.slab {
+		s := &e.slab[i]
+		if s.key == 0 && s.lastSeen == 0 {
+			continue // free slot
+		}
+		if s.lastSeen < cutoff {
+			delete(e.index, s.key)
+			delete(e.alerts, s.key)
+			*s = series{}
+			e.free = append(e.free, int32(i))
+			n++
+		}
+	}
+	return n
+}
+
+func (e *engine) logger() *zap.Logger { return e.set.Logger }
