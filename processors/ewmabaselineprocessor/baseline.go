@@ -17,6 +17,13 @@ import (
 // times decays the same whether it was sampled once or many times: irregular
 // scrapes give the same baseline as regular ones.
 //
+// Bias. The mean is seeded by the first sample, but the variance starts at 0
+// and reaches its level only as weight accumulates: after a time T the
+// weight given to the data is W = 1 − 2^(−T/h) and E[S] ≈ W·σ². σ is
+// therefore computed from S/W (the correction Adam uses for its moments).
+// Without it σ is underestimated by half just after a 30-sample warm-up and
+// ordinary noise alerts. W comes from firstTS, so it costs no state.
+//
 // Variance. The incremental form of West (1979) as given by Finch (2009,
 // "Incremental calculation of weighted mean and variance", §9):
 //
@@ -82,7 +89,9 @@ type slot struct {
 	ewma
 	lastTau int64 // slot clock (ns of time spent inside this slot) at the last sample
 	samples uint32
-	_       uint32
+	// weight is 1 − Π(1−α) over the slot's updates, for the bias correction
+	// (see sigmaOf). float32 fits the padding; it only scales σ.
+	weight float32
 }
 
 // series is the state of one tracked series. Without seasonality it is 120
@@ -207,6 +216,7 @@ func (s *series) observe(p *params, ts int64, x float64) result {
 	}
 
 	base := s.g
+	weight := -math.Expm1(-float64(ts-s.firstTS) * p.ln2OverHalfLife)
 	var sl *slot
 	var tau int64
 	slotWarm := true
@@ -216,11 +226,14 @@ func (s *series) observe(p *params, ts int64, x float64) result {
 		sl = &s.seasonal[i]
 		slotWarm = sl.samples >= p.seasonWarm
 		if sl.samples > 0 && slotWarm {
-			base = sl.ewma
+			base, weight = sl.ewma, float64(sl.weight)
 		}
 	}
 
-	sigma := math.Sqrt(base.vari)
+	sigma := 0.0
+	if weight > 0 {
+		sigma = math.Sqrt(base.vari / weight)
+	}
 	if f := p.floorRel * math.Abs(base.mean); f > sigma {
 		sigma = f
 	}
@@ -251,7 +264,9 @@ func (s *series) observe(p *params, ts int64, x float64) result {
 		if sl.samples == 0 {
 			*sl = slot{ewma: ewma{mean: x}, lastTau: tau, samples: 1}
 		} else {
-			sl.update(x, alpha(tau-sl.lastTau, p.seasonLn2))
+			a := alpha(tau-sl.lastTau, p.seasonLn2)
+			sl.update(x, a)
+			sl.weight = float32(1 - (1-float64(sl.weight))*(1-a))
 			sl.lastTau = tau
 			sl.samples++
 		}

@@ -21,7 +21,7 @@ import (
 //	"EWB1" u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart,
 //	  f64 mean vari prev prev2, u32 samples, u8 state dtype hasPrev,
-//	  u16 nslots { f64 mean vari, i64 lastTau, u32 samples },
+//	  u16 nslots { f64 mean vari, i64 lastTau, u32 samples, f32 weight },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
 //
@@ -96,6 +96,7 @@ func (e *engine) encodeState() []byte {
 			w.f64(sl.vari)
 			w.i64(sl.lastTau)
 			w.u32(sl.samples)
+			w.u32(math.Float32bits(sl.weight))
 		}
 		info, ok := e.alerts[s.key]
 		w.u8(boolByte(ok))
@@ -211,13 +212,14 @@ func (e *engine) decodeState(data []byte) (int, error) {
 			if nslots > maxSeasonSlots {
 				return restored, fmt.Errorf("state series has %d seasonal slots, more than %d", nslots, maxSeasonSlots)
 			}
-			if len(r.b) < nslots*28 {
+			if len(r.b) < nslots*32 {
 				return restored, errShortState
 			}
 			s.seasonal = make([]slot, nslots)
 			for j := range s.seasonal {
 				sl := &s.seasonal[j]
 				sl.mean, sl.vari, sl.lastTau, sl.samples = r.f64(), r.f64(), r.i64(), r.u32()
+				sl.weight = math.Float32frombits(r.u32())
 			}
 		}
 		var info *alertInfo
@@ -266,7 +268,7 @@ func validRestored(s *series) bool {
 	}
 	for i := range s.seasonal {
 		sl := &s.seasonal[i]
-		if !finite(sl.mean) || !finite(sl.vari) || sl.vari < 0 {
+		if !finite(sl.mean) || !finite(sl.vari) || sl.vari < 0 || !(sl.weight >= 0 && sl.weight <= 1) {
 			return false
 		}
 	}
