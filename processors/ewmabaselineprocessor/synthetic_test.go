@@ -267,7 +267,7 @@ func TestSyntheticSeries(t *testing.T) {
 				// 1e-7 relative jitter, far below the 1% relative floor.
 				return regular(10_000, step, func(int, time.Time) float64 { return 1e6 * (1 + 1e-7*rng.NormFloat64()) })
 			},
-			want: want{firing: 0, resolved: 0},
+			want:  want{firing: 0, resolved: 0},
 			check: func(t *testing.T, r *run, _ []sample) { assert.Equal(t, 0, r.nonFinte) },
 		},
 		{
