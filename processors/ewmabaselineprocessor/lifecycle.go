@@ -102,6 +102,7 @@ func (e *engine) sweep() {
 func (e *engine) load(ctx context.Context) error {
 	data, err := e.store.Get(ctx, stateKey)
 	if err != nil || data == nil {
+		e.logger().Debug("ewma_baseline: no saved baseline state", zap.Error(err))
 		return err
 	}
 	e.mu.Lock()
@@ -116,6 +117,7 @@ func (e *engine) save(ctx context.Context) error {
 	e.mu.Lock()
 	data := e.encodeState()
 	e.mu.Unlock()
+	e.logger().Debug("ewma_baseline: saving baseline state", zap.Int("bytes", len(data)))
 	return e.store.Set(ctx, stateKey, data)
 }
 
