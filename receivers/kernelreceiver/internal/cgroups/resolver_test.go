@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package cgroups
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func inode(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(p, &st))
+	return st.Ino
+}
+
+// TestResolver indexes a directory tree the way it indexes the cgroup2
+// hierarchy (directories by inode), refreshes on a miss and bounds the index.
+func TestResolver(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "a", "b"), 0o755))
+	r := NewResolver(root, 100, 0)
+
+	p, ok := r.Lookup(inode(t, filepath.Join(root, "a", "b")))
+	require.True(t, ok)
+	assert.Equal(t, "/a/b", p)
+	p, ok = r.Lookup(inode(t, root))
+	require.True(t, ok)
+	assert.Equal(t, "/", p)
+
+	// A cgroup created later is found by the walk a miss triggers.
+	require.NoError(t, os.Mkdir(filepath.Join(root, "c"), 0o755))
+	p, ok = r.Lookup(inode(t, filepath.Join(root, "c")))
+	require.True(t, ok)
+	assert.Equal(t, "/c", p)
+
+	_, ok = r.Lookup(1 << 62)
+	assert.False(t, ok)
+}
+
+func TestResolverRateLimitsWalks(t *testing.T) {
+	root := t.TempDir()
+	r := NewResolver(root, 100, time.Hour)
+	_, ok := r.Lookup(inode(t, root))
+	require.True(t, ok)
+	require.NoError(t, os.Mkdir(filepath.Join(root, "late"), 0o755))
+	_, ok = r.Lookup(inode(t, filepath.Join(root, "late")))
+	assert.False(t, ok, "a second walk within minRefresh must not happen")
+}
+
+func TestResolverBounded(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"a", "b", "c", "d"} {
+		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
+	}
+	r := NewResolver(root, 2, 0)
+	r.Lookup(1 << 62)
+	assert.True(t, r.Truncated())
+	r.mu.Lock()
+	assert.Len(t, r.paths, 2)
+	r.mu.Unlock()
+}
+
+func TestFindCgroup2Mount(t *testing.T) {
+	t.Parallel()
+	const hybrid = `25 30 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
+26 25 0:24 / /sys/fs/cgroup/unified rw,nosuid,nodev shared:10 - cgroup2 cgroup2 rw,nsdelegate
+27 25 0:25 / /sys/fs/cgroup/systemd rw shared:11 - cgroup cgroup rw,xattr,name=systemd
+`
+	got, err := findCgroup2Mount(strings.NewReader(hybrid))
+	require.NoError(t, err)
+	assert.Equal(t, "/sys/fs/cgroup/unified", got)
+
+	_, err = findCgroup2Mount(strings.NewReader("25 30 0:23 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n"))
+	assert.EqualError(t, err, "cgroups: no cgroup2 mount in /proc/self/mountinfo")
+}
