@@ -88,12 +88,16 @@ func newExporter(cfg *Config, set exporter.Settings) (*lokiExporter, error) {
 		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
 		tr:        newTranslator(cfg),
 		tb:        tb,
-		// zap's sampler keeps the first record per message per interval and
-		// drops the rest: a bounded rate whatever Loki sends back.
-		rejectLog: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, rejectLogInterval, 1, 0)
-		})),
+		rejectLog: newRejectLogger(set.Logger),
 	}, nil
+}
+
+// newRejectLogger wraps l in zap's sampler, which keeps the first record per
+// message per interval and drops the rest: a bounded rate whatever Loki sends back.
+func newRejectLogger(l *zap.Logger) *zap.Logger {
+	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, rejectLogInterval, 1, 0)
+	}))
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
