@@ -130,6 +130,11 @@ type RuleConfig struct {
 	Seasonality configoptional.Optional[SeasonalityConfig] `mapstructure:"seasonality"`
 	// Severity is the `severity` label of Alertmanager alerts. Default warning.
 	Severity string `mapstructure:"severity"`
+	// Outputs lists the derived series to emit, from baseline, upper, lower,
+	// score and alert. Default: all five. Each one is a new series per
+	// tracked series in the backend, and most of the connector's CPU time
+	// (see the README's figures), so trim it when only alerts matter.
+	Outputs []string `mapstructure:"outputs"`
 }
 
 // WarmupConfig holds the warm-up before any verdict; both must be reached.
@@ -225,6 +230,7 @@ func NewDefaultRuleConfig() RuleConfig {
 			Slots:  defaultSeasonSlots,
 		}),
 		Severity: "warning",
+		Outputs:  []string{"baseline", "upper", "lower", "score", "alert"},
 	}
 }
 
@@ -307,6 +313,15 @@ func (r *RuleConfig) Validate() error {
 	if r.For < 0 {
 		errs = append(errs, fmt.Errorf("`for` (%s) must not be negative", r.For))
 	}
+	seen := map[string]bool{}
+	for _, o := range r.Outputs {
+		if outputIndex(o) < 0 {
+			errs = append(errs, fmt.Errorf("`outputs` has unknown entry %q: must be one of baseline, upper, lower, score, alert", o))
+		} else if seen[o] {
+			errs = append(errs, fmt.Errorf("duplicate entry in `outputs`: %q", o))
+		}
+		seen[o] = true
+	}
 	if !(r.SigmaFloor.Absolute > 0) || math.IsInf(r.SigmaFloor.Absolute, 0) {
 		errs = append(errs, fmt.Errorf("`sigma_floor.absolute` (%v) must be a finite number greater than 0, so a flat series never divides by zero", r.SigmaFloor.Absolute))
 	}
@@ -331,6 +346,16 @@ func (r *RuleConfig) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// outputIndex maps an `outputs` entry to its output index, -1 if unknown.
+func outputIndex(name string) int {
+	for i, n := range outputNames {
+		if n == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Validate checks the Alertmanager client settings.

@@ -57,7 +57,10 @@ const (
 	numOutputs
 )
 
-var outputSuffixes = [numOutputs]string{"_baseline", "_upper", "_lower", "_score", "_alert"}
+var (
+	outputNames    = [numOutputs]string{"baseline", "upper", "lower", "score", "alert"}
+	outputSuffixes = [numOutputs]string{"_baseline", "_upper", "_lower", "_score", "_alert"}
+)
 
 var outputDescriptions = [numOutputs]string{
 	"EWMA baseline the sample was judged against.",
@@ -76,6 +79,7 @@ type compiledRule struct {
 	re     *regexp.Regexp
 	seed   uint64 // hash of the rule name: part of every series key of the rule
 	suffix string
+	emit   []int // output indexes to emit, in output order
 }
 
 // engine holds the state table shared by the connector's instances.
@@ -141,6 +145,13 @@ func newEngine(cfg *Config, id component.ID, set component.TelemetrySettings) (*
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
 		cr := compiledRule{cfg: r, p: newParams(r), seed: xxhash.Sum64String("rule\x00" + r.Name), suffix: r.Value.outputSuffix()}
+		for o := range numOutputs {
+			for _, name := range r.Outputs {
+				if name == outputNames[o] {
+					cr.emit = append(cr.emit, o)
+				}
+			}
+		}
 		if r.MetricRegex != "" {
 			re, err := regexp.Compile("^(?:" + r.MetricRegex + ")$")
 			if err != nil {
@@ -288,7 +299,7 @@ func (e *engine) record(b *batch, dTracked int64) {
 // outputs are the five derived metrics of one (input metric, rule) pair.
 type outputs [numOutputs]pmetric.NumberDataPointSlice
 
-func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule) outputs {
+func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule, npoints int) outputs {
 	var o outputs
 	sm := b.scopeMetrics()
 	unit := m.Unit()
@@ -298,7 +309,7 @@ func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule) outputs
 		}
 		unit += "/s"
 	}
-	for i := range numOutputs {
+	for _, i := range r.emit {
 		om := sm.Metrics().AppendEmpty()
 		om.SetName(m.Name() + r.suffix + outputSuffixes[i])
 		om.SetDescription(outputDescriptions[i])
@@ -308,6 +319,7 @@ func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule) outputs
 			om.SetUnit(unit)
 		}
 		o[i] = om.SetEmptyGauge().DataPoints()
+		o[i].EnsureCapacity(npoints)
 	}
 	return o
 }
@@ -330,7 +342,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 	have := false
 	emit := func(pt *point) {
 		if !have {
-			o, have = e.newOutputs(b, m, r), true
+			o, have = e.newOutputs(b, m, r, pointCount(m)), true
 		}
 		e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, pt, &o)
 	}
@@ -387,6 +399,18 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		// Summary and Empty: nothing to baseline.
 		b.skipped[reasonUnsupportedType]++
 	}
+}
+
+func pointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
+		return numberPoints(m).Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	}
+	return 0
 }
 
 func numberPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
@@ -538,7 +562,7 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 	}
 	vals := [numOutputs]float64{res.baseline, upper, lower, res.score, alert}
 	all := len(r.cfg.Attributes) == 0
-	for i := range numOutputs {
+	for _, i := range r.emit {
 		dp := o[i].AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(pt.ts))
 		dp.SetDoubleValue(vals[i])
