@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package kernelreceiver
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
+	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
+)
+
+// startReceiver runs the real receiver (real eBPF programs in this kernel)
+// with a short collection interval into a sink.
+func startReceiver(t *testing.T) *consumertest.MetricsSink {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = 200 * time.Millisecond
+	sink := new(consumertest.MetricsSink)
+	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return sink
+}
+
+// TestRetransmitsMatchKernel sends a bulk transfer from namespace a to b
+// while b drops 5% of the segments for the server port. The retransmitted
+// segments the receiver reports for that connection must equal the kernel's
+// own TcpRetransSegs delta in a, exactly.
+func TestRetransmitsMatchKernel(t *testing.T) {
+	l := newLab(t)
+	const port = 5001
+	l.dropInB(port, 5)
+	sink := startReceiver(t)
+
+	var wg sync.WaitGroup
+	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
+	got := serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+
+	before := l.snmp(l.nsA)
+	c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
+	require.NoError(t, err)
+	const size = 8 << 20
+	buf := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(buf) {
+		_, err := c.Write(buf)
+		require.NoError(t, err)
+	}
+	require.NoError(t, c.Close())
+	require.Equal(t, int64(size), <-got, "server read everything")
+
+	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	var kernel, ours, all int64
+	eventually(t, 15*time.Second, func() (bool, string) {
+		kernel = delta(l.snmp(l.nsA), before, "RetransSegs")
+		md := latest(sink)
+		ours = sumWhere(md, l.inoA, nil, "kernel.tcp.retransmitted_segments", peer)
+		all = sumWhere(md, l.inoA, nil, "kernel.tcp.retransmitted_segments", nil)
+		return kernel > 0 && ours == kernel && all == kernel, fmt.Sprintf("TcpRetransSegs delta %d, receiver %d for the connection, %d in netns", kernel, ours, all)
+	})
+	t.Logf("TcpRetransSegs delta in netns a = %d, kernel.tcp.retransmitted_segments{peer=%s:%d} = %d", kernel, addrB, port, ours)
+
+	// The connection also produced a connect-latency and RTT sample.
+	md := latest(sink)
+	assert.Equal(t, int64(1), sumWhere(md, l.inoA, nil, "kernel.tcp.connect.successes", peer))
+	assert.Equal(t, int64(1), sumWhere(md, l.inoA, nil, "kernel.tcp.connect.duration", peer))
+	assert.Positive(t, sumWhere(md, l.inoA, nil, "kernel.tcp.rtt", peer))
+}
+
+// TestResetsAndConnects connects from a to a closed port of b and to an open
+// one. Resets sent by b and received by a must equal b's TcpOutRsts delta;
+// attempts, successes and failures must equal the test's own counts (and
+// the kernel's ActiveOpens / AttemptFails).
+func TestResetsAndConnects(t *testing.T) {
+	l := newLab(t)
+	sink := startReceiver(t)
+	const (
+		openPort, closedPort = 5002, 5999
+		nOpen, nClosed       = 7, 5
+	)
+	var wg sync.WaitGroup
+	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, openPort))
+	got := serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+
+	beforeA, beforeB := l.snmp(l.nsA), l.snmp(l.nsB)
+	for range nOpen {
+		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, openPort))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		<-got
+	}
+	for range nClosed {
+		_, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, closedPort))
+		require.ErrorContains(t, err, "connection refused")
+	}
+	afterA, afterB := l.snmp(l.nsA), l.snmp(l.nsB)
+	outRsts := delta(afterB, beforeB, "OutRsts")
+	require.Equal(t, int64(nClosed), outRsts, "kernel: one RST per refused connect")
+	require.Equal(t, int64(nOpen+nClosed), delta(afterA, beforeA, "ActiveOpens"))
+	require.Equal(t, int64(nClosed), delta(afterA, beforeA, "AttemptFails"))
+
+	closed := map[string]any{"network.peer.address": addrB, "network.peer.port": closedPort}
+	open := map[string]any{"network.peer.address": addrB, "network.peer.port": openPort}
+	// b's resets answer segments without a socket: no ports in the key.
+	fromA := map[string]any{"network.peer.address": addrA, "network.io.direction": "transmit"}
+	checks := []struct {
+		name   string
+		netns  uint32
+		metric string
+		attrs  map[string]any
+		want   int64
+	}{
+		{"resets sent by b == TcpOutRsts(b)", l.inoB, "kernel.tcp.resets", fromA, outRsts},
+		{"resets received by a == TcpOutRsts(b)", l.inoA, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}), outRsts},
+		{"attempts to the closed port", l.inoA, "kernel.tcp.connect.attempts", closed, nClosed},
+		{"failures == attempts to the closed port", l.inoA, "kernel.tcp.connect.failures", closed, nClosed},
+		{"no successes on the closed port", l.inoA, "kernel.tcp.connect.successes", closed, 0},
+		{"attempts to the open port", l.inoA, "kernel.tcp.connect.attempts", open, nOpen},
+		{"successes on the open port", l.inoA, "kernel.tcp.connect.successes", open, nOpen},
+		{"no failures on the open port", l.inoA, "kernel.tcp.connect.failures", open, 0},
+		{"connect latency samples", l.inoA, "kernel.tcp.connect.duration", open, nOpen},
+		{"all failures in a == AttemptFails(a)", l.inoA, "kernel.tcp.connect.failures", nil, delta(afterA, beforeA, "AttemptFails")},
+		{"all attempts in a == ActiveOpens(a)", l.inoA, "kernel.tcp.connect.attempts", nil, delta(afterA, beforeA, "ActiveOpens")},
+		{"b listens on one port", l.inoB, "kernel.tcp.connections", map[string]any{"network.connection.state": "listen"}, 1},
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		for _, c := range checks {
+			if got := sumWhere(md, c.netns, nil, c.metric, c.attrs); got != c.want {
+				return false, fmt.Sprintf("%s: got %d, want %d", c.name, got, c.want)
+			}
+		}
+		return true, ""
+	})
+}
+
+func merge(a, b map[string]any) map[string]any {
+	m := map[string]any{}
+	for k, v := range a {
+		m[k] = v
+	}
+	for k, v := range b {
+		m[k] = v
+	}
+	return m
+}
+
+// TestCgroupAttribution starts a child process inside a new cgroup laid out
+// like a kubelet (systemd driver, containerd) pod container; its
+// connections must carry that cgroup's path, container.id and k8s.pod.uid,
+// while the test's own connections (root cgroup) carry none.
+func TestCgroupAttribution(t *testing.T) {
+	l := newLab(t)
+	root, err := cgroups.FindCgroup2Mount()
+	require.NoError(t, err, "cgroup v2 is needed for socket cgroup ids")
+
+	s := randSuffix(t)
+	podUID := "0b1c2d3e-4f50-6172-8394-" + s + "abcd"
+	containerID := strings.Repeat(s, 8)
+	rel := filepath.Join("vigil-test-"+s+".slice",
+		"kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice",
+		"cri-containerd-"+containerID+".scope")
+	// Create the cgroups one level at a time and remove them deepest first.
+	dir := root
+	for _, part := range strings.Split(rel, "/") {
+		dir = filepath.Join(dir, part)
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		d := dir
+		t.Cleanup(func() { _ = os.Remove(d) })
+	}
+
+	sink := startReceiver(t)
+	const port, nChild, nSelf = 5003, 3, 2
+	var wg sync.WaitGroup
+	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
+	got := serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+
+	l.runInCgroup(l.nsA, dir, fmt.Sprintf("connect %s:%d %d", addrB, port, nChild))
+	for range nSelf {
+		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+	}
+	for range nChild + nSelf {
+		<-got
+	}
+
+	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	container := map[string]any{
+		"vigil.cgroup.path": "/" + rel,
+		"container.id":      containerID,
+		"k8s.pod.uid":       podUID,
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		inCgroup := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", peer)
+		total := sumWhere(md, l.inoA, nil, "kernel.tcp.connect.successes", peer)
+		return inCgroup == nChild && total == nChild+nSelf,
+			fmt.Sprintf("successes attributed to the container %d (want %d), in netns %d (want %d)", inCgroup, nChild, total, nChild+nSelf)
+	})
+	// The test process itself sits in the root cgroup: host, no container.
+	md := latest(sink)
+	host := map[string]any{"vigil.cgroup.path": selfCgroup(t)}
+	assert.Equal(t, int64(nSelf), sumWhere(md, l.inoA, host, "kernel.tcp.connect.successes", peer))
+}
+
+// selfCgroup returns this process's cgroup v2 path ("0::<path>").
+func selfCgroup(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			return p
+		}
+	}
+	t.Fatal("no cgroup v2 entry in /proc/self/cgroup")
+	return ""
+}
+
