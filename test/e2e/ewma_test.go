@@ -1,0 +1,245 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+)
+
+// ewmaConfig: the raw metrics go to Prometheus directly and into the
+// ewma_baseline connector, whose derived series go to Prometheus and whose
+// alert records go to Loki; alerts also go to Alertmanager.
+const ewmaConfig = `
+extensions:
+  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+  file_storage/ewma:
+    directory: ${env:VIGIL_STORAGE_DIR}
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
+connectors:
+  ewma_baseline:
+    storage: file_storage/ewma
+    rules:
+      - name: e2e_latency_anomaly
+        metric: %[1]s
+        half_life: 1m
+        k: 4
+        clear_score: 2
+        direction: up
+        for: 3s
+        warmup:
+          samples: 20
+    alertmanager:
+      endpoint: %[2]s
+      resend_interval: 2s
+exporters:
+  otlp_http/prometheus:
+    metrics_endpoint: %[3]s/api/v1/otlp/v1/metrics
+    sending_queue:
+      num_consumers: 1
+  otlp_http/loki:
+    logs_endpoint: %[4]s/otlp/v1/logs
+    sending_queue:
+      num_consumers: 1
+service:
+  extensions: [health_check, file_storage/ewma]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+  pipelines:
+    metrics/in:
+      receivers: [otlp]
+      exporters: [ewma_baseline, otlp_http/prometheus]
+    metrics/baseline:
+      receivers: [ewma_baseline]
+      exporters: [otlp_http/prometheus]
+    logs/alerts:
+      receivers: [ewma_baseline]
+      exporters: [otlp_http/loki]
+`
+
+// postGauge sends samples of one gauge series as OTLP/HTTP protobuf, with
+// the timestamps we choose (an SDK would stamp its own collection time).
+func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
+	t.Helper()
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", service)
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName(name)
+	dps := m.SetEmptyGauge().DataPoints()
+	for i, x := range values {
+		dp := dps.AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(start.Add(time.Duration(from+i) * time.Second)))
+		dp.SetDoubleValue(x)
+		dp.Attributes().PutStr("host", "h1")
+	}
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("OTLP export: %s: %s", resp.Status, msg)
+	}
+}
+
+type amAlertJSON struct {
+	Labels map[string]string `json:"labels"`
+	Status struct {
+		State string `json:"state"`
+	} `json:"status"`
+}
+
+func amAlertsFor(t *testing.T, metric string) []amAlertJSON {
+	t.Helper()
+	var all []amAlertJSON
+	GetJSON(t, AlertmanagerURL+"/api/v2/alerts", &all)
+	var out []amAlertJSON
+	for _, a := range all {
+		if a.Labels["metric"] == metric {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestEWMABaseline drives one series with controlled timestamps: 240 s of
+// noise around 100, a +30 burst for 30 s, then 60 s of noise. It checks the
+// derived series in Prometheus, exactly one firing and one resolved record
+// in Loki, and the alert's life in Alertmanager.
+func TestEWMABaseline(t *testing.T) {
+	EnsureBackend(t, "alertmanager")
+	sfx := RandomSuffix()
+	name := "e2e_latency_" + sfx
+	service := "ewma-e2e-" + sfx
+	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiURL))
+
+	const normal1, burst, normal2 = 240, 30, 60
+	rng := rand.New(rand.NewPCG(7, 11))
+	values := make([]float64, normal1+burst+normal2)
+	for i := range values {
+		values[i] = 100 + rng.NormFloat64()
+		if i >= normal1 && i < normal1+burst {
+			values[i] += 30
+		}
+	}
+	// Data time ends ~30 s before now: Prometheus takes recent samples only.
+	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
+
+	// Up to 20 s into the burst: the alert fires (for: 3s) and stays firing.
+	cut := normal1 + 20
+	for i := 0; i < cut; i += 50 {
+		postGauge(t, v, service, name, start, values[i:min(i+50, cut)], i)
+	}
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		as := amAlertsFor(t, name)
+		return len(as) == 1 && as[0].Status.State == "active", fmt.Sprintf("alertmanager alerts for %s: %+v", name, as)
+	})
+	a := amAlertsFor(t, name)[0]
+	for k, want := range map[string]string{"alertname": "e2e_latency_anomaly", "host": "h1", "service_name": service, "severity": "warning"} {
+		if a.Labels[k] != want {
+			t.Errorf("alert label %s = %q, want %q (labels %v)", k, a.Labels[k], want, a.Labels)
+		}
+	}
+	// It stays active across several re-send intervals (2 s, endsAt = +8 s).
+	time.Sleep(10 * time.Second)
+	if as := amAlertsFor(t, name); len(as) != 1 {
+		t.Fatalf("alert not kept active by re-sends: %+v", as)
+	}
+
+	// The rest: the burst ends, the series returns to normal, the alert resolves.
+	postGauge(t, v, service, name, start, values[cut:], cut)
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		as := amAlertsFor(t, name)
+		return len(as) == 0, fmt.Sprintf("alert still in alertmanager: %+v", as)
+	})
+
+	// Loki: exactly one firing and one resolved record for this series.
+	q := func(state string) string {
+		return fmt.Sprintf(`{service_name=%q} | alert_state=%q`, service, state)
+	}
+	from, to := start.Add(-time.Minute), time.Now().Add(time.Minute)
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		f, r := LokiLineCount(t, q("firing"), from, to), LokiLineCount(t, q("resolved"), from, to)
+		return f >= 1 && r >= 1, fmt.Sprintf("loki: %d firing, %d resolved", f, r)
+	})
+	if f := LokiLineCount(t, q("firing"), from, to); f != 1 {
+		t.Errorf("loki firing records = %d, want exactly 1", f)
+	}
+	if r := LokiLineCount(t, q("resolved"), from, to); r != 1 {
+		t.Errorf("loki resolved records = %d, want exactly 1", r)
+	}
+	streams := LokiQueryRange(t, q("firing"), from, to)
+	line := streams[0].Entries[0]
+	firedAt := start.Add(time.Duration(normal1+3) * time.Second)
+	if !line.Time.Equal(firedAt) {
+		t.Errorf("firing record at %s, want %s (3 s = `for` after the burst start)", line.Time, firedAt)
+	}
+	if !strings.Contains(line.Line, "firing: "+name) {
+		t.Errorf("firing line %q does not name the series", line.Line)
+	}
+
+	// Prometheus: the derived series exist with the series' labels.
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		var missing []string
+		for _, suffix := range []string{"_baseline", "_upper", "_lower", "_score", "_alert"} {
+			if s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s%s{host="h1"}`, name, suffix)); len(s) != 1 {
+				missing = append(missing, suffix)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("derived series missing in Prometheus: %v", missing)
+	})
+	base := PromQuery(t, PrometheusURL, name+"_baseline")[0]
+	upper := PromQuery(t, PrometheusURL, name+"_upper")[0]
+	lower := PromQuery(t, PrometheusURL, name+"_lower")[0]
+	if base.Labels["job"] != service {
+		t.Errorf("baseline job label = %q, want %q", base.Labels["job"], service)
+	}
+	if !(lower.Value < base.Value && base.Value < upper.Value) {
+		t.Errorf("band not ordered: lower %v, baseline %v, upper %v", lower.Value, base.Value, upper.Value)
+	}
+	if base.Value < 95 || base.Value > 115 {
+		t.Errorf("baseline %v, want near 100 after the burst", base.Value)
+	}
+	fired := PromQuery(t, PrometheusURL, fmt.Sprintf("max_over_time(%s_alert[15m])", name))
+	if len(fired) != 1 || fired[0].Value != 1 {
+		t.Errorf("alert state series never reached 1: %+v", fired)
+	}
+
+	// Self-telemetry: every point was processed exactly once.
+	Eventually(t, 30*time.Second, func() (bool, string) {
+		n := v.SelfMetric(t, "otelcol_ewma_baseline_points_processed", nil)
+		return n == float64(len(values)), fmt.Sprintf("points processed %v, want %d", n, len(values))
+	})
+}
