@@ -83,7 +83,7 @@ func Load(cfg Config) (*Tracer, error) {
 
 	var errs []error
 	for _, hook := range Hooks {
-		a := t.attach(spec, hook, replacements)
+		a := t.attach(spec, hook, cfg.kinds, replacements)
 		t.attached = append(t.attached, a)
 		if a.Err != nil {
 			errs = append(errs, a.Err)
@@ -95,12 +95,18 @@ func Load(cfg Config) (*Tracer, error) {
 	return t, nil
 }
 
-func (t *Tracer) attach(spec *ebpf.CollectionSpec, hook string, maps map[string]*ebpf.Map) Attachment {
+func (t *Tracer) attach(spec *ebpf.CollectionSpec, hook string, kinds []string, maps map[string]*ebpf.Map) Attachment {
 	var errs []error
-	for _, kind := range []string{"tp_btf", "raw_tp"} {
-		prog := "btf_" + hook
-		if kind == "raw_tp" {
+	for _, kind := range kinds {
+		var prog string
+		switch kind {
+		case "tp_btf":
+			prog = "btf_" + hook
+		case "raw_tp":
 			prog = "raw_" + hook
+		default:
+			errs = append(errs, fmt.Errorf("%s: unknown program kind %q", hook, kind))
+			continue
 		}
 		one := spec.Copy()
 		for name := range one.Programs {
@@ -114,9 +120,10 @@ func (t *Tracer) attach(spec *ebpf.CollectionSpec, hook string, maps map[string]
 			continue
 		}
 		var l link.Link
-		if kind == "tp_btf" {
+		switch kind {
+		case "tp_btf":
 			l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[prog]})
-		} else {
+		case "raw_tp":
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: hook, Program: coll.Programs[prog]})
 		}
 		if err != nil {

@@ -5,23 +5,59 @@
 package tcpstats
 
 import (
+	"os"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: loading eBPF programs needs root (CI runs these tests as root)")
+	}
+}
+
 // TestLoadAttachClose loads the programs into this kernel, checks that every
-// hook attached, and closes everything. It needs root: the project's tests
-// run as root here and in CI.
+// hook attached (as tp_btf, the preferred kind), and closes everything.
 func TestLoadAttachClose(t *testing.T) {
+	requireRoot(t)
 	tr, err := Load(Config{MaxPeers: 128, MaxSockets: 128, MaxStates: 64, MaxCgroups: 16, MaxPeersPerCgroup: 8})
 	require.NoError(t, err)
+	require.Len(t, tr.Attachments(), len(Hooks))
 	for _, a := range tr.Attachments() {
 		t.Logf("%s: kind=%q err=%v", a.Hook, a.Kind, a.Err)
 		require.NoError(t, a.Err, a.Hook)
+		assert.Equal(t, "tp_btf", a.Kind, a.Hook)
 	}
-	_, err = tr.Drops()
+	d, err := tr.Drops()
 	require.NoError(t, err)
+	assert.Equal(t, Drops{}, d)
 	require.NoError(t, tr.Close())
-	require.NoError(t, tr.Close())
+	require.NoError(t, tr.Close(), "Close is idempotent")
+}
+
+// TestRawTracepointFallback loads and attaches the raw_tp twins of every
+// program, the path taken where tp_btf programs are refused.
+func TestRawTracepointFallback(t *testing.T) {
+	requireRoot(t)
+	tr, err := Load(Config{MaxPeers: 128, kinds: []string{"raw_tp"}})
+	require.NoError(t, err)
+	defer tr.Close()
+	for _, a := range tr.Attachments() {
+		require.NoError(t, a.Err, a.Hook)
+		assert.Equal(t, "raw_tp", a.Kind, a.Hook)
+	}
+}
+
+// TestNoHookAttached: a load in which every hook fails is an error that
+// names each hook, and leaves nothing behind.
+func TestNoHookAttached(t *testing.T) {
+	requireRoot(t)
+	_, err := Load(Config{kinds: []string{"no_such_kind"}})
+	require.Error(t, err)
+	for _, h := range Hooks {
+		assert.ErrorContains(t, err, h)
+	}
 }

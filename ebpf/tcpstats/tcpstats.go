@@ -44,6 +44,10 @@ type Config struct {
 	MaxSockets uint32
 	// MaxStates is the capacity of the (cgroup, netns, state) gauge map.
 	MaxStates uint32
+
+	// kinds restricts the program kinds tried, in order (tests: the raw_tp
+	// fallback). Empty: tp_btf, then raw_tp.
+	kinds []string
 }
 
 // Default map sizes.
@@ -66,6 +70,9 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxCgroups, DefaultMaxCgroups)
 	def(&c.MaxSockets, DefaultMaxSockets)
 	def(&c.MaxStates, DefaultMaxStates)
+	if len(c.kinds) == 0 {
+		c.kinds = []string{"tp_btf", "raw_tp"}
+	}
 	return c
 }
 

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
@@ -28,14 +29,23 @@ import (
 // with a short collection interval into a sink.
 func startReceiver(t *testing.T) *consumertest.MetricsSink {
 	t.Helper()
-	cfg := createDefaultConfig().(*Config)
+	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config))
+	return sink
+}
+
+func startReceiverWith(t *testing.T, cfg *Config) (*consumertest.MetricsSink, *componenttest.Telemetry) {
+	t.Helper()
 	cfg.CollectionInterval = 200 * time.Millisecond
 	sink := new(consumertest.MetricsSink)
-	r, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	return sink
+	return sink, tel
 }
 
 // TestRetransmitsMatchKernel sends a bulk transfer from namespace a to b
@@ -153,15 +163,27 @@ func TestResetsAndConnects(t *testing.T) {
 	})
 }
 
-func merge(a, b map[string]any) map[string]any {
-	m := map[string]any{}
-	for k, v := range a {
-		m[k] = v
+// newTestCgroup creates a cgroup laid out like a kubelet pod container
+// (systemd driver, containerd) under a test slice, removed in t.Cleanup.
+func newTestCgroup(t *testing.T) (dir, rel, containerID, podUID string) {
+	t.Helper()
+	root, err := cgroups.FindCgroup2Mount()
+	require.NoError(t, err, "cgroup v2 is needed for socket cgroup ids")
+	s := randSuffix(t)
+	podUID = "0b1c2d3e-4f50-6172-8394-" + s + "abcd"
+	containerID = strings.Repeat(s, 8)
+	rel = filepath.Join("vigil-test-"+s+".slice",
+		"kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice",
+		"cri-containerd-"+containerID+".scope")
+	// Create the cgroups one level at a time and remove them deepest first.
+	dir = root
+	for _, part := range strings.Split(rel, "/") {
+		dir = filepath.Join(dir, part)
+		require.NoError(t, os.Mkdir(dir, 0o755))
+		d := dir
+		t.Cleanup(func() { _ = os.Remove(d) })
 	}
-	for k, v := range b {
-		m[k] = v
-	}
-	return m
+	return dir, rel, containerID, podUID
 }
 
 // TestCgroupAttribution starts a child process inside a new cgroup laid out
@@ -170,23 +192,7 @@ func merge(a, b map[string]any) map[string]any {
 // while the test's own connections (root cgroup) carry none.
 func TestCgroupAttribution(t *testing.T) {
 	l := newLab(t)
-	root, err := cgroups.FindCgroup2Mount()
-	require.NoError(t, err, "cgroup v2 is needed for socket cgroup ids")
-
-	s := randSuffix(t)
-	podUID := "0b1c2d3e-4f50-6172-8394-" + s + "abcd"
-	containerID := strings.Repeat(s, 8)
-	rel := filepath.Join("vigil-test-"+s+".slice",
-		"kubepods-besteffort-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice",
-		"cri-containerd-"+containerID+".scope")
-	// Create the cgroups one level at a time and remove them deepest first.
-	dir := root
-	for _, part := range strings.Split(rel, "/") {
-		dir = filepath.Join(dir, part)
-		require.NoError(t, os.Mkdir(dir, 0o755))
-		d := dir
-		t.Cleanup(func() { _ = os.Remove(d) })
-	}
+	dir, rel, containerID, podUID := newTestCgroup(t)
 
 	sink := startReceiver(t)
 	const port, nChild, nSelf = 5003, 3, 2
@@ -238,3 +244,58 @@ func selfCgroup(t *testing.T) string {
 	return ""
 }
 
+// TestPeerOverflow: a container that talks to more peers than
+// max_peers_per_cgroup gets exactly that many peer series plus an overflow
+// series that holds the rest, and the folding is counted.
+func TestPeerOverflow(t *testing.T) {
+	l := newLab(t)
+	dir, rel, _, _ := newTestCgroup(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.MaxPeersPerCgroup = 2
+	sink, tel := startReceiverWith(t, cfg)
+
+	const nPorts = 5
+	var (
+		wg    sync.WaitGroup
+		addrs []string
+		gots  []<-chan int64
+	)
+	t.Cleanup(wg.Wait)
+	for i := range nPorts {
+		a := fmt.Sprintf("%s:%d", addrB, 6000+i)
+		ln := l.listen(l.nsB, a)
+		t.Cleanup(func() { _ = ln.Close() })
+		gots = append(gots, serve(ln, &wg))
+		addrs = append(addrs, a)
+	}
+	l.runInCgroup(l.nsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
+	for _, g := range gots {
+		<-g
+	}
+
+	container := map[string]any{"vigil.cgroup.path": "/" + rel}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		total := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", nil)
+		overflow := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.address": "overflow"})
+		named := 0
+		for i := range nPorts {
+			if sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.port": 6000 + i}) > 0 {
+				named++
+			}
+		}
+		return total == nPorts && overflow == nPorts-2 && named == 2,
+			fmt.Sprintf("successes %d (want %d), in overflow %d (want %d), named peers %d (want 2)", total, nPorts, overflow, nPorts-2, named)
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		m, err := tel.GetMetric("otelcol_kernel_receiver_peer_overflow")
+		if err != nil {
+			return false, err.Error()
+		}
+		var n int64
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			n += dp.Value
+		}
+		return n >= nPorts-2, fmt.Sprintf("otelcol_kernel_receiver_peer_overflow = %d, want >= %d", n, nPorts-2)
+	})
+}

@@ -26,7 +26,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"golang.org/x/sys/unix"
 )
@@ -117,7 +116,9 @@ func (l *lab) dropInB(port, pct int) {
 }
 `, port, pct)
 	run(l.t, rules, "ip", "netns", "exec", l.nsB, "nft", "-f", "-")
-	l.t.Cleanup(func() { _ = exec.Command("ip", "netns", "exec", l.nsB, "nft", "delete", "table", "inet", "vigiltest").Run() })
+	l.t.Cleanup(func() {
+		_ = exec.Command("ip", "netns", "exec", l.nsB, "nft", "delete", "table", "inet", "vigiltest").Run()
+	})
 }
 
 // inNetns runs fn on an OS thread switched into namespace ns; sockets fn
@@ -233,71 +234,6 @@ func latest(sink *consumertest.MetricsSink) pmetric.Metrics {
 	return all[len(all)-1]
 }
 
-// sumWhere sums the data points of metric name in resources of namespace
-// netns (and, if res is non-nil, with those resource attributes) whose
-// attributes include attrs.
-func sumWhere(md pmetric.Metrics, netns uint32, res map[string]any, name string, attrs map[string]any) int64 {
-	var total int64
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		rm := rms.At(i)
-		if !attrsMatch(rm.Resource().Attributes(), map[string]any{"vigil.netns.inode": int64(netns)}) || !attrsMatch(rm.Resource().Attributes(), res) {
-			continue
-		}
-		sms := rm.ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
-				if m.Name() != name {
-					continue
-				}
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
-					dps := m.Sum().DataPoints()
-					for d := 0; d < dps.Len(); d++ {
-						if attrsMatch(dps.At(d).Attributes(), attrs) {
-							total += dps.At(d).IntValue()
-						}
-					}
-				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for d := 0; d < dps.Len(); d++ {
-						if attrsMatch(dps.At(d).Attributes(), attrs) {
-							total += int64(dps.At(d).Count())
-						}
-					}
-				}
-			}
-		}
-	}
-	return total
-}
-
-func attrsMatch(have pcommon.Map, want map[string]any) bool {
-	for k, v := range want {
-		got, ok := have.Get(k)
-		if !ok {
-			return false
-		}
-		switch v := v.(type) {
-		case string:
-			if got.Str() != v {
-				return false
-			}
-		case int64:
-			if got.Int() != v {
-				return false
-			}
-		case int:
-			if got.Int() != int64(v) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // eventually polls cond every 100ms until it holds or the (generous)
 // deadline passes; only data arrival is waited for, nothing is timed.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
@@ -319,8 +255,8 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 const helperEnv = "VIGIL_KERNEL_TEST_HELPER"
 
 // init turns the test binary into the cgroup test's child process when
-// VIGIL_KERNEL_TEST_HELPER="connect ADDR N" is set: it connects N times and
-// exits before any test runs.
+// VIGIL_KERNEL_TEST_HELPER="connect ADDR[,ADDR...] N" is set: it connects N
+// times to each address and exits before any test runs.
 func init() {
 	spec := os.Getenv(helperEnv)
 	if spec == "" {
@@ -332,13 +268,15 @@ func init() {
 		fmt.Fprintln(os.Stderr, "helper: bad spec", spec)
 		os.Exit(2)
 	}
-	for range n {
-		c, err := net.DialTimeout("tcp4", f[1], 5*time.Second)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "helper:", err)
-			os.Exit(2)
+	for _, addr := range strings.Split(f[1], ",") {
+		for range n {
+			c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "helper:", err)
+				os.Exit(2)
+			}
+			_ = c.Close()
 		}
-		_ = c.Close()
 	}
 	os.Exit(0)
 }
