@@ -13,6 +13,7 @@ import (
 	lokiexporter "github.com/vigil-otel/vigil/exporters/lokiexporter"
 	prwexporter "github.com/vigil-otel/vigil/exporters/prwexporter"
 	ewmabaselineprocessor "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+	kernelreceiver "github.com/vigil-otel/vigil/receivers/kernelreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/exporter"
@@ -65,12 +66,14 @@ func components() (otelcol.Factories, error) {
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
+		kernelreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		otlpreceiver.NewFactory().Type(): "go.opentelemetry.io/collector/receiver/otlpreceiver v0.162.0",
+		otlpreceiver.NewFactory().Type():   "go.opentelemetry.io/collector/receiver/otlpreceiver v0.162.0",
+		kernelreceiver.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](

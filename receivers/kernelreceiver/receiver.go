@@ -107,11 +107,13 @@ func (r *kernelReceiver) Start(_ context.Context, host component.Host) error {
 			return nil
 		}
 	}
+	var attached []string
 	for _, a := range r.tracer.Attachments() {
 		if a.Err == nil {
-			r.set.Logger.Info("kernel hook attached", zap.String("hook", a.Hook), zap.String("kind", a.Kind))
+			attached = append(attached, a.Hook+"("+a.Kind+")")
 		}
 	}
+	r.set.Logger.Info("kernel hooks attached", zap.Strings("hooks", attached))
 
 	root := r.cfg.CgroupRoot
 	if root == "" {
