@@ -99,4 +99,3 @@ func TestValidateJoinsErrors(t *testing.T) {
 	assert.EqualError(t, cfg.Validate(), "`shards` (1000) must be between 1 and 256\n"+
 		"`add_metric_suffixes` (false) cannot be combined with `translation_strategy` (\"NoTranslation\"): set only `translation_strategy`")
 }
-
