@@ -374,8 +374,14 @@ cmd=${1:-}; shift || true
 case "$cmd" in
   install)
     names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL_INSTALL[@]}")
+    mkdir -p "$CACHE"
     for n in "${names[@]}"; do
+      # One build of a thing at a time on this machine: a second install
+      # waits for the first and then finds it cached.
+      exec {lock}>"$CACHE/.install-$n.lock"
+      flock "$lock"
       t0=$(date +%s); "install_$n"; log "install $n took $(( $(date +%s) - t0 ))s"
+      exec {lock}>&-
     done ;;
   start)
     names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL_START[@]}")

@@ -70,6 +70,14 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	backendsScript = filepath.Join(repoRoot, "scripts", "backends.sh")
+	// The backends listen on fixed ports, so two e2e runs on one machine
+	// would stop each other's backends: take turns.
+	unlock, err := lockRun()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer unlock()
 	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e setup failed:", err)
 		if os.Getenv("VIGIL_E2E_KEEP") == "" {
@@ -84,6 +92,24 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// lockRun takes an exclusive lock that every e2e run on this machine takes,
+// waiting for a run that holds it.
+func lockRun() (func(), error) {
+	path := filepath.Join(os.TempDir(), "vigil-e2e.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: another e2e run holds %s; waiting for it\n", path)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 func setup() error {
