@@ -1,0 +1,245 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package dashboards
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Metric names as Prometheus stores them (OTLP → Prometheus naming of
+// github.com/prometheus/otlptranslator with suffixes, as Prometheus' own OTLP
+// endpoint and Vigil's remote-write exporter apply it, and as a scrape of the
+// collector's /metrics gives them: counters end in _total, units become
+// suffixes such as _bytes and _seconds).
+const (
+	// Kernel receiver (receivers/kernelreceiver/metadata.yaml).
+	mRetrans         = "kernel_tcp_retransmitted_segments_total"
+	mResets          = "kernel_tcp_resets_total"
+	mConnectAttempts = "kernel_tcp_connect_attempts_total"
+	mConnectFailures = "kernel_tcp_connect_failures_total"
+	mConnectSuccess  = "kernel_tcp_connect_successes_total"
+	mConnections     = "kernel_tcp_connections"
+
+	// span_metrics connector (contrib), namespace traces.span.metrics,
+	// duration histogram in milliseconds.
+	mCalls    = "traces_span_metrics_calls_total"
+	mDuration = "traces_span_metrics_duration_milliseconds"
+)
+
+// Selectors shared by the kernel panels: the namespace / pod / node variables
+// match the labels the k8s_attributes processor adds (resource attributes
+// become labels through resource_to_telemetry_conversion).
+const kernelSel = `k8s_namespace_name=~"$namespace", k8s_pod_name=~"$pod", k8s_node_name=~"$node"`
+
+// RED selector: service and operation variables.
+const redSel = `service_name=~"$service", span_name=~"$operation"`
+
+// All returns every dashboard keyed by its file name.
+func All() map[string]*Dashboard {
+	return map[string]*Dashboard{
+		"gateway-health.json":   GatewayHealth(),
+		"kernel-network.json":   KernelNetwork(),
+		"anomalies.json":        Anomalies(),
+		"service-overview.json": ServiceOverview(),
+	}
+}
+
+// FileNames returns the dashboard file names in a stable order.
+func FileNames() []string {
+	var names []string
+	for n := range All() {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// signals are the collector's three item kinds as its self-metrics name them.
+var signals = []struct{ title, item string }{
+	{"Spans", "spans"},
+	{"Metric points", "metric_points"},
+	{"Log records", "log_records"},
+}
+
+// GatewayHealth is the collector's own view: per component, accepted /
+// refused / sent / failed / dropped for each signal, queues, memory, CPU
+// and export latency.
+func GatewayHealth() *Dashboard {
+	b := newDashboard("vigil-gateway-health", "Vigil / Gateway health",
+		"Vigil's self-telemetry: what each receiver accepted and refused, what each exporter sent, failed and dropped, queue fill, memory, CPU and export latency.",
+		"collector").
+		datasourceVar(VarPrometheus, "Prometheus").
+		labelVar("instance", "Instance", "otelcol_process_uptime_seconds_total", "service_instance_id", "")
+	inst := `service_instance_id=~"$instance"`
+
+	b.row("Overview")
+	b.add(6, 4, stat("Refused items/s", "Items receivers refused (memory_limiter back-pressure or a failing pipeline); clients retry them.", "cps",
+		q(fmt.Sprintf(`sum(rate(otelcol_receiver_refused_spans_total{%[1]s}[$__rate_interval])) + sum(rate(otelcol_receiver_refused_metric_points_total{%[1]s}[$__rate_interval])) + sum(rate(otelcol_receiver_refused_log_records_total{%[1]s}[$__rate_interval]))`, inst), "refused"), 0.001))
+	b.add(6, 4, stat("Failed sends/s", "Items exporters gave up on after retries (dropped).", "cps",
+		q(fmt.Sprintf(`sum(rate(otelcol_exporter_send_failed_spans_total{%[1]s}[$__rate_interval])) + sum(rate(otelcol_exporter_send_failed_metric_points_total{%[1]s}[$__rate_interval])) + sum(rate(otelcol_exporter_send_failed_log_records_total{%[1]s}[$__rate_interval]))`, inst), "failed"), 0.001))
+	b.add(6, 4, stat("Fullest queue", "Largest sending-queue fill ratio of any exporter.", "percentunit",
+		q(fmt.Sprintf(`max(otelcol_exporter_queue_size{%[1]s} / otelcol_exporter_queue_capacity{%[1]s})`, inst), "queue"), 0.5, 0.8))
+	b.add(6, 4, stat("Memory (RSS)", "Resident memory of the Vigil process.", "bytes",
+		q(fmt.Sprintf(`sum(otelcol_process_memory_rss_bytes{%s})`, inst), "rss")))
+
+	for _, s := range signals {
+		b.row(s.title)
+		b.add(8, 8, timeseries(s.title+": receivers", "Accepted and refused per receiver and transport.", "cps",
+			q(fmt.Sprintf(`sum by (receiver, transport) (rate(otelcol_receiver_accepted_%s_total{%s}[$__rate_interval]))`, s.item, inst), "accepted {{receiver}} ({{transport}})"),
+			q(fmt.Sprintf(`sum by (receiver, transport) (rate(otelcol_receiver_refused_%s_total{%s}[$__rate_interval]))`, s.item, inst), "refused {{receiver}} ({{transport}})")))
+		b.add(8, 8, timeseries(s.title+": processors", "Items in and out of each processor (the difference is what it dropped or filtered).", "cps",
+			q(fmt.Sprintf(`sum by (processor) (rate(otelcol_processor_incoming_items_total{otel_signal=%q, %s}[$__rate_interval]))`, signalName(s.item), inst), "in {{processor}}"),
+			q(fmt.Sprintf(`sum by (processor) (rate(otelcol_processor_outgoing_items_total{otel_signal=%q, %s}[$__rate_interval]))`, signalName(s.item), inst), "out {{processor}}")))
+		b.add(8, 8, timeseries(s.title+": exporters", "Sent, failed after retries (dropped) and refused by a full queue, per exporter.", "cps",
+			q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_sent_%s_total{%s}[$__rate_interval]))`, s.item, inst), "sent {{exporter}}"),
+			q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_send_failed_%s_total{%s}[$__rate_interval]))`, s.item, inst), "failed {{exporter}}"),
+			q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_enqueue_failed_%s_total{%s}[$__rate_interval]))`, s.item, inst), "queue full {{exporter}}")))
+	}
+
+	b.row("Vigil exporters")
+	b.add(8, 8, timeseries("Jaeger: sent spans", "Spans the Jaeger collector accepted (PostSpans OK), per exporter.", "cps",
+		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_jaeger_sent_spans_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
+	b.add(8, 8, timeseries("Remote write: sent", "Samples, histograms and exemplars the remote-write receiver accepted.", "cps",
+		q(fmt.Sprintf(`sum by (exporter, kind) (rate(otelcol_exporter_prw_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}} {{kind}}")))
+	b.add(8, 8, timeseries("Loki: sent entries", "Log entries Loki accepted.", "cps",
+		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_loki_entries_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
+
+	b.row("Queues and resources")
+	b.add(8, 8, timeseries("Sending queue", "Items in each exporter's sending queue against its capacity (with sending_queue.storage this is the persistent, on-disk queue).", "short",
+		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_size{%s})`, inst), "size {{exporter}}"),
+		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_capacity{%s})`, inst), "capacity {{exporter}}")))
+	b.add(8, 8, timeseries("Memory", "Resident memory and Go heap. The memory_limiter refuses data above its limit (see refused items).", "bytes",
+		q(fmt.Sprintf(`sum by (service_instance_id) (otelcol_process_memory_rss_bytes{%s})`, inst), "rss {{service_instance_id}}"),
+		q(fmt.Sprintf(`sum by (service_instance_id) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{service_instance_id}}")))
+	b.add(8, 8, timeseries("CPU", "CPU time per second of wall time (1 = one core).", "percentunit",
+		q(fmt.Sprintf(`sum by (service_instance_id) (rate(otelcol_process_cpu_seconds_total{%s}[$__rate_interval]))`, inst), "{{service_instance_id}}")))
+	b.add(12, 8, timeseries("Export latency (remote write)", "p50 / p99 duration of remote-write requests.", "s",
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
+	b.add(12, 8, timeseries("Export latency (OTLP/HTTP clients)", "p99 duration of HTTP requests the collector's HTTP clients make (otelhttp instrumentation, telemetry level detailed).", "s",
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, server_address) (rate(http_client_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{server_address}}")))
+	return b.d
+}
+
+// signalName maps the self-metric item name to the otel_signal label value.
+func signalName(item string) string {
+	switch item {
+	case "spans":
+		return "traces"
+	case "metric_points":
+		return "metrics"
+	}
+	return "logs"
+}
+
+// KernelNetwork shows the eBPF kernel receiver's TCP signals by pod and peer.
+func KernelNetwork() *Dashboard {
+	b := newDashboard("vigil-kernel-network", "Vigil / Kernel network",
+		"TCP retransmits, resets, connection attempts and failures, and connections by state, from Vigil's eBPF kernel receiver, attributed to pods through cgroups.",
+		"kernel", "network").
+		datasourceVar(VarPrometheus, "Prometheus").
+		labelVar("namespace", "Namespace", mConnectAttempts, "k8s_namespace_name", "").
+		labelVar("pod", "Pod", fmt.Sprintf(`%s{k8s_namespace_name=~"$namespace"}`, mConnectAttempts), "k8s_pod_name", "").
+		labelVar("node", "Node", mConnectAttempts, "k8s_node_name", "")
+
+	b.row("Retransmits")
+	b.add(12, 8, timeseries("Retransmitted segments by pod", "TCP segments retransmitted per second, per pod (TcpRetransSegs, attributed by cgroup).", "cps",
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s}[$__rate_interval]))`, mRetrans, kernelSel), "{{k8s_namespace_name}}/{{k8s_pod_name}}")))
+	b.add(12, 8, timeseries("Retransmitted segments by peer", "TCP segments retransmitted per second, per remote address (top 10).", "cps",
+		q(fmt.Sprintf(`topk(10, sum by (network_peer_address) (rate(%s{%s}[$__rate_interval])))`, mRetrans, kernelSel), "{{network_peer_address}}")))
+
+	b.row("Resets and connects")
+	b.add(8, 8, timeseries("Resets", "TCP resets sent (transmit) and received (receive) per second.", "cps",
+		q(fmt.Sprintf(`sum by (network_io_direction) (rate(%s{%s}[$__rate_interval]))`, mResets, kernelSel), "{{network_io_direction}}")))
+	b.add(8, 8, timeseries("Connect attempts and failures", "Active opens per second: attempts, established, failed.", "cps",
+		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts"),
+		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectSuccess, kernelSel), "established"),
+		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "failed")))
+	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10).", "percentunit",
+		q(fmt.Sprintf(`topk(10, sum by (network_peer_address, network_peer_port) (rate(%[1]s{%[3]s}[$__rate_interval])) / sum by (network_peer_address, network_peer_port) (rate(%[2]s{%[3]s}[$__rate_interval])))`, mConnectFailures, mConnectAttempts, kernelSel), "{{network_peer_address}}:{{network_peer_port}}")))
+
+	b.row("Connections")
+	b.add(12, 8, timeseries("Connections by state", "TCP sockets by state (counting sockets that changed state since the receiver started).", "short",
+		q(fmt.Sprintf(`sum by (network_connection_state) (%s{%s})`, mConnections, kernelSel), "{{network_connection_state}}")))
+	b.add(12, 8, timeseries("Connect failures by pod", "Failed active opens per second, per pod.", "cps",
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "{{k8s_namespace_name}}/{{k8s_pod_name}}")))
+	return b.d
+}
+
+// Anomalies shows the EWMA baselines: the tracked value with its band, the
+// score, the alert state and the alert log records.
+func Anomalies() *Dashboard {
+	b := newDashboard("vigil-anomalies", "Vigil / Anomalies",
+		"Series tracked by the ewma_baseline connector: value, baseline and band (mean ± k·σ), anomaly score, alert state, and the alert log records in Loki (with links to the trace of the exemplar that triggered them).",
+		"anomalies").
+		datasourceVar(VarPrometheus, "Prometheus").
+		datasourceVar(VarLoki, "Loki").
+		datasourceVar(VarJaeger, "Jaeger")
+	// The connector names its outputs <input>[_rate|_mean|_count_rate]_{baseline,upper,lower,score,alert};
+	// Prometheus adds the unit suffix (e.g. _per_second, _ratio) after that.
+	b.d.Templating.List = append(b.d.Templating.List, &Variable{
+		Name: "metric", Label: "Tracked series", Type: "query", Datasource: dsRef(VarPrometheus),
+		Query:      map[string]any{"query": `label_values({__name__=~".+_score(_ratio)?"}, __name__)`, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
+		Definition: `label_values({__name__=~".+_score(_ratio)?"}, __name__)`,
+		Regex:      `/^(.+)_score(_ratio)?$/`, Refresh: 2, IncludeAll: true, AllValue: ".+", Multi: false, Sort: 1,
+		Current: map[string]any{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}},
+		Options: []any{},
+	})
+
+	b.row("Baselines")
+	b.add(24, 10, timeseries("Value, baseline and band", "The tracked value (as the rule reads it) with its EWMA baseline and the band mean ± k·σ around it.", "short",
+		q(`{__name__=~"${metric}_baseline.*"}`, "baseline {{__name__}}"),
+		q(`{__name__=~"${metric}_upper.*"}`, "upper {{__name__}}"),
+		q(`{__name__=~"${metric}_lower.*"}`, "lower {{__name__}}")))
+	b.add(12, 8, timeseries("Anomaly score", "|x − mean| / σ per series; alerts fire when it stays above the rule's threshold.", "none",
+		q(`{__name__=~"${metric}_score.*"}`, "{{__name__}}")))
+	b.add(12, 8, timeseries("Alert state", "Alert state series per tracked series (0 inactive, 1 pending, 2 firing).", "none",
+		q(`{__name__=~"${metric}_alert.*"}`, "{{__name__}}")))
+	b.add(8, 6, stat("Alert transitions/s", "Alert state transitions, by state entered.", "cps",
+		q(`sum by (state) (rate(otelcol_ewma_baseline_alert_transitions_total[$__rate_interval]))`, "{{state}}")))
+	b.add(8, 6, stat("Tracked series", "Series currently holding a baseline.", "short",
+		q(`sum(otelcol_ewma_baseline_series_tracked)`, "series")))
+	b.add(8, 6, stat("Skipped points/s", "Points matched by a rule but not used, by reason.", "cps",
+		q(`sum by (reason) (rate(otelcol_ewma_baseline_points_skipped_total[$__rate_interval]))`, "{{reason}}")))
+
+	b.row("Alert log")
+	b.add(24, 10, logs("Alert transitions (Loki)", "One record per alert transition, with value, baseline, band and score. Records carrying a trace ID link to Jaeger through the Loki datasource's derived field.",
+		`{service_name=~".+"} | alert_rule=~".+"`))
+	return b.d
+}
+
+// ServiceOverview is the RED view from the span_metrics connector, with
+// exemplars that link to Jaeger and the recent traces of the service.
+func ServiceOverview() *Dashboard {
+	b := newDashboard("vigil-service-overview", "Vigil / Service overview (RED)",
+		"Rate, errors and duration per service and operation, from the span_metrics connector. Exemplars on the duration panel link to the trace in Jaeger.",
+		"red", "traces").
+		datasourceVar(VarPrometheus, "Prometheus").
+		datasourceVar(VarJaeger, "Jaeger").
+		labelVar("service", "Service", mCalls, "service_name", "").
+		labelVar("operation", "Operation", fmt.Sprintf(`%s{service_name=~"$service"}`, mCalls), "span_name", "")
+
+	b.row("Rate and errors")
+	b.add(12, 8, timeseries("Request rate", "Spans per second per service and operation (server and consumer spans carry the requests).", "reqps",
+		q(fmt.Sprintf(`sum by (service_name, span_name) (rate(%s{%s}[$__rate_interval]))`, mCalls, redSel), "{{service_name}} {{span_name}}")))
+	b.add(12, 8, timeseries("Error ratio", "Share of spans with status ERROR per service and operation.", "percentunit",
+		q(fmt.Sprintf(`sum by (service_name, span_name) (rate(%[1]s{%[2]s, status_code="STATUS_CODE_ERROR"}[$__rate_interval])) / sum by (service_name, span_name) (rate(%[1]s{%[2]s}[$__rate_interval]))`, mCalls, redSel), "{{service_name}} {{span_name}}")))
+
+	b.row("Duration")
+	dur := timeseries("Duration percentiles", "p50 / p95 / p99 span duration per service. Exemplars (dots) open the trace in Jaeger.", "ms",
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p50 {{service_name}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.95, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p95 {{service_name}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p99 {{service_name}}"))
+	for _, t := range dur.Targets {
+		t.Exemplar = true
+	}
+	b.add(12, 8, dur)
+	b.add(12, 8, timeseries("Mean duration by operation", "Average span duration per operation.", "ms",
+		q(fmt.Sprintf(`sum by (service_name, span_name) (rate(%[1]s_sum{%[2]s}[$__rate_interval])) / sum by (service_name, span_name) (rate(%[1]s_count{%[2]s}[$__rate_interval]))`, mDuration, redSel), "{{service_name}} {{span_name}}")))
+
+	b.row("Traces")
+	b.add(24, 8, traces("Recent traces (Jaeger)", "The latest traces of the selected service, from Jaeger.", "$service", ""))
+	return b.d
+}

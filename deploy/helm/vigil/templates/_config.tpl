@@ -1,0 +1,214 @@
+{{/*
+vigil.exportersBackend: exporters that write to the backends, shared by the
+agent (no gateway) and the gateway.
+*/}}
+{{- define "vigil.exportersBackend" -}}
+jaeger:
+  endpoint: {{ .Values.backends.jaeger.endpoint | quote }}
+  tls:
+    insecure: {{ .Values.backends.jaeger.insecure }}
+  sending_queue:
+    storage: file_storage/queue
+prometheusremotewrite:
+  endpoint: {{ .Values.backends.prometheus.endpoint | quote }}
+  protocol: {{ .Values.backends.prometheus.protocol | quote }}
+  # Pod, namespace, node and workload names become labels, so the
+  # dashboards can filter kernel and span metrics by them.
+  resource_to_telemetry_conversion:
+    enabled: true
+  sending_queue:
+    storage: file_storage/queue
+loki:
+  endpoint: {{ .Values.backends.loki.endpoint | quote }}
+  sending_queue:
+    storage: file_storage/queue
+{{- end -}}
+
+{{/* vigil.agentConfig renders the agent's collector configuration. */}}
+{{- define "vigil.agentConfig" -}}
+{{- $gw := .Values.gateway.enabled -}}
+{{- $kernel := .Values.agent.kernel.enabled -}}
+{{- $ewma := and $kernel .Values.agent.ewmaBaseline.enabled -}}
+{{- $k8s := .Values.k8sAttributes.enabled -}}
+{{- $spans := .Values.spanMetrics.enabled -}}
+extensions:
+  health_check:
+    endpoint: ${env:K8S_POD_IP}:{{ .Values.healthCheck.port }}
+  file_storage/queue:
+    directory: /var/lib/vigil/queue
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:K8S_POD_IP}:{{ .Values.agent.otlp.grpcPort }}
+      http:
+        endpoint: ${env:K8S_POD_IP}:{{ .Values.agent.otlp.httpPort }}
+{{- if $kernel }}
+  kernel:
+    collection_interval: {{ .Values.agent.kernel.collectionInterval }}
+    cgroup_root: /sys/fs/cgroup
+{{- end }}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_percentage: 80
+    spike_limit_percentage: 20
+{{- if $k8s }}
+  k8s_attributes:
+    auth_type: serviceAccount
+    # Watch only the pods of this node (downward API, see the DaemonSet).
+    filter:
+      node_from_env_var: K8S_NODE_NAME
+    extract:
+      metadata:
+        - k8s.namespace.name
+        - k8s.pod.name
+        - k8s.pod.uid
+        - k8s.node.name
+        - k8s.deployment.name
+        - k8s.statefulset.name
+        - k8s.daemonset.name
+        - k8s.job.name
+        - k8s.cronjob.name
+        - k8s.container.name
+    pod_association:
+      # Kernel metrics carry the pod UID parsed from the cgroup path.
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.uid
+      - sources:
+          - from: resource_attribute
+            name: k8s.pod.ip
+      - sources:
+          - from: connection
+{{- end }}
+  batch: {}
+{{- if or $spans $ewma }}
+connectors:
+{{- if $spans }}
+  span_metrics:
+    histogram:
+      unit: ms
+    exemplars:
+      enabled: true
+    dimensions:
+      - name: http.response.status_code
+{{- end }}
+{{- if $ewma }}
+  ewma_baseline:
+    rules:
+      - name: tcp_retransmits
+        metric: kernel.tcp.retransmitted_segments
+        value: counter_rate
+      - name: tcp_connect_failures
+        metric: kernel.tcp.connect.failures
+        value: counter_rate
+{{- end }}
+{{- end }}
+exporters:
+{{- if $gw }}
+{{- $target := printf "%s.%s.svc" (include "vigil.gatewayHeadless" .) .Release.Namespace }}
+{{- range $signal, $key := dict "traces" "traceID" "metrics" "streamID" "logs" "service" }}
+  load_balancing/{{ $signal }}:
+    routing_key: {{ $key }}
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+        sending_queue:
+          storage: file_storage/queue
+    resolver:
+      dns:
+        hostname: {{ $target }}
+        port: {{ $.Values.gateway.otlp.grpcPort | quote }}
+{{- end }}
+{{- else }}
+{{ include "vigil.exportersBackend" . | indent 2 }}
+{{- end }}
+service:
+  extensions: [health_check, file_storage/queue]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: ${env:K8S_POD_IP}
+                port: {{ .Values.selfMetrics.port }}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
+      exporters: [{{ if $gw }}load_balancing/traces{{ else }}jaeger{{ end }}{{ if $spans }}, span_metrics{{ end }}]
+    metrics:
+      receivers: [otlp{{ if and $kernel (not $ewma) }}, kernel{{ end }}]
+      processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
+      exporters: [{{ if $gw }}load_balancing/metrics{{ else }}prometheusremotewrite{{ end }}]
+{{- if or $spans $ewma }}
+    # Metrics derived from spans and from the kernel receiver's baselines;
+    # their resources were enriched upstream.
+    metrics/derived:
+      receivers: [{{ if $spans }}span_metrics{{ end }}{{ if and $spans $ewma }}, {{ end }}{{ if $ewma }}ewma_baseline{{ end }}]
+      processors: [memory_limiter, batch]
+      exporters: [{{ if $gw }}load_balancing/metrics{{ else }}prometheusremotewrite{{ end }}]
+{{- end }}
+{{- if $ewma }}
+    metrics/kernel:
+      receivers: [kernel]
+      processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}]
+      exporters: [ewma_baseline]
+{{- end }}
+    logs:
+      receivers: [otlp{{ if $ewma }}, ewma_baseline{{ end }}]
+      processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
+      exporters: [{{ if $gw }}load_balancing/logs{{ else }}loki{{ end }}]
+{{- end -}}
+
+{{/* vigil.gatewayConfig renders the gateway's collector configuration. */}}
+{{- define "vigil.gatewayConfig" -}}
+extensions:
+  health_check:
+    endpoint: ${env:K8S_POD_IP}:{{ .Values.healthCheck.port }}
+  file_storage/queue:
+    directory: /var/lib/vigil/queue
+    create_directory: true
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:K8S_POD_IP}:{{ .Values.gateway.otlp.grpcPort }}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_percentage: 80
+    spike_limit_percentage: 20
+  batch: {}
+exporters:
+{{ include "vigil.exportersBackend" . | indent 2 }}
+service:
+  extensions: [health_check, file_storage/queue]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: ${env:K8S_POD_IP}
+                port: {{ .Values.selfMetrics.port }}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [jaeger]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [prometheusremotewrite]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [loki]
+{{- end -}}
