@@ -195,6 +195,7 @@ func floorDiv(a, b int64) int64 {
 type result struct {
 	baseline, sigma, score float64
 	emit                   bool // false for the seeding sample
+	rejected               bool // the sample would overflow the state; nothing changed
 	trans                  transition
 }
 
@@ -213,6 +214,12 @@ func (s *series) observe(p *params, ts int64, x float64) result {
 			s.seasonal[i] = slot{ewma: ewma{mean: x}, lastTau: tau, samples: 1}
 		}
 		return result{}
+	}
+
+	// A finite sample can still overflow the squares (|x| near 1e154 and
+	// beyond): reject it before it touches the state or the verdict.
+	if d := x - s.g.mean; !finite(d * d) {
+		return result{rejected: true}
 	}
 
 	base := s.g
@@ -260,6 +267,9 @@ func (s *series) observe(p *params, ts int64, x float64) result {
 
 	// Update after the verdict.
 	s.g.update(x, alpha(ts-s.lastTS, p.ln2OverHalfLife))
+	if sl != nil && sl.samples > 0 && !finite((x-sl.mean)*(x-sl.mean)) {
+		sl = nil // the slot cannot take it; the global baseline did
+	}
 	if sl != nil {
 		if sl.samples == 0 {
 			*sl = slot{ewma: ewma{mean: x}, lastTau: tau, samples: 1}

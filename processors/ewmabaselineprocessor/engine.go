@@ -551,11 +551,19 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 		return
 	}
 	res := s.observe(&r.p, pt.ts, x)
+	if res.rejected {
+		b.skipped[reasonNaNInf]++
+		return
+	}
 	b.points++
 	if !res.emit {
 		return
 	}
 	upper, lower := res.baseline+r.p.k*res.sigma, res.baseline-r.p.k*res.sigma
+	representable := finite(upper) && finite(lower) && finite(res.score)
+	if !representable {
+		b.skipped[reasonNaNInf]++ // the state took it; its band is not representable
+	}
 	alert := 0.0
 	if s.state == stateFiring {
 		alert = 1
@@ -563,6 +571,9 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 	vals := [numOutputs]float64{res.baseline, upper, lower, res.score, alert}
 	all := len(r.cfg.Attributes) == 0
 	for _, i := range r.emit {
+		if !representable {
+			break
+		}
 		dp := o[i].AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(pt.ts))
 		dp.SetDoubleValue(vals[i])

@@ -1,0 +1,123 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ewmabaselineprocessor
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+)
+
+func loadConfig(t *testing.T, file string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
+	require.NoError(t, err)
+	sub, err := cm.Sub("ewma_baseline")
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+
+	latency := NewDefaultRuleConfig()
+	latency.Name = "latency"
+	latency.Metric = "http.server.request.duration"
+	latency.Value = ValueHistogramMean
+	latency.Attributes = []string{"service.name", "http.route"}
+	latency.HalfLife = 15 * time.Minute
+	latency.K = 5
+	latency.ClearScore = 3.5
+	latency.Direction = DirectionUp
+	latency.Warmup = WarmupConfig{Samples: 50, Duration: 30 * time.Minute}
+	latency.For = 2 * time.Minute
+	latency.SigmaFloor = SigmaFloorConfig{Relative: 0.05, Absolute: 0.001}
+	latency.Seasonality = configoptional.Some(SeasonalityConfig{Period: 168 * time.Hour, Slots: 168, HalfLife: 336 * time.Hour})
+	latency.Severity = "critical"
+	latency.Outputs = []string{"baseline", "score", "alert"}
+
+	errorsRule := NewDefaultRuleConfig() // every field not written keeps its default
+	errorsRule.Name = "errors"
+	errorsRule.MetricRegex = ".*_errors_total"
+	errorsRule.Value = ValueCounterRate
+
+	storage := component.MustNewIDWithName("file_storage", "ewma")
+	want := createDefaultConfig().(*Config)
+	want.Rules = []RuleConfig{latency, errorsRule}
+	want.MaxSeries = 5000
+	want.IdleTimeout = 30 * time.Minute
+	want.Storage = &storage
+	want.PersistInterval = time.Minute
+	am := want.Alertmanager.GetOrInsertDefault()
+	am.ClientConfig.Endpoint = "http://127.0.0.1:9093"
+	am.ResendInterval = 30 * time.Second
+	am.QueueSize = 100
+	want.Alertmanager = configoptional.Some(*am)
+	assert.Equal(t, want, cfg)
+}
+
+func TestBadConfigs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		file      string
+		unmarshal string // error from Unmarshal, if any
+		validate  []string
+	}{
+		{file: "bad_no_rules.yaml", validate: []string{"`rules` must contain at least one rule"}},
+		{file: "bad_rule.yaml", validate: []string{
+			`rules[0] ("r"): only one of ` + "`metric` (\"a\") and `metric_regex` (\"b\") may be set",
+			"`half_life` (0s) must be greater than 0",
+			"`clear_score` (3) must be between 0 and `k` (2)",
+			"`warmup.samples` (0) must be at least 1",
+			`outputs` + "` has unknown entry \"median\": must be one of baseline, upper, lower, score, alert",
+			"`sigma_floor.absolute` (0) must be a finite number greater than 0, so a flat series never divides by zero",
+		}},
+		{file: "bad_value.yaml", unmarshal: `invalid value "p99": must be one of gauge, counter_rate, histogram_mean, histogram_count_rate`},
+		{file: "bad_seasonality.yaml", validate: []string{"`seasonality.slots` (7) must divide `seasonality.period` (24h0m0s) evenly"}},
+		{file: "bad_alertmanager.yaml", validate: []string{
+			"alertmanager: `endpoint` must be set (Alertmanager base URL, e.g. http://127.0.0.1:9093)",
+			"`resend_interval` (0s) must be greater than 0",
+		}},
+		{file: "bad_duplicate_names.yaml", validate: []string{`rules[1]: duplicate ` + "`name`" + ` "r": rule names must be unique`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := loadConfig(t, tt.file)
+			if tt.unmarshal != "" {
+				require.Error(t, err)
+				assert.ErrorContains(t, err, tt.unmarshal)
+				return
+			}
+			require.NoError(t, err)
+			err = confmap.Validate(cfg)
+			require.Error(t, err)
+			for _, msg := range tt.validate {
+				assert.ErrorContains(t, err, msg)
+			}
+		})
+	}
+}
+
+func TestDefaultConfigNeedsRules(t *testing.T) {
+	t.Parallel()
+	cfg := createDefaultConfig().(*Config)
+	assert.EqualError(t, cfg.Validate(), "`rules` must contain at least one rule")
+	// configoptional keeps Alertmanager off unless the section is written.
+	assert.False(t, cfg.Alertmanager.HasValue())
+}
