@@ -292,7 +292,7 @@ func classifyRejection(msg string, entries int) (string, int64) {
 		reason = reasonOutOfOrder
 	case strings.Contains(lower, "too old") || strings.Contains(lower, "greater_than_max_sample_age"):
 		reason = reasonTooOld
-	case strings.Contains(lower, "too far in the future") || strings.Contains(lower, "too_far_in_future"):
+	case strings.Contains(lower, "too new") || strings.Contains(lower, "too far in the future"):
 		reason = reasonTooNew
 	case strings.Contains(lower, "line too long") || strings.Contains(lower, "max entry size") || strings.Contains(lower, "line_too_long"):
 		reason = reasonLineTooLong

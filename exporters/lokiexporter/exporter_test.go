@@ -140,18 +140,23 @@ func TestPushStatusTable(t *testing.T) {
 		},
 		{
 			name: "400 too old", status: http.StatusBadRequest,
-			body:        "stream '{service_name=\"b\"}' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-15T10:00:00Z",
+			body:        "entry for stream '{service_name=\"b\"}' has timestamp too old: 2020-01-01T00:00:00Z, oldest acceptable timestamp is: 2026-11-15T10:00:00Z",
 			wantDropped: map[string]int64{reasonTooOld: 3},
 		},
 		{
 			name: "400 line too long", status: http.StatusBadRequest,
-			body:        "Max entry size '256' bytes exceeded for stream '{service_name=\"b\"}' while adding an entry with length '300' bytes",
+			body:        "max entry size '256' bytes exceeded for stream '{service_name=\"b\"}' while adding an entry with length '300' bytes",
 			wantDropped: map[string]int64{reasonLineTooLong: 3},
 		},
 		{
 			name: "400 too many labels", status: http.StatusBadRequest,
 			body:        "entry for stream '{a=\"1\", ...}' has 16 label names; limit 15",
 			wantDropped: map[string]int64{reasonTooManyLabels: 3},
+		},
+		{
+			name: "400 too new", status: http.StatusBadRequest,
+			body:        "entry for stream '{service_name=\"b\"}' has timestamp too new: 2027-01-01T00:00:00Z",
+			wantDropped: map[string]int64{reasonTooNew: 3},
 		},
 		{name: "400 other", status: http.StatusBadRequest, body: "something else", wantDropped: map[string]int64{reasonOther: 3}},
 		{
