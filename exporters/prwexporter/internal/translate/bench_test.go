@@ -37,8 +37,9 @@ func benchMetrics() pmetric.Metrics {
 			g := sm.Metrics().AppendEmpty()
 			g.SetName(fmt.Sprintf("system.memory.usage.%d", m))
 			g.SetUnit("By")
+			gg := g.SetEmptyGauge()
 			for i := range 5 {
-				dp := g.SetEmptyGauge().DataPoints().AppendEmpty()
+				dp := gg.DataPoints().AppendEmpty()
 				dp.SetTimestamp(ts)
 				dp.SetDoubleValue(float64(i))
 				attrs(dp.Attributes(), i)
@@ -105,7 +106,7 @@ func BenchmarkTranslateEncode(b *testing.B) {
 			b.ReportAllocs()
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
-			for b.Loop() {
+			for range b.N {
 				res := tr.Translate(md)
 				for _, sh := range res.Shards {
 					var err error

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
@@ -64,6 +66,32 @@ type Translator struct {
 	labelNamer  otlptranslator.LabelNamer
 	unitNamer   otlptranslator.UnitNamer
 	external    []prompb.Label
+
+	// labelNames caches attribute key → label name: sanitising allocates,
+	// and the same few keys repeat in every export. Bounded by maxCachedNames.
+	labelNames  sync.Map
+	cachedNames atomic.Int64
+}
+
+const maxCachedNames = 10000
+
+type labelNameResult struct {
+	name string
+	err  error
+}
+
+func (t *Translator) labelName(k string) (string, error) {
+	if v, ok := t.labelNames.Load(k); ok {
+		r := v.(labelNameResult)
+		return r.name, r.err
+	}
+	name, err := t.labelNamer.Build(k)
+	if t.cachedNames.Load() < maxCachedNames {
+		if _, loaded := t.labelNames.LoadOrStore(k, labelNameResult{name, err}); !loaded {
+			t.cachedNames.Add(1)
+		}
+	}
+	return name, err
 }
 
 // New returns a Translator for the settings. Shards below 1 are treated as 1.
@@ -166,8 +194,8 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 	for i := range res.Shards {
 		res.Shards[i] = &Shard{index: map[uint64][]int{}}
 	}
-	t.walk(md, func(dp dpRef, shard int) {
-		t.emit(res, res.Shards[shard], dp)
+	t.walk(md, func(dp dpRef, shard int, base []prompb.Label) {
+		t.emit(res, res.Shards[shard], dp, base)
 	}, func(kind, reason string, n int64) { res.drop(kind, reason, n) }, func(ri *resourceInfo) {
 		if ri.targetInfo == nil || ri.maxTs == 0 {
 			return
@@ -327,7 +355,7 @@ func copyDP(m pmetric.Metric, idx int, om pmetric.Metric) {
 
 // walk visits every translatable data point with its shard; per resource it
 // calls done after the resource's data points were visited.
-func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
+func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int, []prompb.Label), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -361,7 +389,7 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int), drop func(
 						drop(KindDataPoint, ReasonInvalidName, 1)
 						return
 					}
-					visit(dp, int(hashLabels(base)%uint64(t.set.Shards)))
+					visit(dp, int(hashLabels(base)%uint64(t.set.Shards)), base)
 				})
 			}
 		}
@@ -444,7 +472,7 @@ func (t *Translator) resourceInfo(r pcommon.Resource, drop func(kind, reason str
 		case "service.name", "service.namespace", "service.instance.id":
 			return true
 		}
-		ln, err := t.labelNamer.Build(k)
+		ln, err := t.labelName(k)
 		if err != nil {
 			if drop != nil {
 				drop(KindLabel, ReasonInvalidLabelName, 1)
@@ -518,7 +546,7 @@ func (t *Translator) baseLabels(dp dpRef, drop func(kind, reason string, n int64
 	lbls := make([]prompb.Label, 0, 8)
 	lbls = append(lbls, prompb.Label{Name: model.MetricNameLabel, Value: name})
 	dp.attrs().Range(func(k string, v pcommon.Value) bool {
-		ln, err := t.labelNamer.Build(k)
+		ln, err := t.labelName(k)
 		if err != nil {
 			if drop != nil {
 				drop(KindLabel, ReasonInvalidLabelName, 1)
@@ -561,7 +589,8 @@ func (t *Translator) finishLabels(lbls []prompb.Label) []prompb.Label {
 }
 
 func hashLabels(lbls []prompb.Label) uint64 {
-	d := xxhash.New()
+	var d xxhash.Digest
+	d.Reset()
 	for _, l := range lbls {
 		_, _ = d.WriteString(l.Name)
 		_, _ = d.Write([]byte{0xff})
@@ -653,8 +682,7 @@ func formatFloat(f float64) string {
 }
 
 // emit translates one data point into the shard.
-func (t *Translator) emit(res *Result, sh *Shard, dp dpRef) {
-	base, _ := t.baseLabels(dp, nil)
+func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label) {
 	// add appends a float sample; a second OTLP series that maps to a
 	// Prometheus series which already has a sample at this timestamp is a
 	// name collision: counted and dropped (first one wins).
@@ -821,7 +849,7 @@ func (t *Translator) exemplars(res *Result, exs pmetric.ExemplarSlice) []prompb.
 		}
 		truncated := false
 		e.FilteredAttributes().Range(func(k string, v pcommon.Value) bool {
-			ln, err := t.labelNamer.Build(k)
+			ln, err := t.labelName(k)
 			if err != nil || findLabel(lbls, ln) >= 0 {
 				return true
 			}
