@@ -71,8 +71,8 @@ func GatewayHealth() *Dashboard {
 		"Vigil's self-telemetry: what each receiver accepted and refused, what each exporter sent, failed and dropped, queue fill, memory, CPU and export latency.",
 		"collector").
 		datasourceVar(VarPrometheus, "Prometheus").
-		labelVar("instance", "Instance", "otelcol_process_uptime_seconds_total", "service_instance_id", "")
-	inst := `service_instance_id=~"$instance"`
+		labelVar("instance", "Instance", "otelcol_process_uptime_seconds_total", "instance", "")
+	inst := `instance=~"$instance"`
 
 	b.row("Overview")
 	b.add(6, 4, stat("Refused items/s", "Items receivers refused (memory_limiter back-pressure or a failing pipeline); clients retry them.", "cps",
@@ -111,10 +111,10 @@ func GatewayHealth() *Dashboard {
 		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_size{%s})`, inst), "size {{exporter}}"),
 		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_capacity{%s})`, inst), "capacity {{exporter}}")))
 	b.add(8, 8, timeseries("Memory", "Resident memory and Go heap. The memory_limiter refuses data above its limit (see refused items).", "bytes",
-		q(fmt.Sprintf(`sum by (service_instance_id) (otelcol_process_memory_rss_bytes{%s})`, inst), "rss {{service_instance_id}}"),
-		q(fmt.Sprintf(`sum by (service_instance_id) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{service_instance_id}}")))
+		q(fmt.Sprintf(`sum by (instance) (otelcol_process_memory_rss_bytes{%s})`, inst), "rss {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{instance}}")))
 	b.add(8, 8, timeseries("CPU", "CPU time per second of wall time (1 = one core).", "percentunit",
-		q(fmt.Sprintf(`sum by (service_instance_id) (rate(otelcol_process_cpu_seconds_total{%s}[$__rate_interval]))`, inst), "{{service_instance_id}}")))
+		q(fmt.Sprintf(`sum by (instance) (rate(otelcol_process_cpu_seconds_total{%s}[$__rate_interval]))`, inst), "{{instance}}")))
 	b.add(12, 8, timeseries("Export latency (remote write)", "p50 / p99 duration of remote-write requests.", "s",
 		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))

@@ -295,6 +295,17 @@ func checkWorkload(t *testing.T, c corev1.Container, cfg collectorConfig, wantGo
 		assert.Equal(t, "status.podIP", env["K8S_POD_IP"].ValueFrom.FieldRef.FieldPath)
 	}
 	assert.Contains(t, c.Args, "--config=/etc/vigil/config.yaml")
+
+	// Self-metrics keep _total and unit suffixes: the dashboards and alert
+	// rules in dashboards/ query those names.
+	metricsCfg, _ := cfg.Service.Telemetry["metrics"].(map[string]any)
+	readers, _ := metricsCfg["readers"].([]any)
+	require.Len(t, readers, 1, "telemetry readers")
+	prom, _ := readers[0].(map[string]any)["pull"].(map[string]any)["exporter"].(map[string]any)["prometheus"].(map[string]any)
+	require.NotNil(t, prom, "pull prometheus reader")
+	assert.Equal(t, false, prom["without_type_suffix"])
+	assert.Equal(t, false, prom["without_units"])
+	assert.EqualValues(t, portByName(c, "metrics").ContainerPort, prom["port"])
 }
 
 func capsAdded(c corev1.Container) []string {

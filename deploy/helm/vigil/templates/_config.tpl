@@ -137,6 +137,11 @@ service:
               prometheus:
                 host: ${env:K8S_POD_IP}
                 port: {{ .Values.selfMetrics.port }}
+                # Counters end in _total and units become suffixes, as when
+                # the telemetry is pushed over OTLP: the dashboards and
+                # alert rules use these names.
+                without_type_suffix: false
+                without_units: false
   pipelines:
     traces:
       receivers: [otlp]
@@ -198,6 +203,11 @@ service:
               prometheus:
                 host: ${env:K8S_POD_IP}
                 port: {{ .Values.selfMetrics.port }}
+                # Counters end in _total and units become suffixes, as when
+                # the telemetry is pushed over OTLP: the dashboards and
+                # alert rules use these names.
+                without_type_suffix: false
+                without_units: false
   pipelines:
     traces:
       receivers: [otlp]

@@ -1,0 +1,147 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package dashboards
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// Query is one query of one panel of a dashboard file, as Grafana would send
+// it to the datasource the panel's variable selects.
+type Query struct {
+	File       string // dashboard file name, e.g. kernel-network.json
+	Panel      string // panel title
+	RefID      string
+	Datasource string // variable name: prometheus, loki or jaeger
+	Expr       string // PromQL or LogQL; empty for Jaeger
+	Service    string // Jaeger search: service
+}
+
+func (q Query) String() string {
+	return fmt.Sprintf("%s / %q / %s", q.File, q.Panel, q.RefID)
+}
+
+// jsonDashboard is the generic shape the JSON files are read into, so that
+// the checks read the files as Grafana does, not the generator's types.
+type jsonDashboard struct {
+	Templating struct {
+		List []map[string]any `json:"list"`
+	} `json:"templating"`
+	Panels []jsonPanel `json:"panels"`
+}
+
+type jsonPanel struct {
+	Type        string         `json:"type"`
+	Title       string         `json:"title"`
+	Datasource  map[string]any `json:"datasource"`
+	FieldConfig struct {
+		Defaults map[string]any `json:"defaults"`
+	} `json:"fieldConfig"`
+	Targets []map[string]any `json:"targets"`
+	Panels  []jsonPanel      `json:"panels"`
+}
+
+// dsVar turns "${prometheus}" into "prometheus" ("" when it is not a
+// variable reference).
+func dsVar(ref map[string]any) string {
+	uid, _ := ref["uid"].(string)
+	if m := regexp.MustCompile(`^\$\{(\w+)\}$`).FindStringSubmatch(uid); m != nil {
+		return m[1]
+	}
+	if m := regexp.MustCompile(`^\$(\w+)$`).FindStringSubmatch(uid); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// LoadQueries reads every dashboard JSON file in dir and returns its queries.
+func LoadQueries(dir string) ([]Query, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []Query
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var d jsonDashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		var walk func(ps []jsonPanel)
+		walk = func(ps []jsonPanel) {
+			for _, p := range ps {
+				walk(p.Panels)
+				for _, t := range p.Targets {
+					ds := t["datasource"]
+					ref, _ := ds.(map[string]any)
+					if ref == nil {
+						ref = p.Datasource
+					}
+					q := Query{File: filepath.Base(f), Panel: p.Title, Datasource: dsVar(ref)}
+					q.RefID, _ = t["refId"].(string)
+					q.Expr, _ = t["expr"].(string)
+					q.Service, _ = t["service"].(string)
+					out = append(out, q)
+				}
+			}
+		}
+		walk(d.Panels)
+	}
+	return out, nil
+}
+
+var varRef = regexp.MustCompile(`\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]`)
+
+// Substitute replaces Grafana variable references ($name, ${name},
+// ${name:format}, [[name]]) with values from vars; unknown names are left
+// as they are. Built-ins like $__rate_interval are ordinary entries of vars.
+func Substitute(expr string, vars map[string]string) string {
+	return varRef.ReplaceAllStringFunc(expr, func(m string) string {
+		sub := varRef.FindStringSubmatch(m)
+		name := sub[1] + sub[2] + sub[3]
+		if v, ok := vars[name]; ok {
+			return v
+		}
+		return m
+	})
+}
+
+// Unresolved lists the variable references Substitute would leave in expr.
+func Unresolved(expr string, vars map[string]string) []string {
+	var out []string
+	for _, sub := range varRef.FindAllStringSubmatch(expr, -1) {
+		name := sub[1] + sub[2] + sub[3]
+		if _, ok := vars[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// AllValues are the values Grafana sends when every variable is at "All"
+// and the dashboard covers the last few minutes: label variables match any
+// value, or none (allValue ".*"), the tracked-metric variable any name.
+func AllValues() map[string]string {
+	return map[string]string{
+		"__rate_interval": "1m",
+		"__interval":      "15s",
+		"__range":         "5m",
+		"instance":        ".*",
+		"namespace":       ".*",
+		"pod":             ".*",
+		"node":            ".*",
+		"service":         ".*",
+		"operation":       ".*",
+		"metric":          ".+",
+	}
+}
