@@ -68,7 +68,8 @@ func DecodeStats(v RawPeerStats) PeerStats {
 // RawPeerKey and RawPeerStats are the generated mirrors of struct peer_key
 // and struct peer_stats in tcpstats.c.
 type (
-	RawPeerKey   = tcpstatsPeerKey
-	RawPeerStats = tcpstatsPeerStats
-	RawStateKey  = tcpstatsStateKey
+	RawPeerKey     = tcpstatsPeerKey
+	RawPeerStats   = tcpstatsPeerStats
+	RawStateKey    = tcpstatsStateKey
+	RawStateCounts = tcpstatsStateCounts
 )

@@ -200,15 +200,27 @@ func (t *Tracer) ReadPeers(fn func(Peer, PeerStats)) (bad int, err error) {
 	return bad, nil
 }
 
-// ReadStates calls fn for every (cgroup, netns, state) gauge.
+// ReadStates calls fn for every named state of every (cgroup, netns)
+// the kernel has counted connections for, zeros included.
 func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
 	var (
-		k RawStateKey
-		v int64
+		k      RawStateKey
+		perCPU []RawStateCounts
 	)
 	it := t.connStates.Iterate()
-	for it.Next(&k, &v) {
-		fn(StateKey{CgroupID: k.CgroupId, Netns: k.Netns, State: State(k.State)}, v)
+	for it.Next(&k, &perCPU) {
+		var sum [len(RawStateCounts{}.Count)]int64
+		for _, v := range perCPU {
+			for s, n := range v.Count {
+				sum[s] += n
+			}
+		}
+		for s, n := range sum {
+			if State(s).String() == "" || State(s) == stateClosed {
+				continue
+			}
+			fn(StateKey{CgroupID: k.CgroupId, Netns: k.Netns, State: State(s)}, n)
+		}
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("tcpstats: iterating connection states: %w", err)

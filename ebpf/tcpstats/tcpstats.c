@@ -94,7 +94,13 @@ struct peer_stats {
 struct state_key {
 	__u64 cgroup_id;
 	__u32 netns;
-	__u32 state;
+	__u32 reserved;  // explicit padding, always 0
+};
+
+// Open connections per TCP state (index: the state number), all states of
+// a (cgroup, netns) in one value so that a transition costs one lookup.
+struct state_counts {
+	__s64 count[16];
 };
 
 struct sock_info {
@@ -123,11 +129,15 @@ struct {
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
+// Per-CPU: the counts of one (cgroup, netns) change on every CPU that
+// handles its sockets; per-CPU slots avoid atomics and cache-line bouncing.
+// A slot may go negative (a socket opened on one CPU, closed on another);
+// user space sums the slots.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct state_key);
-	__type(value, __s64);
+	__type(value, struct state_counts);
 } conn_states SEC(".maps");
 
 struct {
@@ -144,6 +154,7 @@ volatile const __u32 max_peers_per_cgroup = 256;
 const struct peer_key *unused_peer_key __attribute__((unused));
 const struct peer_stats *unused_peer_stats __attribute__((unused));
 const struct state_key *unused_state_key __attribute__((unused));
+const struct state_counts *unused_state_counts __attribute__((unused));
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -168,56 +179,6 @@ static __always_inline __u32 log2_bucket(__u64 v)
 	if (r > NBUCKETS - 1)
 		r = NBUCKETS - 1;
 	return r;
-}
-
-static __always_inline int is_fullsock(const struct sock *sk)
-{
-	unsigned char state = BPF_CORE_READ(sk, __sk_common.skc_state);
-	return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
-}
-
-static __always_inline __u64 sock_cgroup_id(const struct sock *sk)
-{
-	if (!is_fullsock(sk))
-		return 0;
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
-}
-
-static __always_inline __u32 sock_netns(const struct sock *sk)
-{
-	return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-}
-
-// fill_remote fills family, remote address and ports of key from the socket
-// fields shared by full, request and timewait sockets. bound tells whether
-// the local port was bound explicitly (listener or accepted connection).
-static __always_inline int fill_from_common(struct peer_key *key, const struct sock_common *skc, int bound)
-{
-	__u16 family = BPF_CORE_READ(skc, skc_family);
-	if (family == AF_INET) {
-		__be32 daddr = BPF_CORE_READ(skc, skc_daddr);
-		__builtin_memcpy(key->remote_addr, &daddr, 4);
-	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&key->remote_addr, skc, skc_v6_daddr.in6_u.u6_addr8);
-	} else {
-		return -1;
-	}
-	key->family = family;
-	if (bound)
-		key->local_port = BPF_CORE_READ(skc, skc_num);
-	else
-		key->remote_port = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-	return 0;
-}
-
-static __always_inline int fill_from_sock(struct peer_key *key, const struct sock *sk)
-{
-	int bound = 0;
-	key->cgroup_id = sock_cgroup_id(sk);
-	key->netns = sock_netns(sk);
-	if (is_fullsock(sk))
-		bound = BPF_CORE_READ(sk, sk_userlocks) & SOCK_BINDPORT_LOCK;
-	return fill_from_common(key, &sk->__sk_common, bound);
 }
 
 // peer_lookup returns the stats slot of key, creating it if needed. A cgroup
@@ -257,227 +218,64 @@ static __always_inline struct peer_stats *peer_lookup(struct peer_key *key)
 	return st;
 }
 
-static __always_inline void record_rtt(struct peer_stats *st, const struct sock *sk)
+// state_move moves one socket of (cgroup, netns) from state `from` to `to`;
+// TCP_CLOSE on either side means "not counted" (a new or a closed socket).
+static __always_inline void state_move(__u64 cgroup_id, __u32 netns, int from, int to)
 {
-	// srtt_us holds 8 x the smoothed RTT in microseconds.
-	__u32 srtt = BPF_CORE_READ((const struct tcp_sock *)sk, srtt_us) >> 3;
-	if (srtt == 0)
-		return;
-	__sync_fetch_and_add(&st->rtt_sum_us, srtt);
-	__sync_fetch_and_add(&st->rtt_count, 1);
-	__u32 b = log2_bucket(srtt);
-	if (b < NBUCKETS)
-		__sync_fetch_and_add(&st->rtt_buckets[b], 1);
-}
-
-static __always_inline void state_add(const struct sock *sk, __u32 state, __s64 delta)
-{
+	static const struct state_counts zero = {};
 	struct state_key k = {};
-	k.cgroup_id = sock_cgroup_id(sk);
-	k.netns = sock_netns(sk);
-	k.state = state;
-	__s64 *v = bpf_map_lookup_elem(&conn_states, &k);
+	k.cgroup_id = cgroup_id;
+	k.netns = netns;
+	struct state_counts *v = bpf_map_lookup_elem(&conn_states, &k);
 	if (!v) {
-		__s64 z = 0;
-		if (bpf_map_update_elem(&conn_states, &k, &z, BPF_NOEXIST) != 0 &&
-		    !(v = bpf_map_lookup_elem(&conn_states, &k))) {
+		// NOEXIST: another CPU may have created it meanwhile; look again.
+		bpf_map_update_elem(&conn_states, &k, &zero, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&conn_states, &k);
+		if (!v) {
 			count_drop(DROP_STATE_MAP_FULL);
 			return;
 		}
-		if (!v)
-			v = bpf_map_lookup_elem(&conn_states, &k);
-		if (!v)
-			return;
 	}
-	__sync_fetch_and_add(v, delta);
+	if (from != TCP_CLOSE && from >= 0 && from < TCP_MAX_STATES)
+		v->count[from] -= 1;  // per-CPU slot: no atomic needed
+	if (to != TCP_CLOSE && to >= 0 && to < TCP_MAX_STATES)
+		v->count[to] += 1;
 }
 
-// ---- handlers -------------------------------------------------------------
-
-// tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, int err)
-static __always_inline int on_retransmit_skb(__u64 *ctx)
+static __always_inline void add_histogram(__u64 *buckets, __u64 v)
 {
-	const struct sock *sk = (const struct sock *)ctx[0];
-	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
-	struct peer_key key = {};
-	struct tcp_skb_cb cb;
-
-	if (!sk || !skb || fill_from_sock(&key, sk) != 0)
-		return 0;
-	// Count segments like TCP_MIB_RETRANSSEGS does: tcp_skb_pcount(skb),
-	// i.e. TCP_SKB_CB(skb)->tcp_gso_segs, which is > 1 for TSO/GSO skbs.
-	if (bpf_probe_read_kernel(&cb, sizeof(cb), &skb->cb) != 0)
-		return 0;
-	__u64 segs = cb.tcp_gso_segs;
-	if (segs == 0)
-		segs = 1;
-	struct peer_stats *st = peer_lookup(&key);
-	if (!st)
-		return 0;
-	__sync_fetch_and_add(&st->retrans_segs, segs);
-	record_rtt(st, sk);
-	return 0;
+	__u32 b = log2_bucket(v);
+	if (b < NBUCKETS)
+		__sync_fetch_and_add(&buckets[b], 1);
 }
 
-// tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req)
-static __always_inline int on_retransmit_synack(__u64 *ctx)
-{
-	const struct sock *sk = (const struct sock *)ctx[0];
-	const struct request_sock *req = (const struct request_sock *)ctx[1];
-	struct peer_key key = {};
+// The hooks are compiled twice from tcpstats_hooks.h:
+//   - as tp_btf programs (btf_*), where the context's pointers are BTF-typed
+//     and kernel fields are read with plain loads (the verifier turns them
+//     into fault-safe loads; no helper call per field), preferred;
+//   - as raw_tp programs (raw_*), where every field is read through
+//     bpf_probe_read_kernel (BPF_CORE_READ), the fallback where tp_btf
+//     programs are refused.
+// Both use CO-RE relocations. RD(p, a, b, ...) reads p->a->b->...; the
+// loader attaches one of the two per hook and records which.
+#define ARROW_N(_1, _2, _3, _4, N, ...) N
+#define ARROW2(a, b) ((a)->b)
+#define ARROW3(a, b, c) ((a)->b->c)
+#define ARROW4(a, b, c, d) ((a)->b->c->d)
+#define ARROW(...) ARROW_N(__VA_ARGS__, ARROW4, ARROW3, ARROW2, unused)(__VA_ARGS__)
 
-	if (!sk || !req)
-		return 0;
-	key.cgroup_id = sock_cgroup_id(sk);
-	key.netns = sock_netns(sk);
-	// The listener's port is bound; the request carries the peer's address.
-	if (fill_from_common(&key, &req->__req_common, 1) != 0)
-		return 0;
-	struct peer_stats *st = peer_lookup(&key);
-	if (st)
-		__sync_fetch_and_add(&st->retrans_segs, 1);  // one SYN-ACK, as TCP_MIB_RETRANSSEGS
-	return 0;
-}
+#define PFX(name) btf_##name
+#define SECPFX "tp_btf/"
+#define RD(...) ARROW(__VA_ARGS__)
+#include "tcpstats_hooks.h"
+#undef PFX
+#undef SECPFX
+#undef RD
 
-// tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason)
-// sk is NULL for a reset that answers a segment without a socket (closed
-// port); then the peer comes from the segment that triggered the reset.
-static __always_inline int on_send_reset(__u64 *ctx)
-{
-	const struct sock *sk = (const struct sock *)ctx[0];
-	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
-	struct peer_key key = {};
-
-	if (sk) {
-		if (fill_from_sock(&key, sk) != 0)
-			return 0;
-	} else {
-		if (!skb)
-			return 0;
-		unsigned char *head = BPF_CORE_READ(skb, head);
-		__u16 nh = BPF_CORE_READ(skb, network_header);
-		__u16 proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-		key.netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-		if (proto == ETH_P_IP) {
-			struct iphdr iph;
-			if (bpf_probe_read_kernel(&iph, sizeof(iph), head + nh) != 0)
-				return 0;
-			key.family = AF_INET;
-			__builtin_memcpy(key.remote_addr, &iph.saddr, 4);
-		} else if (proto == ETH_P_IPV6) {
-			struct ipv6hdr ip6h;
-			if (bpf_probe_read_kernel(&ip6h, sizeof(ip6h), head + nh) != 0)
-				return 0;
-			key.family = AF_INET6;
-			__builtin_memcpy(key.remote_addr, &ip6h.saddr, 16);
-		} else {
-			return 0;
-		}
-		// Ports are left out: the local port is closed (unbounded for a
-		// scan) and the remote one is ephemeral.
-	}
-	struct peer_stats *st = peer_lookup(&key);
-	if (st)
-		__sync_fetch_and_add(&st->resets_sent, 1);
-	return 0;
-}
-
-// tcp_receive_reset(struct sock *sk)
-static __always_inline int on_receive_reset(__u64 *ctx)
-{
-	const struct sock *sk = (const struct sock *)ctx[0];
-	struct peer_key key = {};
-
-	if (!sk || fill_from_sock(&key, sk) != 0)
-		return 0;
-	struct peer_stats *st = peer_lookup(&key);
-	if (st)
-		__sync_fetch_and_add(&st->resets_received, 1);
-	return 0;
-}
-
-// inet_sock_set_state(const struct sock *sk, const int oldstate, const int newstate)
-static __always_inline int on_set_state(__u64 *ctx)
-{
-	const struct sock *sk = (const struct sock *)ctx[0];
-	int oldstate = (int)ctx[1];
-	int newstate = (int)ctx[2];
-	__u64 skp = (__u64)sk;
-	struct sock_info *info;
-
-	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return 0;
-	if (oldstate < 0 || oldstate >= TCP_MAX_STATES || newstate < 0 || newstate >= TCP_MAX_STATES)
-		return 0;
-
-	// Open connections by state: only sockets seen entering a state since
-	// load are tracked, so that sockets older than the receiver never drive
-	// a gauge negative.
-	info = bpf_map_lookup_elem(&socks, &skp);
-	if (info && oldstate != TCP_CLOSE)
-		state_add(sk, oldstate, -1);
-	if (newstate != TCP_CLOSE) {
-		if (!info) {
-			struct sock_info z = {};
-			if (bpf_map_update_elem(&socks, &skp, &z, BPF_ANY) == 0)
-				info = bpf_map_lookup_elem(&socks, &skp);
-			else
-				count_drop(DROP_SOCK_MAP_FULL);
-		}
-		if (info)
-			state_add(sk, newstate, 1);
-	}
-
-	__u64 syn_ns = 0;
-	if (info) {
-		syn_ns = info->syn_sent_ns;
-		if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
-			info->syn_sent_ns = bpf_ktime_get_ns();
-	}
-	if (newstate == TCP_CLOSE && info)
-		bpf_map_delete_elem(&socks, &skp);
-
-	int attempt = oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT;
-	int success = oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED;
-	int failure = oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE;
-	int rtt = success || oldstate == TCP_ESTABLISHED;
-	if (!attempt && !success && !failure && !rtt)
-		return 0;
-
-	struct peer_key key = {};
-	if (fill_from_sock(&key, sk) != 0)
-		return 0;
-	struct peer_stats *st = peer_lookup(&key);
-	if (!st)
-		return 0;
-	if (attempt)
-		__sync_fetch_and_add(&st->connect_attempts, 1);
-	if (failure)
-		__sync_fetch_and_add(&st->connect_failures, 1);
-	if (success) {
-		__sync_fetch_and_add(&st->connect_successes, 1);
-		if (syn_ns) {
-			__u64 d = bpf_ktime_get_ns() - syn_ns;
-			__sync_fetch_and_add(&st->connect_sum_ns, d);
-			__u32 b = log2_bucket(d / 1000);
-			if (b < NBUCKETS)
-				__sync_fetch_and_add(&st->connect_buckets[b], 1);
-		}
-	}
-	if (rtt)
-		record_rtt(st, sk);
-	return 0;
-}
-
-// Each handler is compiled twice: as tp_btf (preferred) and as raw_tp (the
-// fallback where BTF-typed tracing programs are refused). The loader loads
-// and attaches one of the two per hook and records which.
-#define HOOK(tp, fn)                                         \
-	SEC("tp_btf/" #tp) int btf_##tp(__u64 *ctx) { return fn(ctx); } \
-	SEC("raw_tp/" #tp) int raw_##tp(__u64 *ctx) { return fn(ctx); }
-
-HOOK(tcp_retransmit_skb, on_retransmit_skb)
-HOOK(tcp_retransmit_synack, on_retransmit_synack)
-HOOK(tcp_send_reset, on_send_reset)
-HOOK(tcp_receive_reset, on_receive_reset)
-HOOK(inet_sock_set_state, on_set_state)
+#define PFX(name) raw_##name
+#define SECPFX "raw_tp/"
+#define RD(...) BPF_CORE_READ(__VA_ARGS__)
+#include "tcpstats_hooks.h"
+#undef PFX
+#undef SECPFX
+#undef RD

@@ -130,6 +130,9 @@ var stateNames = [...]string{
 	6: "time_wait", 7: "closed", 8: "close_wait", 9: "last_ack", 10: "listen", 11: "closing",
 }
 
+// stateClosed is TCP_CLOSE: sockets in it are not counted.
+const stateClosed State = 7
+
 // String returns the OTel semantic-convention value of
 // network.connection.state, or "" for an unknown state.
 func (s State) String() string {

@@ -45,11 +45,16 @@ type tcpstatsSockInfo struct {
 	SynSentNs uint64
 }
 
+type tcpstatsStateCounts struct {
+	_     structs.HostLayout
+	Count [16]int64
+}
+
 type tcpstatsStateKey struct {
 	_        structs.HostLayout
 	CgroupId uint64
 	Netns    uint32
-	State    uint32
+	Reserved uint32
 }
 
 // Names of all BPF objects in the ELF.
@@ -74,6 +79,7 @@ const (
 	tcpstatsVarMaxPeersPerCgroup       = "max_peers_per_cgroup"
 	tcpstatsVarUnusedPeerKey           = "unused_peer_key"
 	tcpstatsVarUnusedPeerStats         = "unused_peer_stats"
+	tcpstatsVarUnusedStateCounts       = "unused_state_counts"
 	tcpstatsVarUnusedStateKey          = "unused_state_key"
 )
 
@@ -149,6 +155,7 @@ type tcpstatsVariableSpecs struct {
 	MaxPeersPerCgroup *ebpf.VariableSpec `ebpf:"max_peers_per_cgroup"`
 	UnusedPeerKey     *ebpf.VariableSpec `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.VariableSpec `ebpf:"unused_peer_stats"`
+	UnusedStateCounts *ebpf.VariableSpec `ebpf:"unused_state_counts"`
 	UnusedStateKey    *ebpf.VariableSpec `ebpf:"unused_state_key"`
 }
 
@@ -196,6 +203,7 @@ type tcpstatsVariables struct {
 	MaxPeersPerCgroup *ebpf.Variable `ebpf:"max_peers_per_cgroup"`
 	UnusedPeerKey     *ebpf.Variable `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.Variable `ebpf:"unused_peer_stats"`
+	UnusedStateCounts *ebpf.Variable `ebpf:"unused_state_counts"`
 	UnusedStateKey    *ebpf.Variable `ebpf:"unused_state_key"`
 }
 

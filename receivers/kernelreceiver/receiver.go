@@ -54,6 +54,11 @@ type kernelReceiver struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	prevDrops tcpstats.Drops
+	// statesSeen remembers the state gauges that were ever non-zero, so
+	// that a gauge dropping to zero is reported as 0 rather than vanishing,
+	// while states never used stay out of the output. Bounded by the
+	// kernel map: at most max_state_entries x 11 states.
+	statesSeen map[tcpstats.StateKey]struct{}
 	// unresolved remembers the cgroup ids already counted as unresolved, so
 	// that kernel_receiver_cgroup_unresolved counts ids, not collections.
 	unresolved map[uint64]struct{}
@@ -80,6 +85,7 @@ func newKernelReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics
 		tb:         tb,
 		load:       func(c tcpstats.Config) (tracer, error) { return tcpstats.Load(c) },
 		unresolved: map[uint64]struct{}{},
+		statesSeen: map[tcpstats.StateKey]struct{}{},
 	}, nil
 }
 
@@ -240,6 +246,12 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		return pmetric.Metrics{}, err
 	}
 	if err := r.tracer.ReadStates(func(k tcpstats.StateKey, v int64) {
+		if _, seen := r.statesSeen[k]; !seen {
+			if v == 0 {
+				return
+			}
+			r.statesSeen[k] = struct{}{}
+		}
 		g := get(resourceKey{k.CgroupID, k.Netns})
 		g.states = append(g.states, stateEntry{k.State, v})
 	}); err != nil {

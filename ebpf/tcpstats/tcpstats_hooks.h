@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
+//
+// tcpstats_hooks.h holds the tracepoint handlers of tcpstats.c. It is
+// included twice, with PFX (name prefix), SECPFX (section prefix) and RD
+// (field read) defined for tp_btf and for raw_tp; see tcpstats.c.
+
+// Socket identity read once per event.
+struct PFX(sock_id) {
+	__u64 cgroup_id;
+	__u32 netns;
+	__u32 full;  // full socket (not timewait / request)
+};
+
+static __always_inline struct PFX(sock_id) PFX(sock_identity)(const struct sock *sk)
+{
+	struct PFX(sock_id) id = {};
+	unsigned char state = RD(sk, __sk_common.skc_state);
+	id.full = state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+	// sk_cgrp_data exists only in full sockets: cgroup v2 id of the
+	// socket's creator (kernfs node id == inode of the cgroup directory).
+	if (id.full)
+		id.cgroup_id = RD(sk, sk_cgrp_data.cgroup, kn, id);
+	id.netns = RD(sk, __sk_common.skc_net.net, ns.inum);
+	return id;
+}
+
+// fill_from_common fills family, remote address and port choice of key from
+// the fields full, request and timewait sockets share. bound tells whether
+// the local port was bound explicitly (listener or accepted connection).
+static __always_inline int PFX(fill_from_common)(struct peer_key *key, const struct sock_common *skc, int bound)
+{
+	__u16 family = RD(skc, skc_family);
+	if (family == AF_INET) {
+		__be32 daddr = RD(skc, skc_daddr);
+		__builtin_memcpy(key->remote_addr, &daddr, 4);
+	} else if (family == AF_INET6) {
+		bpf_probe_read_kernel(key->remote_addr, 16, &skc->skc_v6_daddr);
+	} else {
+		return -1;
+	}
+	key->family = family;
+	if (bound)
+		key->local_port = RD(skc, skc_num);
+	else
+		key->remote_port = bpf_ntohs(RD(skc, skc_dport));
+	return 0;
+}
+
+static __always_inline int PFX(fill_from_sock)(struct peer_key *key, const struct sock *sk, struct PFX(sock_id) *id)
+{
+	int bound = 0;
+	key->cgroup_id = id->cgroup_id;
+	key->netns = id->netns;
+	if (id->full)
+		bound = RD(sk, sk_userlocks) & SOCK_BINDPORT_LOCK;
+	return PFX(fill_from_common)(key, &sk->__sk_common, bound);
+}
+
+static __always_inline void PFX(record_rtt)(struct peer_stats *st, const struct sock *sk)
+{
+	// srtt_us holds 8 x the smoothed RTT in microseconds. Read through a
+	// helper in both modes: the verifier does not let a tp_btf program cast
+	// its struct sock to struct tcp_sock.
+	__u32 srtt = 0;
+	bpf_probe_read_kernel(&srtt, sizeof(srtt), &((const struct tcp_sock *)sk)->srtt_us);
+	srtt >>= 3;
+	if (srtt == 0)
+		return;
+	__sync_fetch_and_add(&st->rtt_sum_us, srtt);
+	__sync_fetch_and_add(&st->rtt_count, 1);
+	add_histogram(st->rtt_buckets, srtt);
+}
+
+// tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, int err)
+SEC(SECPFX "tcp_retransmit_skb")
+int PFX(tcp_retransmit_skb)(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
+	struct peer_key key = {};
+	struct tcp_skb_cb cb;
+
+	if (!sk || !skb)
+		return 0;
+	struct PFX(sock_id) id = PFX(sock_identity)(sk);
+	if (PFX(fill_from_sock)(&key, sk, &id) != 0)
+		return 0;
+	// Count segments like TCP_MIB_RETRANSSEGS does: tcp_skb_pcount(skb),
+	// i.e. TCP_SKB_CB(skb)->tcp_gso_segs, which is > 1 for TSO/GSO skbs.
+	if (bpf_probe_read_kernel(&cb, sizeof(cb), &skb->cb) != 0)
+		return 0;
+	__u64 segs = cb.tcp_gso_segs;
+	if (segs == 0)
+		segs = 1;
+	struct peer_stats *st = peer_lookup(&key);
+	if (!st)
+		return 0;
+	__sync_fetch_and_add(&st->retrans_segs, segs);
+	PFX(record_rtt)(st, sk);
+	return 0;
+}
+
+// tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req)
+SEC(SECPFX "tcp_retransmit_synack")
+int PFX(tcp_retransmit_synack)(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	const struct request_sock *req = (const struct request_sock *)ctx[1];
+	struct peer_key key = {};
+
+	if (!sk || !req)
+		return 0;
+	struct PFX(sock_id) id = PFX(sock_identity)(sk);
+	key.cgroup_id = id.cgroup_id;
+	key.netns = id.netns;
+	// The listener's port is bound; the request carries the peer's address.
+	if (PFX(fill_from_common)(&key, &req->__req_common, 1) != 0)
+		return 0;
+	struct peer_stats *st = peer_lookup(&key);
+	if (st)
+		__sync_fetch_and_add(&st->retrans_segs, 1);  // one SYN-ACK, as TCP_MIB_RETRANSSEGS
+	return 0;
+}
+
+// tcp_send_reset(const struct sock *sk, const struct sk_buff *skb, enum sk_rst_reason reason)
+// sk is NULL for a reset that answers a segment without a socket (closed
+// port); then the peer comes from the segment that triggered the reset.
+SEC(SECPFX "tcp_send_reset")
+int PFX(tcp_send_reset)(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
+	struct peer_key key = {};
+
+	if (sk) {
+		struct PFX(sock_id) id = PFX(sock_identity)(sk);
+		if (PFX(fill_from_sock)(&key, sk, &id) != 0)
+			return 0;
+	} else {
+		if (!skb)
+			return 0;
+		unsigned char *head = RD(skb, head);
+		__u16 nh = RD(skb, network_header);
+		__u16 proto = bpf_ntohs(RD(skb, protocol));
+		key.netns = RD(skb, dev, nd_net.net, ns.inum);
+		if (proto == ETH_P_IP) {
+			struct iphdr iph;
+			if (bpf_probe_read_kernel(&iph, sizeof(iph), head + nh) != 0)
+				return 0;
+			key.family = AF_INET;
+			__builtin_memcpy(key.remote_addr, &iph.saddr, 4);
+		} else if (proto == ETH_P_IPV6) {
+			struct ipv6hdr ip6h;
+			if (bpf_probe_read_kernel(&ip6h, sizeof(ip6h), head + nh) != 0)
+				return 0;
+			key.family = AF_INET6;
+			__builtin_memcpy(key.remote_addr, &ip6h.saddr, 16);
+		} else {
+			return 0;
+		}
+		// Ports are left out: the local port is closed (unbounded for a
+		// scan) and the remote one is ephemeral.
+	}
+	struct peer_stats *st = peer_lookup(&key);
+	if (st)
+		__sync_fetch_and_add(&st->resets_sent, 1);
+	return 0;
+}
+
+// tcp_receive_reset(struct sock *sk)
+SEC(SECPFX "tcp_receive_reset")
+int PFX(tcp_receive_reset)(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	struct peer_key key = {};
+
+	if (!sk)
+		return 0;
+	struct PFX(sock_id) id = PFX(sock_identity)(sk);
+	if (PFX(fill_from_sock)(&key, sk, &id) != 0)
+		return 0;
+	struct peer_stats *st = peer_lookup(&key);
+	if (st)
+		__sync_fetch_and_add(&st->resets_received, 1);
+	return 0;
+}
+
+// inet_sock_set_state(const struct sock *sk, const int oldstate, const int newstate)
+SEC(SECPFX "inet_sock_set_state")
+int PFX(inet_sock_set_state)(__u64 *ctx)
+{
+	const struct sock *sk = (const struct sock *)ctx[0];
+	int oldstate = (int)ctx[1];
+	int newstate = (int)ctx[2];
+	__u64 skp = (__u64)sk;
+	struct sock_info *info;
+
+	if (!sk || RD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (oldstate < 0 || oldstate >= TCP_MAX_STATES || newstate < 0 || newstate >= TCP_MAX_STATES)
+		return 0;
+	struct PFX(sock_id) id = PFX(sock_identity)(sk);
+
+	// Open connections by state: only sockets seen entering a state since
+	// load are tracked, so that sockets older than the receiver never drive
+	// a gauge negative.
+	info = bpf_map_lookup_elem(&socks, &skp);
+	int from = info ? oldstate : TCP_CLOSE;
+	int to = newstate;
+	if (newstate != TCP_CLOSE && !info) {
+		struct sock_info z = {};
+		if (bpf_map_update_elem(&socks, &skp, &z, BPF_ANY) == 0)
+			info = bpf_map_lookup_elem(&socks, &skp);
+		else
+			count_drop(DROP_SOCK_MAP_FULL);
+		if (!info)
+			to = TCP_CLOSE;
+	}
+	if (from != TCP_CLOSE || to != TCP_CLOSE)
+		state_move(id.cgroup_id, id.netns, from, to);
+
+	__u64 syn_ns = 0;
+	if (info) {
+		syn_ns = info->syn_sent_ns;
+		if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
+			info->syn_sent_ns = bpf_ktime_get_ns();
+	}
+	if (newstate == TCP_CLOSE && info)
+		bpf_map_delete_elem(&socks, &skp);
+
+	int attempt = oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT;
+	int success = oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED;
+	int failure = oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE;
+	int rtt = success || oldstate == TCP_ESTABLISHED;
+	if (!attempt && !success && !failure && !rtt)
+		return 0;
+
+	struct peer_key key = {};
+	if (PFX(fill_from_sock)(&key, sk, &id) != 0)
+		return 0;
+	struct peer_stats *st = peer_lookup(&key);
+	if (!st)
+		return 0;
+	if (attempt)
+		__sync_fetch_and_add(&st->connect_attempts, 1);
+	if (failure)
+		__sync_fetch_and_add(&st->connect_failures, 1);
+	if (success) {
+		__sync_fetch_and_add(&st->connect_successes, 1);
+		if (syn_ns) {
+			__u64 d = bpf_ktime_get_ns() - syn_ns;
+			__sync_fetch_and_add(&st->connect_sum_ns, d);
+			add_histogram(st->connect_buckets, d / 1000);
+		}
+	}
+	if (rtt)
+		PFX(record_rtt)(st, sk);
+	return 0;
+}
