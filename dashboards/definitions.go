@@ -21,6 +21,8 @@ const (
 	mConnectFailures = "kernel_tcp_connect_failures_total"
 	mConnectSuccess  = "kernel_tcp_connect_successes_total"
 	mConnections     = "kernel_tcp_connections"
+	mConnectDuration = "kernel_tcp_connect_duration_seconds"
+	mRTT             = "kernel_tcp_rtt_seconds"
 
 	// span_metrics connector (contrib), namespace traces.span.metrics,
 	// duration histogram in milliseconds.
@@ -137,7 +139,7 @@ func signalName(item string) string {
 // KernelNetwork shows the eBPF kernel receiver's TCP signals by pod and peer.
 func KernelNetwork() *Dashboard {
 	b := newDashboard("vigil-kernel-network", "Vigil / Kernel network",
-		"TCP retransmits, resets, connection attempts and failures, and connections by state, from Vigil's eBPF kernel receiver, attributed to pods through cgroups.",
+		"TCP retransmits, resets, connection attempts, failures and latency, RTT, and connections by state, from Vigil's eBPF kernel receiver, attributed to pods through cgroups.",
 		"kernel", "network").
 		datasourceVar(VarPrometheus, "Prometheus").
 		labelVar("namespace", "Namespace", mConnectAttempts, "k8s_namespace_name", "").
@@ -159,6 +161,15 @@ func KernelNetwork() *Dashboard {
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "failed")))
 	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10).", "percentunit",
 		q(fmt.Sprintf(`topk(10, sum by (network_peer_address, network_peer_port) (rate(%[1]s{%[3]s}[$__rate_interval])) / sum by (network_peer_address, network_peer_port) (rate(%[2]s{%[3]s}[$__rate_interval])))`, mConnectFailures, mConnectAttempts, kernelSel), "{{network_peer_address}}:{{network_peer_port}}")))
+
+	b.row("Latency")
+	b.add(12, 8, timeseries("Connect latency", "Time from SYN sent to established for active opens: p50 / p95 / p99.", "s",
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, mConnectDuration, kernelSel), "p50"),
+		q(fmt.Sprintf(`histogram_quantile(0.95, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, mConnectDuration, kernelSel), "p95"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le) (rate(%s_bucket{%s}[$__rate_interval])))`, mConnectDuration, kernelSel), "p99")))
+	b.add(12, 8, timeseries("Smoothed RTT by pod", "Median and p99 of the sockets' smoothed RTT (sampled at establishment, retransmits and close), per pod.", "s",
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, k8s_namespace_name, k8s_pod_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mRTT, kernelSel), "p50 {{k8s_namespace_name}}/{{k8s_pod_name}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, k8s_namespace_name, k8s_pod_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mRTT, kernelSel), "p99 {{k8s_namespace_name}}/{{k8s_pod_name}}")))
 
 	b.row("Connections")
 	b.add(12, 8, timeseries("Connections by state", "TCP sockets by state (counting sockets that changed state since the receiver started).", "short",
@@ -206,7 +217,9 @@ func Anomalies() *Dashboard {
 
 	b.row("Alert log")
 	b.add(24, 10, logs("Alert transitions (Loki)", "One record per alert transition, with value, baseline, band and score. Records carrying a trace ID link to Jaeger through the Loki datasource's derived field.",
-		`{service_name=~".+"} | alert_rule=~".+"`))
+		// Every Loki stream Vigil writes has a level label (from the severity);
+		// alert_rule is structured metadata (see the chart's loki exporter).
+		`{level=~".+"} | alert_rule=~".+"`))
 	return b.d
 }
 

@@ -20,6 +20,10 @@ prometheusremotewrite:
     storage: file_storage/queue
 loki:
   endpoint: {{ .Values.backends.loki.endpoint | quote }}
+  # The anomalies dashboard filters alert records on these (trace_id and
+  # span_id are always structured metadata).
+  structured_metadata:
+    attributes: [alert.rule, alert.state, alert.fingerprint, metric.name]
   sending_queue:
     storage: file_storage/queue
 {{- end -}}

@@ -1,0 +1,597 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/promql/parser"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/vigil-otel/vigil/dashboards"
+)
+
+// dashboardsConfig runs every component the dashboards read, as far as the
+// binary has it (see vigilComponents): span metrics and EWMA baselines, the
+// Vigil exporters to the real backends, and the same exporters pointed at a
+// closed port so that the failure and drop counters exist. Self-telemetry
+// is pushed to Prometheus' OTLP endpoint, as the Helm chart's ServiceMonitor
+// would scrape it (same names: counters with _total, units as suffixes).
+const dashboardsConfig = `
+extensions:
+  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
+      http:
+        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
+{{KERNEL_RECEIVER}}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 2048
+    spike_limit_mib: 512
+  batch:
+    timeout: 200ms
+connectors:
+  span_metrics:
+    histogram:
+      unit: ms
+    exemplars:
+      enabled: true
+    metrics_flush_interval: 2s
+  ewma_baseline:
+    rules:
+      - name: dashboards_e2e
+        metric: {{ANOMALY_METRIC}}
+        half_life: 1m
+        k: 4
+        clear_score: 2
+        direction: up
+        for: 0s
+        warmup:
+          samples: 20
+exporters:
+  jaeger:
+    endpoint: {{JAEGER_GRPC}}
+    tls:
+      insecure: true
+  prometheusremotewrite:
+    endpoint: {{PROMETHEUS}}/api/v1/write
+    resource_to_telemetry_conversion:
+      enabled: true
+  loki:
+    endpoint: {{LOKI}}/loki/api/v1/push
+    structured_metadata:
+      attributes: [alert.rule, alert.state, alert.fingerprint, metric.name]
+  # The same exporters against a closed port, without retries: their sends
+  # fail and are dropped, so failure counters and alert inputs exist.
+  jaeger/down:
+    endpoint: {{CLOSED}}
+    tls:
+      insecure: true
+    timeout: 2s
+    retry_on_failure:
+      enabled: false
+  prometheusremotewrite/down:
+    endpoint: http://{{CLOSED}}/api/v1/write
+    timeout: 2s
+    retry_on_failure:
+      enabled: false
+  loki/down:
+    endpoint: http://{{CLOSED}}/loki/api/v1/push
+    timeout: 2s
+    retry_on_failure:
+      enabled: false
+  # A one-slot queue in front of a closed port: it fills and refuses.
+  otlp_http/full:
+    endpoint: http://{{CLOSED}}
+    timeout: 2s
+    sending_queue:
+      queue_size: 1
+      num_consumers: 1
+    retry_on_failure:
+      enabled: true
+      initial_interval: 30s
+service:
+  extensions: [health_check]
+  telemetry:
+    resource:
+      service.instance.id: {{INSTANCE}}
+    metrics:
+      level: detailed
+      readers:
+        - periodic:
+            interval: 2000
+            exporter:
+              otlp:
+                protocol: http/protobuf
+                endpoint: {{PROMETHEUS}}/api/v1/otlp/v1/metrics
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+                without_type_suffix: false
+                without_units: false
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [jaeger, jaeger/down, otlp_http/full, span_metrics]
+    metrics:
+      receivers: [otlp{{KERNEL_IN_METRICS}}]
+      processors: [memory_limiter, batch]
+      exporters: [prometheusremotewrite, prometheusremotewrite/down, otlp_http/full, ewma_baseline]
+    metrics/derived:
+      receivers: [span_metrics, ewma_baseline]
+      processors: [batch]
+      exporters: [prometheusremotewrite]
+    logs:
+      receivers: [otlp, ewma_baseline]
+      processors: [memory_limiter, batch]
+      exporters: [loki, loki/down, otlp_http/full]
+`
+
+// dashboardSources says which Vigil component feeds the series a query
+// reads, by metric-name prefix; the first match wins.
+var dashboardSources = []struct{ prefix, kind, component string }{
+	{"kernel_", "receivers", "kernel"},
+	{"otelcol_kernel_receiver", "receivers", "kernel"},
+	{"traces_span_metrics", "connectors", "span_metrics"},
+	{"otelcol_ewma_baseline", "connectors", "ewma_baseline"},
+	{"otelcol_exporter_jaeger", "exporters", "jaeger"},
+	{"otelcol_exporter_prw", "exporters", "prometheusremotewrite"},
+	{"otelcol_exporter_loki", "exporters", "loki"},
+}
+
+// vigilComponents lists the component types of the built binary
+// (`vigil components`), by kind.
+func vigilComponents(t *testing.T) map[string][]string {
+	t.Helper()
+	out, err := exec.Command(vigilBin, "components").Output()
+	if err != nil {
+		t.Fatalf("vigil components: %v", err)
+	}
+	var list map[string]any
+	if err := yaml.Unmarshal(out, &list); err != nil {
+		t.Fatalf("vigil components: %v\n%s", err, out)
+	}
+	comps := map[string][]string{}
+	for kind, v := range list {
+		items, _ := v.([]any)
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			if name, ok := m["name"].(string); ok {
+				comps[kind] = append(comps[kind], name)
+			}
+		}
+	}
+	return comps
+}
+
+// missingSource names the component a query needs that the binary lacks.
+func missingSource(comps map[string][]string, expr string) string {
+	for _, s := range dashboardSources {
+		if strings.Contains(expr, s.prefix) && !slices.Contains(comps[s.kind], s.component) {
+			return s.kind + "/" + s.component
+		}
+	}
+	return ""
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestDashboardQueries runs Vigil with the components the dashboards read,
+// drives traces (with errors), metrics, logs, an injected anomaly and TCP
+// connects, then runs every PromQL query of every dashboard panel and alert
+// rule against the real Prometheus and every LogQL query against the real
+// Loki, with the template variables set to this run's service, instance and
+// tracked series, and asserts each one returns data. Queries whose source
+// component is not in the binary are listed as errors, not skipped.
+func TestDashboardQueries(t *testing.T) {
+	comps := vigilComponents(t)
+	sfx := RandomSuffix()
+	service := "dash-e2e-" + sfx
+	instance := "dash-e2e-" + sfx
+	anomalyMetric := "dash_e2e_latency_" + sfx
+
+	hasKernel := slices.Contains(comps["receivers"], "kernel")
+	kernelRecv, kernelIn := "", ""
+	if hasKernel {
+		kernelRecv = "  kernel:\n    collection_interval: 2s"
+		kernelIn = ", kernel"
+	}
+	cfg := strings.NewReplacer(
+		"{{KERNEL_RECEIVER}}", kernelRecv,
+		"{{KERNEL_IN_METRICS}}", kernelIn,
+		"{{ANOMALY_METRIC}}", anomalyMetric,
+		"{{JAEGER_GRPC}}", JaegerGRPC,
+		"{{PROMETHEUS}}", PrometheusURL,
+		"{{LOKI}}", LokiURL,
+		"{{CLOSED}}", closedPort(t),
+		"{{INSTANCE}}", instance,
+	).Replace(dashboardsConfig)
+	// Without some of the components the config is invalid; then the test
+	// says which ones are missing and stops.
+	var missing []string
+	for kind, names := range map[string][]string{
+		"exporters":  {"jaeger", "prometheusremotewrite", "loki"},
+		"connectors": {"span_metrics", "ewma_baseline"},
+	} {
+		for _, n := range names {
+			if !slices.Contains(comps[kind], n) {
+				missing = append(missing, kind+"/"+n)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("the vigil binary lacks components the dashboards need: %v", missing)
+	}
+	start := time.Now()
+	v := StartVigil(t, cfg)
+
+	// Traffic: traces (some with status Error) for span metrics and Jaeger,
+	// metrics and logs for the exporters, a series with an anomaly for the
+	// EWMA baseline, TCP connects for the kernel receiver.
+	Telemetrygen(t, v, "traces", "--service", service, "--traces", "200", "--rate", "100", "--child-spans", "2")
+	Telemetrygen(t, v, "traces", "--service", service, "--traces", "50", "--rate", "100", "--status-code", "Error")
+	Telemetrygen(t, v, "metrics", "--service", service, "--metrics", "200", "--rate", "100")
+	Telemetrygen(t, v, "logs", "--service", service, "--logs", "200", "--rate", "100")
+	injectAnomaly(t, v, service, anomalyMetric)
+	if hasKernel {
+		driveTCP(t)
+	}
+	// A second round after the self-metrics have been pushed a few times:
+	// counters created by the first failures need a later increase for
+	// rate() to see it.
+	time.Sleep(5 * time.Second)
+	Telemetrygen(t, v, "traces", "--service", service, "--traces", "50", "--rate", "100", "--status-code", "Error")
+	Telemetrygen(t, v, "metrics", "--service", service, "--metrics", "50", "--rate", "100")
+	Telemetrygen(t, v, "logs", "--service", service, "--logs", "50", "--rate", "100")
+
+	vars := dashboards.AllValues()
+	vars["instance"] = regexp.QuoteMeta(instance)
+	vars["service"] = regexp.QuoteMeta(service)
+	vars["metric"] = regexp.QuoteMeta(anomalyMetric) + ".*"
+
+	queries, err := dashboards.LoadQueries(filepath.Join(repoRoot, "dashboards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pending []dashQuery
+	var unsupported []string
+	for _, q := range queries {
+		expr := dashboards.Substitute(q.Expr, vars)
+		if m := missingSource(comps, expr); m != "" {
+			unsupported = append(unsupported, fmt.Sprintf("%s needs %s", q, m))
+			continue
+		}
+		pending = append(pending, dashQuery{q: q, expr: expr})
+	}
+	rules := alertRuleQueries(t)
+	pending = append(pending, rules...)
+
+	// Poll until every query returns data (metrics arrive every few seconds;
+	// rate() needs two samples), then report the ones that never did.
+	deadline := time.Now().Add(90 * time.Second)
+	for len(pending) > 0 && time.Now().Before(deadline) {
+		var still []dashQuery
+		for _, r := range pending {
+			if ok, why := queryHasData(r.q, r.expr, service, start); !ok {
+				r.reason = why
+				still = append(still, r)
+			}
+		}
+		pending = still
+		if len(pending) > 0 {
+			time.Sleep(2 * time.Second)
+		}
+	}
+	for _, r := range pending {
+		t.Errorf("%s returned no data: %s\n  query: %s", r.q, r.reason, r.expr)
+	}
+	sort.Strings(unsupported)
+	for _, u := range unsupported {
+		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
+	}
+	t.Logf("checked %d dashboard queries and alert rule expressions; %d without their component", len(queries)-len(unsupported)+len(rules), len(unsupported))
+}
+
+// dashQuery is one query to run, with why it last returned no data.
+type dashQuery struct {
+	q      dashboards.Query
+	expr   string
+	reason string
+}
+
+// queryHasData runs one query against the backend its datasource names.
+func queryHasData(q dashboards.Query, expr, service string, start time.Time) (bool, string) {
+	switch q.Datasource {
+	case dashboards.VarPrometheus:
+		s, err := promQuery(PrometheusURL, expr)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, x := range s {
+			if x.Value == x.Value || x.Histogram != nil { // NaN (0/0) is not data
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d samples, none a number", len(s))
+	case dashboards.VarLoki:
+		streams, err := lokiQueryRange(expr, start.Add(-5*time.Minute), time.Now().Add(time.Minute))
+		if err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, st := range streams {
+			n += len(st.Entries)
+		}
+		return n > 0, "no log lines"
+	case dashboards.VarJaeger:
+		svc := q.Service
+		if strings.Contains(svc, "$") {
+			svc = service
+		}
+		var resp struct {
+			Data []any `json:"data"`
+		}
+		if err := getJSON(JaegerQueryURL+"/api/traces?limit=1&lookback=1h&service="+svc, nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		return len(resp.Data) > 0, "no traces for service " + svc
+	}
+	return false, "unknown datasource " + q.Datasource
+}
+
+// alertRuleQueries returns the expression of every alert rule in
+// dashboards/alerts. A rule's expression only returns series while it fires,
+// so where the top level compares with a constant ("… > 0.05") the left-hand
+// side is what is run: the quantity the rule watches must have data.
+func alertRuleQueries(t *testing.T) []dashQuery {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(repoRoot, "dashboards", "alerts", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no alert rule files: %v", err)
+	}
+	p := parser.NewParser(parser.Options{})
+	var out []dashQuery
+	for _, f := range files {
+		groups, errs := rulefmt.ParseFile(f, false, model.UTF8Validation, p, slog.New(slog.DiscardHandler))
+		if len(errs) > 0 {
+			t.Fatalf("%s: %v", f, errs)
+		}
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				e, err := p.ParseExpr(r.Expr)
+				if err != nil {
+					t.Fatalf("%s: %v", r.Alert, err)
+				}
+				if b, ok := e.(*parser.BinaryExpr); ok && b.Op.IsComparisonOperator() {
+					if _, isNum := b.RHS.(*parser.NumberLiteral); isNum {
+						e = b.LHS
+					}
+				}
+				out = append(out, dashQuery{q: dashboards.Query{File: filepath.Base(f), Panel: "alert " + r.Alert, RefID: "expr", Datasource: dashboards.VarPrometheus}, expr: e.String()})
+			}
+		}
+	}
+	return out
+}
+
+// injectAnomaly posts a gauge series with a steady phase and then a burst,
+// with timestamps ending now, so the ewma_baseline connector warms up, scores
+// the burst and writes alert records.
+func injectAnomaly(t *testing.T, v *Vigil, service, name string) {
+	t.Helper()
+	const steady, burst = 60, 15
+	rng := rand.New(rand.NewPCG(3, 5))
+	values := make([]float64, steady+burst)
+	for i := range values {
+		values[i] = 100 + rng.NormFloat64()
+		if i >= steady {
+			values[i] += 40
+		}
+	}
+	start := time.Now().Add(-time.Duration(len(values)+5) * time.Second).Truncate(time.Second)
+	for i := 0; i < len(values); i += 25 {
+		postGauge(t, v, service, name, start, values[i:min(i+25, len(values))], i)
+	}
+	// One NaN point: bad input the connector counts as skipped (nan_inf).
+	postGauge(t, v, service, name, start, []float64{math.NaN()}, len(values))
+}
+
+// driveTCP makes TCP connections the kernel receiver counts: connects to a
+// closed port (failures, resets), connects to a listener (attempts,
+// successes), and a bulk transfer across a lossy veth pair in a network
+// namespace of its own (retransmits).
+func driveTCP(t *testing.T) {
+	t.Helper()
+	closed := closedPort(t)
+	for range 20 {
+		if c, err := net.DialTimeout("tcp", closed, time.Second); err == nil {
+			c.Close()
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	for range 20 {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte("hello"))
+		c.Close()
+	}
+	lossyTransfer(t)
+}
+
+// lossyTransfer sends 4 MiB to a listener in a new network namespace over a
+// veth pair whose host side drops 10% of packets (tc netem), so TCP
+// retransmits. It needs root, iproute2 and the netem qdisc.
+func lossyTransfer(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Errorf("lossy transfer for the retransmit panels needs root")
+		return
+	}
+	sfx := RandomSuffix()[:4]
+	ns, hostIf, nsIf := "vdash"+sfx, "vdh"+sfx, "vdn"+sfx
+	run := func(args ...string) error {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", hostIf).Run()
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	})
+	for _, cmd := range [][]string{
+		{"ip", "netns", "add", ns},
+		{"ip", "link", "add", hostIf, "type", "veth", "peer", "name", nsIf},
+		{"ip", "link", "set", nsIf, "netns", ns},
+		{"ip", "addr", "add", "10.251.77.1/30", "dev", hostIf},
+		{"ip", "link", "set", hostIf, "up"},
+		{"ip", "netns", "exec", ns, "ip", "addr", "add", "10.251.77.2/30", "dev", nsIf},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", nsIf, "up"},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
+		{"tc", "qdisc", "add", "dev", hostIf, "root", "netem", "loss", "10%"},
+	} {
+		if err := run(cmd...); err != nil {
+			t.Errorf("lossy transfer setup: %v", err)
+			return
+		}
+	}
+	// The listener runs inside the namespace: a copy of this test binary is
+	// not needed, python3's socket module is enough and is on the CI image.
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "python3", "-c",
+		`import socket
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.251.77.2", 9777)); s.listen(4)
+c,_=s.accept()
+while c.recv(65536): pass`)
+	if err := srv.Start(); err != nil {
+		t.Errorf("lossy transfer: listener: %v", err)
+		return
+	}
+	defer func() { _ = srv.Wait() }()
+	var c net.Conn
+	var err error
+	for range 50 {
+		if c, err = net.DialTimeout("tcp", "10.251.77.2:9777", 2*time.Second); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Errorf("lossy transfer: dial: %v", err)
+		return
+	}
+	_ = c.SetDeadline(time.Now().Add(45 * time.Second))
+	buf := make([]byte, 64<<10)
+	for range 64 {
+		if _, err := c.Write(buf); err != nil {
+			t.Errorf("lossy transfer: write: %v", err)
+			break
+		}
+	}
+	c.Close()
+}
+
+// TestHelmChartConfigValidates renders the Helm chart (default values and
+// the gateway tier) and runs `vigil validate` on every collector config it
+// contains: the chart must only use components and keys the binary knows.
+func TestHelmChartConfigValidates(t *testing.T) {
+	helm := os.Getenv("VIGIL_HELM_BIN")
+	if helm == "" {
+		out, err := exec.Command("bash", filepath.Join(repoRoot, "scripts", "helm.sh"), "path").Output()
+		if err != nil {
+			t.Fatalf("scripts/helm.sh path: %v", err)
+		}
+		helm = strings.TrimSpace(string(out))
+	}
+	for _, opts := range [][]string{nil, {"--set", "gateway.enabled=true"}} {
+		args := append([]string{"template", "vigil", filepath.Join(repoRoot, "deploy", "helm", "vigil"), "--kube-version", "1.33.0"}, opts...)
+		out, err := exec.Command(helm, args...).Output()
+		if err != nil {
+			t.Fatalf("helm %v: %v", args, err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(out)))
+		for {
+			var obj struct {
+				Kind     string `yaml:"kind"`
+				Metadata struct{ Name string }
+				Data     map[string]string `yaml:"data"`
+			}
+			if err := dec.Decode(&obj); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			cfg, ok := obj.Data["config.yaml"]
+			if obj.Kind != "ConfigMap" || !ok {
+				continue
+			}
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(vigilBin, "validate", "--config", path)
+			cmd.Env = append(os.Environ(), "K8S_NODE_NAME=node-1", "K8S_POD_IP=127.0.0.1")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("helm %v: ConfigMap %s does not validate: %v\n%s", opts, obj.Metadata.Name, err, out)
+			}
+		}
+	}
+}
