@@ -10,6 +10,7 @@
 package sink
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+	// Collectors compress OTLP/gRPC with gzip by default.
+	_ "google.golang.org/grpc/encoding/gzip"
 )
 
 // maxBody bounds one decoded request body.
@@ -234,7 +237,20 @@ func (s *Sink) handleLoki(w http.ResponseWriter, r *http.Request) {
 
 func readBody(r *http.Request) ([]byte, error) {
 	defer r.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	var in io.Reader = r.Body
+	switch enc := r.Header.Get("Content-Encoding"); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		in = zr
+	default:
+		return nil, fmt.Errorf("unsupported Content-Encoding %q", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(in, maxBody+1))
 	if err != nil {
 		return nil, err
 	}
