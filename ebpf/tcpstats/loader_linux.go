@@ -98,42 +98,47 @@ func Load(cfg Config) (*Tracer, error) {
 func (t *Tracer) attach(spec *ebpf.CollectionSpec, hook string, kinds []string, maps map[string]*ebpf.Map) Attachment {
 	var errs []error
 	for _, kind := range kinds {
-		var prog string
+		var prefix string
 		switch kind {
 		case "tp_btf":
-			prog = "btf_" + hook
+			prefix = "btf_"
 		case "raw_tp":
-			prog = "raw_" + hook
+			prefix = "raw_"
 		default:
 			errs = append(errs, fmt.Errorf("%s: unknown program kind %q", hook, kind))
 			continue
 		}
-		one := spec.Copy()
-		for name := range one.Programs {
-			if name != prog {
-				delete(one.Programs, name)
+		for _, prog := range []string{prefix + hook, prefix + hook + "_noerr"} {
+			if _, ok := spec.Programs[prog]; !ok {
+				continue
 			}
+			one := spec.Copy()
+			for name := range one.Programs {
+				if name != prog {
+					delete(one.Programs, name)
+				}
+			}
+			coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: maps})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s/%s: load: %w", kind, prog, summarize(err)))
+				continue
+			}
+			var l link.Link
+			switch kind {
+			case "tp_btf":
+				l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[prog]})
+			case "raw_tp":
+				l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: hook, Program: coll.Programs[prog]})
+			}
+			if err != nil {
+				coll.Close()
+				errs = append(errs, fmt.Errorf("%s/%s: attach: %w", kind, prog, err))
+				continue
+			}
+			t.progs = append(t.progs, coll)
+			t.links = append(t.links, l)
+			return Attachment{Hook: hook, Kind: kind, Program: prog}
 		}
-		coll, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: maps})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s/%s: load: %w", kind, hook, summarize(err)))
-			continue
-		}
-		var l link.Link
-		switch kind {
-		case "tp_btf":
-			l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs[prog]})
-		case "raw_tp":
-			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: hook, Program: coll.Programs[prog]})
-		}
-		if err != nil {
-			coll.Close()
-			errs = append(errs, fmt.Errorf("%s/%s: attach: %w", kind, hook, err))
-			continue
-		}
-		t.progs = append(t.progs, coll)
-		t.links = append(t.links, l)
-		return Attachment{Hook: hook, Kind: kind}
 	}
 	return Attachment{Hook: hook, Err: errors.Join(errs...)}
 }

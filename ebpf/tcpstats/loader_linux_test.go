@@ -30,6 +30,9 @@ func TestLoadAttachClose(t *testing.T) {
 		t.Logf("%s: kind=%q err=%v", a.Hook, a.Kind, a.Err)
 		require.NoError(t, a.Err, a.Hook)
 		assert.Equal(t, "tp_btf", a.Kind, a.Hook)
+		// This kernel (6.18) passes err to tcp_retransmit_skb: the
+		// three-argument program must be the one attached.
+		assert.Equal(t, "btf_"+a.Hook, a.Program)
 	}
 	d, err := tr.Drops()
 	require.NoError(t, err)

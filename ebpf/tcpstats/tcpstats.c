@@ -39,6 +39,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_TCP 6
 #define SOCK_BINDPORT_LOCK 8
+#define ENOBUFS 105
 
 // TCP states (include/net/tcp_states.h).
 #define TCP_ESTABLISHED 1

@@ -81,7 +81,10 @@ type Attachment struct {
 	Hook string
 	// Kind is "tp_btf" or "raw_tp"; empty when Err is set.
 	Kind string
-	Err  error
+	// Program is the attached program (btf_<hook>, raw_<hook>, or a
+	// variant for older kernels such as btf_tcp_retransmit_skb_noerr).
+	Program string
+	Err     error
 }
 
 // Peer identifies one aggregate of the peers map.

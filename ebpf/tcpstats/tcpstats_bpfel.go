@@ -61,26 +61,28 @@ type tcpstatsStateKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpstatsMapCgroupPeers             = "cgroup_peers"
-	tcpstatsMapConnStates              = "conn_states"
-	tcpstatsMapDrops                   = "drops"
-	tcpstatsMapPeers                   = "peers"
-	tcpstatsMapSocks                   = "socks"
-	tcpstatsProgBtfInetSockSetState    = "btf_inet_sock_set_state"
-	tcpstatsProgBtfTcpReceiveReset     = "btf_tcp_receive_reset"
-	tcpstatsProgBtfTcpRetransmitSkb    = "btf_tcp_retransmit_skb"
-	tcpstatsProgBtfTcpRetransmitSynack = "btf_tcp_retransmit_synack"
-	tcpstatsProgBtfTcpSendReset        = "btf_tcp_send_reset"
-	tcpstatsProgRawInetSockSetState    = "raw_inet_sock_set_state"
-	tcpstatsProgRawTcpReceiveReset     = "raw_tcp_receive_reset"
-	tcpstatsProgRawTcpRetransmitSkb    = "raw_tcp_retransmit_skb"
-	tcpstatsProgRawTcpRetransmitSynack = "raw_tcp_retransmit_synack"
-	tcpstatsProgRawTcpSendReset        = "raw_tcp_send_reset"
-	tcpstatsVarMaxPeersPerCgroup       = "max_peers_per_cgroup"
-	tcpstatsVarUnusedPeerKey           = "unused_peer_key"
-	tcpstatsVarUnusedPeerStats         = "unused_peer_stats"
-	tcpstatsVarUnusedStateCounts       = "unused_state_counts"
-	tcpstatsVarUnusedStateKey          = "unused_state_key"
+	tcpstatsMapCgroupPeers               = "cgroup_peers"
+	tcpstatsMapConnStates                = "conn_states"
+	tcpstatsMapDrops                     = "drops"
+	tcpstatsMapPeers                     = "peers"
+	tcpstatsMapSocks                     = "socks"
+	tcpstatsProgBtfInetSockSetState      = "btf_inet_sock_set_state"
+	tcpstatsProgBtfTcpReceiveReset       = "btf_tcp_receive_reset"
+	tcpstatsProgBtfTcpRetransmitSkb      = "btf_tcp_retransmit_skb"
+	tcpstatsProgBtfTcpRetransmitSkbNoerr = "btf_tcp_retransmit_skb_noerr"
+	tcpstatsProgBtfTcpRetransmitSynack   = "btf_tcp_retransmit_synack"
+	tcpstatsProgBtfTcpSendReset          = "btf_tcp_send_reset"
+	tcpstatsProgRawInetSockSetState      = "raw_inet_sock_set_state"
+	tcpstatsProgRawTcpReceiveReset       = "raw_tcp_receive_reset"
+	tcpstatsProgRawTcpRetransmitSkb      = "raw_tcp_retransmit_skb"
+	tcpstatsProgRawTcpRetransmitSkbNoerr = "raw_tcp_retransmit_skb_noerr"
+	tcpstatsProgRawTcpRetransmitSynack   = "raw_tcp_retransmit_synack"
+	tcpstatsProgRawTcpSendReset          = "raw_tcp_send_reset"
+	tcpstatsVarMaxPeersPerCgroup         = "max_peers_per_cgroup"
+	tcpstatsVarUnusedPeerKey             = "unused_peer_key"
+	tcpstatsVarUnusedPeerStats           = "unused_peer_stats"
+	tcpstatsVarUnusedStateCounts         = "unused_state_counts"
+	tcpstatsVarUnusedStateKey            = "unused_state_key"
 )
 
 // loadTcpstats returns the embedded CollectionSpec for tcpstats.
@@ -125,16 +127,18 @@ type tcpstatsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpstatsProgramSpecs struct {
-	BtfInetSockSetState    *ebpf.ProgramSpec `ebpf:"btf_inet_sock_set_state"`
-	BtfTcpReceiveReset     *ebpf.ProgramSpec `ebpf:"btf_tcp_receive_reset"`
-	BtfTcpRetransmitSkb    *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_skb"`
-	BtfTcpRetransmitSynack *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_synack"`
-	BtfTcpSendReset        *ebpf.ProgramSpec `ebpf:"btf_tcp_send_reset"`
-	RawInetSockSetState    *ebpf.ProgramSpec `ebpf:"raw_inet_sock_set_state"`
-	RawTcpReceiveReset     *ebpf.ProgramSpec `ebpf:"raw_tcp_receive_reset"`
-	RawTcpRetransmitSkb    *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_skb"`
-	RawTcpRetransmitSynack *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_synack"`
-	RawTcpSendReset        *ebpf.ProgramSpec `ebpf:"raw_tcp_send_reset"`
+	BtfInetSockSetState      *ebpf.ProgramSpec `ebpf:"btf_inet_sock_set_state"`
+	BtfTcpReceiveReset       *ebpf.ProgramSpec `ebpf:"btf_tcp_receive_reset"`
+	BtfTcpRetransmitSkb      *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_skb"`
+	BtfTcpRetransmitSkbNoerr *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_skb_noerr"`
+	BtfTcpRetransmitSynack   *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_synack"`
+	BtfTcpSendReset          *ebpf.ProgramSpec `ebpf:"btf_tcp_send_reset"`
+	RawInetSockSetState      *ebpf.ProgramSpec `ebpf:"raw_inet_sock_set_state"`
+	RawTcpReceiveReset       *ebpf.ProgramSpec `ebpf:"raw_tcp_receive_reset"`
+	RawTcpRetransmitSkb      *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_skb"`
+	RawTcpRetransmitSkbNoerr *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_skb_noerr"`
+	RawTcpRetransmitSynack   *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_synack"`
+	RawTcpSendReset          *ebpf.ProgramSpec `ebpf:"raw_tcp_send_reset"`
 }
 
 // tcpstatsMapSpecs contains maps before they are loaded into the kernel.
@@ -211,16 +215,18 @@ type tcpstatsVariables struct {
 //
 // It can be passed to loadTcpstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpstatsPrograms struct {
-	BtfInetSockSetState    *ebpf.Program `ebpf:"btf_inet_sock_set_state"`
-	BtfTcpReceiveReset     *ebpf.Program `ebpf:"btf_tcp_receive_reset"`
-	BtfTcpRetransmitSkb    *ebpf.Program `ebpf:"btf_tcp_retransmit_skb"`
-	BtfTcpRetransmitSynack *ebpf.Program `ebpf:"btf_tcp_retransmit_synack"`
-	BtfTcpSendReset        *ebpf.Program `ebpf:"btf_tcp_send_reset"`
-	RawInetSockSetState    *ebpf.Program `ebpf:"raw_inet_sock_set_state"`
-	RawTcpReceiveReset     *ebpf.Program `ebpf:"raw_tcp_receive_reset"`
-	RawTcpRetransmitSkb    *ebpf.Program `ebpf:"raw_tcp_retransmit_skb"`
-	RawTcpRetransmitSynack *ebpf.Program `ebpf:"raw_tcp_retransmit_synack"`
-	RawTcpSendReset        *ebpf.Program `ebpf:"raw_tcp_send_reset"`
+	BtfInetSockSetState      *ebpf.Program `ebpf:"btf_inet_sock_set_state"`
+	BtfTcpReceiveReset       *ebpf.Program `ebpf:"btf_tcp_receive_reset"`
+	BtfTcpRetransmitSkb      *ebpf.Program `ebpf:"btf_tcp_retransmit_skb"`
+	BtfTcpRetransmitSkbNoerr *ebpf.Program `ebpf:"btf_tcp_retransmit_skb_noerr"`
+	BtfTcpRetransmitSynack   *ebpf.Program `ebpf:"btf_tcp_retransmit_synack"`
+	BtfTcpSendReset          *ebpf.Program `ebpf:"btf_tcp_send_reset"`
+	RawInetSockSetState      *ebpf.Program `ebpf:"raw_inet_sock_set_state"`
+	RawTcpReceiveReset       *ebpf.Program `ebpf:"raw_tcp_receive_reset"`
+	RawTcpRetransmitSkb      *ebpf.Program `ebpf:"raw_tcp_retransmit_skb"`
+	RawTcpRetransmitSkbNoerr *ebpf.Program `ebpf:"raw_tcp_retransmit_skb_noerr"`
+	RawTcpRetransmitSynack   *ebpf.Program `ebpf:"raw_tcp_retransmit_synack"`
+	RawTcpSendReset          *ebpf.Program `ebpf:"raw_tcp_send_reset"`
 }
 
 func (p *tcpstatsPrograms) Close() error {
@@ -228,11 +234,13 @@ func (p *tcpstatsPrograms) Close() error {
 		p.BtfInetSockSetState,
 		p.BtfTcpReceiveReset,
 		p.BtfTcpRetransmitSkb,
+		p.BtfTcpRetransmitSkbNoerr,
 		p.BtfTcpRetransmitSynack,
 		p.BtfTcpSendReset,
 		p.RawInetSockSetState,
 		p.RawTcpReceiveReset,
 		p.RawTcpRetransmitSkb,
+		p.RawTcpRetransmitSkbNoerr,
 		p.RawTcpRetransmitSynack,
 		p.RawTcpSendReset,
 	)

@@ -71,22 +71,27 @@ static __always_inline void PFX(record_rtt)(struct peer_stats *st, const struct 
 	add_histogram(st->rtt_buckets, srtt);
 }
 
-// tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, int err)
-SEC(SECPFX "tcp_retransmit_skb")
-int PFX(tcp_retransmit_skb)(__u64 *ctx)
+// on_retransmit_skb counts a retransmitted skb's segments like
+// TCP_MIB_RETRANSSEGS does: tcp_skb_pcount(skb), i.e.
+// TCP_SKB_CB(skb)->tcp_gso_segs, which is > 1 for TSO/GSO skbs.
+//
+// Since Linux 6.17 the tracepoint also fires, with err set, for attempts
+// that bail out before the segment is counted and sent (-EBUSY: still in the
+// host queue, -EAGAIN, -ENOMEM, -EINVAL, -EHOSTUNREACH); those are skipped.
+// A transmit error after counting (-ENOBUFS from the qdisc) is counted, as
+// the kernel does. Before 6.17 it fired for successful retransmits only.
+static __always_inline int PFX(on_retransmit_skb)(__u64 *ctx, int err)
 {
 	const struct sock *sk = (const struct sock *)ctx[0];
 	const struct sk_buff *skb = (const struct sk_buff *)ctx[1];
 	struct peer_key key = {};
 	struct tcp_skb_cb cb;
 
-	if (!sk || !skb)
+	if (!sk || !skb || (err != 0 && err != -ENOBUFS))
 		return 0;
 	struct PFX(sock_id) id = PFX(sock_identity)(sk);
 	if (PFX(fill_from_sock)(&key, sk, &id) != 0)
 		return 0;
-	// Count segments like TCP_MIB_RETRANSSEGS does: tcp_skb_pcount(skb),
-	// i.e. TCP_SKB_CB(skb)->tcp_gso_segs, which is > 1 for TSO/GSO skbs.
 	if (bpf_probe_read_kernel(&cb, sizeof(cb), &skb->cb) != 0)
 		return 0;
 	__u64 segs = cb.tcp_gso_segs;
@@ -98,6 +103,22 @@ int PFX(tcp_retransmit_skb)(__u64 *ctx)
 	__sync_fetch_and_add(&st->retrans_segs, segs);
 	PFX(record_rtt)(st, sk);
 	return 0;
+}
+
+
+// tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb, int err), 6.17+
+SEC(SECPFX "tcp_retransmit_skb")
+int PFX(tcp_retransmit_skb)(__u64 *ctx)
+{
+	return PFX(on_retransmit_skb)(ctx, (int)ctx[2]);
+}
+
+// tcp_retransmit_skb(const struct sock *sk, const struct sk_buff *skb), before
+// 6.17 (the loader tries it when the three-argument program is refused).
+SEC(SECPFX "tcp_retransmit_skb")
+int PFX(tcp_retransmit_skb_noerr)(__u64 *ctx)
+{
+	return PFX(on_retransmit_skb)(ctx, 0);
 }
 
 // tcp_retransmit_synack(const struct sock *sk, const struct request_sock *req)

@@ -116,7 +116,7 @@ func (r *kernelReceiver) Start(_ context.Context, host component.Host) error {
 	var attached []string
 	for _, a := range r.tracer.Attachments() {
 		if a.Err == nil {
-			attached = append(attached, a.Hook+"("+a.Kind+")")
+			attached = append(attached, a.Program)
 		}
 	}
 	r.set.Logger.Info("kernel hooks attached", zap.Strings("hooks", attached))
