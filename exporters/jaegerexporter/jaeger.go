@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jaegertracing/jaeger-idl/model/v1"
-	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
@@ -26,6 +24,7 @@ import (
 	grpcmetadata "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/jaegerproto"
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadata"
 )
 
@@ -46,9 +45,9 @@ type jaegerExporter struct {
 	telemetry *metadata.TelemetryBuilder
 
 	conn     *grpc.ClientConn
-	client   api_v2.CollectorServiceClient
 	md       grpcmetadata.MD
 	callOpts []grpc.CallOption
+	encOpts  jaegerproto.Options
 }
 
 func newJaegerExporter(cfg *Config, set exporter.Settings) (*jaegerExporter, error) {
@@ -69,13 +68,15 @@ func (e *jaegerExporter) start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("jaeger exporter: gRPC client: %w", err)
 	}
 	e.conn = conn
-	e.client = api_v2.NewCollectorServiceClient(conn)
 	headers := map[string]string{}
 	for k, v := range e.cfg.ClientConfig.Headers.Iter {
 		headers[k] = string(v)
 	}
 	e.md = grpcmetadata.New(headers)
-	e.callOpts = []grpc.CallOption{grpc.WaitForReady(e.cfg.ClientConfig.WaitForReady)}
+	e.callOpts = []grpc.CallOption{
+		grpc.WaitForReady(e.cfg.ClientConfig.WaitForReady),
+		grpc.ForceCodecV2(rawCodec{}),
+	}
 	return nil
 }
 
@@ -92,22 +93,18 @@ func (e *jaegerExporter) shutdown(context.Context) error {
 // it returns only the spans that were not yet accepted, so a retry does not
 // duplicate what Jaeger already stored.
 func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	if e.client == nil {
+	if e.conn == nil {
 		return errors.New("jaeger exporter not started")
 	}
-	batches, err := tracesToBatches(td)
-	if err != nil {
-		n := int64(td.SpanCount())
-		e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, n, attrsPermanent)
-		return consumererror.NewPermanent(err)
-	}
+	batches := jaegerproto.Encode(td, e.encOpts)
 	if len(e.md) > 0 {
 		ctx = grpcmetadata.NewOutgoingContext(ctx, e.md.Copy())
 	}
 	var permErrs []error
-	for bi, rb := range batches {
-		sent := make([]bool, len(rb.batch.Spans))
-		err := e.send(ctx, rb.batch.Process, rb.batch.Spans, sent)
+	for bi := range batches {
+		b := &batches[bi]
+		sent := make([]bool, b.NumSpans())
+		err := e.send(ctx, b, 0, b.NumSpans(), sent)
 		if err == nil {
 			continue
 		}
@@ -129,37 +126,40 @@ func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 	return nil
 }
 
-// send posts spans[:] in as few calls as the size limits allow, marking in
-// sent (parallel to spans) what the collector accepted. It returns the first
-// retryable error, or a permanent error after trying everything.
-func (e *jaegerExporter) send(ctx context.Context, process *model.Process, spans []*model.Span, sent []bool) error {
-	req := &api_v2.PostSpansRequest{Batch: model.Batch{Process: process, Spans: spans}}
+// postSpansMethod is the full gRPC method name of CollectorService.PostSpans
+// (jaeger-idl proto/api_v2/collector.proto).
+const postSpansMethod = "/jaeger.api_v2.CollectorService/PostSpans"
+
+// send posts spans [i, j) of b in as few calls as the size limits allow,
+// marking in sent (indexed like b's spans, offset i) what the collector
+// accepted. It returns the first retryable error, or a permanent error after
+// trying everything.
+func (e *jaegerExporter) send(ctx context.Context, b *jaegerproto.Batch, i, j int, sent []bool) error {
 	var err error
-	if req.Size() > e.cfg.MaxRequestSize {
+	if size := b.RequestSize(i, j); size > e.cfg.MaxRequestSize {
 		err = errTooLarge
 	} else {
-		_, err = e.client.PostSpans(ctx, req, e.callOpts...)
+		req := rawMessage{b.RequestHeader(make([]byte, 0, 16), i, j), b.Spans[b.Offsets[i]:b.Offsets[j]], b.Process}
+		err = e.conn.Invoke(ctx, postSpansMethod, &req, &emptyResponse{}, e.callOpts...)
 		if err == nil {
-			e.telemetry.ExporterJaegerSentSpans.Add(ctx, int64(len(spans)))
-			for i := range sent {
-				sent[i] = true
-			}
+			e.telemetry.ExporterJaegerSentSpans.Add(ctx, int64(j-i))
+			markSent(sent, i, j)
 			return nil
 		}
 	}
 	if errors.Is(err, errTooLarge) || isMessageTooLarge(err) {
-		if len(spans) == 1 {
+		if j-i == 1 {
 			e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, 1, attrsTooLarge)
-			sent[0] = true // dropped: never retried
-			return consumererror.NewPermanent(fmt.Errorf("span %s larger than the message limit: %w", spans[0].SpanID, err))
+			markSent(sent, i, j) // dropped: never retried
+			return consumererror.NewPermanent(fmt.Errorf("span %d of resource %d larger than the message limit: %w", i, b.Resource, err))
 		}
 		e.telemetry.ExporterJaegerSplitRequests.Add(ctx, 1)
-		mid := len(spans) / 2
-		errA := e.send(ctx, process, spans[:mid], sent[:mid])
+		mid := i + (j-i)/2
+		errA := e.send(ctx, b, i, mid, sent)
 		if errA != nil && !consumererror.IsPermanent(errA) {
 			return errA
 		}
-		errB := e.send(ctx, process, spans[mid:], sent[mid:])
+		errB := e.send(ctx, b, mid, j, sent)
 		if errB != nil && !consumererror.IsPermanent(errB) {
 			return errB
 		}
@@ -170,12 +170,16 @@ func (e *jaegerExporter) send(ctx context.Context, process *model.Process, spans
 	}
 	err = classify(err)
 	if consumererror.IsPermanent(err) {
-		e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, int64(len(spans)), attrsPermanent)
-		for i := range sent {
-			sent[i] = true
-		}
+		e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, int64(j-i), attrsPermanent)
+		markSent(sent, i, j)
 	}
 	return err
+}
+
+func markSent(sent []bool, i, j int) {
+	for k := i; k < j; k++ {
+		sent[k] = true
+	}
 }
 
 var errTooLarge = errors.New("request larger than max_request_size")
@@ -221,10 +225,10 @@ func retryDelay(st *status.Status) time.Duration {
 
 // unsentTraces returns the spans of the resources in rest that were not
 // accepted: for rest[0] those with sent[i] == false, all spans for the others.
-func unsentTraces(td ptrace.Traces, rest []resourceBatch, sent []bool) ptrace.Traces {
+func unsentTraces(td ptrace.Traces, rest []jaegerproto.Batch, sent []bool) ptrace.Traces {
 	out := ptrace.NewTraces()
-	for ri, rb := range rest {
-		src := td.ResourceSpans().At(rb.resource)
+	for ri := range rest {
+		src := td.ResourceSpans().At(rest[ri].Resource)
 		dst := out.ResourceSpans().AppendEmpty()
 		src.Resource().CopyTo(dst.Resource())
 		dst.SetSchemaUrl(src.SchemaUrl())

@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package jaegerexporter // import "github.com/vigil-otel/vigil/exporters/jaegerexporter"
+package jaegerproto
 
 import (
 	"fmt"
@@ -13,6 +13,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
+// This file is the reference the encoder is held to: contrib's
+// pkg/translator/jaeger (ProtoFromTraces, jaeger-idl model structs, gogo
+// marshalling) plus the thin layer that adds what contrib leaves out. It was
+// the exporter's first implementation; the direct encoder replaced it because
+// it measured several times faster (see encode.go).
+
 // Tag keys that the upstream translator does not emit. The dropped-count keys
 // are the ones the OpenTelemetry specification names for non-OTLP exporters
 // ("otel.dropped_attributes_count", "otel.dropped_events_count",
@@ -21,16 +27,16 @@ import (
 // link's index in the OTLP span (the same order as the FOLLOWS_FROM references
 // that follow the CHILD_OF parent reference).
 const (
-	tagDroppedAttributes = "otel.dropped_attributes_count"
-	tagDroppedEvents     = "otel.dropped_events_count"
-	tagDroppedLinks      = "otel.dropped_links_count"
-	tagLinkPrefix        = "otel.link."
+	tagDroppedAttributes = KeyDroppedAttrs
+	tagDroppedEvents     = KeyDroppedEvents
+	tagDroppedLinks      = KeyDroppedLinks
+	tagLinkPrefix        = KeyLinkPrefix
 )
 
 // resourceBatch is one Jaeger batch plus the index of the OTLP ResourceSpans
 // it came from, so that a failed send can hand exactly the unsent resources
 // back to the retry logic.
-type resourceBatch struct {
+type refBatch struct {
 	batch    *model.Batch
 	resource int
 	spans    int
@@ -51,9 +57,9 @@ type resourceBatch struct {
 // attributes and without scopes, and emits every span of a resource in scope
 // order; walking the pdata in the same order lines the two up. A mismatch is
 // reported as an error rather than guessed at.
-func tracesToBatches(td ptrace.Traces) ([]resourceBatch, error) {
+func referenceBatches(td ptrace.Traces) ([]refBatch, error) {
 	batches := jaegertranslator.ProtoFromTraces(td)
-	out := make([]resourceBatch, 0, len(batches))
+	out := make([]refBatch, 0, len(batches))
 	rss := td.ResourceSpans()
 	bi := 0
 	for i := 0; i < rss.Len(); i++ {
@@ -72,7 +78,7 @@ func tracesToBatches(td ptrace.Traces) ([]resourceBatch, error) {
 		if len(b.Spans) == 0 {
 			continue
 		}
-		out = append(out, resourceBatch{batch: b, resource: i, spans: len(b.Spans)})
+		out = append(out, refBatch{batch: b, resource: i, spans: len(b.Spans)})
 	}
 	if bi != len(batches) {
 		return nil, fmt.Errorf("jaeger translation: %d batches for %d resources", len(batches), bi)

@@ -1,0 +1,204 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package jaegerproto
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// assertSameAsReference checks that Encode's requests are byte-for-byte the
+// gogo encoding of the reference translation (contrib + layer).
+func assertSameAsReference(t *testing.T, td ptrace.Traces) {
+	t.Helper()
+	ref, err := referenceBatches(td)
+	require.NoError(t, err)
+	got := Encode(td, Options{})
+	require.Len(t, got, len(ref))
+	for i := range ref {
+		assert.Equal(t, ref[i].resource, got[i].Resource)
+		require.Equal(t, ref[i].spans, got[i].NumSpans())
+		want, err := (&api_v2.PostSpansRequest{Batch: *ref[i].batch}).Marshal()
+		require.NoError(t, err)
+		enc := got[i].AppendRequest(nil, 0, got[i].NumSpans())
+		assert.Equal(t, len(enc), got[i].RequestSize(0, got[i].NumSpans()))
+		if !bytes.Equal(want, enc) {
+			var dec api_v2.PostSpansRequest
+			derr := dec.Unmarshal(enc)
+			t.Fatalf("resource %d: encoding differs from reference (decode err %v)\nwant %x\ngot  %x\ndecoded %+v\nreference %+v",
+				i, derr, want, enc, dec.Batch, ref[i].batch)
+		}
+		// Every sub-range is a valid request with exactly those spans.
+		n := got[i].NumSpans()
+		for a := 0; a < n; a++ {
+			var dec api_v2.PostSpansRequest
+			require.NoError(t, dec.Unmarshal(got[i].AppendRequest(nil, a, a+1)))
+			require.Len(t, dec.Batch.Spans, 1)
+			assert.Equal(t, ref[i].batch.Spans[a].SpanID, dec.Batch.Spans[0].SpanID)
+		}
+	}
+}
+
+func richTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 123456789, time.UTC)
+	td.ResourceSpans().AppendEmpty() // skipped: nothing in it
+	idle := td.ResourceSpans().AppendEmpty()
+	idle.Resource().Attributes().PutStr("service.name", "idle") // no spans: no batch
+	for r := range 3 {
+		rs := td.ResourceSpans().AppendEmpty()
+		switch r {
+		case 0:
+			a := rs.Resource().Attributes()
+			a.PutStr("service.name", "checkout")
+			a.PutInt("pid", 7)
+			a.PutEmptySlice("list").AppendEmpty().SetStr("x")
+			rs.Resource().SetDroppedAttributesCount(2)
+		case 1:
+			rs.Resource().Attributes().PutInt("service.name", 5) // not a string
+		}
+		for sc := range 2 {
+			ss := rs.ScopeSpans().AppendEmpty()
+			if sc == 1 {
+				ss.Scope().SetName("lib")
+				ss.Scope().SetVersion("v1")
+			}
+			for i := range 4 {
+				s := ss.Spans().AppendEmpty()
+				s.SetTraceID(pcommon.TraceID{1, 2, 3, byte(r), 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(i)})
+				s.SetSpanID(pcommon.SpanID{byte(r), byte(sc), byte(i), 1, 1, 1, 1, 1})
+				s.SetName(strings.Repeat("op", i*40)) // 0 to 240 bytes: multi-byte lengths
+				s.SetFlags(uint32(i % 2))
+				s.SetKind(ptrace.SpanKind(i + sc*3))
+				s.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+				s.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i-1) * 1500 * time.Millisecond))) // includes negative
+				if i > 0 {
+					s.SetParentSpanID(pcommon.SpanID{9, 9, 9, byte(i)})
+				}
+				s.Status().SetCode(ptrace.StatusCode(i % 3))
+				if i == 2 {
+					s.Status().SetMessage("bad")
+					s.TraceState().FromRaw("a=b")
+					s.SetDroppedAttributesCount(1)
+					s.SetDroppedEventsCount(2)
+					s.SetDroppedLinksCount(3)
+				}
+				a := s.Attributes()
+				a.PutStr("s", "v")
+				a.PutStr("empty", "")
+				a.PutBool("t", true)
+				a.PutBool("f", false)
+				a.PutInt("zero", 0)
+				a.PutInt("neg", -5)
+				a.PutDouble("d", 1.5)
+				a.PutDouble("dz", 0)
+				a.PutDouble("nan", math.NaN())
+				a.PutEmptyBytes("by").FromRaw([]byte{1, 2})
+				a.PutEmptyBytes("byempty")
+				a.PutEmptyMap("m").PutStr("k", "v")
+				a.PutEmpty("nil")
+				a.PutInt("http.response.status_code", 404)
+				a.PutStr("long", strings.Repeat("z", 300))
+				ev := s.Events().AppendEmpty()
+				ev.SetName("e")
+				ev.SetTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+				ev.Attributes().PutInt("http.status_code", 500)
+				ev.SetDroppedAttributesCount(uint32(i))
+				ev2 := s.Events().AppendEmpty()
+				ev2.SetName("named")
+				ev2.Attributes().PutStr("event", "override")
+				s.Events().AppendEmpty() // no name, no time
+				l := s.Links().AppendEmpty()
+				l.SetTraceID(s.TraceID())
+				l.SetSpanID(pcommon.SpanID{9, 9, 9, byte(i)}) // the parent (when there is one)
+				if i == 3 {
+					l.Attributes().PutStr("opentracing.ref_type", "child_of")
+				}
+				l2 := s.Links().AppendEmpty()
+				l2.SetTraceID(pcommon.TraceID{7})
+				l2.SetSpanID(pcommon.SpanID{8})
+				l2.Attributes().PutStr("why", "batch")
+				l2.TraceState().FromRaw("x=y")
+				l2.SetDroppedAttributesCount(4)
+				l3 := s.Links().AppendEmpty()
+				l3.Attributes().PutStr("opentracing.ref_type", "child_of")
+			}
+		}
+	}
+	return td
+}
+
+func TestEncodeMatchesReference(t *testing.T) {
+	t.Parallel()
+	assertSameAsReference(t, richTraces())
+	assertSameAsReference(t, ptrace.NewTraces())
+}
+
+func TestRequestSizeAndRanges(t *testing.T) {
+	t.Parallel()
+	bs := Encode(richTraces(), Options{})
+	require.Len(t, bs, 3)
+	assert.Equal(t, []int{2, 3, 4}, []int{bs[0].Resource, bs[1].Resource, bs[2].Resource})
+	b := bs[0]
+	for i := 0; i <= b.NumSpans(); i++ {
+		for j := i; j <= b.NumSpans(); j++ {
+			req := b.AppendRequest(nil, i, j)
+			assert.Equal(t, len(req), b.RequestSize(i, j))
+			var dec api_v2.PostSpansRequest
+			require.NoError(t, dec.Unmarshal(req))
+			assert.Len(t, dec.Batch.Spans, j-i)
+			assert.Equal(t, "checkout", dec.Batch.Process.ServiceName)
+		}
+	}
+}
+
+func TestHTTPStatusOptions(t *testing.T) {
+	t.Parallel()
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.Attributes().PutInt("http.response.status_code", 503)
+	keys := func(o Options) []string {
+		b := Encode(td, o)[0]
+		var dec api_v2.PostSpansRequest
+		require.NoError(t, dec.Unmarshal(b.AppendRequest(nil, 0, 1)))
+		var ks []string
+		for _, kv := range dec.Batch.Spans[0].Tags {
+			ks = append(ks, kv.Key)
+			assert.Equal(t, int64(503), kv.VInt64)
+		}
+		return ks
+	}
+	assert.Equal(t, []string{"http.status_code"}, keys(Options{}))
+	assert.Equal(t, []string{"http.status_code", "http.response.status_code"}, keys(Options{EmitV1HTTPStatus: true}))
+	assert.Equal(t, []string{"http.response.status_code"}, keys(Options{DontEmitV0HTTPStatus: true, EmitV1HTTPStatus: true}))
+}
+
+// FuzzEncode: for any OTLP input, the direct encoder never panics and
+// produces exactly the reference translation's bytes.
+func FuzzEncode(f *testing.F) {
+	for _, td := range []ptrace.Traces{richTraces(), ptrace.NewTraces()} {
+		b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0x0a, 0x00, 0x0a, 0x02, 0x12, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data)
+		if err != nil {
+			return
+		}
+		assertSameAsReference(t, td)
+	})
+}
