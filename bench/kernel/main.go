@@ -90,22 +90,34 @@ func run() error {
 			order = []bool{true, false}
 		}
 		for _, on := range order {
-			var stop func() error
+			var (
+				stop func() error
+				ours map[ebpf.ProgramID]bool
+			)
 			if on {
+				before := progIDs()
 				var err error
 				if stop, err = startReceiver(); err != nil {
 					return err
 				}
+				ours = map[ebpf.ProgramID]bool{}
+				for id := range progIDs() {
+					if !before[id] {
+						ours[id] = true
+					}
+				}
+			} else if others := progIDs(); len(others) > 0 {
+				fmt.Fprintf(os.Stderr, "warning: %d tcpstats programs of another process are attached; 'off' is not off\n", len(others))
 			}
 			for _, w := range ws {
-				rt0, rc0 := progStats()
+				rt0, rc0 := progStats(ours)
 				cpu, err := measure(func() error { return w.run(w.ops) })
 				if err != nil {
 					return fmt.Errorf("%s: %w", w.name, err)
 				}
 				results[w.name][on] = append(results[w.name][on], float64(cpu.Nanoseconds())/float64(w.ops))
 				if on {
-					rt1, rc1 := progStats()
+					rt1, rc1 := progStats(ours)
 					bpfNs[w.name] = append(bpfNs[w.name], float64((rt1-rt0).Nanoseconds())/float64(w.ops))
 					bpfRuns[w.name] = append(bpfRuns[w.name], float64(rc1-rc0)/float64(w.ops))
 				}
@@ -131,33 +143,49 @@ func run() error {
 	return nil
 }
 
-// progStats sums run time and run count over the loaded tcpstats programs
-// (named btf_* or raw_*, see ebpf/tcpstats/tcpstats.c).
-func progStats() (time.Duration, uint64) {
-	var (
-		rt time.Duration
-		rc uint64
-		id ebpf.ProgramID
-	)
+// progIDs returns the IDs of the loaded tcpstats programs (named btf_* or
+// raw_*, see ebpf/tcpstats/tcpstats_hooks.h), whoever loaded them.
+func progIDs() map[ebpf.ProgramID]bool {
+	ids := map[ebpf.ProgramID]bool{}
+	var id ebpf.ProgramID
 	for {
 		next, err := ebpf.ProgramGetNextID(id)
 		if err != nil {
-			return rt, rc
+			return ids
 		}
 		id = next
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			continue
 		}
-		info, ierr := p.Info()
-		st, serr := p.Stats()
+		info, err := p.Info()
 		p.Close()
-		if ierr != nil || serr != nil || !(strings.HasPrefix(info.Name, "btf_") || strings.HasPrefix(info.Name, "raw_")) {
+		if err == nil && (strings.HasPrefix(info.Name, "btf_") || strings.HasPrefix(info.Name, "raw_")) {
+			ids[id] = true
+		}
+	}
+}
+
+// progStats sums run time and run count over the programs ids.
+func progStats(ids map[ebpf.ProgramID]bool) (time.Duration, uint64) {
+	var (
+		rt time.Duration
+		rc uint64
+	)
+	for id := range ids {
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		st, err := p.Stats()
+		p.Close()
+		if err != nil {
 			continue
 		}
 		rt += st.Runtime
 		rc += st.RunCount
 	}
+	return rt, rc
 }
 
 func median(v []float64) float64 {

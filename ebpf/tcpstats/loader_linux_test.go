@@ -5,7 +5,11 @@
 package tcpstats
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,4 +67,43 @@ func TestNoHookAttached(t *testing.T) {
 	for _, h := range Hooks {
 		assert.ErrorContains(t, err, h)
 	}
+}
+
+const unprivEnv = "VIGIL_TCPSTATS_UNPRIVILEGED_LOAD"
+
+// init turns the test binary into the child of TestLoadWithoutPrivileges:
+// it tries to load as an unprivileged user and prints the error.
+func init() {
+	if os.Getenv(unprivEnv) == "" {
+		return
+	}
+	_, err := Load(Config{})
+	fmt.Print(err)
+	os.Exit(0)
+}
+
+// TestLoadWithoutPrivileges runs Load as user nobody (a copy of this test
+// binary started with dropped credentials) and checks that the error says
+// what is missing.
+func TestLoadWithoutPrivileges(t *testing.T) {
+	requireRoot(t)
+	self, err := os.ReadFile("/proc/self/exe")
+	require.NoError(t, err)
+	// Not t.TempDir: its parent directory is private to root.
+	dir, err := os.MkdirTemp("", "tcpstats-unpriv-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "tcpstats.test")
+	require.NoError(t, os.WriteFile(bin, self, 0o755))
+
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), unprivEnv+"=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Logf("unprivileged Load: %s", out)
+	assert.Contains(t, string(out), "operation not permitted")
+	assert.Contains(t, string(out), "needs root, or CAP_BPF+CAP_PERFMON")
 }
