@@ -214,7 +214,6 @@ int PFX(inet_sock_set_state)(__u64 *ctx)
 	int oldstate = (int)ctx[1];
 	int newstate = (int)ctx[2];
 	__u64 skp = (__u64)sk;
-	struct sock_info *info;
 
 	if (!sk || RD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
@@ -223,31 +222,41 @@ int PFX(inet_sock_set_state)(__u64 *ctx)
 	struct PFX(sock_id) id = PFX(sock_identity)(sk);
 
 	// Open connections by state: only sockets seen entering a state since
-	// load are tracked, so that sockets older than the receiver never drive
-	// a gauge negative.
-	info = bpf_map_lookup_elem(&socks, &skp);
-	int from = info ? oldstate : TCP_CLOSE;
+	// load are tracked (socks), so that sockets older than the receiver
+	// never drive a gauge negative. One map operation per transition: an
+	// insert when a socket leaves CLOSE, a delete when it enters CLOSE (which
+	// also tells whether it was tracked), a lookup otherwise.
+	int from = oldstate;
 	int to = newstate;
-	if (newstate != TCP_CLOSE && !info) {
-		struct sock_info z = {};
-		if (bpf_map_update_elem(&socks, &skp, &z, BPF_ANY) == 0)
-			info = bpf_map_lookup_elem(&socks, &skp);
-		else
+	__u64 syn_ns = 0;
+	if (oldstate == TCP_CLOSE) {
+		struct sock_info v = {};
+		if (newstate == TCP_SYN_SENT)
+			v.syn_sent_ns = bpf_ktime_get_ns();
+		if (bpf_map_update_elem(&socks, &skp, &v, BPF_ANY) != 0) {
 			count_drop(DROP_SOCK_MAP_FULL);
-		if (!info)
 			to = TCP_CLOSE;
+		}
+	} else if (newstate == TCP_CLOSE) {
+		if (bpf_map_delete_elem(&socks, &skp) != 0)
+			from = TCP_CLOSE;  // not tracked
+	} else {
+		struct sock_info *info = bpf_map_lookup_elem(&socks, &skp);
+		if (info) {
+			syn_ns = info->syn_sent_ns;
+		} else {
+			// First sight of a socket older than the receiver: track it
+			// from its new state on.
+			struct sock_info v = {};
+			from = TCP_CLOSE;
+			if (bpf_map_update_elem(&socks, &skp, &v, BPF_ANY) != 0) {
+				count_drop(DROP_SOCK_MAP_FULL);
+				to = TCP_CLOSE;
+			}
+		}
 	}
 	if (from != TCP_CLOSE || to != TCP_CLOSE)
 		state_move(id.cgroup_id, id.netns, from, to);
-
-	__u64 syn_ns = 0;
-	if (info) {
-		syn_ns = info->syn_sent_ns;
-		if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT)
-			info->syn_sent_ns = bpf_ktime_get_ns();
-	}
-	if (newstate == TCP_CLOSE && info)
-		bpf_map_delete_elem(&socks, &skp);
 
 	int attempt = oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT;
 	int success = oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED;
