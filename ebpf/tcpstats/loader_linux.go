@@ -83,7 +83,7 @@ func Load(cfg Config) (*Tracer, error) {
 
 	var errs []error
 	for _, hook := range Hooks {
-		a := t.attach(spec, hook, cfg.kinds, replacements)
+		a := t.attach(spec, hook, cfg.Kinds, replacements)
 		t.attached = append(t.attached, a)
 		if a.Err != nil {
 			errs = append(errs, a.Err)

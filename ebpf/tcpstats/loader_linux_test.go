@@ -49,7 +49,7 @@ func TestLoadAttachClose(t *testing.T) {
 // program, the path taken where tp_btf programs are refused.
 func TestRawTracepointFallback(t *testing.T) {
 	requireRoot(t)
-	tr, err := Load(Config{MaxPeers: 128, kinds: []string{"raw_tp"}})
+	tr, err := Load(Config{MaxPeers: 128, Kinds: []string{"raw_tp"}})
 	require.NoError(t, err)
 	defer tr.Close()
 	for _, a := range tr.Attachments() {
@@ -62,7 +62,7 @@ func TestRawTracepointFallback(t *testing.T) {
 // names each hook, and leaves nothing behind.
 func TestNoHookAttached(t *testing.T) {
 	requireRoot(t)
-	_, err := Load(Config{kinds: []string{"no_such_kind"}})
+	_, err := Load(Config{Kinds: []string{"no_such_kind"}})
 	require.Error(t, err)
 	for _, h := range Hooks {
 		assert.ErrorContains(t, err, h)

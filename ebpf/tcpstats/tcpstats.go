@@ -45,9 +45,10 @@ type Config struct {
 	// MaxStates is the capacity of the (cgroup, netns, state) gauge map.
 	MaxStates uint32
 
-	// kinds restricts the program kinds tried, in order (tests: the raw_tp
-	// fallback). Empty: tp_btf, then raw_tp.
-	kinds []string
+	// Kinds restricts the program kinds tried per hook, in order: "tp_btf",
+	// "raw_tp". Empty: tp_btf, then raw_tp. Tests use it to run the raw_tp
+	// fallback on kernels where tp_btf works.
+	Kinds []string
 }
 
 // Default map sizes.
@@ -70,8 +71,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxCgroups, DefaultMaxCgroups)
 	def(&c.MaxSockets, DefaultMaxSockets)
 	def(&c.MaxStates, DefaultMaxStates)
-	if len(c.kinds) == 0 {
-		c.kinds = []string{"tp_btf", "raw_tp"}
+	if len(c.Kinds) == 0 {
+		c.Kinds = []string{"tp_btf", "raw_tp"}
 	}
 	return c
 }

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/vigil-otel/vigil/ebpf/tcpstats"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
@@ -33,7 +34,7 @@ func startReceiver(t *testing.T) *consumertest.MetricsSink {
 	return sink
 }
 
-func startReceiverWith(t *testing.T, cfg *Config) (*consumertest.MetricsSink, *componenttest.Telemetry) {
+func startReceiverWith(t *testing.T, cfg *Config, kinds ...string) (*consumertest.MetricsSink, *componenttest.Telemetry) {
 	t.Helper()
 	cfg.CollectionInterval = 200 * time.Millisecond
 	sink := new(consumertest.MetricsSink)
@@ -43,6 +44,13 @@ func startReceiverWith(t *testing.T, cfg *Config) (*consumertest.MetricsSink, *c
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
+	if len(kinds) > 0 {
+		// Only these program kinds (e.g. the raw_tp fallback).
+		r.(*kernelReceiver).load = func(c tcpstats.Config) (tracer, error) {
+			c.Kinds = kinds
+			return tcpstats.Load(c)
+		}
+	}
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
 	return sink, tel
@@ -53,10 +61,22 @@ func startReceiverWith(t *testing.T, cfg *Config) (*consumertest.MetricsSink, *c
 // segments the receiver reports for that connection must equal the kernel's
 // own TcpRetransSegs delta in a, exactly.
 func TestRetransmitsMatchKernel(t *testing.T) {
+	forEachKind(t, testRetransmitsMatchKernel)
+}
+
+// forEachKind runs a kernel test once with the preferred tp_btf programs
+// and once with the raw_tp fallback.
+func forEachKind(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range []string{"tp_btf", "raw_tp"} {
+		t.Run(kind, func(t *testing.T) { f(t, kind) })
+	}
+}
+
+func testRetransmitsMatchKernel(t *testing.T, kind string) {
 	l := newLab(t)
 	const port = 5001
 	l.dropInB(port, 5)
-	sink := startReceiver(t)
+	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 
 	var wg sync.WaitGroup
 	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
@@ -99,8 +119,12 @@ func TestRetransmitsMatchKernel(t *testing.T) {
 // attempts, successes and failures must equal the test's own counts (and
 // the kernel's ActiveOpens / AttemptFails).
 func TestResetsAndConnects(t *testing.T) {
+	forEachKind(t, testResetsAndConnects)
+}
+
+func testResetsAndConnects(t *testing.T, kind string) {
 	l := newLab(t)
-	sink := startReceiver(t)
+	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 	const (
 		openPort, closedPort = 5002, 5999
 		nOpen, nClosed       = 7, 5
@@ -297,5 +321,31 @@ func TestPeerOverflow(t *testing.T) {
 			n += dp.Value
 		}
 		return n >= nPorts-2, fmt.Sprintf("otelcol_kernel_receiver_peer_overflow = %d, want >= %d", n, nPorts-2)
+	})
+}
+
+// TestIPv6 refuses connects over IPv6 between the namespaces: the failures
+// and resets carry the IPv6 peer and network.type ipv6.
+func TestIPv6(t *testing.T) {
+	forEachKind(t, func(t *testing.T, kind string) {
+		l := newLab(t)
+		l.addIPv6()
+		sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
+		const n = 3
+		beforeB := l.snmp(l.nsB)
+		for range n {
+			_, err := l.dial6(l.nsA, "["+addr6B+"]:6999")
+			require.ErrorContains(t, err, "connection refused")
+		}
+		outRsts := delta(l.snmp(l.nsB), beforeB, "OutRsts")
+		require.Equal(t, int64(n), outRsts)
+		closed := map[string]any{"network.peer.address": addr6B, "network.peer.port": 6999, "network.type": "ipv6"}
+		eventually(t, 10*time.Second, func() (bool, string) {
+			md := latest(sink)
+			f := sumWhere(md, l.inoA, nil, "kernel.tcp.connect.failures", closed)
+			rr := sumWhere(md, l.inoA, nil, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}))
+			rs := sumWhere(md, l.inoB, nil, "kernel.tcp.resets", map[string]any{"network.peer.address": addr6A, "network.type": "ipv6", "network.io.direction": "transmit"})
+			return f == n && rr == outRsts && rs == outRsts, fmt.Sprintf("failures %d, resets received %d, sent %d; want %d, %d, %d", f, rr, rs, n, outRsts, outRsts)
+		})
 	})
 }

@@ -40,8 +40,10 @@ type lab struct {
 }
 
 const (
-	addrA = "10.77.0.1"
-	addrB = "10.77.0.2"
+	addrA  = "10.77.0.1"
+	addrB  = "10.77.0.2"
+	addr6A = "fd00:77::1"
+	addr6B = "fd00:77::2"
 )
 
 func requireRoot(t *testing.T) {
@@ -95,6 +97,22 @@ func newLab(t *testing.T) *lab {
 	l.inoA = nsInode(t, l.nsA)
 	l.inoB = nsInode(t, l.nsB)
 	return l
+}
+
+// addIPv6 gives the veth ends IPv6 addresses (no duplicate address
+// detection, so they are usable at once).
+func (l *lab) addIPv6() {
+	run(l.t, "", "ip", "-n", l.nsA, "addr", "add", addr6A+"/64", "dev", "va", "nodad")
+	run(l.t, "", "ip", "-n", l.nsB, "addr", "add", addr6B+"/64", "dev", "vb", "nodad")
+}
+
+func (l *lab) dial6(ns string, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := inNetns(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp6", addr, 5*time.Second)
+		return err
+	})
+	return c, err
 }
 
 func nsInode(t *testing.T, ns string) uint32 {
