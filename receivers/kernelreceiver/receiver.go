@@ -267,55 +267,56 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		return cmp.Or(cmp.Compare(a.cgroup, b.cgroup), cmp.Compare(a.netns, b.netns))
 	})
 
-	type histos struct {
-		res    pcommon.Resource
-		metric pmetric.MetricSlice
+	// mdatagen v0.159's MetricsBuilder has no histogram metrics, so the two
+	// latency histograms are built here and joined to the resource the
+	// builder emitted for the same group afterwards.
+	type emitted struct {
+		res      pcommon.Resource
+		hist     pmetric.MetricSlice
+		recorded bool // the builder got data points for this group
 	}
-	var hs []histos
+	out := make([]emitted, 0, len(keys))
 	for _, k := range keys {
 		g := groups[k]
 		slices.SortFunc(g.peers, func(a, b peerEntry) int { return comparePeers(a.peer, b.peer) })
+		recorded := false
 		for _, pe := range g.peers {
-			r.recordPeer(now, pe)
+			recorded = r.recordPeer(now, pe) || recorded
 		}
 		for _, se := range g.states {
 			if st, ok := metadata.MapAttributeNetworkConnectionState[se.state.String()]; ok {
 				r.mb.RecordKernelTCPConnectionsDataPoint(now, se.value, st)
+				recorded = true
 			}
 		}
 		res := r.resource(ctx, k)
-		if ms := r.histograms(now, g.peers); ms.Len() > 0 {
-			hs = append(hs, histos{res, ms})
-		}
+		out = append(out, emitted{res, r.histograms(now, g.peers), recorded})
 		r.mb.EmitForResource(metadata.WithResource(res))
 	}
 	md := r.mb.Emit()
 
-	// mdatagen v0.159's MetricsBuilder has no histogram metrics, so the two
-	// latency histograms are built here and joined to the resource the
-	// builder emitted with the same attributes (or a new one).
+	// The builder emits one ResourceMetrics per group in order, skipping
+	// groups without data points and groups its resource filters exclude.
 	rms := md.ResourceMetrics()
-	used := make([]bool, rms.Len())
-	for _, h := range hs {
-		idx := -1
-		for i := 0; i < rms.Len(); i++ {
-			if !used[i] && rms.At(i).Resource().Attributes().Equal(h.res.Attributes()) {
-				idx = i
-				break
+	next, n := 0, rms.Len()
+	for _, e := range out {
+		if next < n && rms.At(next).Resource().Attributes().Equal(e.res.Attributes()) {
+			if e.hist.Len() > 0 {
+				e.hist.MoveAndAppendTo(rms.At(next).ScopeMetrics().At(0).Metrics())
 			}
+			next++
+			continue
 		}
-		var sm pmetric.ScopeMetrics
-		if idx >= 0 {
-			used[idx] = true
-			sm = rms.At(idx).ScopeMetrics().At(0)
-		} else {
-			rm := rms.AppendEmpty()
-			h.res.CopyTo(rm.Resource())
-			sm = rm.ScopeMetrics().AppendEmpty()
-			sm.Scope().SetName(metadata.ScopeName)
-			sm.Scope().SetVersion(r.set.BuildInfo.Version)
+		if e.recorded || e.hist.Len() == 0 {
+			continue // filtered out by metrics_include/exclude, or empty
 		}
-		h.metric.MoveAndAppendTo(sm.Metrics())
+		// Only histograms (e.g. an RTT sample at close, no counter yet).
+		rm := rms.AppendEmpty()
+		e.res.CopyTo(rm.Resource())
+		sm := rm.ScopeMetrics().AppendEmpty()
+		sm.Scope().SetName(metadata.ScopeName)
+		sm.Scope().SetVersion(r.set.BuildInfo.Version)
+		e.hist.MoveAndAppendTo(sm.Metrics())
 	}
 	return md, nil
 }
@@ -348,7 +349,9 @@ func peerAttrs(p tcpstats.Peer) (addr string, peerPort, localPort int64, netType
 	return p.Addr.String(), int64(p.RemotePort), int64(p.LocalPort), netType
 }
 
-func (r *kernelReceiver) recordPeer(now pcommon.Timestamp, pe peerEntry) {
+// recordPeer records the non-zero counters of a peer; it reports whether
+// it recorded any.
+func (r *kernelReceiver) recordPeer(now pcommon.Timestamp, pe peerEntry) bool {
 	addr, pport, lport, nt := peerAttrs(pe.peer)
 	s := pe.stats
 	if s.RetransSegs > 0 {
@@ -369,6 +372,7 @@ func (r *kernelReceiver) recordPeer(now pcommon.Timestamp, pe peerEntry) {
 	if s.ConnectFailures > 0 {
 		r.mb.RecordKernelTCPConnectFailuresDataPoint(now, int64(s.ConnectFailures), addr, pport, lport, nt)
 	}
+	return s.RetransSegs+s.ResetsSent+s.ResetsReceived+s.ConnectAttempts+s.ConnectSuccesses+s.ConnectFailures > 0
 }
 
 const (

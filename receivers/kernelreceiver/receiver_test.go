@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -65,7 +66,7 @@ func (h *statusHost) Report(ev *componentstatus.Event) {
 	h.events = append(h.events, ev)
 }
 
-func newTestReceiver(t *testing.T, cfg *Config, load func(tcpstats.Config) (tracer, error)) (*kernelReceiver, *observer.ObservedLogs) {
+func newTestReceiver(t testing.TB, cfg *Config, load func(tcpstats.Config) (tracer, error)) (*kernelReceiver, *observer.ObservedLogs) {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -227,4 +228,32 @@ func TestShutdownWithoutStart(t *testing.T) {
 	t.Parallel()
 	r, _ := newTestReceiver(t, createDefaultConfig().(*Config), nil)
 	require.NoError(t, r.Shutdown(context.Background()))
+}
+
+// TestCollectResourceFilter: a resource excluded by the mdatagen resource
+// filter loses its histograms too; the others keep theirs.
+func TestCollectResourceFilter(t *testing.T) {
+	t.Parallel()
+	st := tcpstats.PeerStats{ConnectAttempts: 1, ConnectSuccesses: 1, RTTCount: 1}
+	st.ConnectBuckets[5] = 1
+	st.RTTBuckets[5] = 1
+	ft := &fakeTracer{attachments: allHooks(nil), peers: map[tcpstats.Peer]tcpstats.PeerStats{
+		{Netns: 21, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}: st,
+		{Netns: 22, Addr: netip.MustParseAddr("10.0.0.2"), RemotePort: 80}: st,
+	}}
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		"resource_attributes": map[string]any{"vigil.netns.inode": map[string]any{
+			"enabled": true, "metrics_include": []any{map[string]any{"strict": "22"}},
+		}},
+	}).Unmarshal(&cfg.MetricsBuilderConfig))
+	r, _ := newTestReceiver(t, cfg, func(tcpstats.Config) (tracer, error) { return ft, nil })
+	require.NoError(t, r.Start(context.Background(), &statusHost{}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	md, err := r.collect(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, md.ResourceMetrics().Len())
+	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.rtt", nil))
+	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.connect.duration", nil))
+	assert.Equal(t, int64(0), sumWhere(md, 21, nil, "kernel.tcp.rtt", nil))
 }
