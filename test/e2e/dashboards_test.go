@@ -13,12 +13,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,6 +331,7 @@ func TestDashboardQueries(t *testing.T) {
 	for _, u := range unsupported {
 		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
 	}
+	checkExemplarsLinkToJaeger(t, service, start)
 	t.Logf("checked %d dashboard queries and alert rule expressions; %d without their component", len(queries)-len(unsupported)+len(rules), len(unsupported))
 }
 
@@ -337,6 +340,46 @@ type dashQuery struct {
 	q      dashboards.Query
 	expr   string
 	reason string
+}
+
+// checkExemplarsLinkToJaeger asserts what the duration panel's exemplar
+// links need: exemplars on the span-metrics histogram whose trace_id Jaeger
+// returns a trace for.
+func checkExemplarsLinkToJaeger(t *testing.T, service string, start time.Time) {
+	t.Helper()
+	q := url.Values{}
+	q.Set("query", fmt.Sprintf(`traces_span_metrics_duration_milliseconds_bucket{service_name=%q}`, service))
+	q.Set("start", strconv.FormatInt(start.Add(-time.Minute).Unix(), 10))
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		q.Set("end", strconv.FormatInt(time.Now().Unix(), 10))
+		var resp struct {
+			Data []struct {
+				Exemplars []struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"exemplars"`
+			} `json:"data"`
+		}
+		if err := getJSON(PrometheusURL+"/api/v1/query_exemplars?"+q.Encode(), nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		n := 0
+		for _, series := range resp.Data {
+			for _, ex := range series.Exemplars {
+				n++
+				tid := ex.Labels["trace_id"]
+				if tid == "" {
+					continue
+				}
+				var tr struct {
+					Data []any `json:"data"`
+				}
+				if getJSON(JaegerQueryURL+"/api/traces/"+tid, nil, &tr) == nil && len(tr.Data) > 0 {
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprintf("%d exemplars on the duration histogram, none with a trace_id Jaeger has", n)
+	})
 }
 
 // queryHasData runs one query against the backend its datasource names.
