@@ -23,9 +23,10 @@ type Tracer struct {
 	links    []link.Link
 	attached []Attachment
 
-	peers      *ebpf.Map
-	connStates *ebpf.Map
-	drops      *ebpf.Map
+	peers       *ebpf.Map
+	cgroupPeers *ebpf.Map
+	connStates  *ebpf.Map
+	drops       *ebpf.Map
 }
 
 // verifierLogLines is how many trailing lines of a verifier log an error
@@ -72,6 +73,7 @@ func Load(cfg Config) (*Tracer, error) {
 		return nil, permissionHint(fmt.Errorf("tcpstats: creating maps: %w", err))
 	}
 	t.peers = t.maps.Maps[tcpstatsMapPeers]
+	t.cgroupPeers = t.maps.Maps[tcpstatsMapCgroupPeers]
 	t.connStates = t.maps.Maps[tcpstatsMapConnStates]
 	t.drops = t.maps.Maps[tcpstatsMapDrops]
 	replacements := map[string]*ebpf.Map{}
@@ -247,4 +249,49 @@ func (t *Tracer) Drops() (Drops, error) {
 		}
 	}
 	return d, nil
+}
+
+// ForgetCgroup deletes every aggregate of cgroup id (peers, its peer count,
+// connection states), so that the maps do not fill up with the cgroups of
+// containers that are gone. It returns the number of peer entries deleted.
+// Events racing with the deletion may be lost; a later event of the cgroup
+// simply starts new entries.
+func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
+	var (
+		pk     RawPeerKey
+		pv     RawPeerStats
+		sk     RawStateKey
+		perCPU []RawStateCounts
+		peers  []RawPeerKey
+		states []RawStateKey
+	)
+	it := t.peers.Iterate()
+	for it.Next(&pk, &pv) {
+		if pk.CgroupId == id {
+			peers = append(peers, pk)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("tcpstats: iterating peers: %w", err)
+	}
+	sit := t.connStates.Iterate()
+	for sit.Next(&sk, &perCPU) {
+		if sk.CgroupId == id {
+			states = append(states, sk)
+		}
+	}
+	if err := sit.Err(); err != nil {
+		return 0, fmt.Errorf("tcpstats: iterating connection states: %w", err)
+	}
+	n := 0
+	for _, k := range peers {
+		if err := t.peers.Delete(k); err == nil {
+			n++
+		}
+	}
+	for _, k := range states {
+		_ = t.connStates.Delete(k)
+	}
+	_ = t.cgroupPeers.Delete(id)
+	return n, nil
 }

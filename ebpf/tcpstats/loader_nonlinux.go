@@ -29,3 +29,6 @@ func (*Tracer) ReadStates(func(StateKey, int64)) error { return ErrUnsupported }
 
 // Drops returns nothing outside Linux.
 func (*Tracer) Drops() (Drops, error) { return Drops{}, ErrUnsupported }
+
+// ForgetCgroup does nothing outside Linux.
+func (*Tracer) ForgetCgroup(uint64) (int, error) { return 0, ErrUnsupported }

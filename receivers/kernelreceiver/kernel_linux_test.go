@@ -36,6 +36,20 @@ func startReceiver(t *testing.T) *consumertest.MetricsSink {
 
 func startReceiverWith(t *testing.T, cfg *Config, kinds ...string) (*consumertest.MetricsSink, *componenttest.Telemetry) {
 	t.Helper()
+	return startReceiverMod(t, cfg, func(r *kernelReceiver) {
+		if len(kinds) > 0 {
+			// Only these program kinds (e.g. the raw_tp fallback).
+			r.load = func(c tcpstats.Config) (tracer, error) {
+				c.Kinds = kinds
+				return tcpstats.Load(c)
+			}
+		}
+	})
+}
+
+// startReceiverMod starts the receiver after mod adjusted it.
+func startReceiverMod(t *testing.T, cfg *Config, mod func(*kernelReceiver)) (*consumertest.MetricsSink, *componenttest.Telemetry) {
+	t.Helper()
 	cfg.CollectionInterval = 200 * time.Millisecond
 	sink := new(consumertest.MetricsSink)
 	tel := componenttest.NewTelemetry()
@@ -44,13 +58,7 @@ func startReceiverWith(t *testing.T, cfg *Config, kinds ...string) (*consumertes
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := NewFactory().CreateMetrics(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
-	if len(kinds) > 0 {
-		// Only these program kinds (e.g. the raw_tp fallback).
-		r.(*kernelReceiver).load = func(c tcpstats.Config) (tracer, error) {
-			c.Kinds = kinds
-			return tcpstats.Load(c)
-		}
-	}
+	mod(r.(*kernelReceiver))
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
 	return sink, tel
@@ -347,5 +355,46 @@ func TestIPv6(t *testing.T) {
 			rs := sumWhere(md, l.inoB, nil, "kernel.tcp.resets", map[string]any{"network.peer.address": addr6A, "network.type": "ipv6", "network.io.direction": "transmit"})
 			return f == n && rr == outRsts && rs == outRsts, fmt.Sprintf("failures %d, resets received %d, sent %d; want %d, %d, %d", f, rr, rs, n, outRsts, outRsts)
 		})
+	})
+}
+
+// TestRemovedCgroupIsForgotten: once a container's cgroup is removed, its
+// aggregates leave the kernel maps (and the output) after the grace period,
+// so that pod churn cannot fill the bounded maps.
+func TestRemovedCgroupIsForgotten(t *testing.T) {
+	l := newLab(t)
+	dir, rel, _, _ := newTestCgroup(t)
+	sink, tel := startReceiverMod(t, createDefaultConfig().(*Config), func(r *kernelReceiver) {
+		r.refresh = 100 * time.Millisecond
+		r.goneGrace = 300 * time.Millisecond
+	})
+	const port = 5004
+	var wg sync.WaitGroup
+	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
+	got := serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+	l.runInCgroup(l.nsA, dir, fmt.Sprintf("connect %s:%d 2", addrB, port))
+	<-got
+	<-got
+
+	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		n := sumWhere(latest(sink), l.inoA, map[string]any{"vigil.cgroup.path": "/" + rel}, "kernel.tcp.connect.successes", peer)
+		return n == 2, fmt.Sprintf("successes in the cgroup: %d, want 2", n)
+	})
+	// The child has exited: the cgroup is empty and can go.
+	require.NoError(t, os.Remove(dir))
+	eventually(t, 10*time.Second, func() (bool, string) {
+		n := sumWhere(latest(sink), l.inoA, nil, "kernel.tcp.connect.attempts", peer)
+		m, err := tel.GetMetric("otelcol_kernel_receiver_cgroups_forgotten")
+		if err != nil {
+			return false, err.Error()
+		}
+		var forgotten int64
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			forgotten += dp.Value
+		}
+		return n == 0 && forgotten >= 1, fmt.Sprintf("attempts still reported: %d, cgroups forgotten: %d", n, forgotten)
 	})
 }

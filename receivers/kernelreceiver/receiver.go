@@ -25,10 +25,15 @@ import (
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
 
-// cgroupRefresh is the minimum time between two walks of the cgroup
-// hierarchy triggered by unknown cgroup ids: a socket of a cgroup that is
-// already gone must not make every collection walk the tree.
-const cgroupRefresh = 5 * time.Second
+const (
+	// cgroupRefresh is the minimum time between two walks of the cgroup
+	// hierarchy triggered by unknown cgroup ids: a socket of a cgroup that
+	// is already gone must not make every collection walk the tree.
+	cgroupRefresh = 5 * time.Second
+	// cgroupGoneGrace is how long a cgroup id must stay unknown, across
+	// walks, before its kernel aggregates are deleted.
+	cgroupGoneGrace = time.Minute
+)
 
 // tracer is the part of *tcpstats.Tracer the receiver uses.
 type tracer interface {
@@ -36,6 +41,7 @@ type tracer interface {
 	ReadPeers(func(tcpstats.Peer, tcpstats.PeerStats)) (int, error)
 	ReadStates(func(tcpstats.StateKey, int64)) error
 	Drops() (tcpstats.Drops, error)
+	ForgetCgroup(uint64) (int, error)
 	Close() error
 }
 
@@ -49,6 +55,9 @@ type kernelReceiver struct {
 	start    pcommon.Timestamp
 	load     func(tcpstats.Config) (tracer, error)
 	resolver *cgroups.Resolver
+	// refresh and goneGrace are cgroupRefresh and cgroupGoneGrace (tests
+	// shorten them).
+	refresh, goneGrace time.Duration
 
 	tracer    tracer
 	cancel    context.CancelFunc
@@ -59,6 +68,9 @@ type kernelReceiver struct {
 	// while states never used stay out of the output. Bounded by the
 	// kernel map: at most max_state_entries x 11 states.
 	statesSeen map[tcpstats.StateKey]struct{}
+	// gone holds the cgroup ids not found in the hierarchy, with the time
+	// they were first missed; bounded by the cgroups in the kernel maps.
+	gone map[uint64]time.Time
 	// unresolved remembers the cgroup ids already counted as unresolved, so
 	// that kernel_receiver_cgroup_unresolved counts ids, not collections.
 	unresolved map[uint64]struct{}
@@ -86,6 +98,9 @@ func newKernelReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics
 		load:       func(c tcpstats.Config) (tracer, error) { return tcpstats.Load(c) },
 		unresolved: map[uint64]struct{}{},
 		statesSeen: map[tcpstats.StateKey]struct{}{},
+		gone:       map[uint64]time.Time{},
+		refresh:    cgroupRefresh,
+		goneGrace:  cgroupGoneGrace,
 	}, nil
 }
 
@@ -129,7 +144,7 @@ func (r *kernelReceiver) Start(_ context.Context, host component.Host) error {
 		}
 	}
 	if root != "" {
-		r.resolver = cgroups.NewResolver(root, r.cfg.MaxCgroupPaths, cgroupRefresh)
+		r.resolver = cgroups.NewResolver(root, r.cfg.MaxCgroupPaths, r.refresh)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -294,6 +309,7 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		r.mb.EmitForResource(metadata.WithResource(res))
 	}
 	md := r.mb.Emit()
+	r.forgetGoneCgroups(ctx)
 
 	// The builder emits one ResourceMetrics per group in order, skipping
 	// groups without data points and groups its resource filters exclude.
@@ -319,6 +335,36 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		e.hist.MoveAndAppendTo(sm.Metrics())
 	}
 	return md, nil
+}
+
+// forgetGoneCgroups deletes the kernel aggregates of cgroups that have been
+// missing from the hierarchy for goneGrace, confirmed by a walk after they
+// were first missed: their containers are gone, and their entries would
+// otherwise fill the bounded maps for good. Their series end (this
+// collection still reported them). Nothing is forgotten while the path
+// index is truncated, since a missing id may then just be unindexed.
+func (r *kernelReceiver) forgetGoneCgroups(ctx context.Context) {
+	if r.resolver == nil || r.resolver.Truncated() {
+		return
+	}
+	lastWalk := r.resolver.LastWalk()
+	for id, since := range r.gone {
+		if time.Since(since) < r.goneGrace || !lastWalk.After(since) {
+			continue
+		}
+		if _, err := r.tracer.ForgetCgroup(id); err != nil {
+			r.set.Logger.Error("deleting the kernel aggregates of a removed cgroup", zap.Uint64("cgroup_id", id), zap.Error(err))
+			continue
+		}
+		r.tb.KernelReceiverCgroupsForgotten.Add(ctx, 1)
+		delete(r.gone, id)
+		delete(r.unresolved, id)
+		for k := range r.statesSeen {
+			if k.CgroupID == id {
+				delete(r.statesSeen, k)
+			}
+		}
+	}
 }
 
 func comparePeers(a, b tcpstats.Peer) int {
@@ -443,6 +489,7 @@ func (r *kernelReceiver) resource(ctx context.Context, k resourceKey) pcommon.Re
 	rb.SetVigilNetnsInode(int64(k.netns))
 	if k.cgroup != 0 && r.resolver != nil {
 		if path, ok := r.resolver.Lookup(k.cgroup); ok {
+			delete(r.gone, k.cgroup)
 			rb.SetVigilCgroupPath(path)
 			id := cgroups.Parse(path)
 			if id.ContainerID != "" {
@@ -451,11 +498,16 @@ func (r *kernelReceiver) resource(ctx context.Context, k resourceKey) pcommon.Re
 			if id.PodUID != "" {
 				rb.SetK8sPodUID(id.PodUID)
 			}
-		} else if _, seen := r.unresolved[k.cgroup]; !seen {
-			if len(r.unresolved) < r.cfg.MaxCgroupPaths {
-				r.unresolved[k.cgroup] = struct{}{}
+		} else {
+			if _, ok := r.gone[k.cgroup]; !ok {
+				r.gone[k.cgroup] = time.Now()
 			}
-			r.tb.KernelReceiverCgroupUnresolved.Add(ctx, 1)
+			if _, seen := r.unresolved[k.cgroup]; !seen {
+				if len(r.unresolved) < r.cfg.MaxCgroupPaths {
+					r.unresolved[k.cgroup] = struct{}{}
+				}
+				r.tb.KernelReceiverCgroupUnresolved.Add(ctx, 1)
+			}
 		}
 	}
 	return rb.Emit()

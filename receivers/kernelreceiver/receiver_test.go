@@ -51,7 +51,17 @@ func (f *fakeTracer) ReadStates(fn func(tcpstats.StateKey, int64)) error {
 	return nil
 }
 func (f *fakeTracer) Drops() (tcpstats.Drops, error) { return f.drops, nil }
-func (f *fakeTracer) Close() error                   { f.closed++; return nil }
+func (f *fakeTracer) ForgetCgroup(id uint64) (int, error) {
+	n := 0
+	for p := range f.peers {
+		if p.CgroupID == id {
+			delete(f.peers, p)
+			n++
+		}
+	}
+	return n, nil
+}
+func (f *fakeTracer) Close() error { f.closed++; return nil }
 
 // statusHost records the component status events the receiver reports.
 type statusHost struct {

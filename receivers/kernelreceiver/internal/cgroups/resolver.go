@@ -66,12 +66,17 @@ func NewResolver(root string, maxEntries int, minRefresh time.Duration) *Resolve
 }
 
 // Lookup returns the path of cgroup id, walking the hierarchy again if the
-// id is unknown and the last walk is older than minRefresh.
+// id is unknown and the last walk is older than minRefresh. A known path is
+// checked with one stat, so a removed cgroup is not reported from the index.
 func (r *Resolver) Lookup(id uint64) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.paths[id]; ok {
-		return p, true
+		var st syscall.Stat_t
+		if syscall.Stat(filepath.Join(r.root, p), &st) == nil && st.Ino == id {
+			return p, true
+		}
+		delete(r.paths, id)
 	}
 	if time.Since(r.lastWalk) < r.minRefresh {
 		return "", false
@@ -79,6 +84,13 @@ func (r *Resolver) Lookup(id uint64) (string, bool) {
 	r.walk()
 	p, ok := r.paths[id]
 	return p, ok
+}
+
+// LastWalk returns when the hierarchy was last walked.
+func (r *Resolver) LastWalk() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastWalk
 }
 
 // Truncated reports whether the last walk stopped at maxEntries.

@@ -43,6 +43,12 @@ func TestResolver(t *testing.T) {
 
 	_, ok = r.Lookup(1 << 62)
 	assert.False(t, ok)
+
+	// A removed cgroup is no longer reported, even from the index.
+	ino := inode(t, filepath.Join(root, "c"))
+	require.NoError(t, os.Remove(filepath.Join(root, "c")))
+	_, ok = r.Lookup(ino)
+	assert.False(t, ok)
 }
 
 func TestResolverRateLimitsWalks(t *testing.T) {

@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                             sync.Mutex
 	registrations                  []metric.Registration
 	KernelReceiverCgroupUnresolved metric.Int64Counter
+	KernelReceiverCgroupsForgotten metric.Int64Counter
 	KernelReceiverDecodeErrors     metric.Int64Counter
 	KernelReceiverPeerMapFull      metric.Int64Counter
 	KernelReceiverPeerOverflow     metric.Int64Counter
@@ -67,6 +68,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_kernel_receiver_cgroup_unresolved",
 		metric.WithDescription("Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]"),
 		metric.WithUnit("{lookups}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.KernelReceiverCgroupsForgotten, err = builder.meter.Int64Counter(
+		"otelcol_kernel_receiver_cgroups_forgotten",
+		metric.WithDescription("Cgroups whose kernel aggregates were deleted because the cgroup no longer exists (container gone); their series end. [Development]"),
+		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.KernelReceiverDecodeErrors, err = builder.meter.Int64Counter(

@@ -20,12 +20,16 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.KernelReceiverCgroupUnresolved.Add(context.Background(), 1)
+	tb.KernelReceiverCgroupsForgotten.Add(context.Background(), 1)
 	tb.KernelReceiverDecodeErrors.Add(context.Background(), 1)
 	tb.KernelReceiverPeerMapFull.Add(context.Background(), 1)
 	tb.KernelReceiverPeerOverflow.Add(context.Background(), 1)
 	tb.KernelReceiverSocketMapFull.Add(context.Background(), 1)
 	tb.KernelReceiverStateMapFull.Add(context.Background(), 1)
 	AssertEqualKernelReceiverCgroupUnresolved(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualKernelReceiverCgroupsForgotten(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualKernelReceiverDecodeErrors(t, testTel,
