@@ -239,7 +239,9 @@ func readBody(r *http.Request) ([]byte, error) {
 	defer r.Body.Close()
 	var in io.Reader = r.Body
 	switch enc := r.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
+	case "", "identity", "snappy":
+		// Remote-write and Loki bodies are snappy blocks, decoded by their
+		// handlers; contrib's remote-write exporter labels them so.
 	case "gzip":
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {

@@ -103,7 +103,7 @@ func TestRemoteWriteV1AndV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp := post(t, "http://"+s.HTTPAddr+"/api/v1/write", snappy.Encode(nil, b1),
-		map[string]string{"X-Prometheus-Remote-Write-Version": "0.1.0"})
+		map[string]string{"X-Prometheus-Remote-Write-Version": "0.1.0", "Content-Encoding": "snappy"})
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("v1 status %s", resp.Status)
 	}
