@@ -642,3 +642,152 @@ func TestHelmChartConfigValidates(t *testing.T) {
 		}
 	}
 }
+
+// gatewayConfig is one gateway of the tier: OTLP in, Jaeger and remote
+// write out, as the Helm chart's gateway Deployment runs it.
+const gatewayConfig = `
+extensions:
+  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
+processors:
+  batch:
+    timeout: 200ms
+exporters:
+  jaeger:
+    endpoint: %s
+    tls:
+      insecure: true
+  prometheusremotewrite:
+    endpoint: %s/api/v1/write
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger]
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [prometheusremotewrite]
+`
+
+// agentLBConfig is an agent forwarding to the gateways with the
+// load_balancing exporter, routed as the Helm chart routes: traces by trace
+// ID, metrics by stream ID. The chart resolves the gateways through a
+// headless Service (dns resolver); here they are listed (static resolver).
+const agentLBConfig = `
+extensions:
+  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
+exporters:
+  load_balancing/traces:
+    routing_key: traceID
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+    resolver:
+      static:
+        hostnames: [%[1]s, %[2]s]
+  load_balancing/metrics:
+    routing_key: streamID
+    protocol:
+      otlp:
+        tls:
+          insecure: true
+    resolver:
+      static:
+        hostnames: [%[1]s, %[2]s]
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [load_balancing/traces]
+    metrics:
+      receivers: [otlp]
+      exporters: [load_balancing/metrics]
+`
+
+// TestGatewayTierLoadBalancing runs the chart's two tiers on one machine:
+// an agent whose load_balancing exporters spread traces (by trace ID) and
+// metrics (by stream ID) over two gateways that export to Jaeger and
+// Prometheus. Both gateways must get a share, nothing may be lost, and every
+// trace must arrive in Jaeger whole.
+func TestGatewayTierLoadBalancing(t *testing.T) {
+	sfx := RandomSuffix()
+	service := "lb-e2e-" + sfx
+	gw1 := StartVigil(t, fmt.Sprintf(gatewayConfig, JaegerGRPC, PrometheusURL))
+	gw2 := StartVigil(t, fmt.Sprintf(gatewayConfig, JaegerGRPC, PrometheusURL))
+	agent := StartVigil(t, fmt.Sprintf(agentLBConfig, gw1.OTLPGRPC, gw2.OTLPGRPC))
+
+	const traces, children, series = 200, 2, 100
+	Telemetrygen(t, agent, "traces", "--service", service, "--traces", strconv.Itoa(traces), "--child-spans", strconv.Itoa(children), "--rate", "200")
+	Telemetrygen(t, agent, "metrics", "--service", service, "--metrics", strconv.Itoa(series), "--unique-timeseries", "--rate", "200")
+
+	spans := float64(traces * (1 + children))
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		a := gw1.SelfMetric(t, "otelcol_receiver_accepted_spans", nil)
+		b := gw2.SelfMetric(t, "otelcol_receiver_accepted_spans", nil)
+		return a+b == spans, fmt.Sprintf("gateways accepted %v + %v spans, want %v in total", a, b, spans)
+	})
+	for i, gw := range []*Vigil{gw1, gw2} {
+		if n := gw.SelfMetric(t, "otelcol_receiver_accepted_spans", nil); n == 0 {
+			t.Errorf("gateway %d received no spans: traces are not spread", i+1)
+		}
+		if n := gw.SelfMetric(t, "otelcol_receiver_accepted_metric_points", nil); n == 0 {
+			t.Errorf("gateway %d received no metric points: series are not spread", i+1)
+		}
+	}
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		a := gw1.SelfMetric(t, "otelcol_receiver_accepted_metric_points", nil)
+		b := gw2.SelfMetric(t, "otelcol_receiver_accepted_metric_points", nil)
+		return a+b == series, fmt.Sprintf("gateways accepted %v + %v metric points, want %d", a, b, series)
+	})
+
+	// Jaeger holds every trace whole (root + children).
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		var resp struct {
+			Data []struct {
+				Spans []any `json:"spans"`
+			} `json:"data"`
+		}
+		if err := getJSON(JaegerQueryURL+"/api/traces?lookback=1h&limit=1000&service="+service, nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		whole := 0
+		for _, tr := range resp.Data {
+			if len(tr.Spans) == 1+children {
+				whole++
+			}
+		}
+		return len(resp.Data) == traces && whole == traces, fmt.Sprintf("Jaeger has %d traces, %d whole, want %d", len(resp.Data), whole, traces)
+	})
+}
