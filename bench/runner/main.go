@@ -67,10 +67,11 @@ type side struct {
 }
 
 type result struct {
-	items  int64
-	cpu    float64 // seconds
-	hwmKiB int64
-	bad    int64
+	items   int64
+	cpu     float64 // seconds
+	hwmKiB  int64   // VmHWM: peak resident set, including the binary's mapped pages
+	anonKiB int64   // peak RssAnon, sampled every 100 ms: the heap and stacks alone
+	bad     int64
 }
 
 func main() {
@@ -102,8 +103,8 @@ func run() error {
 
 	fmt.Printf("# Vigil bench %s\n\nmachine: %s, %d CPUs, %s; Go %s; load %s per run, %d runs per side, alternating\n\n",
 		time.Now().UTC().Format(time.RFC3339), cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), *duration, *reps)
-	fmt.Println("| signal | load | side | items received (median) | items/s | CPU-s per M items | peak RSS MiB | runs |")
-	fmt.Println("|---|---|---|---:|---:|---:|---:|---|")
+	fmt.Println("| signal | load | side | items received (median) | items/s | CPU-s per M items | peak RSS MiB | peak anon RSS MiB | runs |")
+	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|---|")
 	var ratios []string
 	for _, sig := range strings.Split(*signals, ",") {
 		for _, sh := range loads[sig] {
@@ -125,19 +126,21 @@ func run() error {
 			for _, sd := range sides {
 				m := median(res[sd.name])
 				med[sd.name] = m
-				fmt.Printf("| %s | %s | %s | %d | %.0f | %.2f | %.1f | %s |\n", sig, sh.name, sd.name, m.items,
-					float64(m.items)/duration.Seconds(), m.cpu/float64(max(m.items, 1))*1e6, float64(m.hwmKiB)/1024, runsString(res[sd.name]))
+				fmt.Printf("| %s | %s | %s | %d | %.0f | %.2f | %.1f | %.1f | %s |\n", sig, sh.name, sd.name, m.items,
+					float64(m.items)/duration.Seconds(), m.cpu/float64(max(m.items, 1))*1e6, float64(m.hwmKiB)/1024,
+					float64(m.anonKiB)/1024, runsString(res[sd.name]))
 			}
 			v, p := med["vigil"], med["peer"]
 			perCPU := func(r result) float64 { return float64(r.items) / max(r.cpu, 1e-9) }
-			ratios = append(ratios, fmt.Sprintf("| %s | %s | %.2f | %.2f | %.2f |", sig, sh.name,
-				float64(v.items)/float64(max(p.items, 1)), perCPU(v)/perCPU(p), float64(v.hwmKiB)/float64(max(p.hwmKiB, 1))))
+			ratios = append(ratios, fmt.Sprintf("| %s | %s | %.2f | %.2f | %.2f | %.2f |", sig, sh.name,
+				float64(v.items)/float64(max(p.items, 1)), perCPU(v)/perCPU(p), float64(v.hwmKiB)/float64(max(p.hwmKiB, 1)),
+				float64(v.anonKiB)/float64(max(p.anonKiB, 1))))
 		}
 	}
-	fmt.Println("\nRatios vigil/peer (medians): items received, items per CPU-second (higher is better), peak RSS (lower is better)")
+	fmt.Println("\nRatios vigil/peer (medians): items received, items per CPU-second (higher is better), peak RSS and peak anon RSS (lower is better)")
 	fmt.Println()
-	fmt.Println("| signal | load | items | items per CPU-s | peak RSS |")
-	fmt.Println("|---|---|---:|---:|---:|")
+	fmt.Println("| signal | load | items | items per CPU-s | peak RSS | peak anon RSS |")
+	fmt.Println("|---|---|---:|---:|---:|---:|")
 	for _, r := range ratios {
 		fmt.Println(r)
 	}
@@ -216,6 +219,9 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, tg string, d t
 		return result{}, fmt.Errorf("%w\n%s", err, tailString(logBuf.String(), 20))
 	}
 	s.Reset()
+	stopSampling := make(chan struct{})
+	peakAnon := make(chan int64, 1)
+	go func() { peakAnon <- sampleAnon(cmd.Process.Pid, stopSampling) }()
 	cpu0, err := cpuSeconds(cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
@@ -240,13 +246,15 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, tg string, d t
 	if err != nil {
 		return result{}, err
 	}
-	hwm, err := vmHWM(cmd.Process.Pid)
+	close(stopSampling)
+	anon := <-peakAnon
+	hwm, err := kiBField(cmd.Process.Pid, "VmHWM:")
 	if err != nil {
 		return result{}, err
 	}
 	c := s.Counts()
 	items := map[string]int64{"traces": c.Spans, "metrics": c.Points, "logs": c.LogRecords}[sig]
-	return result{items: items, cpu: cpu1 - cpu0, hwmKiB: hwm, bad: c.Bad}, nil
+	return result{items: items, cpu: cpu1 - cpu0, hwmKiB: hwm, anonKiB: anon, bad: c.Bad}, nil
 }
 
 func render(path string, data map[string]string) ([]byte, error) {
@@ -285,12 +293,32 @@ func cpuSeconds(pid int) (float64, error) {
 	return float64(ut+st) / clockTicks, nil
 }
 
-func vmHWM(pid int) (int64, error) {
-	v, err := procStatusField(fmt.Sprintf("/proc/%d/status", pid), "VmHWM:")
+func kiBField(pid int, key string) (int64, error) {
+	v, err := procStatusField(fmt.Sprintf("/proc/%d/status", pid), key)
 	if err != nil {
 		return 0, err
 	}
 	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+}
+
+// sampleAnon returns the largest RssAnon seen every 100 ms until stop. The
+// kernel keeps a high-water mark only for the whole RSS, which also counts
+// the binary's mapped pages; a bigger binary (Vigil links more components)
+// raises that without using more memory for data.
+func sampleAnon(pid int, stop <-chan struct{}) int64 {
+	var peak int64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, err := kiBField(pid, "RssAnon:"); err == nil {
+			peak = max(peak, v)
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-tick.C:
+		}
+	}
 }
 
 func procStatusField(path, key string) (string, error) {
