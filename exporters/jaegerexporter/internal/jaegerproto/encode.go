@@ -134,6 +134,10 @@ func Encode(td ptrace.Traces, opts Options) []Batch {
 	return out
 }
 
+// maxPresize bounds the up-front buffer reservation of one resource (bytes);
+// beyond it the buffer grows as needed.
+const maxPresize = 16 << 20
+
 type encoder struct {
 	opts Options
 }
@@ -153,8 +157,9 @@ func (e *encoder) resource(idx int, rs ptrace.ResourceSpans, n int) Batch {
 			buf = endMsg(buf, start)
 			if len(b.Offsets) == 1 {
 				// Size the buffer from the first span so that growing it
-				// does not copy the batch several times over.
-				if need := len(buf) * n * 5 / 4; cap(buf) < need {
+				// does not copy the batch several times over; capped, so
+				// that one huge first span cannot reserve n times itself.
+				if need := min(len(buf)*n*5/4, maxPresize); cap(buf) < need {
 					buf = append(make([]byte, 0, need), buf...)
 				}
 			}
