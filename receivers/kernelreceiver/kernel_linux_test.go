@@ -20,20 +20,16 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-otel/vigil/ebpf/tcpstats"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
 
-// startReceiver runs the real receiver (real eBPF programs in this kernel)
-// with a short collection interval into a sink.
-func startReceiver(t *testing.T) *consumertest.MetricsSink {
-	t.Helper()
-	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config))
-	return sink
-}
-
+// startReceiverWith runs the real receiver (real eBPF programs in this
+// kernel) with a short collection interval into a sink, optionally limited
+// to the given program kinds.
 func startReceiverWith(t *testing.T, cfg *Config, kinds ...string) (*consumertest.MetricsSink, *componenttest.Telemetry) {
 	t.Helper()
 	return startReceiverMod(t, cfg, func(r *kernelReceiver) {
@@ -197,10 +193,9 @@ func testResetsAndConnects(t *testing.T, kind string) {
 
 // newTestCgroup creates a cgroup laid out like a kubelet pod container
 // (systemd driver, containerd) under a test slice, removed in t.Cleanup.
-func newTestCgroup(t *testing.T) (dir, rel, containerID, podUID string) {
+func newTestCgroup(t *testing.T) (root, dir, rel, containerID, podUID string) {
 	t.Helper()
-	root, err := cgroups.FindCgroup2Mount()
-	require.NoError(t, err, "cgroup v2 is needed for socket cgroup ids")
+	root = cgroup2Root(t)
 	s := randSuffix(t)
 	podUID = "0b1c2d3e-4f50-6172-8394-" + s + "abcd"
 	containerID = strings.Repeat(s, 8)
@@ -215,7 +210,26 @@ func newTestCgroup(t *testing.T) (dir, rel, containerID, podUID string) {
 		d := dir
 		t.Cleanup(func() { _ = os.Remove(d) })
 	}
-	return dir, rel, containerID, podUID
+	return root, dir, rel, containerID, podUID
+}
+
+// cgroup2Root returns the cgroup v2 mount, mounting the hierarchy on a
+// temporary directory where the host has none (cgroup v1-only hosts: the v2
+// hierarchy, whose ids sockets carry, exists in the kernel regardless).
+func cgroup2Root(t *testing.T) string {
+	t.Helper()
+	if root, err := cgroups.FindCgroup2Mount(); err == nil {
+		return root
+	}
+	root, err := os.MkdirTemp("", "vigil-cgroup2-")
+	require.NoError(t, err)
+	require.NoError(t, unix.Mount("cgroup2", root, "cgroup2", 0, ""), "mounting cgroup2")
+	t.Logf("no cgroup2 mount on this host: mounted one at %s", root)
+	t.Cleanup(func() {
+		_ = unix.Unmount(root, 0)
+		_ = os.Remove(root)
+	})
+	return root
 }
 
 // TestCgroupAttribution starts a child process inside a new cgroup laid out
@@ -224,9 +238,10 @@ func newTestCgroup(t *testing.T) (dir, rel, containerID, podUID string) {
 // while the test's own connections (root cgroup) carry none.
 func TestCgroupAttribution(t *testing.T) {
 	l := newLab(t)
-	dir, rel, containerID, podUID := newTestCgroup(t)
-
-	sink := startReceiver(t)
+	root, dir, rel, containerID, podUID := newTestCgroup(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.CgroupRoot = root
+	sink, _ := startReceiverWith(t, cfg)
 	const port, nChild, nSelf = 5003, 3, 2
 	var wg sync.WaitGroup
 	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
@@ -281,8 +296,9 @@ func selfCgroup(t *testing.T) string {
 // series that holds the rest, and the folding is counted.
 func TestPeerOverflow(t *testing.T) {
 	l := newLab(t)
-	dir, rel, _, _ := newTestCgroup(t)
+	root, dir, rel, _, _ := newTestCgroup(t)
 	cfg := createDefaultConfig().(*Config)
+	cfg.CgroupRoot = root
 	cfg.MaxPeersPerCgroup = 2
 	sink, tel := startReceiverWith(t, cfg)
 
@@ -363,8 +379,10 @@ func TestIPv6(t *testing.T) {
 // so that pod churn cannot fill the bounded maps.
 func TestRemovedCgroupIsForgotten(t *testing.T) {
 	l := newLab(t)
-	dir, rel, _, _ := newTestCgroup(t)
-	sink, tel := startReceiverMod(t, createDefaultConfig().(*Config), func(r *kernelReceiver) {
+	root, dir, rel, _, _ := newTestCgroup(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.CgroupRoot = root
+	sink, tel := startReceiverMod(t, cfg, func(r *kernelReceiver) {
 		r.refresh = 100 * time.Millisecond
 		r.goneGrace = 300 * time.Millisecond
 	})
