@@ -145,3 +145,51 @@ func AllValues() map[string]string {
 		"metric":          ".+",
 	}
 }
+
+// LabelVariable is a dashboard variable filled by label_values(selector, label).
+type LabelVariable struct {
+	File     string
+	Name     string
+	Selector string // may reference other variables
+	Label    string
+	Regex    string // Grafana's regex on the values, "" for none
+}
+
+var labelValuesCall = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
+
+// LoadLabelVariables reads the label_values variables of every dashboard
+// JSON file in dir.
+func LoadLabelVariables(dir string) ([]LabelVariable, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	var out []LabelVariable
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var d jsonDashboard
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for _, v := range d.Templating.List {
+			if v["type"] != "query" {
+				continue
+			}
+			q, _ := v["query"].(map[string]any)
+			s, _ := q["query"].(string)
+			m := labelValuesCall.FindStringSubmatch(s)
+			if m == nil {
+				return nil, fmt.Errorf("%s: variable %v: query %q is not label_values(selector, label)", f, v["name"], s)
+			}
+			lv := LabelVariable{File: filepath.Base(f), Selector: m[1], Label: m[2]}
+			lv.Name, _ = v["name"].(string)
+			lv.Regex, _ = v["regex"].(string)
+			out = append(out, lv)
+		}
+	}
+	return out, nil
+}

@@ -332,6 +332,7 @@ func TestDashboardQueries(t *testing.T) {
 		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
 	}
 	checkExemplarsLinkToJaeger(t, service, start)
+	checkLabelVariables(t, comps, vars)
 	t.Logf("checked %d dashboard queries and alert rule expressions; %d without their component", len(queries)-len(unsupported)+len(rules), len(unsupported))
 }
 
@@ -340,6 +341,59 @@ type dashQuery struct {
 	q      dashboards.Query
 	expr   string
 	reason string
+}
+
+// checkLabelVariables runs each dashboard variable's label_values query
+// (as Grafana does, through the label values API) and asserts it offers this
+// run's value, or any value. The k8s_* labels come from the k8s_attributes
+// processor, which needs a Kubernetes API server: those variables are listed
+// as not checked here (deploy/helm_test.go checks the processor's config).
+func checkLabelVariables(t *testing.T, comps map[string][]string, vars map[string]string) {
+	t.Helper()
+	lvs, err := dashboards.LoadLabelVariables(filepath.Join(repoRoot, "dashboards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lv := range lvs {
+		if strings.HasPrefix(lv.Label, "k8s_") {
+			t.Logf("variable %s/%s not checked: label %s needs the k8s_attributes processor and a Kubernetes API", lv.File, lv.Name, lv.Label)
+			continue
+		}
+		sel := dashboards.Substitute(lv.Selector, vars)
+		if m := missingSource(comps, sel); m != "" {
+			t.Errorf("variable %s/%s: its source component %s is not in the vigil binary", lv.File, lv.Name, m)
+			continue
+		}
+		q := url.Values{}
+		q.Set("match[]", sel)
+		var resp struct {
+			Data []string `json:"data"`
+		}
+		if err := getJSON(PrometheusURL+"/api/v1/label/"+lv.Label+"/values?"+q.Encode(), nil, &resp); err != nil {
+			t.Errorf("variable %s/%s: %v", lv.File, lv.Name, err)
+			continue
+		}
+		re := regexp.MustCompile(".*")
+		if r := strings.Trim(lv.Regex, "/"); r != "" {
+			re = regexp.MustCompile(r)
+		}
+		want := regexp.MustCompile("^(?:" + vars[lv.Name] + ")$")
+		found := false
+		for _, v := range resp.Data {
+			if m := re.FindStringSubmatch(v); m != nil {
+				val := m[0]
+				if len(m) > 1 {
+					val = m[1]
+				}
+				if want.MatchString(val) {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("variable %s/%s: label_values(%s, %s) offers no value matching %q (got %d values)", lv.File, lv.Name, sel, lv.Label, vars[lv.Name], len(resp.Data))
+		}
+	}
 }
 
 // checkExemplarsLinkToJaeger asserts what the duration panel's exemplar
