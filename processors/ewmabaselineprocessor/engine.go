@@ -313,9 +313,9 @@ func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule, npoints
 		om := sm.Metrics().AppendEmpty()
 		om.SetName(m.Name() + r.suffix + outputSuffixes[i])
 		om.SetDescription(outputDescriptions[i])
-		if i == outScore || i == outAlert {
-			om.SetUnit("1")
-		} else {
+		// Score and alert are dimensionless but carry no unit: with "1"
+		// Prometheus' OTLP naming would rename them to *_ratio.
+		if i != outScore && i != outAlert {
 			om.SetUnit(unit)
 		}
 		o[i] = om.SetEmptyGauge().DataPoints()
