@@ -231,6 +231,19 @@ func one(t *testing.T, base, expr string) PromSample {
 	return got[0]
 }
 
+// waitValue waits until expr has one sample with value want (data of a later
+// export may arrive after an earlier one was already visible).
+func waitValue(t *testing.T, base, expr string, want float64) {
+	t.Helper()
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		s, err := promQuery(base, expr)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %v, want one sample of value %v", expr, s, want)
+	})
+}
+
 func assertLabels(t *testing.T, s PromSample, want map[string]string) {
 	t.Helper()
 	if fmt.Sprint(s.Labels) != fmt.Sprint(want) {
@@ -415,14 +428,14 @@ func TestPRWPrometheus2(t *testing.T) {
 			v := StartVigil(t, prwConfig(Prometheus2URL, tc.extra, false))
 			now := time.Now().Truncate(time.Millisecond)
 			mustPost(t, v, knownMetrics(sfx, now))
-			mustPost(t, v, knownMetrics(sfx, now.Add(time.Second)))
+			mustPost(t, v, knownMetrics(sfx, now.Add(3*time.Second))) // after the first export's stale marker
 			p := "prw_" + sfx + "_"
 			assertValue(t, "gauge", one(t, Prometheus2URL, p+"memory_bytes").Value, 12.5)
 			assertValue(t, "counter", one(t, Prometheus2URL, p+"requests_total").Value, 42)
 			assertValue(t, "bucket", one(t, Prometheus2URL, p+`duration_seconds_bucket{le="1"}`).Value, 5)
 			assertValue(t, "quantile", one(t, Prometheus2URL, p+`gc_pause_seconds{quantile="0.99"}`).Value, 1.5)
 			// Both exports are stored: nothing was lost in the fallback.
-			assertValue(t, "samples of the gauge", one(t, Prometheus2URL, "count_over_time("+p+"memory_bytes[10m])").Value, 2)
+			waitValue(t, Prometheus2URL, "count_over_time("+p+"memory_bytes[10m])", 2)
 			falls := v.SelfMetric(t, "otelcol_exporter_prw_protocol_fallbacks", nil)
 			logged := strings.Count(v.Log(), "does not acknowledge remote-write 2.0")
 			if tc.fallback && (falls != 1 || logged != 1) {
