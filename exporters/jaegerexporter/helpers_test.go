@@ -13,7 +13,8 @@ import (
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/jaegerproto"
 )
 
-// resourceBatch is what the collector decodes from one PostSpansRequest.
+// resourceBatch is what the collector decodes from one PostSpansRequest,
+// with the input resource of its first span.
 type resourceBatch struct {
 	batch    *model.Batch
 	resource int
@@ -27,9 +28,9 @@ func tracesToBatches(td ptrace.Traces) ([]resourceBatch, error) {
 	for _, b := range jaegerproto.Encode(td, jaegerproto.Options{}) {
 		var req api_v2.PostSpansRequest
 		if err := req.Unmarshal(b.AppendRequest(nil, 0, b.NumSpans())); err != nil {
-			return nil, fmt.Errorf("resource %d: %w", b.Resource, err)
+			return nil, fmt.Errorf("resource %d: %w", b.Origins[0].Resource, err)
 		}
-		out = append(out, resourceBatch{batch: &req.Batch, resource: b.Resource})
+		out = append(out, resourceBatch{batch: &req.Batch, resource: b.Origins[0].Resource})
 	}
 	return out, nil
 }

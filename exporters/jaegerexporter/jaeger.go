@@ -88,8 +88,8 @@ func (e *jaegerExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// pushTraces sends one PostSpans call per resource (more if a batch must be
-// split to fit max_request_size or the server's limit). On a retryable error
+// pushTraces sends one PostSpans call per distinct Jaeger process (more if a
+// batch must be split to fit max_request_size or the server's limit). On a retryable error
 // it returns only the spans that were not yet accepted, so a retry does not
 // duplicate what Jaeger already stored.
 func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
@@ -151,7 +151,7 @@ func (e *jaegerExporter) send(ctx context.Context, b *jaegerproto.Batch, i, j in
 		if j-i == 1 {
 			e.telemetry.ExporterJaegerDroppedSpans.Add(ctx, 1, attrsTooLarge)
 			markSent(sent, i, j) // dropped: never retried
-			return consumererror.NewPermanent(fmt.Errorf("span %d of resource %d larger than the message limit: %w", i, b.Resource, err))
+			return consumererror.NewPermanent(fmt.Errorf("span %d of resource %d larger than the message limit: %w", b.Origins[i].Span, b.Origins[i].Resource, err))
 		}
 		e.telemetry.ExporterJaegerSplitRequests.Add(ctx, 1)
 		mid := i + (j-i)/2
@@ -223,27 +223,36 @@ func retryDelay(st *status.Status) time.Duration {
 	return 0
 }
 
-// unsentTraces returns the spans of the resources in rest that were not
-// accepted: for rest[0] those with sent[i] == false, all spans for the others.
+// unsentTraces returns the spans of batches rest that were not accepted:
+// for rest[0] those with sent[i] == false, all spans for the others; each
+// with its resource and scope.
 func unsentTraces(td ptrace.Traces, rest []jaegerproto.Batch, sent []bool) ptrace.Traces {
 	out := ptrace.NewTraces()
-	for ri := range rest {
-		src := td.ResourceSpans().At(rest[ri].Resource)
-		dst := out.ResourceSpans().AppendEmpty()
-		src.Resource().CopyTo(dst.Resource())
-		dst.SetSchemaUrl(src.SchemaUrl())
-		idx := 0
-		for i := 0; i < src.ScopeSpans().Len(); i++ {
-			sss := src.ScopeSpans().At(i)
-			dss := dst.ScopeSpans().AppendEmpty()
-			sss.Scope().CopyTo(dss.Scope())
-			dss.SetSchemaUrl(sss.SchemaUrl())
-			for j := 0; j < sss.Spans().Len(); j++ {
-				if ri > 0 || !sent[idx] {
-					sss.Spans().At(j).CopyTo(dss.Spans().AppendEmpty())
-				}
-				idx++
+	type scopeKey struct{ r, s int }
+	resources := map[int]ptrace.ResourceSpans{}
+	scopes := map[scopeKey]ptrace.ScopeSpans{}
+	for bi := range rest {
+		for k, o := range rest[bi].Origins {
+			if bi == 0 && sent[k] {
+				continue
 			}
+			srcRS := td.ResourceSpans().At(o.Resource)
+			srcSS := srcRS.ScopeSpans().At(o.Scope)
+			dss, ok := scopes[scopeKey{o.Resource, o.Scope}]
+			if !ok {
+				drs, ok := resources[o.Resource]
+				if !ok {
+					drs = out.ResourceSpans().AppendEmpty()
+					srcRS.Resource().CopyTo(drs.Resource())
+					drs.SetSchemaUrl(srcRS.SchemaUrl())
+					resources[o.Resource] = drs
+				}
+				dss = drs.ScopeSpans().AppendEmpty()
+				srcSS.Scope().CopyTo(dss.Scope())
+				dss.SetSchemaUrl(srcSS.SchemaUrl())
+				scopes[scopeKey{o.Resource, o.Scope}] = dss
+			}
+			srcSS.Spans().At(o.Span).CopyTo(dss.Spans().AppendEmpty())
 		}
 	}
 	return out

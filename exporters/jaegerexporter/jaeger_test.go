@@ -380,3 +380,36 @@ func TestPushBeforeStart(t *testing.T) {
 	require.NoError(t, err)
 	assert.EqualError(t, e.pushTraces(context.Background(), genTraces(1, 1, 0)), "jaeger exporter not started")
 }
+
+// Resources with the same process travel in one call; when that call fails
+// retryably, exactly its spans come back, each under its own resource.
+func TestMergedProcessPartialFailure(t *testing.T) {
+	t.Parallel()
+	c := &collector{respond: func(call int, _ *api_v2.PostSpansRequest) error {
+		if call == 2 {
+			return status.Error(codes.Unavailable, "restarting")
+		}
+		return nil
+	}}
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	e := startExporter(t, startCollector(t, c), tel, nil)
+
+	td := genTraces(4, 3, 0)
+	for i := range 4 { // services a, b, a, b
+		td.ResourceSpans().At(i).Resource().Attributes().PutStr("service.name", []string{"a", "b"}[i%2])
+	}
+	err := e.pushTraces(context.Background(), td)
+	var te consumererror.Traces
+	require.ErrorAs(t, err, &te)
+	assert.Equal(t, 1, len(c.services))
+	assert.Equal(t, "a", c.services[0])
+	assert.Len(t, c.acceptedIDs(), 6, "both 'a' resources in the first call")
+	rest := te.Data()
+	require.Equal(t, 2, rest.ResourceSpans().Len())
+	for i := range 2 {
+		svc, _ := rest.ResourceSpans().At(i).Resource().Attributes().Get("service.name")
+		assert.Equal(t, "b", svc.Str())
+		assert.Equal(t, 3, rest.ResourceSpans().At(i).ScopeSpans().At(0).Spans().Len())
+	}
+}

@@ -74,15 +74,27 @@ type Options struct {
 	EmitV1HTTPStatus     bool
 }
 
-// Batch is one resource's spans, encoded: Spans holds the concatenated
-// `Batch.spans` entries (tag, length, Span message), Offsets[i] is where span
-// i starts (len(Offsets) == NumSpans()+1), Process is the `Batch.process`
-// entry. Any contiguous run of spans plus Process forms a valid batch.
+// Batch is the spans of all resources that map to the same Jaeger Process,
+// encoded: Spans holds the concatenated `Batch.spans` entries (tag, length,
+// Span message), Offsets[i] is where span i starts (len(Offsets) ==
+// NumSpans()+1), Origins[i] says where span i came from, and Process is the
+// `Batch.process` entry. Any contiguous run of spans plus Process forms a
+// valid batch.
+//
+// Resources with identical attributes (e.g. one per SDK export request, as
+// the batch processor leaves them) share one Batch: one PostSpans call
+// instead of one per resource, which matters most with compression, where
+// each call starts a new stream.
 type Batch struct {
-	Resource int // index of the ResourceSpans in the input
-	Process  []byte
-	Spans    []byte
-	Offsets  []int
+	Process []byte
+	Spans   []byte
+	Offsets []int
+	Origins []Origin
+}
+
+// Origin locates a span in the input: ResourceSpans, ScopeSpans, Span index.
+type Origin struct {
+	Resource, Scope, Span int
 }
 
 // NumSpans returns the number of encoded spans.
@@ -109,66 +121,69 @@ func (b *Batch) RequestHeader(dst []byte, i, j int) []byte {
 
 // AppendRequest appends the PostSpansRequest for spans [i, j) to dst.
 func (b *Batch) AppendRequest(dst []byte, i, j int) []byte {
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(b.batchLen(i, j)))
+	dst = b.RequestHeader(dst, i, j)
 	dst = append(dst, b.Spans[b.Offsets[i]:b.Offsets[j]]...)
 	return append(dst, b.Process...)
 }
 
-// Encode translates td into one Batch per resource that has spans.
+// Encode translates td into one Batch per distinct Jaeger Process, in the
+// order the processes first appear. Resources without spans are skipped.
 func Encode(td ptrace.Traces, opts Options) []Batch {
 	rss := td.ResourceSpans()
-	out := make([]Batch, 0, rss.Len())
 	e := encoder{opts: opts}
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
+	var out []Batch
+	index := make(map[string]int)
+	proc := make([]byte, 0, 256)
+	left := td.SpanCount()
+	for ri := 0; ri < rss.Len(); ri++ {
+		rs := rss.At(ri)
+		sss := rs.ScopeSpans()
 		n := 0
-		for j := 0; j < rs.ScopeSpans().Len(); j++ {
-			n += rs.ScopeSpans().At(j).Spans().Len()
+		for si := 0; si < sss.Len(); si++ {
+			n += sss.At(si).Spans().Len()
 		}
 		if n == 0 {
 			continue
 		}
-		out = append(out, e.resource(i, rs, n))
+		proc = e.process(proc[:0], rs.Resource())
+		bi, ok := index[string(proc)]
+		if !ok {
+			bi = len(out)
+			out = append(out, Batch{Process: append([]byte(nil), proc...), Offsets: []int{0}, Spans: make([]byte, 0, 1024)})
+			index[string(out[bi].Process)] = bi
+		}
+		b := &out[bi]
+		for si := 0; si < sss.Len(); si++ {
+			ss := sss.At(si)
+			spans := ss.Spans()
+			for j := 0; j < spans.Len(); j++ {
+				var start int
+				b.Spans, start = beginMsg(b.Spans, 1)
+				b.Spans = e.span(b.Spans, spans.At(j), ss.Scope())
+				b.Spans = endMsg(b.Spans, start)
+				b.Offsets = append(b.Offsets, len(b.Spans))
+				b.Origins = append(b.Origins, Origin{Resource: ri, Scope: si, Span: j})
+				if len(b.Offsets) == 2 {
+					// Size the buffer from the first span so that growing it
+					// does not copy the batch several times over; capped, so
+					// that one huge first span cannot reserve n times itself.
+					if need := min(len(b.Spans)*left*5/4, maxPresize); cap(b.Spans) < need {
+						b.Spans = append(make([]byte, 0, need), b.Spans...)
+					}
+				}
+			}
+		}
+		left -= n
 	}
 	return out
 }
 
-// maxPresize bounds the up-front buffer reservation of one resource (bytes);
+// maxPresize bounds the up-front buffer reservation of one batch (bytes);
 // beyond it the buffer grows as needed.
 const maxPresize = 16 << 20
 
 type encoder struct {
 	opts Options
-}
-
-func (e *encoder) resource(idx int, rs ptrace.ResourceSpans, n int) Batch {
-	b := Batch{Resource: idx, Offsets: make([]int, 0, n+1)}
-	buf := make([]byte, 0, 1024)
-	sss := rs.ScopeSpans()
-	for i := 0; i < sss.Len(); i++ {
-		ss := sss.At(i)
-		spans := ss.Spans()
-		for j := 0; j < spans.Len(); j++ {
-			b.Offsets = append(b.Offsets, len(buf))
-			var start int
-			buf, start = beginMsg(buf, 1)
-			buf = e.span(buf, spans.At(j), ss.Scope())
-			buf = endMsg(buf, start)
-			if len(b.Offsets) == 1 {
-				// Size the buffer from the first span so that growing it
-				// does not copy the batch several times over; capped, so
-				// that one huge first span cannot reserve n times itself.
-				if need := min(len(buf)*n*5/4, maxPresize); cap(buf) < need {
-					buf = append(make([]byte, 0, need), buf...)
-				}
-			}
-		}
-	}
-	b.Offsets = append(b.Offsets, len(buf))
-	b.Spans = buf
-	b.Process = e.process(make([]byte, 0, 128), rs.Resource())
-	return b
 }
 
 func (e *encoder) process(buf []byte, res pcommon.Resource) []byte {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,36 +18,56 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// assertSameAsReference checks that Encode's requests are byte-for-byte the
-// gogo encoding of the reference translation (contrib + layer).
+// assertSameAsReference checks that every encoded span and process is
+// byte-for-byte the gogo encoding of the reference translation (contrib +
+// layer), that resources with the same process share one batch, and that no
+// span is lost or duplicated.
 func assertSameAsReference(t *testing.T, td ptrace.Traces) {
 	t.Helper()
 	ref, err := referenceBatches(td)
 	require.NoError(t, err)
+	refByRes := map[int]*model.Batch{}
+	for _, r := range ref {
+		refByRes[r.resource] = r.batch
+	}
 	got := Encode(td, Options{})
-	require.Len(t, got, len(ref))
-	for i := range ref {
-		assert.Equal(t, ref[i].resource, got[i].Resource)
-		require.Equal(t, ref[i].spans, got[i].NumSpans())
-		want, err := (&api_v2.PostSpansRequest{Batch: *ref[i].batch}).Marshal()
-		require.NoError(t, err)
-		enc := got[i].AppendRequest(nil, 0, got[i].NumSpans())
-		assert.Equal(t, len(enc), got[i].RequestSize(0, got[i].NumSpans()))
-		if !bytes.Equal(want, enc) {
-			var dec api_v2.PostSpansRequest
-			derr := dec.Unmarshal(enc)
-			t.Fatalf("resource %d: encoding differs from reference (decode err %v)\nwant %x\ngot  %x\ndecoded %+v\nreference %+v",
-				i, derr, want, enc, dec.Batch, ref[i].batch)
-		}
-		// Every sub-range is a valid request with exactly those spans.
-		n := got[i].NumSpans()
-		for a := 0; a < n; a++ {
-			var dec api_v2.PostSpansRequest
-			require.NoError(t, dec.Unmarshal(got[i].AppendRequest(nil, a, a+1)))
-			require.Len(t, dec.Batch.Spans, 1)
-			assert.Equal(t, ref[i].batch.Spans[a].SpanID, dec.Batch.Spans[0].SpanID)
+	seen := map[string]bool{}
+	total := 0
+	for bi := range got {
+		b := &got[bi]
+		n := b.NumSpans()
+		require.Len(t, b.Origins, n)
+		require.Positive(t, n)
+		require.False(t, seen[string(b.Process)], "two batches with the same process")
+		seen[string(b.Process)] = true
+		req := b.AppendRequest(nil, 0, n)
+		require.Equal(t, len(req), b.RequestSize(0, n))
+		var dec api_v2.PostSpansRequest
+		require.NoError(t, dec.Unmarshal(req))
+		require.Len(t, dec.Batch.Spans, n)
+		for k, o := range b.Origins {
+			rb := refByRes[o.Resource]
+			require.NotNil(t, rb, "resource %d", o.Resource)
+			wantProc, err := (&model.Batch{Process: rb.Process}).Marshal()
+			require.NoError(t, err)
+			require.Equal(t, wantProc, b.Process, "process of resource %d", o.Resource)
+			flat := o.Span
+			for si := 0; si < o.Scope; si++ {
+				flat += td.ResourceSpans().At(o.Resource).ScopeSpans().At(si).Spans().Len()
+			}
+			wantSpan, err := (&model.Batch{Spans: []*model.Span{rb.Spans[flat]}}).Marshal()
+			require.NoError(t, err)
+			if gotSpan := b.Spans[b.Offsets[k]:b.Offsets[k+1]]; !bytes.Equal(wantSpan, gotSpan) {
+				t.Fatalf("span %+v differs from reference\nwant %x\ngot  %x\nreference %+v", o, wantSpan, gotSpan, rb.Spans[flat])
+			}
+			if k > 0 { // input order is kept
+				p := b.Origins[k-1]
+				require.True(t, p.Resource < o.Resource || p.Resource == o.Resource && (p.Scope < o.Scope || p.Scope == o.Scope && p.Span < o.Span))
+			}
+			total++
 		}
 	}
+	require.Equal(t, td.SpanCount(), total)
 }
 
 func richTraces() ptrace.Traces {
@@ -148,18 +169,51 @@ func TestRequestSizeAndRanges(t *testing.T) {
 	t.Parallel()
 	bs := Encode(richTraces(), Options{})
 	require.Len(t, bs, 3)
-	assert.Equal(t, []int{2, 3, 4}, []int{bs[0].Resource, bs[1].Resource, bs[2].Resource})
+	assert.Equal(t, []int{2, 3, 4}, []int{bs[0].Origins[0].Resource, bs[1].Origins[0].Resource, bs[2].Origins[0].Resource})
 	b := bs[0]
 	for i := 0; i <= b.NumSpans(); i++ {
 		for j := i; j <= b.NumSpans(); j++ {
 			req := b.AppendRequest(nil, i, j)
 			assert.Equal(t, len(req), b.RequestSize(i, j))
+			assert.Equal(t, append(b.RequestHeader(nil, i, j), append(append([]byte(nil), b.Spans[b.Offsets[i]:b.Offsets[j]]...), b.Process...)...), req)
 			var dec api_v2.PostSpansRequest
 			require.NoError(t, dec.Unmarshal(req))
 			assert.Len(t, dec.Batch.Spans, j-i)
 			assert.Equal(t, "checkout", dec.Batch.Process.ServiceName)
 		}
 	}
+}
+
+// Resources with the same attributes (one per SDK export, as the batch
+// processor leaves them) go out in one batch; different ones do not.
+func TestSameProcessMerged(t *testing.T) {
+	t.Parallel()
+	td := ptrace.NewTraces()
+	for i, svc := range []string{"a", "b", "a", "a", "b"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", svc)
+		s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		s.SetSpanID(pcommon.SpanID{byte(i + 1)})
+	}
+	// Same service, other attributes: a separate process.
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "a")
+	rs.Resource().Attributes().PutStr("host.name", "h")
+	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetSpanID(pcommon.SpanID{9})
+
+	bs := Encode(td, Options{})
+	require.Len(t, bs, 3)
+	res := func(b Batch) []int {
+		var r []int
+		for _, o := range b.Origins {
+			r = append(r, o.Resource)
+		}
+		return r
+	}
+	assert.Equal(t, []int{0, 2, 3}, res(bs[0]))
+	assert.Equal(t, []int{1, 4}, res(bs[1]))
+	assert.Equal(t, []int{5}, res(bs[2]))
+	assertSameAsReference(t, td)
 }
 
 func TestHTTPStatusOptions(t *testing.T) {
