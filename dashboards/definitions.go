@@ -194,16 +194,19 @@ func Anomalies() *Dashboard {
 		Name: "metric", Label: "Tracked series", Type: "query", Datasource: dsRef(VarPrometheus),
 		Query:      map[string]any{"query": `label_values({__name__=~".+_score(_ratio)?"}, __name__)`, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
 		Definition: `label_values({__name__=~".+_score(_ratio)?"}, __name__)`,
-		Regex:      `/^(.+)_score(_ratio)?$/`, Refresh: 2, IncludeAll: true, AllValue: ".+", Multi: false, Sort: 1,
+		Regex:      `/^(.+)_score(_ratio)?$/`, Refresh: 2, IncludeAll: true, AllValue: ".+", Multi: true, Sort: 1,
 		Current: map[string]any{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}},
 		Options: []any{},
 	})
 
 	b.row("Baselines")
-	b.add(24, 10, timeseries("Value, baseline and band", "The tracked value (as the rule reads it) with its EWMA baseline and the band mean ± k·σ around it.", "short",
-		q(`{__name__=~"${metric}_baseline.*"}`, "baseline {{__name__}}"),
-		q(`{__name__=~"${metric}_upper.*"}`, "upper {{__name__}}"),
-		q(`{__name__=~"${metric}_lower.*"}`, "lower {{__name__}}")))
+	band := timeseries("$metric: value, baseline and band", "The tracked series with its EWMA baseline and the band mean ± k·σ around it, one panel per tracked series. The value line is the input metric itself, so it shows for gauge rules; counter and histogram rules track a derived rate or mean, drawn by the band alone.", "short",
+		q(`{__name__=~"${metric}"}`, "value {{__name__}}"),
+		q(`{__name__=~"${metric}_baseline.*"}`, "baseline"),
+		q(`{__name__=~"${metric}_upper.*"}`, "upper"),
+		q(`{__name__=~"${metric}_lower.*"}`, "lower"))
+	band.Repeat, band.RepeatDirection = "metric", "v"
+	b.add(24, 10, band)
 	b.add(12, 8, timeseries("Anomaly score", "|x − mean| / σ per series; alerts fire when it stays above the rule's threshold.", "none",
 		q(`{__name__=~"${metric}_score.*"}`, "{{__name__}}")))
 	b.add(12, 8, timeseries("Alert state", "Alert state series per tracked series (0 inactive, 1 pending, 2 firing).", "none",

@@ -100,6 +100,9 @@ type Panel struct {
 	Options     map[string]any `json:"options,omitempty"`
 	Targets     []*Target      `json:"targets,omitempty"`
 	Collapsed   *bool          `json:"collapsed,omitempty"`
+	// Repeat names a multi-value variable: one copy of the panel per value.
+	Repeat          string `json:"repeat,omitempty"`
+	RepeatDirection string `json:"repeatDirection,omitempty"`
 	Panels      []*Panel       `json:"panels,omitempty"`
 }
 
