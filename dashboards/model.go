@@ -101,9 +101,9 @@ type Panel struct {
 	Targets     []*Target      `json:"targets,omitempty"`
 	Collapsed   *bool          `json:"collapsed,omitempty"`
 	// Repeat names a multi-value variable: one copy of the panel per value.
-	Repeat          string `json:"repeat,omitempty"`
-	RepeatDirection string `json:"repeatDirection,omitempty"`
-	Panels      []*Panel       `json:"panels,omitempty"`
+	Repeat          string   `json:"repeat,omitempty"`
+	RepeatDirection string   `json:"repeatDirection,omitempty"`
+	Panels          []*Panel `json:"panels,omitempty"`
 }
 
 // GridPos places a panel on the 24-column grid.
