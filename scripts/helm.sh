@@ -13,6 +13,7 @@
 set -euo pipefail
 
 HELM_VERSION=${VIGIL_HELM_VERSION:-3.22.0}
+HELM_K8S_MINOR=37 # k8s.io/client-go v0.37 in Helm 3.22's go.mod
 CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
 dir="$CACHE/helm-$HELM_VERSION"
 bin="$dir/helm"
@@ -25,8 +26,13 @@ install_helm() {
   mkdir -p "$dir"
   local tmp; tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigil-helm.XXXXXX")
   # Build outside the Vigil module so its go.mod is not consulted.
+  # The ldflags are those of Helm's Makefile: the version, and the default
+  # Kubernetes version of `helm template`/`lint` (that of the k8s.io modules
+  # Helm 3.22 builds with, 1.37); without them a source build assumes 1.20.
+  local k8s="-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR"
+  k8s="$k8s -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR"
   (cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS= go install -trimpath \
-    -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION $k8s" \
     "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION")
   mv "$tmp/helm" "$bin"
   rm -rf "$tmp"
