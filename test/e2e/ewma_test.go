@@ -248,3 +248,49 @@ func TestEWMABaseline(t *testing.T) {
 		return n == float64(len(values)), fmt.Sprintf("points processed %v, want %d", n, len(values))
 	})
 }
+
+// TestEWMABaselineRestart: the baseline survives a restart through
+// file_storage. After 200 s of noise vigil restarts; a burst right after the
+// restart fires exactly `for` (3 s) after it starts. Without the restored
+// state the first sample after the restart would only seed a new baseline
+// and the 20-sample warm-up would hide the burst.
+func TestEWMABaselineRestart(t *testing.T) {
+	sfx := RandomSuffix()
+	name := "e2e_restart_" + sfx
+	service := "ewma-e2e-restart-" + sfx
+	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiURL))
+
+	const before, burst, after = 200, 10, 50
+	rng := rand.New(rand.NewPCG(13, 17))
+	values := make([]float64, before+burst+after)
+	for i := range values {
+		values[i] = 100 + rng.NormFloat64()
+		if i >= before && i < before+burst {
+			values[i] += 30
+		}
+	}
+	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
+	for i := 0; i < before; i += 50 {
+		postGauge(t, v, service, name, start, values[i:i+50], i)
+	}
+	v.Restart(t)
+	if log := v.Log(); !strings.Contains(log, "ewma_baseline: restored baseline state") || !strings.Contains(log, `"series": 1}`) {
+		t.Fatalf("vigil did not report restoring the baseline state; log:\n%s", v.Log())
+	}
+	postGauge(t, v, service, name, start, values[before:], before)
+
+	q := fmt.Sprintf(`{service_name=%q} | alert_state="firing"`, service)
+	from, to := start.Add(-time.Minute), time.Now().Add(time.Minute)
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		n := LokiLineCount(t, q, from, to)
+		return n >= 1, fmt.Sprintf("loki: %d firing records", n)
+	})
+	streams := LokiQueryRange(t, q, from, to)
+	if n := len(streams[0].Entries); len(streams) != 1 || n != 1 {
+		t.Fatalf("want exactly one firing record, got %+v", streams)
+	}
+	t.Logf("firing record at %s: %s", streams[0].Entries[0].Time, streams[0].Entries[0].Line)
+	if got, want := streams[0].Entries[0].Time, start.Add((before+3)*time.Second); !got.Equal(want) {
+		t.Errorf("firing at %s, want %s (3 s after the burst, no new warm-up)", got, want)
+	}
+}
