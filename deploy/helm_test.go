@@ -80,6 +80,7 @@ type rendered struct {
 	bindings        []rbacv1.ClusterRoleBinding
 	pdbs            []policyv1.PodDisruptionBudget
 	serviceMonitors []map[string]any
+	prometheusRules []map[string]any
 }
 
 // strict decodes doc into out and fails on unknown or duplicate fields, so a
@@ -153,6 +154,10 @@ func render(t *testing.T, sets ...string) rendered {
 			var m map[string]any
 			require.NoError(t, yaml.UnmarshalStrict(doc, &m))
 			r.serviceMonitors = append(r.serviceMonitors, m)
+		case "monitoring.coreos.com/v1/PrometheusRule":
+			var m map[string]any
+			require.NoError(t, yaml.UnmarshalStrict(doc, &m))
+			r.prometheusRules = append(r.prometheusRules, m)
 		default:
 			t.Fatalf("unexpected object %s %s in the rendered chart", head.APIVersion, head.Kind)
 		}
@@ -325,6 +330,7 @@ func TestChartDefault(t *testing.T) {
 	assert.Empty(t, r.deployments, "no gateway by default")
 	assert.Empty(t, r.pdbs, "no PDB without the gateway (drains do not evict DaemonSet pods)")
 	assert.Empty(t, r.serviceMonitors)
+	assert.Empty(t, r.prometheusRules)
 
 	ds := r.daemonSets[0]
 	require.Len(t, ds.Spec.Template.Spec.Containers, 1)
@@ -591,6 +597,21 @@ func TestChartOptions(t *testing.T) {
 					}
 					assert.Truef(t, found, "ServiceMonitor %v selects no Service with a metrics port", sm["metadata"].(map[string]any)["name"])
 				}
+			},
+		},
+		{
+			name: "prometheusRule",
+			sets: []string{"prometheusRule.enabled=true", "prometheusRule.labels.release=prom"},
+			check: func(t *testing.T, r rendered) {
+				require.Len(t, r.prometheusRules, 1)
+				pr := r.prometheusRules[0]
+				assert.Equal(t, "prom", pr["metadata"].(map[string]any)["labels"].(map[string]any)["release"])
+				// The same rules as dashboards/alerts/vigil.rules.yaml.
+				b, err := os.ReadFile("../dashboards/alerts/vigil.rules.yaml")
+				require.NoError(t, err)
+				var file map[string]any
+				require.NoError(t, yaml.Unmarshal(b, &file))
+				assert.Equal(t, file["groups"], pr["spec"].(map[string]any)["groups"])
 			},
 		},
 		{
