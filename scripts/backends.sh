@@ -254,7 +254,9 @@ scrape_configs:
     static_configs:
       - targets: ['$PROMETHEUS_ADDR']
 otlp:
-  promote_resource_attributes: [service.instance.id, service.name, service.namespace]
+  # Kernel metrics carry no service.*; their identity is the container.
+  promote_resource_attributes: [service.instance.id, service.name, service.namespace, container.id, k8s.pod.uid,
+    k8s.pod.name, k8s.namespace.name, k8s.node.name, vigil.netns.inode]
 storage:
   exemplars:
     max_exemplars: 100000
