@@ -62,6 +62,7 @@ func setTS(md pmetric.Metrics, ts pcommon.Timestamp) {
 func BenchmarkConsume(b *testing.B) {
 	for _, outs := range [][]string{
 		{"baseline", "upper", "lower", "score", "alert"},
+		{"baseline", "score", "alert"},
 		{"score", "alert"},
 		{},
 	} {
