@@ -19,7 +19,9 @@ import (
 // value seeds the baseline (and the first raw point only seeds the interval).
 func TestValueKinds(t *testing.T) {
 	t.Parallel()
-	ts := func(i int) pcommon.Timestamp { return pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * 10 * time.Second)) }
+	ts := func(i int) pcommon.Timestamp {
+		return pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * 10 * time.Second))
+	}
 	histogram := func(temp pmetric.AggregationTemporality, counts []uint64, sums []float64) pmetric.Metrics {
 		md := pmetric.NewMetrics()
 		m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
