@@ -6,13 +6,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -30,6 +33,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus/common/model"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/vigil-otel/vigil/dashboards"
 )
@@ -274,7 +281,8 @@ func TestDashboardQueries(t *testing.T) {
 	Telemetrygen(t, v, "traces", "--service", service, "--traces", "50", "--rate", "100", "--status-code", "Error")
 	Telemetrygen(t, v, "metrics", "--service", service, "--metrics", "200", "--rate", "100")
 	Telemetrygen(t, v, "logs", "--service", service, "--logs", "200", "--rate", "100")
-	injectAnomaly(t, v, service, anomalyMetric)
+	traceID := jaegerTraceID(t, service)
+	injectAnomaly(t, v, service, anomalyMetric, traceID)
 	if hasKernel {
 		driveTCP(t)
 	}
@@ -334,6 +342,7 @@ func TestDashboardQueries(t *testing.T) {
 		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
 	}
 	checkExemplarsLinkToJaeger(t, service, start)
+	checkAlertRecordsLinkToJaeger(t, "dashboards_e2e", traceID, start)
 	checkLabelVariables(t, comps, vars)
 	t.Logf("checked %d dashboard queries and alert rule expressions; %d without their component", len(queries)-len(unsupported)+len(rules), len(unsupported))
 }
@@ -515,8 +524,9 @@ func alertRuleQueries(t *testing.T) []dashQuery {
 
 // injectAnomaly posts a gauge series with a steady phase and then a burst,
 // with timestamps ending now, so the ewma_baseline connector warms up, scores
-// the burst and writes alert records.
-func injectAnomaly(t *testing.T, v *Vigil, service, name string) {
+// the burst and writes alert records. Every point carries an exemplar of
+// trace traceID, which the alert records pass on as their trace context.
+func injectAnomaly(t *testing.T, v *Vigil, service, name string, traceID pcommon.TraceID) {
 	t.Helper()
 	const steady, burst = 60, 15
 	rng := rand.New(rand.NewPCG(3, 5))
@@ -531,8 +541,93 @@ func injectAnomaly(t *testing.T, v *Vigil, service, name string) {
 	// skipped (nan_inf).
 	values[steady/2] = math.NaN()
 	start := time.Now().Add(-time.Duration(len(values)+5) * time.Second).Truncate(time.Second)
-	for i := 0; i < len(values); i += 25 {
-		postGauge(t, v, service, name, start, values[i:min(i+25, len(values))], i)
+	for from := 0; from < len(values); from += 25 {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.name", service)
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName(name)
+		dps := m.SetEmptyGauge().DataPoints()
+		for i := from; i < min(from+25, len(values)); i++ {
+			ts := pcommon.NewTimestampFromTime(start.Add(time.Duration(i) * time.Second))
+			dp := dps.AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetDoubleValue(values[i])
+			dp.Attributes().PutStr("host", "h1")
+			ex := dp.Exemplars().AppendEmpty()
+			ex.SetTimestamp(ts)
+			ex.SetDoubleValue(values[i])
+			ex.SetTraceID(traceID)
+			ex.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+		}
+		body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("OTLP export: %s: %s", resp.Status, msg)
+		}
+	}
+}
+
+// jaegerTraceID returns the ID of one trace of service that Jaeger holds.
+func jaegerTraceID(t *testing.T, service string) pcommon.TraceID {
+	t.Helper()
+	var id pcommon.TraceID
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		var resp struct {
+			Data []struct {
+				TraceID string `json:"traceID"`
+			} `json:"data"`
+		}
+		if err := getJSON(JaegerQueryURL+"/api/traces?limit=1&lookback=1h&service="+service, nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		if len(resp.Data) == 0 {
+			return false, "no traces of " + service + " in Jaeger yet"
+		}
+		b, err := hex.DecodeString(fmt.Sprintf("%032s", resp.Data[0].TraceID))
+		if err != nil || len(b) != 16 {
+			return false, fmt.Sprintf("trace ID %q: %v", resp.Data[0].TraceID, err)
+		}
+		copy(id[:], b)
+		return true, ""
+	})
+	return id
+}
+
+// checkAlertRecordsLinkToJaeger asserts what the anomalies dashboard's
+// trace links need: the alert records in Loki carry, as trace_id structured
+// metadata, the trace of the exemplar that triggered them, and Jaeger has it.
+func checkAlertRecordsLinkToJaeger(t *testing.T, rule string, traceID pcommon.TraceID, start time.Time) {
+	t.Helper()
+	want := hex.EncodeToString(traceID[:])
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		streams, err := lokiQueryRange(fmt.Sprintf(`{level=~".+"} | alert_rule=%q | trace_id=~".+"`, rule), start.Add(-5*time.Minute), time.Now().Add(time.Minute))
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, st := range streams {
+			for _, e := range st.Entries {
+				if e.Metadata["trace_id"] == want {
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprintf("no alert record of rule %s with trace_id %s (%d streams)", rule, want, len(streams))
+	})
+	var tr struct {
+		Data []any `json:"data"`
+	}
+	GetJSON(t, JaegerQueryURL+"/api/traces/"+want, &tr)
+	if len(tr.Data) == 0 {
+		t.Errorf("Jaeger has no trace %s", want)
 	}
 }
 
