@@ -647,3 +647,20 @@ func TestChartRejectsBadMemoryLimit(t *testing.T) {
 	require.Error(t, err, "helm template must fail on an unparsable memory limit")
 	assert.Contains(t, string(out), `memory limit "lots"`)
 }
+
+// TestChartPackage packages the chart (which follows the dashboards symlink)
+// and renders the archive: what `helm install` from a repository sees must
+// still carry the dashboards and the alert rules.
+func TestChartPackage(t *testing.T) {
+	readChart(t)
+	dir := t.TempDir()
+	runHelm(t, "package", chartDir, "--destination", dir)
+	archives, err := filepath.Glob(filepath.Join(dir, "vigil-*.tgz"))
+	require.NoError(t, err)
+	require.Len(t, archives, 1)
+	out := runHelm(t, "template", release, archives[0], "--kube-version", kubeVersion, "--set", "prometheusRule.enabled=true")
+	files, err := filepath.Glob("../dashboards/*.json")
+	require.NoError(t, err)
+	assert.Equal(t, len(files), bytes.Count(out, []byte("grafana_dashboard: \"1\"")), "one dashboard ConfigMap per JSON file")
+	assert.Contains(t, string(out), "alert: VigilExporterDroppingData")
+}
