@@ -13,8 +13,9 @@
 // implementation in oracle_test.go; TestEncodeMatchesReference and FuzzEncode
 // hold the encoder to it). Measured with BenchmarkEncode / BenchmarkReference
 // (2 cores, AMD EPYC, 1000 spans with 8 attributes and an event each):
-// 825 ns and 0.11 allocations per span directly, against 2755 ns and 13.6
-// allocations through the model structs. Encoding each span separately also
+// 887 ns and 0.13 allocations per span directly, against 2422 ns and 13.6
+// allocations through the model structs (OTLP marshalling of the same spans:
+// 362 ns). Encoding each span separately also
 // makes size-based splitting exact and free.
 package jaegerproto // import "github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/jaegerproto"
 
