@@ -341,6 +341,17 @@ func TestDashboardQueries(t *testing.T) {
 	for _, u := range unsupported {
 		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
 	}
+	if hasKernel {
+		// The retransmit panels show this run's lossy transfer, not only
+		// whatever else the machine does.
+		Eventually(t, 60*time.Second, func() (bool, string) {
+			s, err := promQuery(PrometheusURL, `sum(kernel_tcp_retransmitted_segments_total{network_peer_address="10.251.77.2"})`)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(s) == 1 && s[0].Value > 0, fmt.Sprintf("retransmits to the lossy peer: %v", s)
+		})
+	}
 	checkExemplarsLinkToJaeger(t, service, start)
 	checkAlertRecordsLinkToJaeger(t, "dashboards_e2e", traceID, start)
 	checkLabelVariables(t, comps, vars)
