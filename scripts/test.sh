@@ -23,7 +23,8 @@ phase() { # name cmd...
 }
 
 phase backends bash scripts/backends.sh install
-[ -x scripts/ebpf-toolchain.sh ] && phase toolchain bash scripts/ebpf-toolchain.sh
+phase helm bash scripts/helm.sh install
+phase toolchain bash scripts/ebpf-toolchain.sh install
 phase checks bash scripts/check.sh
 phase unit go test -race -count=1 ./...
 phase e2e go test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
