@@ -518,7 +518,10 @@ func newSpanLoad(t *testing.T, v *Vigil, svc string) *spanLoad {
 }
 
 // send exports one trace of n spans; it records the IDs only on success.
-func (l *spanLoad) send(n int) {
+func (l *spanLoad) send(n int) { l.sendPadded(n, "") }
+
+// sendPadded is send with a string attribute pad on every span.
+func (l *spanLoad) sendPadded(n int, pad string) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", l.svc)
@@ -537,6 +540,9 @@ func (l *spanLoad) send(n int) {
 		binary.BigEndian.PutUint64(sid[:], l.next)
 		s.SetSpanID(sid)
 		s.SetName("load")
+		if pad != "" {
+			s.Attributes().PutStr("pad", pad)
+		}
 		s.SetStartTimestamp(now)
 		s.SetEndTimestamp(now + 1000)
 		ids = append(ids, sid.String())
@@ -689,4 +695,72 @@ func TestJaegerExporterCrash(t *testing.T) {
 	restarted = true
 	waitAllInJaeger(t, svc, since, acked, 120*time.Second)
 	t.Logf("%d spans acknowledged before kill -9, all in Jaeger after restart (%d exports refused)", len(acked), load.failed)
+}
+
+// TestJaegerExporterSplitsOversizedBatch: vigil's queue batches 6000 spans of
+// ~1 KiB into one request, larger than Jaeger's 4 MiB receive limit, and
+// max_request_size is raised so vigil does not pre-split. Jaeger answers
+// ResourceExhausted ("message larger than max"); the exporter splits until
+// the halves fit. Every span arrives, none is dropped.
+func TestJaegerExporterSplitsOversizedBatch(t *testing.T) {
+	v := StartVigil(t, `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
+exporters:
+  jaeger:
+    endpoint: `+JaegerGRPC+`
+    tls:
+      insecure: true
+    compression: none
+    max_request_size: 67108864
+    sending_queue:
+      enabled: true
+      sizer: items
+      queue_size: 100000
+      batch:
+        flush_timeout: 5s
+        min_size: 6000
+        max_size: 6000
+extensions:
+  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+service:
+  extensions: [health_check]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger]
+  telemetry:
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+`)
+	svc := "jg-split-" + RandomSuffix()
+	since := time.Now()
+	load := newSpanLoad(t, v, svc)
+	pad := strings.Repeat("p", 1000)
+	for range 60 { // 60 exports of 100 spans, ~100 KiB each
+		load.sendPadded(100, pad)
+	}
+	acked := load.snapshot()
+	if len(acked) != 6000 {
+		t.Fatalf("%d spans acknowledged, want 6000 (%d exports refused)", len(acked), load.failed)
+	}
+	waitAllInJaeger(t, svc, since, acked, 90*time.Second)
+	if got := v.SelfMetric(t, "otelcol_exporter_jaeger_split_requests", nil); got < 1 {
+		t.Errorf("otelcol_exporter_jaeger_split_requests = %v: the batch was never split, so the test did not exercise the limit", got)
+	}
+	if got := v.SelfMetric(t, "otelcol_exporter_jaeger_dropped_spans", nil); got != 0 {
+		t.Errorf("otelcol_exporter_jaeger_dropped_spans = %v, want 0", got)
+	}
+	if got := v.SelfMetric(t, "otelcol_exporter_jaeger_sent_spans", nil); got != 6000 {
+		t.Errorf("otelcol_exporter_jaeger_sent_spans = %v, want 6000", got)
+	}
 }
