@@ -106,24 +106,31 @@ func BenchmarkTranslateEncode(b *testing.B) {
 			b.ReportAllocs()
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
+			wire := 0
 			for range b.N {
 				res := tr.Translate(md)
+				wire = 0
 				for _, sh := range res.Shards {
-					var err error
+					var (
+						body []byte
+						err  error
+					)
 					if proto == "v1" {
-						_, buf, err = Marshal(EncodeV1(sh, false), nil, buf)
+						body, buf, err = Marshal(EncodeV1(sh, false), nil, buf)
 					} else {
-						_, buf, err = Marshal(nil, EncodeV2(sh), buf)
+						body, buf, err = Marshal(nil, EncodeV2(sh), buf)
 					}
 					if err != nil {
 						b.Fatal(err)
 					}
+					wire += len(body)
 				}
 			}
 			b.StopTimer()
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(dps), "ns/dp")
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(b.N)/float64(dps), "allocs/dp")
+			b.ReportMetric(float64(wire)/float64(dps), "wire-bytes/dp")
 		})
 	}
 }

@@ -589,15 +589,17 @@ func (t *Translator) finishLabels(lbls []prompb.Label) []prompb.Label {
 }
 
 func hashLabels(lbls []prompb.Label) uint64 {
-	var d xxhash.Digest
-	d.Reset()
+	// One Sum64 over a stack buffer is several times faster than streaming
+	// every name and value through a Digest.
+	var arr [512]byte
+	b := arr[:0]
 	for _, l := range lbls {
-		_, _ = d.WriteString(l.Name)
-		_, _ = d.Write([]byte{0xff})
-		_, _ = d.WriteString(l.Value)
-		_, _ = d.Write([]byte{0xff})
+		b = append(b, l.Name...)
+		b = append(b, 0xff)
+		b = append(b, l.Value...)
+		b = append(b, 0xff)
 	}
-	return d.Sum64()
+	return xxhash.Sum64(b)
 }
 
 func labelsEqual(a, b []prompb.Label) bool {
