@@ -59,7 +59,8 @@ type prwExporter struct {
 	// receiver failed to acknowledge a 2.0 request.
 	v1           atomic.Bool
 	fallbackOnce sync.Once
-	errLog       rate.Sometimes
+	errLog       rate.Sometimes // rejected requests
+	collisionLog rate.Sometimes // name collisions
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
@@ -80,8 +81,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 			ScopeLabels:      cfg.AddScopeLabels,
 			Shards:           cfg.Shards,
 		}),
-		userAgent: fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
-		errLog:    rate.Sometimes{Interval: errLogInterval},
+		userAgent:    fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
+		errLog:       rate.Sometimes{Interval: errLogInterval},
+		collisionLog: rate.Sometimes{Interval: errLogInterval},
 	}
 	if set.BuildInfo.Command == "" {
 		e.userAgent = "vigil-prwexporter"
@@ -122,7 +124,7 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 	}
 	if res.Collisions > 0 {
 		e.tb.ExporterPrwNameCollisions.Add(ctx, res.Collisions)
-		e.errLog.Do(func() {
+		e.collisionLog.Do(func() {
 			e.set.Logger.Warn("OTLP series collide after translation to Prometheus names; the later data points were dropped",
 				zap.Int64("collisions", res.Collisions))
 		})
