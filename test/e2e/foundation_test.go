@@ -162,21 +162,28 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 			}
 			return n == logs, fmt.Sprintf("%s: %d lines, want %d", q, n, logs)
 		})
+		// The default config writes logfmt lines: the body, then the
+		// attributes that are neither labels nor structured metadata
+		// (telemetrygen adds app=server to every record).
+		want := fmt.Sprintf(`body="hello from %s" app=server`, mark)
 		for _, s := range streams {
+			if s.Labels["level"] != "warn" {
+				t.Errorf("stream %v: level label %q, want warn", s.Labels, s.Labels["level"])
+			}
 			for _, e := range s.Entries {
-				if e.Line != "hello from "+mark {
-					t.Fatalf("line %q, want %q", e.Line, "hello from "+mark)
+				if e.Line != want {
+					t.Fatalf("line %q, want %q", e.Line, want)
 				}
 			}
 		}
 	})
 
 	// Vigil's own telemetry agrees with what the backends hold.
-	if got := v.SelfMetric(t, "otelcol_receiver_accepted_spans", nil); got != traces*(1+childSpans) {
-		t.Errorf("otelcol_receiver_accepted_spans = %v, want %d", got, traces*(1+childSpans))
+	if got := v.SelfMetric(t, "otelcol_receiver_accepted_spans_total", nil); got != traces*(1+childSpans) {
+		t.Errorf("otelcol_receiver_accepted_spans_total = %v, want %d", got, traces*(1+childSpans))
 	}
-	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records", nil); got != logs {
-		t.Errorf("otelcol_receiver_accepted_log_records = %v, want %d", got, logs)
+	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records_total", nil); got != logs {
+		t.Errorf("otelcol_receiver_accepted_log_records_total = %v, want %d", got, logs)
 	}
 }
 
@@ -350,13 +357,17 @@ func TestDefaultConfigSDK(t *testing.T) {
 		for _, s := range streams {
 			for _, e := range s.Entries {
 				lines = append(lines, e.Line)
-				if e.Metadata["user_id"] != "u-7" || e.Metadata["span_id"] != child.SpanContext().SpanID().String() {
-					t.Errorf("line %q: structured metadata %v, want user_id=u-7 and the child's span_id", e.Line, e.Metadata)
+				if e.Metadata["trace_id"] != traceID || e.Metadata["span_id"] != child.SpanContext().SpanID().String() {
+					t.Errorf("line %q: structured metadata %v, want the child's trace_id and span_id", e.Line, e.Metadata)
 				}
 			}
 		}
 		sort.Strings(lines)
-		want := []string{"payment failed 0", "payment failed 1", "payment failed 2"}
+		// Record attributes, then the resource attributes that are not labels.
+		var want []string
+		for i := range nlogs {
+			want = append(want, fmt.Sprintf(`body="payment failed %d" user_id=u-7 host.name=e2e-host service.instance.id=instance-1`, i))
+		}
 		if fmt.Sprint(lines) != fmt.Sprint(want) {
 			t.Errorf("lines = %q, want %q", lines, want)
 		}

@@ -343,9 +343,9 @@ func (v *Vigil) Log() string {
 
 // SelfMetric returns the sum of the samples of family name on vigil's own
 // metrics endpoint whose labels include labelMatchers. Counters are summed
-// by value, histograms by count. It returns 0 when nothing matches. Note
-// that the collector's own counters carry no _total suffix on this endpoint
-// (otelcol_exporter_sent_spans, otelcol_receiver_accepted_log_records, ...).
+// by value, histograms by count. It returns 0 when nothing matches. Names
+// depend on the config's pull reader: with without_type_suffix: false (the
+// default config's choice) counters end in _total, otherwise they don't.
 func (v *Vigil) SelfMetric(t *testing.T, name string, labelMatchers map[string]string) float64 {
 	t.Helper()
 	families, err := scrape(v.MetricsURL)
