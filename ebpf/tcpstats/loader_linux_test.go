@@ -38,9 +38,12 @@ func TestLoadAttachClose(t *testing.T) {
 		// three-argument program must be the one attached.
 		assert.Equal(t, "btf_"+a.Hook, a.Program)
 	}
-	d, err := tr.Drops()
+	// The programs see every TCP socket on the machine, and go test runs
+	// other packages' traffic in parallel, so the drop counters of these
+	// small maps need not stay zero here; the tests that drive their own
+	// traffic assert them. Reading them must work.
+	_, err = tr.Drops()
 	require.NoError(t, err)
-	assert.Equal(t, Drops{}, d)
 	require.NoError(t, tr.Close())
 	require.NoError(t, tr.Close(), "Close is idempotent")
 }
