@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vigil-otel/vigil/exporters/lokiexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/internal/retryafter"
 )
 
 const (
@@ -234,7 +235,7 @@ func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		e.countFailed(ctx, g)
-		return sendResult{err: statusErr, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+		return sendResult{err: statusErr, retryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
 	case resp.StatusCode == http.StatusBadRequest:
 		reason, n := classifyRejection(msg, g.entries)
 		e.countDropped(ctx, g, n, reason)
@@ -256,27 +257,6 @@ func (e *lokiExporter) countFailed(ctx context.Context, g *group) {
 func (e *lokiExporter) countDropped(ctx context.Context, g *group, entries int64, reason string) {
 	e.tb.ExporterLokiEntriesDropped.Add(ctx, entries, reasonAttr(reason))
 	e.tb.ExporterLokiStreamsDropped.Add(ctx, int64(len(g.streams)), reasonAttr(reason))
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// Anything else, or a date in the past, gives 0 (use the normal backoff).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 var ignoredRe = regexp.MustCompile(`total ignored: (\d+) out of \d+`)

@@ -270,23 +270,6 @@ func TestPushRequestContent(t *testing.T) {
 	assert.Equal(t, push.LabelsAdapter{{Name: "trace_id", Value: "5b8efff798038103d269b633813fc60c"}, {Name: "span_id", Value: "eee19b7ec3c1b174"}}, s.Entries[1].StructuredMetadata)
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"":                              0,
-		"5":                             5 * time.Second,
-		" 120 ":                         2 * time.Minute,
-		"0":                             0,
-		"-3":                            0,
-		"soon":                          0,
-		"Sun, 22 Nov 2026 10:00:30 GMT": 30 * time.Second,
-		"Sun, 22 Nov 2026 09:59:00 GMT": 0, // in the past
-	} {
-		assert.Equal(t, want, parseRetryAfter(in, now), "Retry-After %q", in)
-	}
-}
-
 func TestRejectionsAreLoggedAtABoundedRate(t *testing.T) {
 	t.Parallel()
 	fl := &fakeLoki{answer: func(string) (int, http.Header, string) {

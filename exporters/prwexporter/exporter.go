@@ -27,6 +27,7 @@ import (
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
+	"github.com/vigil-otel/vigil/internal/retryafter"
 )
 
 const (
@@ -239,7 +240,7 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 	}
 	if retryableStatus(resp.StatusCode) {
 		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
-		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		if d := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			return exporterhelper.NewThrottleRetry(err, d)
 		}
 		return err
@@ -308,21 +309,4 @@ func headerInt(h http.Header, key string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// parseRetryAfter parses Retry-After as delay-seconds or as an HTTP-date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil {
-		if secs < 0 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
 }

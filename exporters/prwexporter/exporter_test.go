@@ -246,29 +246,6 @@ func TestTransportErrorIsRetryable(t *testing.T) {
 	assert.ErrorContains(t, err, "failed to make an HTTP request")
 }
 
-func TestParseRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"120", 2 * time.Minute, true},
-		{"-5", 0, false},
-		{"Thu, 01 Jan 2026 00:00:30 GMT", 30 * time.Second, true},
-		{"Wed, 31 Dec 2025 23:59:00 GMT", 0, true}, // in the past: retry now
-		{"tomorrow", 0, false},
-	}
-	for _, tt := range tests {
-		d, ok := parseRetryAfter(tt.in, now)
-		assert.Equal(t, tt.ok, ok, tt.in)
-		assert.Equal(t, tt.want, d, tt.in)
-	}
-}
-
 func TestV2WrittenHeadersAndPartialWrites(t *testing.T) {
 	t.Parallel()
 	e, _, tel := newTestExporter(t, func(c *Config) { c.Protocol = ProtocolV2 }, func(w http.ResponseWriter, _ received) {

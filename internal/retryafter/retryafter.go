@@ -1,0 +1,35 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package retryafter reads the HTTP Retry-After header (RFC 9110 §10.2.3) for
+// Vigil's HTTP exporters, which hand the delay to exporterhelper as a
+// throttled retry.
+package retryafter
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Parse returns the delay a Retry-After value asks for, relative to now: the
+// value is delay-seconds or an HTTP-date. It returns 0 for an absent or
+// malformed value, a non-positive number of seconds, or a date that has
+// passed; 0 means "use the normal backoff".
+func Parse(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}

@@ -1,0 +1,45 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package retryafter
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"5", 5 * time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"0", 0},
+		{"-3", 0},
+		{"soon", 0},
+		{"Sun, 22 Nov 2026 10:00:30 GMT", 30 * time.Second},
+		{"Sunday, 22-Nov-26 10:01:00 GMT", time.Minute}, // RFC 850 form
+		{"Sun, 22 Nov 2026 09:59:00 GMT", 0},            // in the past
+	}
+	for _, tt := range tests {
+		if got := Parse(tt.in, now); got != tt.want {
+			t.Errorf("Parse(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"", "5", "Sun, 22 Nov 2026 10:00:30 GMT", "-1", "99999999999999999999"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d := Parse(v, now); d < 0 {
+			t.Fatalf("Parse(%q) = %v: negative", v, d)
+		}
+	})
+}
