@@ -14,6 +14,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -131,9 +132,8 @@ func run() error {
 					float64(m.anonKiB)/1024, runsString(res[sd.name]))
 			}
 			v, p := med["vigil"], med["peer"]
-			perCPU := func(r result) float64 { return float64(r.items) / max(r.cpu, 1e-9) }
 			ratios = append(ratios, fmt.Sprintf("| %s | %s | %.2f | %.2f | %.2f | %.2f |", sig, sh.name,
-				float64(v.items)/float64(max(p.items, 1)), perCPU(v)/perCPU(p), float64(v.hwmKiB)/float64(max(p.hwmKiB, 1)),
+				float64(v.items)/float64(max(p.items, 1)), v.perCPU()/p.perCPU(), float64(v.hwmKiB)/float64(max(p.hwmKiB, 1)),
 				float64(v.anonKiB)/float64(max(p.anonKiB, 1))))
 		}
 	}
@@ -163,18 +163,11 @@ func runsString(rs []result) string {
 // of one row come from one run.
 func median(rs []result) result {
 	sorted := slices.Clone(rs)
-	slices.SortFunc(sorted, func(a, b result) int {
-		x, y := float64(a.items)/max(a.cpu, 1e-9), float64(b.items)/max(b.cpu, 1e-9)
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.perCPU(), b.perCPU()) })
 	return sorted[(len(sorted)-1)/2]
 }
+
+func (r result) perCPU() float64 { return float64(r.items) / max(r.cpu, 1e-9) }
 
 func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, tg string, d time.Duration) (result, error) {
 	dir, err := os.MkdirTemp("", "vigil-bench-")

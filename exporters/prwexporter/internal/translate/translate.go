@@ -659,6 +659,15 @@ func withName(base []prompb.Label, name, extraName, extraValue string) []prompb.
 
 var staleNaN = math.Float64frombits(value.StaleNaN)
 
+// orStale returns v, or Prometheus' staleness marker for a point flagged
+// "no recorded value".
+func orStale(v float64, stale bool) float64 {
+	if stale {
+		return staleNaN
+	}
+	return v
+}
+
 func msOf(ts pcommon.Timestamp) int64 { return int64(ts) / 1e6 }
 
 func cmpInt(a, b int64) int {
@@ -714,10 +723,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 			res.drop(KindSample, ReasonMissingTimestamp, 1)
 			return
 		}
-		v := numberValue(p)
-		if p.Flags().NoRecordedValue() {
-			v = staleNaN
-		}
+		v := orStale(numberValue(p), p.Flags().NoRecordedValue())
 		start := int64(0)
 		if dp.typ == otlptranslator.MetricTypeMonotonicCounter {
 			start = msOf(p.StartTimestamp())
@@ -734,12 +740,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 		}
 		dp.res.maxTs = max(dp.res.maxTs, ts)
 		stale := p.Flags().NoRecordedValue()
-		val := func(v float64) float64 {
-			if stale {
-				return staleNaN
-			}
-			return v
-		}
+		val := func(v float64) float64 { return orStale(v, stale) }
 		start := msOf(p.StartTimestamp())
 		exs := t.exemplars(res, p.Exemplars())
 		bounds := p.ExplicitBounds()
@@ -777,12 +778,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 		}
 		dp.res.maxTs = max(dp.res.maxTs, ts)
 		stale := p.Flags().NoRecordedValue()
-		val := func(v float64) float64 {
-			if stale {
-				return staleNaN
-			}
-			return v
-		}
+		val := func(v float64) float64 { return orStale(v, stale) }
 		start := msOf(p.StartTimestamp())
 		qs := p.QuantileValues()
 		for i := 0; i < qs.Len(); i++ {
