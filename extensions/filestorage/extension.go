@@ -31,6 +31,7 @@ const maxFiles = 1024
 type sizedStorage struct {
 	storage.Extension
 	directory string
+	id        attribute.KeyValue // the extension attribute
 	telemetry component.TelemetrySettings
 
 	mu      sync.Mutex
@@ -43,8 +44,8 @@ type sizedStorage struct {
 
 var _ storage.Extension = (*sizedStorage)(nil)
 
-func newSizedStorage(ext storage.Extension, directory string, set component.TelemetrySettings) *sizedStorage {
-	return &sizedStorage{Extension: ext, directory: directory, telemetry: set}
+func newSizedStorage(ext storage.Extension, id component.ID, directory string, set component.TelemetrySettings) *sizedStorage {
+	return &sizedStorage{Extension: ext, directory: directory, id: attribute.String("extension", id.String()), telemetry: set}
 }
 
 // Start starts contrib's extension, then registers the size gauge.
@@ -108,7 +109,7 @@ func (s *sizedStorage) observe(_ context.Context, o metric.Int64Observer) error 
 		if err != nil {
 			continue
 		}
-		o.Observe(info.Size(), metric.WithAttributes(attribute.String("file", e.Name())))
+		o.Observe(info.Size(), metric.WithAttributes(s.id, attribute.String("file", e.Name())))
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func startExtension(t *testing.T, tel *componenttest.Telemetry, dir string) exte
 }
 
 func fileDP(name string, size int64) metricdata.DataPoint[int64] {
-	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attribute.String("file", name)), Value: size}
+	return metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attribute.String("extension", "file_storage"), attribute.String("file", name)), Value: size}
 }
 
 // TestFileSizes: every regular file directly in the directory, with its

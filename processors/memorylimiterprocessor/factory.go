@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 	coremlp "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -101,7 +102,7 @@ func (f *factory) limitGauges(set processor.Settings, cfg component.Config) *lim
 	if d, ok := ts.MeterProvider.(attributeDropper); ok {
 		ts.MeterProvider = d.DropInjectedAttributes("otelcol.signal", "otelcol.pipeline.id")
 	}
-	g := &limitGauges{limits: l, telemetry: ts, logger: set.Logger}
+	g := &limitGauges{limits: l, id: set.ID.String(), telemetry: ts, logger: set.Logger}
 	f.gauges[cfg] = g
 	return g
 }
@@ -110,6 +111,7 @@ func (f *factory) limitGauges(set processor.Settings, cfg component.Config) *lim
 // processors runs.
 type limitGauges struct {
 	limits    limits
+	id        string // the processor attribute
 	telemetry component.TelemetrySettings
 	logger    *zap.Logger
 
@@ -137,13 +139,14 @@ func (g *limitGauges) start() bool {
 		// Validated limits stay far below the int64 range (a percentage of
 		// a memory size, or a uint32 count of MiB).
 		hard, soft := int64(g.limits.hard), int64(g.limits.soft) //nolint:gosec // see above
+		attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("processor", g.id)))
 		err = tb.RegisterProcessorMemoryLimiterHardLimitCallback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(hard)
+			o.Observe(hard, attrs)
 			return nil
 		})
 		if err == nil {
 			err = tb.RegisterProcessorMemoryLimiterSoftLimitCallback(func(_ context.Context, o metric.Int64Observer) error {
-				o.Observe(soft)
+				o.Observe(soft, attrs)
 				return nil
 			})
 		}

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/processor/processortest"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"go.uber.org/zap"
@@ -22,6 +23,8 @@ import (
 	"github.com/vigil-otel/vigil/processors/memorylimiterprocessor/internal/metadata"
 	"github.com/vigil-otel/vigil/processors/memorylimiterprocessor/internal/metadatatest"
 )
+
+var procAttr = attribute.NewSet(attribute.String("processor", "memory_limiter"))
 
 func TestDefaultConfigIsTheCore(t *testing.T) {
 	t.Parallel()
@@ -56,13 +59,13 @@ func TestLimitGauges(t *testing.T) {
 	require.NoError(t, mp.Start(context.Background(), host))
 
 	metadatatest.AssertEqualProcessorMemoryLimiterHardLimit(t, tel,
-		[]metricdata.DataPoint[int64]{{Value: 2048 * mibBytes}}, metricdatatest.IgnoreTimestamp())
+		[]metricdata.DataPoint[int64]{{Attributes: procAttr, Value: 2048 * mibBytes}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorMemoryLimiterSoftLimit(t, tel,
-		[]metricdata.DataPoint[int64]{{Value: 1536 * mibBytes}}, metricdatatest.IgnoreTimestamp())
+		[]metricdata.DataPoint[int64]{{Attributes: procAttr, Value: 1536 * mibBytes}}, metricdatatest.IgnoreTimestamp())
 
 	require.NoError(t, tp.Shutdown(context.Background()))
 	metadatatest.AssertEqualProcessorMemoryLimiterHardLimit(t, tel,
-		[]metricdata.DataPoint[int64]{{Value: 2048 * mibBytes}}, metricdatatest.IgnoreTimestamp())
+		[]metricdata.DataPoint[int64]{{Attributes: procAttr, Value: 2048 * mibBytes}}, metricdatatest.IgnoreTimestamp())
 	require.NoError(t, mp.Shutdown(context.Background()))
 	_, err = tel.GetMetric("otelcol_processor_memory_limiter_hard_limit")
 	require.Error(t, err, "the gauge outlives the limiter")
