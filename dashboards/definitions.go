@@ -112,11 +112,17 @@ func GatewayHealth() *Dashboard {
 	b.add(8, 8, timeseries("Sending queue", "Items in each exporter's sending queue against its capacity (with sending_queue.storage this is the persistent, on-disk queue).", "short",
 		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_size{%s})`, inst), "size {{exporter}}"),
 		q(fmt.Sprintf(`max by (exporter) (otelcol_exporter_queue_capacity{%s})`, inst), "capacity {{exporter}}")))
-	b.add(8, 8, timeseries("Memory", "Resident memory and Go heap. The memory_limiter refuses data above its limit (see refused items).", "bytes",
-		q(fmt.Sprintf(`sum by (instance) (otelcol_process_memory_rss_bytes{%s})`, inst), "rss {{instance}}"),
-		q(fmt.Sprintf(`sum by (instance) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{instance}}")))
+	b.add(8, 8, timeseries("Persistent queue on disk", "Size of each file of the file_storage extensions: exporters with sending_queue.storage keep their queue there, one file per exporter and signal (e.g. exporter_prometheusremotewrite__metrics). bbolt grows a file in steps and keeps the space until compaction.", "bytes",
+		q(fmt.Sprintf(`sum by (extension, file) (otelcol_extension_file_storage_file_size_bytes{%s})`, inst), "{{extension}} {{file}}")))
 	b.add(8, 8, timeseries("CPU", "CPU time per second of wall time (1 = one core).", "percentunit",
 		q(fmt.Sprintf(`sum by (instance) (rate(otelcol_process_cpu_seconds_total{%s}[$__rate_interval]))`, inst), "{{instance}}")))
+	b.add(12, 8, timeseries("Memory", "Resident memory and Go heap of the Vigil process.", "bytes",
+		q(fmt.Sprintf(`sum by (instance) (otelcol_process_memory_rss_bytes{%s})`, inst), "rss {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{instance}}")))
+	b.add(12, 8, timeseries("Heap against the memory limiter", "The Go heap (runtime MemStats.Alloc) is what the memory_limiter compares, every check_interval, with its limits: above the soft limit (limit - spike) it refuses data, above the hard limit it also forces a GC.", "bytes",
+		q(fmt.Sprintf(`sum by (instance) (otelcol_process_runtime_heap_alloc_bytes{%s})`, inst), "heap {{instance}}"),
+		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_soft_limit_bytes{%s})`, inst), "soft limit {{processor}} {{instance}}"),
+		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_hard_limit_bytes{%s})`, inst), "hard limit {{processor}} {{instance}}")))
 	b.add(12, 8, timeseries("Export latency (remote write)", "p50 / p99 duration of remote-write requests.", "s",
 		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
