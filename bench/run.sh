@@ -12,6 +12,7 @@ eval "$(bash scripts/backends.sh env)"
 peer=$(bash bench/peer/build.sh)
 go build -trimpath -o bin/vigil ./cmd/gateway
 go build -o bin/bench-runner ./bench/runner
+go build -o bin/bench-loadgen ./bench/loadgen
 mkdir -p bench/results
 out=bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
 ./bin/bench-runner -vigil bin/vigil -peer "$peer" -telemetrygen "$VIGIL_TELEMETRYGEN_BIN" "$@" | tee "$out"

@@ -40,7 +40,10 @@ const clockTicks = 100
 
 type shape struct {
 	name string
-	args []string // telemetrygen load arguments, before --duration
+	args []string // load generator arguments, before --duration
+	// loadgen selects bench/loadgen (batched OTLP metrics, many series per
+	// request) instead of telemetrygen (one data point per request).
+	loadgen bool
 }
 
 // loads are the load shapes per signal: a fixed rate both sides sustain, and
@@ -49,16 +52,19 @@ type shape struct {
 // trace generation drops spans inside telemetrygen, so traces stay throttled.
 var loads = map[string][]shape{
 	"traces": {
-		{"fixed", []string{"--workers", "4", "--rate", "250", "--child-spans", "3"}},
-		{"saturate", []string{"--workers", "16", "--rate", "1000", "--child-spans", "3"}},
+		{"fixed", []string{"--workers", "4", "--rate", "250", "--child-spans", "3"}, false},
+		{"saturate", []string{"--workers", "16", "--rate", "1000", "--child-spans", "3"}, false},
 	},
 	"metrics": {
-		{"fixed", []string{"--workers", "4", "--rate", "1000", "--unique-timeseries"}},
-		{"saturate", []string{"--workers", "32", "--rate", "1000", "--unique-timeseries"}},
+		{"fixed", []string{"--workers", "4", "--rate", "1000", "--unique-timeseries"}, false},
+		{"saturate", []string{"--workers", "32", "--rate", "1000", "--unique-timeseries"}, false},
+		// 4 clients × 5 requests/s × 2,350 data points (5,350 remote-write
+		// samples): what an exporter does per point, not per request.
+		{"batched", []string{"--workers", "4", "--rate", "5"}, true},
 	},
 	"logs": {
-		{"fixed", []string{"--workers", "4", "--rate", "1000"}},
-		{"saturate", []string{"--workers", "32", "--rate", "1000"}},
+		{"fixed", []string{"--workers", "4", "--rate", "1000"}, false},
+		{"saturate", []string{"--workers", "32", "--rate", "1000"}, false},
 	},
 }
 
@@ -86,9 +92,10 @@ func run() error {
 	vigilBin := flag.String("vigil", "bin/vigil", "vigil binary")
 	peerBin := flag.String("peer", "", "peer collector binary")
 	tgBin := flag.String("telemetrygen", "", "telemetrygen binary")
+	lgBin := flag.String("loadgen", "bin/bench-loadgen", "bench/loadgen binary (batched OTLP metrics)")
 	configs := flag.String("configs", "bench/configs", "directory of <side>-<signal>.yaml config templates")
 	signals := flag.String("signals", "traces,metrics,logs", "signals to run")
-	shapes := flag.String("shapes", "fixed,saturate", "load shapes to run")
+	shapes := flag.String("shapes", "fixed,saturate,batched", "load shapes to run")
 	reps := flag.Int("reps", 2, "repetitions per side (runs alternate vigil, peer, vigil, peer, ...)")
 	duration := flag.Duration("duration", 20*time.Second, "load duration per run")
 	flag.Parse()
@@ -116,7 +123,11 @@ func run() error {
 			sides := []side{{"vigil", *vigilBin}, {"peer", *peerBin}}
 			for rep := 0; rep < *reps; rep++ {
 				for _, sd := range sides {
-					r, err := runOne(s, sd, sig, sh, *configs, *tgBin, *duration)
+					gen := *tgBin
+					if sh.loadgen {
+						gen = *lgBin
+					}
+					r, err := runOne(s, sd, sig, sh, *configs, gen, *duration)
 					if err != nil {
 						return fmt.Errorf("%s %s %s: %w", sd.name, sig, sh.name, err)
 					}
@@ -221,10 +232,13 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, tg string, d t
 	}
 	args := append([]string{sig, "--otlp-endpoint", otlp, "--otlp-insecure", "--duration", d.String(),
 		"--allow-export-failures"}, sh.args...)
+	if sh.loadgen {
+		args = append([]string{"--otlp-endpoint", otlp, "--duration", d.String()}, sh.args...)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, tg, args...).CombinedOutput(); err != nil {
-		return result{}, fmt.Errorf("telemetrygen %v: %w\n%s", args, err, tailString(string(out), 10))
+		return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(tg), args, err, tailString(string(out), 10))
 	}
 	// Wait until the sink has seen everything the collector will send: no
 	// change for 3 s (batch timeouts and retries are shorter than that).

@@ -44,6 +44,8 @@ const (
 	maxErrMsgLen = 1024
 	// maxDrainBytes bounds how much of a success body is drained for connection reuse.
 	maxDrainBytes = 64 * 1024
+	// maxPooledBuf bounds the encoding buffers kept for reuse.
+	maxPooledBuf = 16 << 20
 	// errLogInterval bounds permanent-error logs to one per interval.
 	errLogInterval = 10 * time.Second
 )
@@ -62,6 +64,10 @@ type prwExporter struct {
 	fallbackOnce sync.Once
 	errLog       rate.Sometimes // rejected requests
 	collisionLog rate.Sometimes // name collisions
+	// bufs holds encoding buffers (*translate.Buffers): they are only used
+	// until the compressed body is built, and reusing them saves two large
+	// allocations per request.
+	bufs sync.Pool
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
@@ -89,6 +95,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 	if set.BuildInfo.Command == "" {
 		e.userAgent = "vigil-prwexporter"
 	}
+	e.bufs.New = func() any { return new(translate.Buffers) }
 	e.v1.Store(cfg.Protocol != ProtocolV2)
 	return e, nil
 }
@@ -189,10 +196,14 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		body []byte
 		err  error
 	)
+	bufs := e.bufs.Get().(*translate.Buffers)
 	if v1 {
-		body, _, err = translate.Marshal(translate.EncodeV1(sh, e.cfg.SendMetadata), nil, nil)
+		body, err = translate.MarshalV1(sh, e.cfg.SendMetadata, bufs)
 	} else {
-		body, _, err = translate.Marshal(nil, translate.EncodeV2(sh), nil)
+		body, err = translate.MarshalV2(sh, bufs)
+	}
+	if bufs.Cap() <= maxPooledBuf {
+		e.bufs.Put(bufs)
 	}
 	if err != nil {
 		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "marshal"))

@@ -101,7 +101,7 @@ func BenchmarkTranslateEncode(b *testing.B) {
 	for _, proto := range []string{"v1", "v2"} {
 		b.Run(proto, func(b *testing.B) {
 			tr := New(Settings{Shards: 4, TargetInfo: true})
-			var buf []byte
+			var bufs Buffers
 			var before, after runtime.MemStats
 			b.ReportAllocs()
 			runtime.ReadMemStats(&before)
@@ -116,9 +116,9 @@ func BenchmarkTranslateEncode(b *testing.B) {
 						err  error
 					)
 					if proto == "v1" {
-						body, buf, err = Marshal(EncodeV1(sh, false), nil, buf)
+						body, err = MarshalV1(sh, false, &bufs)
 					} else {
-						body, buf, err = Marshal(nil, EncodeV2(sh), buf)
+						body, err = MarshalV2(sh, &bufs)
 					}
 					if err != nil {
 						b.Fatal(err)

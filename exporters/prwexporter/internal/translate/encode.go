@@ -5,81 +5,332 @@ package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/i
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 )
 
-// EncodeV1 builds the remote-write 1.0 WriteRequest for a shard.
-func EncodeV1(sh *Shard, sendMetadata bool) *prompb.WriteRequest {
-	req := &prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, len(sh.Series))}
-	var seen map[string]struct{}
-	for _, s := range sh.Series {
-		ts := prompb.TimeSeries{Labels: s.Labels, Exemplars: s.Exemplars, Histograms: s.Histograms}
-		if len(s.Samples) > 0 {
-			ts.Samples = make([]prompb.Sample, len(s.Samples))
-			for i, x := range s.Samples {
-				ts.Samples[i] = prompb.Sample{Value: x.Value, Timestamp: x.Timestamp}
-			}
-		}
-		req.Timeseries = append(req.Timeseries, ts)
-		if sendMetadata && s.Meta != nil {
-			if seen == nil {
-				seen = map[string]struct{}{}
-			}
-			if _, ok := seen[s.Meta.Family]; !ok {
-				seen[s.Meta.Family] = struct{}{}
-				req.Metadata = append(req.Metadata, prompb.MetricMetadata{
-					Type:             prompb.FromMetadataType(s.Meta.Type),
-					MetricFamilyName: s.Meta.Family,
-					Help:             s.Meta.Help,
-					Unit:             s.Meta.Unit,
-				})
-			}
-		}
-	}
-	return req
+// Buffers are the scratch memory of one encoding: the protobuf bytes and
+// snappy's output, whose worst-case size is allocated whole even though a
+// request compresses to a fraction of it. Reuse them across calls (not
+// concurrently); the body returned by MarshalV1 and MarshalV2 is a copy.
+type Buffers struct {
+	pb, snappy []byte
+	refs       []uint32              // 2.0 label references
+	symbols    *writev2.SymbolsTable // 2.0 symbol table
 }
 
-// EncodeV2 builds the remote-write 2.0 Request for a shard: strings go into
-// the symbol table (symbol 0 is always ""), every series carries its
-// metadata, and samples carry their start timestamp.
-func EncodeV2(sh *Shard) *writev2.Request {
-	st := writev2.NewSymbolTable()
-	req := &writev2.Request{Timeseries: make([]writev2.TimeSeries, 0, len(sh.Series))}
+// Cap is the memory the buffers hold, roughly.
+func (b *Buffers) Cap() int { return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) }
+
+func (b *Buffers) compress(pb []byte) []byte {
+	b.pb = pb
+	if n := snappy.MaxEncodedLen(len(pb)); cap(b.snappy) < n {
+		b.snappy = make([]byte, n)
+	}
+	return append([]byte(nil), snappy.Encode(b.snappy[:cap(b.snappy)], pb)...)
+}
+
+// MarshalV1 encodes a shard as a remote-write 1.0 WriteRequest, snappy
+// compressed.
+//
+// The labels and samples are written straight from the shard: building
+// prompb.TimeSeries first would copy every label of every series into a
+// 64-byte prompb.Label (see Series). Exemplars, native histograms and
+// metadata, which are few, go through prompb's generated marshalling. The
+// output is the same protobuf message (TestMarshalV1MatchesPrompb).
+func MarshalV1(sh *Shard, sendMetadata bool, bufs *Buffers) (body []byte, err error) {
+	pb := bufs.pb[:0]
 	for _, s := range sh.Series {
-		ts := writev2.TimeSeries{LabelsRefs: make([]uint32, 0, 2*len(s.Labels))}
-		for _, l := range s.Labels {
-			ts.LabelsRefs = append(ts.LabelsRefs, st.Symbolize(l.Name), st.Symbolize(l.Value))
+		if pb, err = appendSeriesV1(pb, s); err != nil {
+			return nil, err
 		}
-		if len(s.Samples) > 0 {
-			ts.Samples = make([]writev2.Sample, len(s.Samples))
-			for i, x := range s.Samples {
-				ts.Samples[i] = writev2.Sample{Value: x.Value, Timestamp: x.Timestamp, StartTimestamp: x.Start}
+	}
+	if sendMetadata {
+		for _, m := range v1Metadata(sh) {
+			pb = appendTag(pb, 3, wireBytes)
+			if pb, err = appendMessage(pb, m.Size(), m.MarshalToSizedBuffer); err != nil {
+				return nil, err
 			}
 		}
-		for i, h := range s.Histograms {
-			ts.Histograms = append(ts.Histograms, histogramV2(h, s.HistStarts[i]))
+	}
+	return bufs.compress(pb), nil
+}
+
+// v1Metadata returns one MetricMetadata per family in the shard.
+func v1Metadata(sh *Shard) []prompb.MetricMetadata {
+	var out []prompb.MetricMetadata
+	families := map[string]struct{}{}
+	for _, s := range sh.Series {
+		if s.Meta == nil {
+			continue
 		}
+		if _, ok := families[s.Meta.Family]; ok {
+			continue
+		}
+		families[s.Meta.Family] = struct{}{}
+		out = append(out, prompb.MetricMetadata{
+			Type:             prompb.FromMetadataType(s.Meta.Type),
+			MetricFamilyName: s.Meta.Family,
+			Help:             s.Meta.Help,
+			Unit:             s.Meta.Unit,
+		})
+	}
+	return out
+}
+
+const (
+	wireVarint  = 0
+	wireFixed64 = 1
+	wireBytes   = 2
+)
+
+func appendTag(b []byte, field, wire int) []byte { return appendVarint(b, uint64(field<<3|wire)) }
+
+func appendVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func varintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// bytesFieldLen is the encoded size of a length-delimited field of n bytes
+// (tag of a field number below 16, length, payload).
+func bytesFieldLen(n int) int { return 1 + varintLen(uint64(n)) + n }
+
+func appendString(b []byte, field int, s string) []byte {
+	if s == "" { // proto3 omits empty strings
+		return b
+	}
+	b = appendTag(b, field, wireBytes)
+	b = appendVarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendMessage appends the length and the message that marshal writes into
+// exactly size bytes (gogo's MarshalToSizedBuffer writes from the end).
+func appendMessage(b []byte, size int, marshal func([]byte) (int, error)) ([]byte, error) {
+	b = appendVarint(b, uint64(size))
+	n := len(b)
+	b = append(b, make([]byte, size)...)
+	if _, err := marshal(b[n:]); err != nil {
+		return b, fmt.Errorf("marshal remote-write 1.0 request: %w", err)
+	}
+	return b, nil
+}
+
+func labelLen(name, value string) int {
+	n := 0
+	if name != "" {
+		n += bytesFieldLen(len(name))
+	}
+	if value != "" {
+		n += bytesFieldLen(len(value))
+	}
+	return n
+}
+
+func sampleLen(x Sample) int {
+	n := 0
+	if math.Float64bits(x.Value) != 0 {
+		n += 9
+	}
+	if x.Timestamp != 0 {
+		n += 1 + varintLen(uint64(x.Timestamp))
+	}
+	return n
+}
+
+// appendSampleFields appends the value (1) and timestamp (2) fields shared by
+// prompb.Sample and writev2.Sample. proto3 omits zero values; a value is
+// compared bit for bit so that -0 survives.
+func appendSampleFields(b []byte, x Sample) []byte {
+	if bits := math.Float64bits(x.Value); bits != 0 {
+		b = appendTag(b, 1, wireFixed64)
+		b = append(b, byte(bits), byte(bits>>8), byte(bits>>16), byte(bits>>24),
+			byte(bits>>32), byte(bits>>40), byte(bits>>48), byte(bits>>56))
+	}
+	if x.Timestamp != 0 {
+		b = appendTag(b, 2, wireVarint)
+		b = appendVarint(b, uint64(x.Timestamp))
+	}
+	return b
+}
+
+// appendSeriesV1 appends field 1 of WriteRequest: one prompb.TimeSeries.
+func appendSeriesV1(b []byte, s *Series) (_ []byte, err error) {
+	size := 0
+	s.eachLabel(func(n, v string) { size += bytesFieldLen(labelLen(n, v)) })
+	for _, x := range s.Samples {
+		size += bytesFieldLen(sampleLen(x))
+	}
+	for i := range s.Exemplars {
+		size += bytesFieldLen(s.Exemplars[i].Size())
+	}
+	for i := range s.Histograms {
+		size += bytesFieldLen(s.Histograms[i].Size())
+	}
+
+	b = appendTag(b, 1, wireBytes)
+	b = appendVarint(b, uint64(size))
+	s.eachLabel(func(n, v string) {
+		b = appendTag(b, 1, wireBytes)
+		b = appendVarint(b, uint64(labelLen(n, v)))
+		b = appendString(b, 1, n)
+		b = appendString(b, 2, v)
+	})
+	for _, x := range s.Samples {
+		b = appendTag(b, 2, wireBytes)
+		b = appendVarint(b, uint64(sampleLen(x)))
+		b = appendSampleFields(b, x)
+	}
+	for i := range s.Exemplars {
+		b = appendTag(b, 3, wireBytes)
+		if b, err = appendMessage(b, s.Exemplars[i].Size(), s.Exemplars[i].MarshalToSizedBuffer); err != nil {
+			return b, err
+		}
+	}
+	for i := range s.Histograms {
+		b = appendTag(b, 4, wireBytes)
+		if b, err = appendMessage(b, s.Histograms[i].Size(), s.Histograms[i].MarshalToSizedBuffer); err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
+// MarshalV2 encodes a shard as a remote-write 2.0 Request, snappy
+// compressed. Like MarshalV1 it writes the series straight from the shard
+// (building writev2.TimeSeries first cost more than the encoding itself);
+// the output is the message writev2's generated code would produce
+// (TestMarshalV2MatchesPrompb). Strings go into the symbol table (symbol 0
+// is always ""), every series carries its metadata, and samples carry their
+// start timestamp.
+func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
+	if bufs.symbols == nil {
+		st := writev2.NewSymbolTable()
+		bufs.symbols = &st
+	}
+	st := bufs.symbols
+	st.Reset()
+	// Pass 1: every string, so that the symbol table can be written first.
+	refs := bufs.refs[:0]
+	for _, s := range sh.Series {
+		s.eachLabel(func(n, v string) { refs = append(refs, st.Symbolize(n), st.Symbolize(v)) })
 		for _, e := range s.Exemplars {
-			ex := writev2.Exemplar{Value: e.Value, Timestamp: e.Timestamp, LabelsRefs: make([]uint32, 0, 2*len(e.Labels))}
 			for _, l := range e.Labels {
-				ex.LabelsRefs = append(ex.LabelsRefs, st.Symbolize(l.Name), st.Symbolize(l.Value))
+				st.Symbolize(l.Name)
+				st.Symbolize(l.Value)
 			}
-			ts.Exemplars = append(ts.Exemplars, ex)
 		}
 		if s.Meta != nil {
-			ts.Metadata = writev2.Metadata{
-				Type:    writev2.FromMetadataType(s.Meta.Type),
-				HelpRef: st.Symbolize(s.Meta.Help),
-				UnitRef: st.Symbolize(s.Meta.Unit),
-			}
+			st.Symbolize(s.Meta.Help)
+			st.Symbolize(s.Meta.Unit)
 		}
-		req.Timeseries = append(req.Timeseries, ts)
 	}
-	req.Symbols = st.Symbols()
-	return req
+	bufs.refs = refs
+	pb := bufs.pb[:0]
+	for _, sym := range st.Symbols() {
+		pb = appendTag(pb, 4, wireBytes)
+		pb = appendVarint(pb, uint64(len(sym)))
+		pb = append(pb, sym...)
+	}
+	// Pass 2: the series, taking their label references in order.
+	for _, s := range sh.Series {
+		n := 0
+		s.eachLabel(func(string, string) { n += 2 })
+		if pb, err = appendSeriesV2(pb, s, refs[:n], st); err != nil {
+			return nil, err
+		}
+		refs = refs[n:]
+	}
+	return bufs.compress(pb), nil
+}
+
+func sampleV2Len(x Sample) int {
+	n := sampleLen(x)
+	if x.Start != 0 {
+		n += 1 + varintLen(uint64(x.Start))
+	}
+	return n
+}
+
+// appendSeriesV2 appends field 5 of Request: one writev2.TimeSeries.
+func appendSeriesV2(b []byte, s *Series, refs []uint32, st *writev2.SymbolsTable) (_ []byte, err error) {
+	refsLen := 0
+	for _, r := range refs {
+		refsLen += varintLen(uint64(r))
+	}
+	var hists []writev2.Histogram
+	for i, h := range s.Histograms {
+		hists = append(hists, histogramV2(h, s.HistStarts[i]))
+	}
+	var exs []writev2.Exemplar
+	for _, e := range s.Exemplars {
+		ex := writev2.Exemplar{Value: e.Value, Timestamp: e.Timestamp, LabelsRefs: make([]uint32, 0, 2*len(e.Labels))}
+		for _, l := range e.Labels {
+			ex.LabelsRefs = append(ex.LabelsRefs, st.Symbolize(l.Name), st.Symbolize(l.Value))
+		}
+		exs = append(exs, ex)
+	}
+	var meta writev2.Metadata
+	if s.Meta != nil {
+		meta = writev2.Metadata{Type: writev2.FromMetadataType(s.Meta.Type), HelpRef: st.Symbolize(s.Meta.Help), UnitRef: st.Symbolize(s.Meta.Unit)}
+	}
+
+	size := 0
+	if refsLen > 0 {
+		size += bytesFieldLen(refsLen)
+	}
+	for _, x := range s.Samples {
+		size += bytesFieldLen(sampleV2Len(x))
+	}
+	for i := range hists {
+		size += bytesFieldLen(hists[i].Size())
+	}
+	for i := range exs {
+		size += bytesFieldLen(exs[i].Size())
+	}
+	size += bytesFieldLen(meta.Size()) // a non-nullable field: always written
+
+	b = appendTag(b, 5, wireBytes)
+	b = appendVarint(b, uint64(size))
+	if refsLen > 0 {
+		b = appendTag(b, 1, wireBytes)
+		b = appendVarint(b, uint64(refsLen))
+		for _, r := range refs {
+			b = appendVarint(b, uint64(r))
+		}
+	}
+	for _, x := range s.Samples {
+		b = appendTag(b, 2, wireBytes)
+		b = appendVarint(b, uint64(sampleV2Len(x)))
+		b = appendSampleFields(b, x)
+		if x.Start != 0 {
+			b = appendTag(b, 3, wireVarint)
+			b = appendVarint(b, uint64(x.Start))
+		}
+	}
+	for i := range hists {
+		b = appendTag(b, 3, wireBytes)
+		if b, err = appendMessage(b, hists[i].Size(), hists[i].MarshalToSizedBuffer); err != nil {
+			return b, err
+		}
+	}
+	for i := range exs {
+		b = appendTag(b, 4, wireBytes)
+		if b, err = appendMessage(b, exs[i].Size(), exs[i].MarshalToSizedBuffer); err != nil {
+			return b, err
+		}
+	}
+	b = appendTag(b, 5, wireBytes)
+	return appendMessage(b, meta.Size(), meta.MarshalToSizedBuffer)
 }
 
 func histogramV2(h prompb.Histogram, start int64) writev2.Histogram {
@@ -105,31 +356,4 @@ func histogramV2(h prompb.Histogram, start int64) writev2.Histogram {
 		out.PositiveSpans = append(out.PositiveSpans, writev2.BucketSpan{Offset: s.Offset, Length: s.Length})
 	}
 	return out
-}
-
-// Marshal encodes a 1.0 or 2.0 request and compresses it with snappy block
-// compression, reusing buf for the protobuf bytes when it is large enough.
-func Marshal(v1 *prompb.WriteRequest, v2 *writev2.Request, buf []byte) (body, pbBuf []byte, err error) {
-	var pb []byte
-	switch {
-	case v1 != nil:
-		n := v1.Size()
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		m, err := v1.MarshalToSizedBuffer(buf[:n])
-		if err != nil {
-			return nil, buf, fmt.Errorf("marshal remote-write 1.0 request: %w", err)
-		}
-		pb = buf[n-m : n]
-	case v2 != nil:
-		pb, err = v2.OptimizedMarshal(buf)
-		if err != nil {
-			return nil, buf, fmt.Errorf("marshal remote-write 2.0 request: %w", err)
-		}
-		buf = pb
-	default:
-		return nil, buf, fmt.Errorf("BUG: Marshal called without a request")
-	}
-	return snappy.Encode(nil, pb), buf, nil
 }

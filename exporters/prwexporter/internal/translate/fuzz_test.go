@@ -6,6 +6,7 @@ package translate
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -216,7 +217,7 @@ func FuzzTranslateEncode(f *testing.F) {
 		res := tr.Translate(md)
 		_ = tr.Filter(md, func(s int) bool { return s%2 == 0 })
 		for _, sh := range res.Shards {
-			body, _, err := Marshal(EncodeV1(sh, true), nil, nil)
+			body, err := MarshalV1(sh, true, &Buffers{})
 			if err != nil {
 				t.Fatalf("v1 marshal: %v", err)
 			}
@@ -228,7 +229,8 @@ func FuzzTranslateEncode(f *testing.F) {
 			if err := w1.Unmarshal(raw); err != nil {
 				t.Fatalf("v1 round trip: %v", err)
 			}
-			body, _, err = Marshal(nil, EncodeV2(sh), nil)
+			checkV1(t, sh, &w1)
+			body, err = MarshalV2(sh, &Buffers{})
 			if err != nil {
 				t.Fatalf("v2 marshal: %v", err)
 			}
@@ -240,9 +242,10 @@ func FuzzTranslateEncode(f *testing.F) {
 			if err := w2.Unmarshal(raw); err != nil {
 				t.Fatalf("v2 round trip: %v", err)
 			}
+			checkV2(t, sh, &w2)
 			for _, s := range sh.Series {
-				if i := findLabel(s.Labels, "__name__"); i < 0 || s.Labels[i].Value == "" {
-					t.Fatalf("series without a name: %v", s.Labels)
+				if s.name == "" || !slices.ContainsFunc(s.Labels(), func(l prompb.Label) bool { return l.Name == "__name__" && l.Value != "" }) {
+					t.Fatalf("series without a name: %v", s.Labels())
 				}
 			}
 		}

@@ -65,7 +65,7 @@ type Translator struct {
 	metricNamer otlptranslator.MetricNamer
 	labelNamer  otlptranslator.LabelNamer
 	unitNamer   otlptranslator.UnitNamer
-	external    []prompb.Label
+	external    []label
 
 	// labelNames caches attribute key → label name: sanitising allocates,
 	// and the same few keys repeat in every export. Bounded by maxCachedNames.
@@ -109,9 +109,9 @@ func New(set Settings) *Translator {
 		unitNamer:   otlptranslator.UnitNamer{UTF8Allowed: !set.Strategy.ShouldEscape()},
 	}
 	for k, v := range set.ExternalLabels {
-		t.external = append(t.external, prompb.Label{Name: k, Value: v})
+		t.external = append(t.external, label{Name: k, Value: v})
 	}
-	slices.SortFunc(t.external, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(t.external, func(a, b label) int { return strings.Compare(a.Name, b.Name) })
 	return t
 }
 
@@ -124,6 +124,30 @@ type Metadata struct {
 	Type   model.MetricType
 	Help   string
 	Unit   string
+
+	// Names of the series derived from a histogram or summary family, built
+	// once per metric rather than once per data point.
+	bucket, sum, count string
+	// The le label values of the last explicit bounds seen in this family:
+	// the data points of one histogram almost always share their bounds.
+	bounds    []float64
+	boundStrs []string
+}
+
+// boundLabels returns the le values for bounds, formatted once per family.
+func (m *Metadata) boundLabels(bounds pcommon.Float64Slice) []string {
+	same := len(m.boundStrs) == bounds.Len()
+	for i := 0; same && i < bounds.Len(); i++ {
+		same = m.bounds[i] == bounds.At(i) || (math.IsNaN(m.bounds[i]) && math.IsNaN(bounds.At(i)))
+	}
+	if !same {
+		m.bounds = bounds.AsRaw()
+		m.boundStrs = make([]string, len(m.bounds))
+		for i, b := range m.bounds {
+			m.boundStrs[i] = formatFloat(b)
+		}
+	}
+	return m.boundStrs
 }
 
 // Sample is a float sample with its start ("created") timestamp, both in ms.
@@ -134,23 +158,73 @@ type Sample struct {
 }
 
 // Series is one Prometheus series with everything sent for it in a request.
+//
+// Its labels are not stored as one list: the series derived from one data
+// point (the buckets, _sum and _count of a histogram) share the data point's
+// labels and differ only in __name__ and one le or quantile label. Keeping
+// them apart saves a copy of every label per derived series, which was most
+// of the exporter's memory traffic; Labels and eachLabel put them together.
 type Series struct {
-	Labels     []prompb.Label // sorted by name, includes __name__
+	base  []label // the data point's labels, sorted by name, with __name__
+	name  string  // this series' __name__
+	extra label   // le or quantile; Name is "" when there is none
+
 	Samples    []Sample
 	Histograms []prompb.Histogram // native histograms (1.0 representation)
 	HistStarts []int64            // start timestamp (ms) of each histogram
 	Exemplars  []prompb.Exemplar
 	Meta       *Metadata
 	hash       uint64
+	next       *Series // next series of the shard with the same hash
 }
 
 // Shard is the part of a request that goes to one sender.
 type Shard struct {
 	Series []*Series
-	index  map[uint64][]int
+	index  map[uint64]*Series
+	arena  *arena
 }
 
 // Counts returns the number of samples, histograms and exemplars in the shard.
+// label is a label name and value. prompb.Label carries gogo's bookkeeping
+// fields and takes twice the memory; labels are most of what a batch holds.
+type label struct{ Name, Value string }
+
+// Labels returns the series' labels sorted by name. It allocates; the
+// encoders use eachLabel.
+func (s *Series) Labels() []prompb.Label {
+	var out []prompb.Label
+	s.eachLabel(func(n, v string) { out = append(out, prompb.Label{Name: n, Value: v}) })
+	return out
+}
+
+// eachLabel calls f for every label of the series in name order, as withName
+// would build them, without building them.
+func (s *Series) eachLabel(f func(name, value string)) {
+	eachDerivedLabel(s.base, s.name, s.extra, f)
+}
+
+func eachDerivedLabel(base []label, name string, extra label, f func(name, value string)) {
+	added := extra.Name == ""
+	for i := range base {
+		l := &base[i]
+		if !added && l.Name > extra.Name {
+			f(extra.Name, extra.Value)
+			added = true
+		}
+		switch l.Name {
+		case extra.Name:
+		case model.MetricNameLabel:
+			f(l.Name, name)
+		default:
+			f(l.Name, l.Value)
+		}
+	}
+	if !added {
+		f(extra.Name, extra.Value)
+	}
+}
+
 func (s *Shard) Counts() (samples, histograms, exemplars int) {
 	for _, ts := range s.Series {
 		samples += len(ts.Samples)
@@ -182,8 +256,8 @@ func (r *Result) drop(kind, reason string, n int64) {
 
 // resourceInfo holds what every series of one resource shares.
 type resourceInfo struct {
-	labels     []prompb.Label // job, instance, resource labels if configured
-	targetInfo []prompb.Label // target_info labels without __name__, nil if none
+	labels     []label // job, instance, resource labels if configured
+	targetInfo []label // target_info labels without __name__, nil if none
 	maxTs      int64
 }
 
@@ -191,24 +265,27 @@ type resourceInfo struct {
 // (used to rebuild the part of a request that failed).
 func (t *Translator) Translate(md pmetric.Metrics) *Result {
 	res := &Result{Shards: make([]*Shard, t.set.Shards)}
+	// Most data points are one series; histograms and summaries add a few.
+	perShard := md.DataPointCount()/t.set.Shards + 1
+	a := newArena(perShard * t.set.Shards)
 	for i := range res.Shards {
-		res.Shards[i] = &Shard{index: map[uint64][]int{}}
+		res.Shards[i] = &Shard{index: make(map[uint64]*Series, perShard), Series: make([]*Series, 0, perShard), arena: a}
 	}
-	t.walk(md, func(dp dpRef, shard int, base []prompb.Label) {
-		t.emit(res, res.Shards[shard], dp, base)
+	t.walk(md, func(dp dpRef, shard int, base []label, h uint64) {
+		t.emit(res, res.Shards[shard], dp, base, h)
 	}, func(kind, reason string, n int64) { res.drop(kind, reason, n) }, func(ri *resourceInfo) {
 		if ri.targetInfo == nil || ri.maxTs == 0 {
 			return
 		}
-		lbls := append([]prompb.Label{{Name: model.MetricNameLabel, Value: otlptranslator.TargetInfoMetricName}}, ri.targetInfo...)
+		lbls := append([]label{{Name: model.MetricNameLabel, Value: otlptranslator.TargetInfoMetricName}}, ri.targetInfo...)
 		lbls = t.finishLabels(lbls)
 		h := hashLabels(lbls)
 		sh := res.Shards[h%uint64(t.set.Shards)]
-		s, dup := sh.get(lbls, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
+		s, dup := sh.get(&seriesKey{base: lbls, kept: &lbls, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
 		if dup != nil && dup.hasSampleAt(ri.maxTs) {
 			return // target_info for the same resource seen twice: identical, not a collision
 		}
-		s.Samples = append(s.Samples, Sample{Value: 1, Timestamp: ri.maxTs})
+		sh.arena.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
 	})
 	for _, sh := range res.Shards {
 		for _, s := range sh.Series {
@@ -243,7 +320,7 @@ func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int) bool) pmetr
 				haveM := false
 				forEachDP(m, func(idx int) {
 					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx}
-					base, ok := t.baseLabels(dp, nil)
+					base, ok := t.baseLabels(nil, dp, nil)
 					if !ok || !keep(int(hashLabels(base)%uint64(t.set.Shards))) {
 						return
 					}
@@ -355,7 +432,8 @@ func copyDP(m pmetric.Metric, idx int, om pmetric.Metric) {
 
 // walk visits every translatable data point with its shard; per resource it
 // calls done after the resource's data points were visited.
-func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int, []prompb.Label), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
+func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, base []label, hash uint64), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
+	var scratch []label // base labels of the current data point, copied when kept
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -382,14 +460,22 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dpRef, int, []prompb.La
 					continue
 				}
 				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: t.unitNamer.Build(m.Unit())}
+				switch typ {
+				case otlptranslator.MetricTypeHistogram:
+					meta.bucket, meta.sum, meta.count = name+"_bucket", name+"_sum", name+"_count"
+				case otlptranslator.MetricTypeSummary:
+					meta.sum, meta.count = name+"_sum", name+"_count"
+				}
 				forEachDP(m, func(idx int) {
 					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx, name: name, typ: typ, meta: meta}
-					base, ok := t.baseLabels(dp, drop)
+					base, ok := t.baseLabels(scratch[:0], dp, drop)
+					scratch = base
 					if !ok {
 						drop(KindDataPoint, ReasonInvalidName, 1)
 						return
 					}
-					visit(dp, int(hashLabels(base)%uint64(t.set.Shards)), base)
+					h := hashLabels(base)
+					visit(dp, int(h%uint64(t.set.Shards)), base, h)
 				})
 			}
 		}
@@ -466,7 +552,7 @@ func (t *Translator) resourceInfo(r pcommon.Resource, drop func(kind, reason str
 	if id, ok := attrs.Get("service.instance.id"); ok {
 		instance = id.AsString()
 	}
-	var extra []prompb.Label
+	var extra []label
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		switch k {
 		case "service.name", "service.namespace", "service.instance.id":
@@ -504,7 +590,7 @@ func (t *Translator) resourceInfo(r pcommon.Resource, drop func(kind, reason str
 // addLabel appends a label; a name seen before gets its values joined with
 // ";" as the compatibility specification requires for names that collide
 // after sanitisation. Empty values are omitted (Prometheus treats them as absent).
-func addLabel(lbls []prompb.Label, name, val string) []prompb.Label {
+func addLabel(lbls []label, name, val string) []label {
 	if val == "" {
 		return lbls
 	}
@@ -515,10 +601,10 @@ func addLabel(lbls []prompb.Label, name, val string) []prompb.Label {
 		lbls[i].Value += ";" + val
 		return lbls
 	}
-	return append(lbls, prompb.Label{Name: name, Value: val})
+	return append(lbls, label{Name: name, Value: val})
 }
 
-func findLabel(lbls []prompb.Label, name string) int {
+func findLabel(lbls []label, name string) int {
 	for i := range lbls {
 		if lbls[i].Name == name {
 			return i
@@ -530,7 +616,7 @@ func findLabel(lbls []prompb.Label, name string) int {
 // baseLabels returns the labels of the data point's family: __name__ is the
 // family name, without _bucket/_sum/_count or quantile/le. All series derived
 // from one data point share it, and so the shard.
-func (t *Translator) baseLabels(dp dpRef, drop func(kind, reason string, n int64)) ([]prompb.Label, bool) {
+func (t *Translator) baseLabels(dst []label, dp dpRef, drop func(kind, reason string, n int64)) ([]label, bool) {
 	name := dp.name
 	if name == "" { // Filter path: compute the name again.
 		typ, ok := metricType(dp.metric)
@@ -543,8 +629,7 @@ func (t *Translator) baseLabels(dp dpRef, drop func(kind, reason string, n int64
 		}
 		name = n
 	}
-	lbls := make([]prompb.Label, 0, 8)
-	lbls = append(lbls, prompb.Label{Name: model.MetricNameLabel, Value: name})
+	lbls := append(dst, label{Name: model.MetricNameLabel, Value: name})
 	dp.attrs().Range(func(k string, v pcommon.Value) bool {
 		ln, err := t.labelName(k)
 		if err != nil {
@@ -578,17 +663,17 @@ func (t *Translator) baseLabels(dp dpRef, drop func(kind, reason string, n int64
 }
 
 // finishLabels adds external labels that are not set and sorts by name.
-func (t *Translator) finishLabels(lbls []prompb.Label) []prompb.Label {
+func (t *Translator) finishLabels(lbls []label) []label {
 	for _, l := range t.external {
 		if findLabel(lbls, l.Name) < 0 {
 			lbls = append(lbls, l)
 		}
 	}
-	slices.SortFunc(lbls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(lbls, func(a, b label) int { return strings.Compare(a.Name, b.Name) })
 	return lbls
 }
 
-func hashLabels(lbls []prompb.Label) uint64 {
+func hashLabels(lbls []label) uint64 {
 	// One Sum64 over a stack buffer is several times faster than streaming
 	// every name and value through a Digest.
 	var arr [512]byte
@@ -602,20 +687,51 @@ func hashLabels(lbls []prompb.Label) uint64 {
 	return xxhash.Sum64(b)
 }
 
-func labelsEqual(a, b []prompb.Label) bool {
-	return slices.EqualFunc(a, b, func(x, y prompb.Label) bool { return x.Name == y.Name && x.Value == y.Value })
+func labelsEqual(a, b []label) bool {
+	return slices.EqualFunc(a, b, func(x, y label) bool { return x.Name == y.Name && x.Value == y.Value })
 }
 
-// get returns the series with these labels in the shard, creating it if needed;
+// seriesKey names a series the way Series stores it. base may be scratch
+// memory: kept points at the arena copy of it, made when the first series of
+// the data point is created and shared by the others.
+type seriesKey struct {
+	base  []label
+	kept  *[]label
+	name  string
+	extra label
+}
+
+func (k *seriesKey) hash() uint64 {
+	if k.extra.Name == "" && len(k.base) > 0 && k.base[0].Name == model.MetricNameLabel && k.base[0].Value == k.name {
+		return hashLabels(k.base)
+	}
+	var arr [512]byte
+	b := arr[:0]
+	eachDerivedLabel(k.base, k.name, k.extra, func(n, v string) {
+		b = append(b, n...)
+		b = append(b, 0xff)
+		b = append(b, v...)
+		b = append(b, 0xff)
+	})
+	return xxhash.Sum64(b)
+}
+
+// get returns the series with this key in the shard, creating it if needed;
 // existing is the series if it was already there.
-func (sh *Shard) get(lbls []prompb.Label, h uint64, meta *Metadata) (s, existing *Series) {
-	for _, i := range sh.index[h] {
-		if labelsEqual(sh.Series[i].Labels, lbls) {
-			return sh.Series[i], sh.Series[i]
+func (sh *Shard) get(k *seriesKey, h uint64, meta *Metadata) (s, existing *Series) {
+	first := sh.index[h]
+	for s := first; s != nil; s = s.next {
+		if s.name == k.name && s.extra == k.extra && labelsEqual(s.base, k.base) ||
+			labelsEqual(withName(nil, s.base, s.name, s.extra.Name, s.extra.Value), withName(nil, k.base, k.name, k.extra.Name, k.extra.Value)) {
+			return s, s
 		}
 	}
-	s = &Series{Labels: lbls, Meta: meta, hash: h}
-	sh.index[h] = append(sh.index[h], len(sh.Series))
+	if *k.kept == nil {
+		*k.kept = sh.arena.copyLabels(k.base)
+	}
+	s = sh.arena.newSeries()
+	*s = Series{base: *k.kept, name: k.name, extra: k.extra, Meta: meta, hash: h, next: first}
+	sh.index[h] = s
 	sh.Series = append(sh.Series, s)
 	return s, nil
 }
@@ -634,13 +750,13 @@ func (s *Series) hasSampleAt(ts int64) bool {
 	return false
 }
 
-// withName returns base with __name__ replaced by name and an extra label.
-func withName(base []prompb.Label, name, extraName, extraValue string) []prompb.Label {
-	out := make([]prompb.Label, 0, len(base)+1)
+// withName appends to dst base with __name__ replaced by name and an extra label.
+func withName(dst, base []label, name, extraName, extraValue string) []label {
+	out := dst
 	added := extraName == ""
 	for _, l := range base {
 		if !added && l.Name > extraName {
-			out = append(out, prompb.Label{Name: extraName, Value: extraValue})
+			out = append(out, label{Name: extraName, Value: extraValue})
 			added = true
 		}
 		if l.Name == extraName {
@@ -652,7 +768,7 @@ func withName(base []prompb.Label, name, extraName, extraValue string) []prompb.
 		out = append(out, l)
 	}
 	if !added {
-		out = append(out, prompb.Label{Name: extraName, Value: extraValue})
+		out = append(out, label{Name: extraName, Value: extraValue})
 	}
 	return out
 }
@@ -693,21 +809,31 @@ func formatFloat(f float64) string {
 }
 
 // emit translates one data point into the shard.
-func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label) {
-	// add appends a float sample; a second OTLP series that maps to a
+func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHash uint64) {
+	// addHashed appends a float sample; a second OTLP series that maps to a
 	// Prometheus series which already has a sample at this timestamp is a
 	// name collision: counted and dropped (first one wins).
-	add := func(lbls []prompb.Label, v float64, ts, start int64, ex []prompb.Exemplar) bool {
-		h := hashLabels(lbls)
-		s, existing := sh.get(lbls, h, dp.meta)
+	var kept []label
+	key := func(name, extraName, extraValue string) *seriesKey {
+		return &seriesKey{base: base, kept: &kept, name: name, extra: label{Name: extraName, Value: extraValue}}
+	}
+	addHashed := func(k *seriesKey, h uint64, v float64, ts, start int64, ex []prompb.Exemplar) bool {
+		s, existing := sh.get(k, h, dp.meta)
 		if existing != nil && existing.hasSampleAt(ts) {
 			res.Collisions++
 			res.drop(KindSample, ReasonNameCollision, 1)
 			return false
 		}
-		s.Samples = append(s.Samples, Sample{Value: v, Timestamp: ts, Start: start})
-		s.Exemplars = append(s.Exemplars, ex...)
+		sh.arena.addSample(s, Sample{Value: v, Timestamp: ts, Start: start})
+		if len(ex) > 0 {
+			s.Exemplars = append(s.Exemplars, ex...)
+		}
 		return true
+	}
+	// derived adds a sample to the series named name with an extra label.
+	derived := func(name, extraName, extraValue string, v float64, ts, start int64, ex []prompb.Exemplar) {
+		k := key(name, extraName, extraValue)
+		addHashed(k, k.hash(), v, ts, start, ex)
 	}
 	m := dp.metric
 	switch m.Type() {
@@ -728,7 +854,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 		if dp.typ == otlptranslator.MetricTypeMonotonicCounter {
 			start = msOf(p.StartTimestamp())
 		}
-		if add(base, v, ts, start, t.exemplars(res, p.Exemplars())) {
+		if addHashed(key(dp.name, "", ""), baseHash, v, ts, start, t.exemplars(res, p.Exemplars())) {
 			dp.res.maxTs = max(dp.res.maxTs, ts)
 		}
 	case pmetric.MetricTypeHistogram:
@@ -756,19 +882,20 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 			return out
 		}
 		lower := math.Inf(-1)
+		les := dp.meta.boundLabels(bounds)
 		for i := 0; i < bounds.Len(); i++ {
 			if i < counts.Len() {
 				cum += counts.At(i)
 			}
 			b := bounds.At(i)
-			add(withName(base, dp.name+"_bucket", model.BucketLabel, formatFloat(b)), val(float64(cum)), ts, start, bucketExemplars(lower, b))
+			derived(dp.meta.bucket, model.BucketLabel, les[i], val(float64(cum)), ts, start, bucketExemplars(lower, b))
 			lower = b
 		}
-		add(withName(base, dp.name+"_bucket", model.BucketLabel, "+Inf"), val(float64(p.Count())), ts, start, bucketExemplars(lower, math.Inf(1)))
+		derived(dp.meta.bucket, model.BucketLabel, "+Inf", val(float64(p.Count())), ts, start, bucketExemplars(lower, math.Inf(1)))
 		if p.HasSum() {
-			add(withName(base, dp.name+"_sum", "", ""), val(p.Sum()), ts, start, nil)
+			derived(dp.meta.sum, "", "", val(p.Sum()), ts, start, nil)
 		}
-		add(withName(base, dp.name+"_count", "", ""), val(float64(p.Count())), ts, start, nil)
+		derived(dp.meta.count, "", "", val(float64(p.Count())), ts, start, nil)
 	case pmetric.MetricTypeSummary:
 		p := m.Summary().DataPoints().At(dp.idx)
 		ts := msOf(p.Timestamp())
@@ -783,10 +910,10 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 		qs := p.QuantileValues()
 		for i := 0; i < qs.Len(); i++ {
 			q := qs.At(i)
-			add(withName(base, dp.name, model.QuantileLabel, formatFloat(q.Quantile())), val(q.Value()), ts, start, nil)
+			derived(dp.name, model.QuantileLabel, formatFloat(q.Quantile()), val(q.Value()), ts, start, nil)
 		}
-		add(withName(base, dp.name+"_sum", "", ""), val(p.Sum()), ts, start, nil)
-		add(withName(base, dp.name+"_count", "", ""), val(float64(p.Count())), ts, start, nil)
+		derived(dp.meta.sum, "", "", val(p.Sum()), ts, start, nil)
+		derived(dp.meta.count, "", "", val(float64(p.Count())), ts, start, nil)
 	case pmetric.MetricTypeExponentialHistogram:
 		p := m.ExponentialHistogram().DataPoints().At(dp.idx)
 		ts := msOf(p.Timestamp())
@@ -799,8 +926,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []prompb.Label)
 			res.drop(KindHistogram, ReasonUnsupportedScale, 1)
 			return
 		}
-		hash := hashLabels(base)
-		s, existing := sh.get(base, hash, dp.meta)
+		s, existing := sh.get(key(dp.name, "", ""), baseHash, dp.meta)
 		if existing != nil && existing.hasSampleAt(ts) {
 			res.Collisions++
 			res.drop(KindHistogram, ReasonNameCollision, 1)
@@ -848,7 +974,7 @@ func (t *Translator) exemplars(res *Result, exs pmetric.ExemplarSlice) []prompb.
 		truncated := false
 		e.FilteredAttributes().Range(func(k string, v pcommon.Value) bool {
 			ln, err := t.labelName(k)
-			if err != nil || findLabel(lbls, ln) >= 0 {
+			if err != nil || slices.ContainsFunc(lbls, func(l prompb.Label) bool { return l.Name == ln }) {
 				return true
 			}
 			val := strings.ToValidUTF8(v.AsString(), "\uFFFD")

@@ -36,7 +36,7 @@ func render(res *Result) []string {
 	for _, sh := range res.Shards {
 		for _, s := range sh.Series {
 			var b strings.Builder
-			for i, l := range s.Labels {
+			for i, l := range s.Labels() {
 				if i > 0 {
 					b.WriteString(",")
 				}
@@ -379,7 +379,7 @@ func TestTranslationStrategies(t *testing.T) {
 			dp.SetTimestamp(ts0)
 			res := New(Settings{Strategy: tt.strategy}).Translate(md)
 			require.Len(t, res.Shards[0].Series, 1)
-			assert.Equal(t, tt.want, res.Shards[0].Series[0].Labels[0].Value)
+			assert.Equal(t, tt.want, res.Shards[0].Series[0].Labels()[0].Value)
 		})
 	}
 }
@@ -417,7 +417,7 @@ func TestShardingAndFilter(t *testing.T) {
 	for i, sh := range res.Shards {
 		require.NotEmpty(t, sh.Series, "50 families should reach every one of 4 shards")
 		for _, s := range sh.Series {
-			fam := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s.Labels[0].Value, "_bucket"), "_sum"), "_count")
+			fam := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(s.Labels()[0].Value, "_bucket"), "_sum"), "_count")
 			if prev, ok := shardOf[fam]; ok {
 				assert.Equal(t, prev, i, "family %s split over shards", fam)
 			}
@@ -497,8 +497,7 @@ func sampleShard(t *testing.T) *Shard {
 func TestEncodeV1RoundTrip(t *testing.T) {
 	t.Parallel()
 	sh := sampleShard(t)
-	req := EncodeV1(sh, true)
-	body, _, err := Marshal(req, nil, nil)
+	body, err := MarshalV1(sh, true, &Buffers{})
 	require.NoError(t, err)
 	raw, err := snappy.Decode(nil, body)
 	require.NoError(t, err)
@@ -526,7 +525,7 @@ func TestEncodeV1RoundTrip(t *testing.T) {
 func TestEncodeV2RoundTrip(t *testing.T) {
 	t.Parallel()
 	sh := sampleShard(t)
-	body, _, err := Marshal(nil, EncodeV2(sh), nil)
+	body, err := MarshalV2(sh, &Buffers{})
 	require.NoError(t, err)
 	raw, err := snappy.Decode(nil, body)
 	require.NoError(t, err)
