@@ -176,11 +176,11 @@ func TestIdleEviction(t *testing.T) {
 	e.process(gaugeBatch(s, map[string]any{"host": "b"}))
 	clock = clock.Add(45 * time.Minute) // a idle 75m, b idle 45m; idle_timeout 1h
 	assert.Equal(t, 1, e.evictIdle())
-	assert.Len(t, e.index, 1)
+	assert.Equal(t, 1, e.index.len())
 	// The freed slot is reused.
 	e.process(gaugeBatch(s, map[string]any{"host": "c"}))
 	assert.Len(t, e.slab, 2)
-	assert.Len(t, e.index, 2)
+	assert.Equal(t, 2, e.index.len())
 }
 
 func newFileStorage(t *testing.T, dir string) (component.ID, extension.Extension) {

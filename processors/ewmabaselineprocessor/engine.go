@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -94,10 +95,15 @@ type engine struct {
 	reasonOpts [numReasons]metric.AddOption
 	transOpts  [5]metric.AddOption
 
-	mu        sync.Mutex
-	index     map[uint64]int32
-	slab      []series
-	free      []int32
+	mu    sync.Mutex
+	index seriesIndex
+	slab  []series
+	free  []int32
+	// slots holds the seasonal slots of all series, p.slots consecutive
+	// ones per series of a seasonal rule (series.soff); freeSlots lists
+	// released runs by length. Kept apart so series has no pointers.
+	slots     []slot
+	freeSlots map[int][]int32
 	nameCache map[string][]uint16
 	// alerts holds, for firing series only, what Alertmanager needs to
 	// re-send them (labels are strings, so they stay out of series).
@@ -132,9 +138,9 @@ func newEngine(cfg *Config, id component.ID, set component.TelemetrySettings) (*
 		set:       set,
 		tb:        tb,
 		now:       time.Now,
-		index:     make(map[uint64]int32),
 		nameCache: make(map[string][]uint16),
 		alerts:    make(map[uint64]*alertInfo),
+		freeSlots: make(map[int][]int32),
 	}
 	for i := range reasonNames {
 		e.reasonOpts[i] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[i])))
@@ -192,23 +198,42 @@ type batch struct {
 	metrics pmetric.Metrics
 	logs    plog.Logs
 	// per resource, created lazily
-	outSM pmetric.ScopeMetrics
-	hasSM bool
 	logSL plog.ScopeLogs
 	hasSL bool
 	res   pcommon.Resource
+	resN  int // index of res in the input, to group output resources
+	// what the derived series need, recorded under the lock and turned
+	// into pdata after it (see emitOutputs)
+	sc *scratch
 }
 
-func (b *batch) scopeMetrics() pmetric.ScopeMetrics {
-	if !b.hasSM {
-		rm := b.metrics.ResourceMetrics().AppendEmpty()
-		b.res.CopyTo(rm.Resource())
-		b.outSM = rm.ScopeMetrics().AppendEmpty()
-		b.outSM.Scope().SetName(metadata.ScopeName)
-		b.hasSM = true
-	}
-	return b.outSM
+// scratch holds the derived values of one batch between the state update
+// (under e.mu) and building the output pdata (outside it). Pooled: a batch
+// of 1000 points needs ~64 KB of records.
+type scratch struct {
+	groups []outGroup
+	recs   []outRec
 }
+
+// outGroup is one (input metric, rule) pair with points to emit: its
+// output metrics hold recs[start:end].
+type outGroup struct {
+	res        pcommon.Resource
+	resN       int
+	m          pmetric.Metric
+	r          *compiledRule
+	start, end int
+}
+
+// outRec is one emitted sample: the output values at the input point's
+// timestamp, with its attributes.
+type outRec struct {
+	attrs pcommon.Map
+	ts    int64
+	vals  [numOutputs]float64
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 func (b *batch) scopeLogs() plog.ScopeLogs {
 	if !b.hasSL {
@@ -239,14 +264,20 @@ func (e *engine) consume(ctx context.Context, md pmetric.Metrics) error {
 }
 
 // process updates the state with md and returns the derived metrics and logs.
+//
+// The lock covers only the state: hashing, lookup, update, verdict and the
+// (rare) transition records. The derived pdata points, most of the cost
+// (an allocation per point, per attribute slice and per string value), are
+// built after it from the recorded values, so concurrent callers do not
+// serialise on them.
 func (e *engine) process(md pmetric.Metrics) *batch {
-	b := &batch{metrics: pmetric.NewMetrics(), logs: plog.NewLogs()}
+	b := &batch{metrics: pmetric.NewMetrics(), logs: plog.NewLogs(), sc: scratchPool.Get().(*scratch)}
 	e.mu.Lock()
 	b.now = e.now().UnixNano()
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
-		b.res, b.hasSM, b.hasSL = rm.Resource(), false, false
+		b.res, b.resN, b.hasSL = rm.Resource(), i, false
 		resHash, resHashed := uint64(0), false
 		sms := rm.ScopeMetrics()
 		for j := 0; j < sms.Len(); j++ {
@@ -267,12 +298,54 @@ func (e *engine) process(md pmetric.Metrics) *batch {
 			}
 		}
 	}
-	tracked := int64(len(e.index))
+	tracked := int64(e.index.len())
 	dTracked := tracked - e.trackedReported
 	e.trackedReported = tracked
 	e.mu.Unlock()
+	e.emitOutputs(b)
 	e.record(b, dTracked)
 	return b
+}
+
+// emitOutputs builds the derived metrics from the recorded values and
+// returns the scratch to its pool.
+func (e *engine) emitOutputs(b *batch) {
+	sc := b.sc
+	b.sc = nil
+	resN := -1
+	var sm pmetric.ScopeMetrics
+	for gi := range sc.groups {
+		g := &sc.groups[gi]
+		if g.resN != resN {
+			rm := b.metrics.ResourceMetrics().AppendEmpty()
+			g.res.CopyTo(rm.Resource())
+			sm = rm.ScopeMetrics().AppendEmpty()
+			sm.Scope().SetName(metadata.ScopeName)
+			resN = g.resN
+		}
+		recs := sc.recs[g.start:g.end]
+		o := newOutputs(sm, g.m, g.r, len(recs))
+		all := len(g.r.cfg.Attributes) == 0
+		for _, i := range g.r.emit {
+			dps := o[i]
+			for k := range recs {
+				rec := &recs[k]
+				dp := dps.AppendEmpty()
+				dp.SetTimestamp(pcommon.Timestamp(rec.ts))
+				dp.SetDoubleValue(rec.vals[i])
+				if all {
+					rec.attrs.CopyTo(dp.Attributes())
+				} else {
+					copySelected(rec.attrs, g.r.cfg.Attributes, dp.Attributes())
+				}
+			}
+		}
+	}
+	// Drop the references into the input before pooling.
+	clear(sc.groups)
+	clear(sc.recs)
+	sc.groups, sc.recs = sc.groups[:0], sc.recs[:0]
+	scratchPool.Put(sc)
 }
 
 // record adds a batch's counts to the self-telemetry, outside the lock.
@@ -299,9 +372,8 @@ func (e *engine) record(b *batch, dTracked int64) {
 // outputs are the five derived metrics of one (input metric, rule) pair.
 type outputs [numOutputs]pmetric.NumberDataPointSlice
 
-func (e *engine) newOutputs(b *batch, m pmetric.Metric, r *compiledRule, npoints int) outputs {
+func newOutputs(sm pmetric.ScopeMetrics, m pmetric.Metric, r *compiledRule, npoints int) outputs {
 	var o outputs
-	sm := b.scopeMetrics()
 	unit := m.Unit()
 	if r.cfg.Value == ValueCounterRate || r.cfg.Value == ValueHistogramCountRate {
 		if unit == "" {
@@ -338,14 +410,21 @@ type point struct {
 func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, resHash uint64) {
 	r := &e.rules[ri]
 	mtype := m.Type()
-	var o outputs
-	have := false
-	emit := func(pt *point) {
-		if !have {
-			o, have = e.newOutputs(b, m, r, pointCount(m)), true
+	sc := b.sc
+	// The output metrics of this pair exist once a point reaches the state
+	// (even if none of them ends up emitted), as before the split.
+	gi := -1
+	open := func() {
+		if gi < 0 {
+			gi = len(sc.groups)
+			sc.groups = append(sc.groups, outGroup{res: b.res, resN: b.resN, m: m, r: r, start: len(sc.recs)})
 		}
-		e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, pt, &o)
 	}
+	defer func() {
+		if gi >= 0 {
+			sc.groups[gi].end = len(sc.recs)
+		}
+	}()
 	kind := r.cfg.Value
 	switch mtype {
 	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
@@ -355,6 +434,10 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := mtype == pmetric.MetricTypeSum && m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := numberPoints(m)
+		if n := dps.Len(); n > 0 {
+			open()
+			sc.recs = slices.Grow(sc.recs, n)
+		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
 			pt := point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
@@ -367,7 +450,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 			default:
 				pt.noValue = true
 			}
-			emit(&pt)
+			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &pt)
 		}
 	case pmetric.MetricTypeHistogram:
 		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
@@ -376,11 +459,16 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := m.Histogram().DataPoints()
+		if n := dps.Len(); n > 0 {
+			open()
+			sc.recs = slices.Grow(sc.recs, n)
+		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			emit(&point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
-				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative,
-				x: dp.Sum(), x2: float64(dp.Count()), hasSum: dp.HasSum()})
+			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &point{ts: int64(dp.Timestamp()),
+				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
+				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
+				hasSum: dp.HasSum()})
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
@@ -389,11 +477,16 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := m.ExponentialHistogram().DataPoints()
+		if n := dps.Len(); n > 0 {
+			open()
+			sc.recs = slices.Grow(sc.recs, n)
+		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			emit(&point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
-				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative,
-				x: dp.Sum(), x2: float64(dp.Count()), hasSum: dp.HasSum()})
+			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &point{ts: int64(dp.Timestamp()),
+				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
+				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
+				hasSum: dp.HasSum()})
 		}
 	default:
 		// Summary and Empty: nothing to baseline.
@@ -428,10 +521,12 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 // at 100k series and 3·10⁻⁸ at 1M. A collision makes two series share one
 // baseline (wrong numbers for both, never a crash); we accept that for a
 // 8-byte key instead of storing label strings per series.
+//
+// It never returns 0, the index's empty marker.
 func (e *engine) seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcommon.Map, res pcommon.Resource) uint64 {
 	h := mix64(r.seed ^ nameHash)
 	if len(r.cfg.Attributes) == 0 {
-		return mix64(h + resHash*0x9E3779B97F4A7C15 + mix64(mapHash(attrs))*0xC2B2AE3D27D4EB4F)
+		return max(1, mix64(h+resHash*0x9E3779B97F4A7C15+mix64(mapHash(attrs))*0xC2B2AE3D27D4EB4F))
 	}
 	for _, k := range r.cfg.Attributes {
 		v, ok := attrs.Get(k)
@@ -444,7 +539,7 @@ func (e *engine) seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcom
 		}
 		h = mix64(h ^ ph)
 	}
-	return h
+	return max(1, h)
 }
 
 // mapHash is an order-independent hash of a map: the sum of its pair
@@ -495,10 +590,10 @@ func mix64(x uint64) uint64 {
 
 // lookup returns the series for key, creating it if there is room.
 func (e *engine) lookup(key uint64, ri uint16, dtype uint8) (*series, bool) {
-	if idx, ok := e.index[key]; ok {
+	if idx, ok := e.index.get(key); ok {
 		return &e.slab[idx], true
 	}
-	if len(e.index) >= e.cfg.MaxSeries {
+	if e.index.len() >= e.cfg.MaxSeries {
 		return nil, false
 	}
 	var idx int32
@@ -509,12 +604,38 @@ func (e *engine) lookup(key uint64, ri uint16, dtype uint8) (*series, bool) {
 		e.slab = append(e.slab, series{})
 		idx = int32(len(e.slab) - 1)
 	}
-	e.slab[idx] = series{key: key, rule: ri, dtype: dtype}
-	e.index[key] = idx
+	e.slab[idx] = series{key: key, rule: ri, dtype: dtype, soff: e.allocSlots(e.rules[ri].p.slots)}
+	e.index.put(key, idx)
 	return &e.slab[idx], true
 }
 
-func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Metric, dtype uint8, nameHash, resHash uint64, pt *point, o *outputs) {
+// allocSlots reserves n zeroed seasonal slots and returns the first one's
+// index (0 and nothing reserved for n == 0).
+func (e *engine) allocSlots(n int) int32 {
+	if n == 0 {
+		return 0
+	}
+	if fl := e.freeSlots[n]; len(fl) > 0 {
+		off := fl[len(fl)-1]
+		e.freeSlots[n] = fl[:len(fl)-1]
+		clear(e.slots[off : int(off)+n])
+		return off
+	}
+	off := int32(len(e.slots))
+	e.slots = append(e.slots, make([]slot, n)...)
+	return off
+}
+
+// seasonOf returns the seasonal slots of s (nil without seasonality).
+func (e *engine) seasonOf(s *series) []slot {
+	n := e.rules[s.rule].p.slots
+	if n == 0 {
+		return nil
+	}
+	return e.slots[s.soff : int(s.soff)+n : int(s.soff)+n]
+}
+
+func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Metric, dtype uint8, nameHash, resHash uint64, pt *point) {
 	if pt.noValue {
 		b.skipped[reasonNoValue]++
 		return
@@ -550,7 +671,14 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 		b.skipped[reasonNaNInf]++
 		return
 	}
-	res := s.observe(&r.p, pt.ts, x)
+	seasonal := e.seasonOf(s)
+	if len(seasonal) != r.p.slots {
+		// Only on a 64-bit key collision between rules of different
+		// seasonality: the state cannot take this point.
+		b.skipped[reasonTypeChange]++
+		return
+	}
+	res := s.observe(&r.p, seasonal, pt.ts, x)
 	if res.rejected {
 		b.skipped[reasonNaNInf]++
 		return
@@ -568,20 +696,9 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 	if s.state == stateFiring {
 		alert = 1
 	}
-	vals := [numOutputs]float64{res.baseline, upper, lower, res.score, alert}
-	all := len(r.cfg.Attributes) == 0
-	for _, i := range r.emit {
-		if !representable {
-			break
-		}
-		dp := o[i].AppendEmpty()
-		dp.SetTimestamp(pcommon.Timestamp(pt.ts))
-		dp.SetDoubleValue(vals[i])
-		if all {
-			pt.attrs.CopyTo(dp.Attributes())
-		} else {
-			copySelected(pt.attrs, r.cfg.Attributes, dp.Attributes())
-		}
+	if representable && len(r.emit) > 0 {
+		b.sc.recs = append(b.sc.recs, outRec{attrs: pt.attrs, ts: pt.ts,
+			vals: [numOutputs]float64{res.baseline, upper, lower, res.score, alert}})
 	}
 	if res.trans != transNone {
 		b.trans[res.trans]++
@@ -740,8 +857,11 @@ func (e *engine) evictIdle() int {
 			continue // free slot
 		}
 		if s.lastSeen < cutoff {
-			delete(e.index, s.key)
+			e.index.del(s.key)
 			delete(e.alerts, s.key)
+			if n := e.rules[s.rule].p.slots; n > 0 {
+				e.freeSlots[n] = append(e.freeSlots[n], s.soff)
+			}
 			*s = series{}
 			e.free = append(e.free, int32(i))
 			n++

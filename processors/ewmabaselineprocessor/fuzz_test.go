@@ -47,14 +47,14 @@ func FuzzDecodeState(f *testing.F) {
 		e.mu.Lock()
 		n, _ := e.decodeState(data)
 		e.mu.Unlock()
-		if n != len(e.index) {
-			t.Fatalf("restored %d, index holds %d", n, len(e.index))
+		if n != e.index.len() {
+			t.Fatalf("restored %d, index holds %d", n, e.index.len())
 		}
-		for _, idx := range e.index {
-			if !validRestored(&e.slab[idx]) {
+		e.index.each(func(_ uint64, idx int32) {
+			if !validRestored(&e.slab[idx], e.seasonOf(&e.slab[idx])) {
 				t.Fatalf("invalid series restored: %+v", e.slab[idx])
 			}
-		}
+		})
 		// The restored table keeps working.
 		md := gaugeBatch(regular(3, time.Second, func(int, time.Time) float64 { return 1 }), map[string]any{"host": "a"})
 		assertFinite(t, e.process(md).metrics)

@@ -158,7 +158,7 @@ func (e *engine) shutdownInstance(ctx context.Context) error {
 // reportTracked moves the series_tracked up-down counter to the table size.
 func (e *engine) reportTracked() {
 	e.mu.Lock()
-	n := int64(len(e.index))
+	n := int64(e.index.len())
 	d := n - e.trackedReported
 	e.trackedReported = n
 	e.mu.Unlock()

@@ -65,15 +65,15 @@ func boolByte(b bool) uint8 {
 
 // encodeState serializes the table. Called with e.mu held.
 func (e *engine) encodeState() []byte {
-	w := &encoder{b: make([]byte, 0, 64+len(e.index)*128)}
+	w := &encoder{b: make([]byte, 0, 64+e.index.len()*128)}
 	w.b = append(w.b, stateMagic...)
 	w.u32(uint32(len(e.rules)))
 	for i := range e.rules {
 		w.str(e.rules[i].cfg.Name)
 		w.u64(ruleFingerprint(e.rules[i].cfg))
 	}
-	w.u32(uint32(len(e.index)))
-	for _, idx := range e.index {
+	w.u32(uint32(e.index.len()))
+	e.index.each(func(_ uint64, idx int32) {
 		s := &e.slab[idx]
 		w.u16(s.rule)
 		w.u64(s.key)
@@ -90,8 +90,9 @@ func (e *engine) encodeState() []byte {
 		w.u8(uint8(s.state))
 		w.u8(s.dtype)
 		w.u8(boolByte(s.hasPrev))
-		w.u16(uint16(len(s.seasonal)))
-		for _, sl := range s.seasonal {
+		seasonal := e.seasonOf(s)
+		w.u16(uint16(len(seasonal)))
+		for _, sl := range seasonal {
 			w.f64(sl.mean)
 			w.f64(sl.vari)
 			w.i64(sl.lastTau)
@@ -113,7 +114,7 @@ func (e *engine) encodeState() []byte {
 				w.str(info.labels[k])
 			}
 		}
-	}
+	})
 	return w.b
 }
 
@@ -199,8 +200,10 @@ func (e *engine) decodeState(data []byte) (int, error) {
 	n := r.u32()
 	now := e.now()
 	restored := 0
+	var slotBuf [maxSeasonSlots]slot
 	for i := uint32(0); i < n && r.err == nil; i++ {
 		var s series
+		var seasonal []slot
 		ri := r.u16()
 		s.key = r.u64()
 		s.lastTS, s.firstTS, s.since, s.prevTS, s.prevStart = r.i64(), r.i64(), r.i64(), r.i64(), r.i64()
@@ -215,9 +218,9 @@ func (e *engine) decodeState(data []byte) (int, error) {
 			if len(r.b) < nslots*32 {
 				return restored, errShortState
 			}
-			s.seasonal = make([]slot, nslots)
-			for j := range s.seasonal {
-				sl := &s.seasonal[j]
+			seasonal = slotBuf[:nslots]
+			for j := range seasonal {
+				sl := &seasonal[j]
 				sl.mean, sl.vari, sl.lastTau, sl.samples = r.f64(), r.f64(), r.i64(), r.u32()
 				sl.weight = math.Float32frombits(r.u32())
 			}
@@ -234,20 +237,22 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		if r.err != nil {
 			break
 		}
-		if int(ri) >= len(ruleMap) || ruleMap[ri] < 0 || !validRestored(&s) {
+		if s.key == 0 || int(ri) >= len(ruleMap) || ruleMap[ri] < 0 || !validRestored(&s, seasonal) {
 			continue
 		}
 		cur := ruleMap[ri]
-		if want := e.rules[cur].p.slots; len(s.seasonal) != want {
+		if want := e.rules[cur].p.slots; len(seasonal) != want {
 			continue
 		}
-		if _, dup := e.index[s.key]; dup || len(e.index) >= e.cfg.MaxSeries {
+		if _, dup := e.index.get(s.key); dup || e.index.len() >= e.cfg.MaxSeries {
 			continue
 		}
 		s.rule = uint16(cur)
 		s.lastSeen = now.UnixNano()
+		s.soff = e.allocSlots(len(seasonal))
+		copy(e.slots[s.soff:], seasonal)
 		e.slab = append(e.slab, s)
-		e.index[s.key] = int32(len(e.slab) - 1)
+		e.index.put(s.key, int32(len(e.slab)-1))
 		if info != nil && e.am != nil && s.state == stateFiring {
 			info.lastSent = time.Time{} // re-send at the next sweep
 			e.alerts[s.key] = info
@@ -262,12 +267,12 @@ func (e *engine) decodeState(data []byte) (int, error) {
 
 // validRestored rejects records no running engine could have written, so a
 // corrupt file cannot put NaN into a baseline.
-func validRestored(s *series) bool {
+func validRestored(s *series, seasonal []slot) bool {
 	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
 		return false
 	}
-	for i := range s.seasonal {
-		sl := &s.seasonal[i]
+	for i := range seasonal {
+		sl := &seasonal[i]
 		if !finite(sl.mean) || !finite(sl.vari) || sl.vari < 0 || !(sl.weight >= 0 && sl.weight <= 1) {
 			return false
 		}

@@ -393,7 +393,7 @@ func TestIrregularEqualsRegular(t *testing.T) {
 		var s series
 		out := map[time.Time]ewma{}
 		for _, ts := range times {
-			s.observe(&p, ts.UnixNano(), value(ts))
+			s.observe(&p, nil, ts.UnixNano(), value(ts))
 			if ts.Sub(t0)%knot == 0 {
 				out[ts] = s.g
 			}
