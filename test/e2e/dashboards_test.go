@@ -51,6 +51,10 @@ const dashboardsConfig = `
 extensions:
   health_check:
     endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+  # The persistent sending queue of otlp_http/disk.
+  file_storage/queue:
+    directory: ${env:VIGIL_STORAGE_DIR}/queue
+    create_directory: true
 receivers:
   otlp:
     protocols:
@@ -126,8 +130,18 @@ exporters:
     retry_on_failure:
       enabled: true
       initial_interval: 30s
+  # A persistent (file_storage) queue in front of a closed port: the spans
+  # stay in its file on disk.
+  otlp_http/disk:
+    endpoint: http://{{CLOSED}}
+    timeout: 2s
+    sending_queue:
+      storage: file_storage/queue
+    retry_on_failure:
+      enabled: true
+      initial_interval: 30s
 service:
-  extensions: [health_check]
+  extensions: [health_check, file_storage/queue]
   telemetry:
     resource:
       service.instance.id: {{INSTANCE}}
@@ -151,7 +165,7 @@ service:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, batch]
-      exporters: [jaeger, jaeger/down, otlp_http/full, span_metrics]
+      exporters: [jaeger, jaeger/down, otlp_http/full, otlp_http/disk, span_metrics]
     metrics:
       receivers: [otlp{{KERNEL_IN_METRICS}}]
       processors: [memory_limiter, batch]
@@ -176,6 +190,9 @@ var dashboardSources = []struct{ prefix, kind, component string }{
 	{"otelcol_exporter_jaeger", "exporters", "jaeger"},
 	{"otelcol_exporter_prw", "exporters", "prometheusremotewrite"},
 	{"otelcol_exporter_loki", "exporters", "loki"},
+	{"otelcol_processor_memory_limiter_hard_limit", "processors", "memory_limiter"},
+	{"otelcol_processor_memory_limiter_soft_limit", "processors", "memory_limiter"},
+	{"otelcol_extension_file_storage", "extensions", "file_storage"},
 }
 
 // vigilComponents lists the component types of the built binary
@@ -261,6 +278,7 @@ func TestDashboardQueries(t *testing.T) {
 	for kind, names := range map[string][]string{
 		"exporters":  {"jaeger", "prometheusremotewrite", "loki"},
 		"connectors": {"span_metrics", "ewma_baseline"},
+		"extensions": {"file_storage"},
 	} {
 		for _, n := range names {
 			if !slices.Contains(comps[kind], n) {
@@ -352,10 +370,39 @@ func TestDashboardQueries(t *testing.T) {
 			return len(s) == 1 && s[0].Value > 0, fmt.Sprintf("retransmits to the lossy peer: %v", s)
 		})
 	}
+	checkLimitsAndQueueFile(t, instance)
 	checkExemplarsLinkToJaeger(t, service, start)
 	checkAlertRecordsLinkToJaeger(t, "dashboards_e2e", traceID, start)
 	checkLabelVariables(t, comps, vars)
 	t.Logf("checked %d dashboard queries and alert rule expressions; %d without their component", len(queries)-len(unsupported)+len(rules), len(unsupported))
+}
+
+// checkLimitsAndQueueFile asserts the values behind the "Heap against the
+// memory limiter" and "Persistent queue on disk" panels for this run: the
+// limits of its memory_limiter (limit_mib 2048, spike_limit_mib 512) and a
+// non-empty file for the otlp_http/disk queue.
+func checkLimitsAndQueueFile(t *testing.T, instance string) {
+	t.Helper()
+	want := map[string]float64{
+		"otelcol_processor_memory_limiter_hard_limit_bytes": 2048 << 20,
+		"otelcol_processor_memory_limiter_soft_limit_bytes": (2048 - 512) << 20,
+	}
+	for name, v := range want {
+		Eventually(t, 60*time.Second, func() (bool, string) {
+			s, err := promQuery(PrometheusURL, fmt.Sprintf(`%s{instance=%q, processor="memory_limiter"}`, name, instance))
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(s) == 1 && s[0].Value == v, fmt.Sprintf("%s: %v, want one series of %v", name, s, v)
+		})
+	}
+	Eventually(t, 60*time.Second, func() (bool, string) {
+		s, err := promQuery(PrometheusURL, fmt.Sprintf(`otelcol_extension_file_storage_file_size_bytes{instance=%q, extension="file_storage/queue", file="exporter_otlp_http_disk_traces"}`, instance))
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(s) == 1 && s[0].Value > 0, fmt.Sprintf("size of the otlp_http/disk queue file: %v", s)
+	})
 }
 
 // dashQuery is one query to run, with why it last returned no data.
