@@ -8,9 +8,12 @@
 // (the order alternates between rounds) and measures the process's CPU time
 // (user+system, getrusage) per operation; client, server and the eBPF
 // programs that run in their syscall and softirq context are all charged to
-// this process. The receiver runs in-process with a 1s collection interval,
-// ten times the default rate, so its user-space reads are included too.
-// Reported: the median CPU per operation off and on, and the overhead.
+// this process. The receiver runs in-process with its default collection
+// interval (10s; -interval to change it), so its user-space reads are
+// included at the rate a deployment pays them. Reported: the median CPU per
+// operation off and on, the overhead, and the run time of the eBPF programs
+// per operation as the kernel counts it (bpf_stats), in total and per
+// program.
 //
 // Run as root: bash bench/kernel/run.sh (or go run ./bench/kernel -h).
 package main
@@ -59,6 +62,8 @@ func run() error {
 	reqs := flag.Int("reqresp", 50000, "request/response exchanges per run")
 	conns := flag.Int("connect", 5000, "connect/close cycles per run")
 	bulkMB := flag.Int("bulk-mb", 1024, "MiB per bulk run")
+	only := flag.String("workloads", "reqresp,connect_close,bulk", "comma-separated workloads to run")
+	interval := flag.Duration("interval", 0, "receiver collection interval (0: the receiver's default)")
 	flag.Parse()
 
 	// Kernel-side cost, measured by the kernel itself: run time and run
@@ -70,13 +75,31 @@ func run() error {
 	defer stats.Close()
 	bpfNs := map[string][]float64{}
 	bpfRuns := map[string][]float64{}
+	// Per program (by name): run time and runs per operation, per round.
+	progNs := map[string]map[string][]float64{}
+	progRuns := map[string]map[string][]float64{}
 
-	ws := []workload{
+	var ws []workload
+	for _, w := range []workload{
 		{"reqresp", "exchange", *reqs, reqResp},
 		{"connect_close", "connection", *conns, connectClose},
 		{"bulk", "MiB", *bulkMB, bulk},
+	} {
+		if slices.Contains(strings.Split(*only, ","), w.name) {
+			ws = append(ws, w)
+		}
 	}
+	if len(ws) == 0 {
+		return fmt.Errorf("-workloads %q: no known workload (reqresp, connect_close, bulk)", *only)
+	}
+	cfgInterval := *interval
+	if cfgInterval == 0 {
+		cfgInterval = kernelreceiver.NewFactory().CreateDefaultConfig().(*kernelreceiver.Config).CollectionInterval
+	}
+	fmt.Fprintf(os.Stderr, "receiver collection interval: %s\n", cfgInterval)
 	results := map[string]map[bool][]float64{}
+	// mine: every program ID this process loaded.
+	mine := map[ebpf.ProgramID]bool{}
 	for _, w := range ws {
 		results[w.name] = map[bool][]float64{}
 		// Warm up once, untimed.
@@ -97,7 +120,7 @@ func run() error {
 			if on {
 				before := progIDs()
 				var err error
-				if stop, err = startReceiver(); err != nil {
+				if stop, err = startReceiver(cfgInterval); err != nil {
 					return err
 				}
 				ours = map[ebpf.ProgramID]bool{}
@@ -106,20 +129,46 @@ func run() error {
 						ours[id] = true
 					}
 				}
-			} else if others := progIDs(); len(others) > 0 {
-				fmt.Fprintf(os.Stderr, "warning: %d tcpstats programs of another process are attached; 'off' is not off\n", len(others))
+				for id := range ours {
+					mine[id] = true
+				}
+			} else {
+				// Programs of an earlier "on" phase may still be listed
+				// for a moment after Shutdown (the kernel frees them
+				// asynchronously), but they are detached: not counted.
+				others := 0
+				for id := range progIDs() {
+					if !mine[id] {
+						others++
+					}
+				}
+				if others > 0 {
+					fmt.Fprintf(os.Stderr, "warning: %d tcpstats programs of another process are loaded; 'off' may not be off\n", others)
+				}
 			}
 			for _, w := range ws {
-				rt0, rc0 := progStats(ours)
+				before := progStats(ours)
 				cpu, err := measure(func() error { return w.run(w.ops) })
 				if err != nil {
 					return fmt.Errorf("%s: %w", w.name, err)
 				}
 				results[w.name][on] = append(results[w.name][on], float64(cpu.Nanoseconds())/float64(w.ops))
 				if on {
-					rt1, rc1 := progStats(ours)
-					bpfNs[w.name] = append(bpfNs[w.name], float64((rt1-rt0).Nanoseconds())/float64(w.ops))
-					bpfRuns[w.name] = append(bpfRuns[w.name], float64(rc1-rc0)/float64(w.ops))
+					after := progStats(ours)
+					var rt time.Duration
+					var rc uint64
+					if progNs[w.name] == nil {
+						progNs[w.name], progRuns[w.name] = map[string][]float64{}, map[string][]float64{}
+					}
+					for name, a := range after {
+						b := before[name]
+						rt += a.rt - b.rt
+						rc += a.rc - b.rc
+						progNs[w.name][name] = append(progNs[w.name][name], float64((a.rt-b.rt).Nanoseconds())/float64(w.ops))
+						progRuns[w.name][name] = append(progRuns[w.name][name], float64(a.rc-b.rc)/float64(w.ops))
+					}
+					bpfNs[w.name] = append(bpfNs[w.name], float64(rt.Nanoseconds())/float64(w.ops))
+					bpfRuns[w.name] = append(bpfRuns[w.name], float64(rc)/float64(w.ops))
 				}
 			}
 			if stop != nil {
@@ -140,6 +189,21 @@ func run() error {
 			median(bpfRuns[w.name]), bns, bns/off*100)
 	}
 	fmt.Println("overhead: CPU of the whole process (noisy on a shared machine); bpf ns/op: run time of the eBPF programs as counted by the kernel (bpf_stats)")
+	fmt.Printf("\nper program, medians over rounds (receiver on)\n%-14s %-32s %10s %10s %10s\n", "workload", "program", "runs/op", "ns/op", "ns/run")
+	for _, w := range ws {
+		names := make([]string, 0, len(progNs[w.name]))
+		for name := range progNs[w.name] {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		for _, name := range names {
+			runs, ns := median(progRuns[w.name][name]), median(progNs[w.name][name])
+			if runs == 0 {
+				continue
+			}
+			fmt.Printf("%-14s %-32s %10.2f %10.0f %10.0f\n", w.name, name, runs, ns, ns/runs)
+		}
+	}
 	return nil
 }
 
@@ -166,26 +230,34 @@ func progIDs() map[ebpf.ProgramID]bool {
 	}
 }
 
-// progStats sums run time and run count over the programs ids.
-func progStats(ids map[ebpf.ProgramID]bool) (time.Duration, uint64) {
-	var (
-		rt time.Duration
-		rc uint64
-	)
+type progStat struct {
+	rt time.Duration
+	rc uint64
+}
+
+// progStats returns run time and run count of the programs ids, by name.
+func progStats(ids map[ebpf.ProgramID]bool) map[string]progStat {
+	out := map[string]progStat{}
 	for id := range ids {
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			continue
 		}
 		st, err := p.Stats()
+		var name string
+		if info, ierr := p.Info(); ierr == nil {
+			name = info.Name
+		}
 		p.Close()
 		if err != nil {
 			continue
 		}
-		rt += st.Runtime
-		rc += st.RunCount
+		s := out[name]
+		s.rt += st.Runtime
+		s.rc += st.RunCount
+		out[name] = s
 	}
-	return rt, rc
+	return out
 }
 
 func median(v []float64) float64 {
@@ -212,10 +284,10 @@ func measure(f func() error) (time.Duration, error) {
 	return cpuTime() - start, err
 }
 
-func startReceiver() (func() error, error) {
+func startReceiver(interval time.Duration) (func() error, error) {
 	f := kernelreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*kernelreceiver.Config)
-	cfg.CollectionInterval = time.Second
+	cfg.CollectionInterval = interval
 	var r receiver.Metrics
 	r, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
 	if err != nil {

@@ -65,11 +65,10 @@ func DecodeStats(v RawPeerStats) PeerStats {
 	return s
 }
 
-// RawPeerKey and RawPeerStats are the generated mirrors of struct peer_key
-// and struct peer_stats in tcpstats.c.
+// RawPeerKey, RawPeerStats and RawSockBucket are the generated mirrors of
+// struct peer_key, struct peer_stats and struct sock_bucket in tcpstats.c.
 type (
-	RawPeerKey     = tcpstatsPeerKey
-	RawPeerStats   = tcpstatsPeerStats
-	RawStateKey    = tcpstatsStateKey
-	RawStateCounts = tcpstatsStateCounts
+	RawPeerKey    = tcpstatsPeerKey
+	RawPeerStats  = tcpstatsPeerStats
+	RawSockBucket = tcpstatsSockBucket
 )

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
@@ -25,8 +26,27 @@ type Tracer struct {
 
 	peers       *ebpf.Map
 	cgroupPeers *ebpf.Map
-	connStates  *ebpf.Map
+	socks       *ebpf.Map
 	drops       *ebpf.Map
+
+	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroup,
+	// Drops).
+	mu sync.Mutex
+	// pairs are the (cgroup, netns) pairs whose state gauges ReadStates
+	// reports, zeros included, until ForgetCgroup; at most maxPairs.
+	pairs    map[statePair]struct{}
+	maxPairs int
+	// pairsFull counts the reads in which a pair could not join pairs.
+	pairsFull uint64
+	// Reused buffers of ReadStates.
+	bucketKeys []uint32
+	buckets    []RawSockBucket
+}
+
+// statePair is a (cgroup, netns) pair of the connection-state gauges.
+type statePair struct {
+	cgroup uint64
+	netns  uint32
 }
 
 // verifierLogLines is how many trailing lines of a verifier log an error
@@ -51,19 +71,22 @@ func Load(cfg Config) (*Tracer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpstats: loading the embedded object: %w", err)
 	}
+	sockBuckets := sockBucketsFor(cfg.MaxSockets)
 	for name, size := range map[string]uint32{
 		tcpstatsMapPeers:       cfg.MaxPeers,
 		tcpstatsMapCgroupPeers: cfg.MaxCgroups,
-		tcpstatsMapSocks:       cfg.MaxSockets,
-		tcpstatsMapConnStates:  cfg.MaxStates,
+		tcpstatsMapSocks:       sockBuckets,
 	} {
 		spec.Maps[name].MaxEntries = size
 	}
 	if err := spec.Variables[tcpstatsVarMaxPeersPerCgroup].Set(cfg.MaxPeersPerCgroup); err != nil {
 		return nil, fmt.Errorf("tcpstats: setting max_peers_per_cgroup: %w", err)
 	}
+	if err := spec.Variables[tcpstatsVarSockBucketMask].Set(sockBuckets - 1); err != nil {
+		return nil, fmt.Errorf("tcpstats: setting sock_bucket_mask: %w", err)
+	}
 
-	t := &Tracer{}
+	t := &Tracer{pairs: map[statePair]struct{}{}, maxPairs: int(cfg.MaxStates)}
 	// Maps first, in a collection without programs, so that each program can
 	// be loaded (and fail) on its own against the same maps.
 	mapsSpec := spec.Copy()
@@ -74,7 +97,7 @@ func Load(cfg Config) (*Tracer, error) {
 	}
 	t.peers = t.maps.Maps[tcpstatsMapPeers]
 	t.cgroupPeers = t.maps.Maps[tcpstatsMapCgroupPeers]
-	t.connStates = t.maps.Maps[tcpstatsMapConnStates]
+	t.socks = t.maps.Maps[tcpstatsMapSocks]
 	t.drops = t.maps.Maps[tcpstatsMapDrops]
 	replacements := map[string]*ebpf.Map{}
 	for name, m := range t.maps.Maps {
@@ -207,39 +230,123 @@ func (t *Tracer) ReadPeers(fn func(Peer, PeerStats)) (bad int, err error) {
 	return bad, nil
 }
 
-// ReadStates calls fn for every named state of every (cgroup, netns)
-// the kernel has counted connections for, zeros included.
+// socksBatch is how many buckets of the socks table one batch lookup reads.
+const socksBatch = 1024
+
+// ReadStates counts the tracked sockets (the socks table) by (cgroup, netns,
+// state) and calls fn for every named state of every pair it reports:
+// pairs with open sockets, and pairs seen before (zeros included, so that a
+// gauge drops to 0 rather than vanishing) until ForgetCgroup. At most
+// MaxStates pairs are remembered; a pair beyond it is reported while it has
+// sockets, without zeros, and counted in Drops().StateMapFull. The table
+// changes while it is read: a socket changing state is counted once, in
+// either state; one being born or closing may be missed.
 func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
-	var (
-		k      RawStateKey
-		perCPU []RawStateCounts
-	)
-	it := t.connStates.Iterate()
-	for it.Next(&k, &perCPU) {
-		var sum [len(RawStateCounts{}.Count)]int64
-		for _, v := range perCPU {
-			for s, n := range v.Count {
-				sum[s] += n
-			}
-		}
-		for s, n := range sum {
-			if State(s).String() == "" || State(s) == stateClosed {
-				continue
-			}
-			fn(StateKey{CgroupID: k.CgroupId, Netns: k.Netns, State: State(s)}, n)
-		}
+	counts, err := t.countSocks()
+	if err != nil {
+		return err
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("tcpstats: iterating connection states: %w", err)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p, c := range counts {
+		if _, ok := t.pairs[p]; ok {
+			continue
+		}
+		if len(t.pairs) < t.maxPairs {
+			t.pairs[p] = struct{}{}
+			continue
+		}
+		t.pairsFull++
+		reportStates(p, c, false, fn)
+	}
+	for p := range t.pairs {
+		reportStates(p, counts[p], true, fn)
 	}
 	return nil
+}
+
+// stateCounts are the open connections of one pair, indexed by state.
+type stateCounts [len(stateNames)]int64
+
+func reportStates(p statePair, c *stateCounts, zeros bool, fn func(StateKey, int64)) {
+	for s := range len(stateNames) {
+		var n int64
+		if c != nil {
+			n = c[s]
+		}
+		if State(s).String() == "" || State(s) == stateClosed || (n == 0 && !zeros) {
+			continue
+		}
+		fn(StateKey{CgroupID: p.cgroup, Netns: p.netns, State: State(s)}, n)
+	}
+}
+
+// countSocks reads the socks table in batches and counts its sockets.
+func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
+	counts := map[statePair]*stateCounts{}
+	if t.buckets == nil {
+		n := min(int(t.socks.MaxEntries()), socksBatch)
+		t.bucketKeys, t.buckets = make([]uint32, n), make([]RawSockBucket, n)
+	}
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := t.socks.BatchLookup(&cursor, t.bucketKeys, t.buckets, nil)
+		for i := range n {
+			countBucket(&t.buckets[i], counts)
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return counts, nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			break // batch operations need Linux 5.6: iterate instead
+		}
+		if err != nil {
+			return nil, fmt.Errorf("tcpstats: reading the socket table: %w", err)
+		}
+	}
+	clear(counts)
+	var (
+		k uint32
+		b RawSockBucket
+	)
+	it := t.socks.Iterate()
+	for it.Next(&k, &b) {
+		countBucket(&b, counts)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("tcpstats: iterating the socket table: %w", err)
+	}
+	return counts, nil
+}
+
+// countBucket adds the sockets of one bucket to counts. Free slots and
+// slots being filled or freed (state 0) are skipped.
+func countBucket(b *RawSockBucket, counts map[statePair]*stateCounts) {
+	for i, sk := range b.Sk {
+		info := &b.Info[i]
+		if sk == 0 || info.State == 0 || int(info.State) >= len(stateNames) {
+			continue
+		}
+		p := statePair{info.CgroupId, info.Netns}
+		c := counts[p]
+		if c == nil {
+			c = &stateCounts{}
+			counts[p] = c
+		}
+		c[info.State]++
+	}
 }
 
 // Drops sums the per-CPU drop counters.
 func (t *Tracer) Drops() (Drops, error) {
 	var d Drops
-	dst := []*uint64{&d.PeerMapFull, &d.PeerOverflow, &d.SockMapFull, &d.StateMapFull, &d.CgroupMapFull}
+	// Index 3 (DROP_STATE_MAP_FULL) is no longer written by the programs:
+	// StateMapFull is counted by ReadStates.
+	dst := []*uint64{&d.PeerMapFull, &d.PeerOverflow, &d.SockMapFull, nil, &d.CgroupMapFull}
 	for i, p := range dst {
+		if p == nil {
+			continue
+		}
 		var perCPU []uint64
 		if err := t.drops.Lookup(uint32(i), &perCPU); err != nil {
 			return Drops{}, fmt.Errorf("tcpstats: reading drops[%d]: %w", i, err)
@@ -248,22 +355,23 @@ func (t *Tracer) Drops() (Drops, error) {
 			*p += v
 		}
 	}
+	t.mu.Lock()
+	d.StateMapFull = t.pairsFull
+	t.mu.Unlock()
 	return d, nil
 }
 
-// ForgetCgroup deletes every aggregate of cgroup id (peers, its peer count,
-// connection states), so that the maps do not fill up with the cgroups of
-// containers that are gone. It returns the number of peer entries deleted.
-// Events racing with the deletion may be lost; a later event of the cgroup
-// simply starts new entries.
+// ForgetCgroup deletes every aggregate of cgroup id (peers, its peer count)
+// and forgets its state-gauge pairs, so that the maps do not fill up with
+// the cgroups of containers that are gone. It returns the number of peer
+// entries deleted. Events racing with the deletion may be lost; a later
+// event of the cgroup simply starts new entries (and a socket of the cgroup
+// still open brings its pair back).
 func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
 	var (
-		pk     RawPeerKey
-		pv     RawPeerStats
-		sk     RawStateKey
-		perCPU []RawStateCounts
-		peers  []RawPeerKey
-		states []RawStateKey
+		pk    RawPeerKey
+		pv    RawPeerStats
+		peers []RawPeerKey
 	)
 	it := t.peers.Iterate()
 	for it.Next(&pk, &pv) {
@@ -274,24 +382,19 @@ func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
 	if err := it.Err(); err != nil {
 		return 0, fmt.Errorf("tcpstats: iterating peers: %w", err)
 	}
-	sit := t.connStates.Iterate()
-	for sit.Next(&sk, &perCPU) {
-		if sk.CgroupId == id {
-			states = append(states, sk)
-		}
-	}
-	if err := sit.Err(); err != nil {
-		return 0, fmt.Errorf("tcpstats: iterating connection states: %w", err)
-	}
 	n := 0
 	for _, k := range peers {
 		if err := t.peers.Delete(k); err == nil {
 			n++
 		}
 	}
-	for _, k := range states {
-		_ = t.connStates.Delete(k)
-	}
 	_ = t.cgroupPeers.Delete(id)
+	t.mu.Lock()
+	for p := range t.pairs {
+		if p.cgroup == id {
+			delete(t.pairs, p)
+		}
+	}
+	t.mu.Unlock()
 	return n, nil
 }

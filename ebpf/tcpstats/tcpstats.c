@@ -4,9 +4,9 @@
 //
 // tcpstats aggregates TCP health signals in kernel hash maps: retransmitted
 // segments, resets sent and received, connect attempts/successes/failures,
-// connect latency and smoothed RTT (log2 histograms), and open connections by
-// state. Nothing is sent to user space per packet: Vigil's kernel receiver
-// reads the maps on an interval.
+// connect latency and smoothed RTT (log2 histograms), and the state of every
+// socket seen since load (open connections by state). Nothing is sent to user
+// space per packet: Vigil's kernel receiver reads the maps on an interval.
 //
 // Hooks are the stable TCP tracepoints, attached as tp_btf (BTF-typed raw
 // tracepoints, no tracefs needed) with a raw_tp fallback. Every field is read
@@ -47,6 +47,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define TCP_SYN_RECV 3
 #define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 #define TCP_NEW_SYN_RECV 12
 #define TCP_MAX_STATES 13
 
@@ -62,7 +63,7 @@ enum drop_reason {
 	DROP_PEER_MAP_FULL = 0,    // peers full: event not counted
 	DROP_PEER_OVERFLOW = 1,    // cgroup over max_peers: event folded into overflow peer
 	DROP_SOCK_MAP_FULL = 2,    // socks full: socket not tracked (state gauge, connect latency)
-	DROP_STATE_MAP_FULL = 3,   // conn_states full: state change not counted
+	DROP_STATE_MAP_FULL = 3,   // unused since states live in socks (kept: index stable)
 	DROP_CGROUP_MAP_FULL = 4,  // cgroup_peers full: event folded into overflow peer
 	DROP_MAX = 5,
 };
@@ -92,20 +93,22 @@ struct peer_stats {
 	__u64 rtt_buckets[NBUCKETS];
 };
 
-struct state_key {
-	__u64 cgroup_id;
-	__u32 netns;
-	__u32 reserved;  // explicit padding, always 0
-};
-
-// Open connections per TCP state (index: the state number), all states of
-// a (cgroup, netns) in one value so that a transition costs one lookup.
-struct state_counts {
-	__s64 count[16];
-};
-
+// Per-socket tracking (see sock_find): one slot per socket seen entering a
+// state since load. User space counts open connections by state from it.
 struct sock_info {
 	__u64 syn_sent_ns;  // ktime of the SYN_SENT transition, 0 if not a client
+	__u64 cgroup_id;    // the socket's cgroup and network namespace
+	__u32 netns;
+	__u32 state;        // TCP state; 0 while the slot is being filled or freed
+};
+
+#define SOCK_WAYS 4
+
+// A bucket of SOCK_WAYS slots: the keys first (one cache line holds the
+// keys of a bucket and the first slot's info), then the infos.
+struct sock_bucket {
+	__u64 sk[SOCK_WAYS];  // struct sock pointer (see sock_scalar); 0: free
+	struct sock_info info[SOCK_WAYS];
 };
 
 // Sizes are placeholders: the loader sets max_entries from the receiver config.
@@ -123,23 +126,23 @@ struct {
 	__type(value, __u32);  // distinct peers admitted
 } cgroup_peers SEC(".maps");
 
+// The per-socket table is an array of buckets, not a BPF hash map: it is
+// written on every TCP state change (about ten per connection), and a hash
+// map insert or delete (bucket lock, element allocation) cost ~200 ns and a
+// lookup ~80 ns here, a third of the programs' run time per connection; a
+// slot in an array costs a few loads and one compare-and-swap. A socket
+// lives in one of two buckets chosen by two hashes of its pointer
+// (two-choice hashing), so with the loader's sizing (twice as many slots as
+// max_sockets) a full bucket pair is rare before the table holds
+// max_sockets sockets; a socket that finds no free slot is not tracked and
+// counted (DROP_SOCK_MAP_FULL). max_entries (a power of two) is set by the
+// loader, sock_bucket_mask with it.
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1024);
-	__type(key, __u64);  // struct sock pointer
-	__type(value, struct sock_info);
+	__type(key, __u32);
+	__type(value, struct sock_bucket);
 } socks SEC(".maps");
-
-// Per-CPU: the counts of one (cgroup, netns) change on every CPU that
-// handles its sockets; per-CPU slots avoid atomics and cache-line bouncing.
-// A slot may go negative (a socket opened on one CPU, closed on another);
-// user space sums the slots.
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 1024);
-	__type(key, struct state_key);
-	__type(value, struct state_counts);
-} conn_states SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -148,14 +151,15 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
-// max_peers_per_cgroup is set by the loader before loading.
+// max_peers_per_cgroup and sock_bucket_mask (buckets of socks - 1) are set
+// by the loader before loading.
 volatile const __u32 max_peers_per_cgroup = 256;
+volatile const __u32 sock_bucket_mask = 1023;
 
 // Force BTF for the types user space decodes (bpf2go -type).
 const struct peer_key *unused_peer_key __attribute__((unused));
 const struct peer_stats *unused_peer_stats __attribute__((unused));
-const struct state_key *unused_state_key __attribute__((unused));
-const struct state_counts *unused_state_counts __attribute__((unused));
+const struct sock_bucket *unused_sock_bucket __attribute__((unused));
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -219,28 +223,140 @@ static __always_inline struct peer_stats *peer_lookup(struct peer_key *key)
 	return st;
 }
 
-// state_move moves one socket of (cgroup, netns) from state `from` to `to`;
-// TCP_CLOSE on either side means "not counted" (a new or a closed socket).
-static __always_inline void state_move(__u64 cgroup_id, __u32 netns, int from, int to)
+// A per-CPU scratch word: see sock_scalar.
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} scratch SEC(".maps");
+
+// sock_scalar returns the address of sk as a number, for hashing. In a
+// tp_btf program sk is a typed pointer and the verifier refuses arithmetic
+// on it; a round trip through map memory (where the verifier does not track
+// pointers) turns it into a scalar for the price of two plain accesses.
+// Storing a kernel address in a map needs CAP_PERFMON, which loading these
+// programs needs anyway. (bpf_get_socket_cookie would do too, but cost ~75 ns
+// per call here; bpf_probe_read_kernel is a helper call.)
+static __always_inline __u64 sock_scalar(const struct sock *sk)
 {
-	static const struct state_counts zero = {};
-	struct state_key k = {};
-	k.cgroup_id = cgroup_id;
-	k.netns = netns;
-	struct state_counts *v = bpf_map_lookup_elem(&conn_states, &k);
-	if (!v) {
-		// NOEXIST: another CPU may have created it meanwhile; look again.
-		bpf_map_update_elem(&conn_states, &k, &zero, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&conn_states, &k);
-		if (!v) {
-			count_drop(DROP_STATE_MAP_FULL);
-			return;
+	__u32 zero = 0;
+	__u64 *w = bpf_map_lookup_elem(&scratch, &zero);
+	if (!w)
+		return 0;
+	// volatile: the compiler must not forward the store to the load.
+	*(volatile __u64 *)w = (__u64)sk;
+	return *(volatile __u64 *)w;
+}
+
+// sock_buckets returns the two candidate buckets of socket pointer skp.
+// Slab pointers share their low bits, so both indexes come from the high
+// bits of a multiplicative hash (two different odd constants).
+static __always_inline int sock_buckets(__u64 skp, struct sock_bucket **b1, struct sock_bucket **b2)
+{
+	__u32 i1 = (__u32)((skp * 0x9E3779B97F4A7C15ULL) >> 32) & sock_bucket_mask;
+	__u32 i2 = (__u32)((skp * 0xBF58476D1CE4E5B9ULL) >> 32) & sock_bucket_mask;
+	*b1 = bpf_map_lookup_elem(&socks, &i1);
+	*b2 = bpf_map_lookup_elem(&socks, &i2);
+	return *b1 && *b2 ? 0 : -1;
+}
+
+// sock_find returns the index of socket skp's slot in *b, or -1 if it is
+// not tracked. Only the socket's own transitions (serialized by the socket
+// lock) claim, update or free its slot; other sockets only compare keys.
+static __always_inline int sock_find(__u64 skp, struct sock_bucket **b)
+{
+	struct sock_bucket *b1, *b2;
+	if (sock_buckets(skp, &b1, &b2) != 0)
+		return -1;
+	*b = b1;
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++)
+		if (b1->sk[i] == skp)
+			return i;
+	*b = b2;
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++)
+		if (b2->sk[i] == skp)
+			return i;
+	return -1;
+}
+
+// sock_claim_in claims a free slot of b for skp with a compare-and-swap
+// (sockets on other CPUs may claim the same slot at the same time).
+static __always_inline int sock_claim_in(struct sock_bucket *b, __u64 skp)
+{
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++)
+		if (b->sk[i] == 0 && __sync_val_compare_and_swap(&b->sk[i], 0, skp) == 0)
+			return i;
+	return -1;
+}
+
+static __always_inline int bucket_used(const struct sock_bucket *b)
+{
+	int n = 0;
+#pragma unroll
+	for (int i = 0; i < SOCK_WAYS; i++)
+		n += b->sk[i] != 0;
+	return n;
+}
+
+// sock_set_state publishes a slot's state. The state is written last when a
+// slot is filled and first when it is freed, so that user space, reading
+// the table while it changes, skips slots in between (state 0).
+static __always_inline void sock_set_state(struct sock_info *info, __u32 state)
+{
+	*(volatile __u32 *)&info->state = state;
+}
+
+// sock_track starts tracking socket skp (a socket entering its first state)
+// in state `state`; it returns 0, or -1 (counted) when both its buckets are
+// full. A slot left by an earlier socket at the same address (freed without
+// a transition to CLOSE) is reused.
+static __always_inline int sock_track(__u64 skp, __u64 syn_sent_ns, __u64 cgroup_id, __u32 netns, __u32 state)
+{
+	struct sock_bucket *b1, *b2, *b;
+	int i = -1;
+	if (sock_buckets(skp, &b1, &b2) != 0)
+		return -1;
+	b = b1;
+#pragma unroll
+	for (int j = 0; j < SOCK_WAYS; j++)
+		if (b1->sk[j] == skp)
+			i = j;
+	if (i < 0) {
+		b = b2;
+#pragma unroll
+		for (int j = 0; j < SOCK_WAYS; j++)
+			if (b2->sk[j] == skp)
+				i = j;
+	}
+	if (i < 0) {
+		// The less used bucket first, then the other.
+		struct sock_bucket *first = b1, *second = b2;
+		if (bucket_used(b2) < bucket_used(b1)) {
+			first = b2;
+			second = b1;
+		}
+		b = first;
+		i = sock_claim_in(first, skp);
+		if (i < 0) {
+			b = second;
+			i = sock_claim_in(second, skp);
 		}
 	}
-	if (from != TCP_CLOSE && from >= 0 && from < TCP_MAX_STATES)
-		v->count[from] -= 1;  // per-CPU slot: no atomic needed
-	if (to != TCP_CLOSE && to >= 0 && to < TCP_MAX_STATES)
-		v->count[to] += 1;
+	if (i < 0 || i >= SOCK_WAYS) {
+		count_drop(DROP_SOCK_MAP_FULL);
+		return -1;
+	}
+	struct sock_info *info = &b->info[i];
+	sock_set_state(info, 0);
+	info->syn_sent_ns = syn_sent_ns;
+	info->cgroup_id = cgroup_id;
+	info->netns = netns;
+	sock_set_state(info, state);
+	return 0;
 }
 
 static __always_inline void add_histogram(__u64 *buckets, __u64 v)
@@ -268,15 +384,19 @@ static __always_inline void add_histogram(__u64 *buckets, __u64 v)
 #define PFX(name) btf_##name
 #define SECPFX "tp_btf/"
 #define RD(...) ARROW(__VA_ARGS__)
+#define HOOKS_TP_BTF 1
 #include "tcpstats_hooks.h"
 #undef PFX
 #undef SECPFX
 #undef RD
+#undef HOOKS_TP_BTF
 
 #define PFX(name) raw_##name
 #define SECPFX "raw_tp/"
 #define RD(...) BPF_CORE_READ(__VA_ARGS__)
+#define HOOKS_TP_BTF 0
 #include "tcpstats_hooks.h"
 #undef PFX
 #undef SECPFX
 #undef RD
+#undef HOOKS_TP_BTF

@@ -39,10 +39,13 @@ type Config struct {
 	MaxPeersPerCgroup uint32
 	// MaxCgroups is the capacity of the per-cgroup peer counter map.
 	MaxCgroups uint32
-	// MaxSockets is the capacity of the per-socket map (connect start times,
-	// state tracking). Sockets beyond it are counted and not tracked.
+	// MaxSockets sizes the per-socket table (connect start times, state
+	// tracking): 2 x MaxSockets slots, rounded up to a power of two of
+	// 4-slot buckets. A socket whose two candidate buckets are full is not
+	// tracked and counted (rare below MaxSockets, certain well above).
 	MaxSockets uint32
-	// MaxStates is the capacity of the (cgroup, netns, state) gauge map.
+	// MaxStates is how many (cgroup, netns) pairs the connection-state
+	// gauges remember (to report zeros once their sockets are gone).
 	MaxStates uint32
 
 	// Kinds restricts the program kinds tried per hook, in order: "tp_btf",
@@ -59,6 +62,22 @@ const (
 	DefaultMaxSockets        = 65536
 	DefaultMaxStates         = 8192
 )
+
+// sockWays is SOCK_WAYS in tcpstats.c: slots per bucket of the socks table.
+const sockWays = 4
+
+// sockBucketsFor returns the number of buckets of the socks table for
+// maxSockets sockets: a power of two (the programs mask the hash) with at
+// least twice as many slots as sockets, so that two-choice placement rarely
+// finds both buckets of a socket full below maxSockets.
+func sockBucketsFor(maxSockets uint32) uint32 {
+	want := (uint64(maxSockets)*2 + sockWays - 1) / sockWays
+	b := uint64(1)
+	for b < want {
+		b <<= 1
+	}
+	return uint32(min(b, 1<<31))
+}
 
 func (c Config) withDefaults() Config {
 	def := func(v *uint32, d uint32) {
@@ -155,7 +174,9 @@ type Drops struct {
 	PeerOverflow uint64
 	// SockMapFull: sockets not tracked because the socks map was full.
 	SockMapFull uint64
-	// StateMapFull: state changes lost because the state map was full.
+	// StateMapFull: reads in which a (cgroup, netns) pair with open
+	// connections could not be remembered (MaxStates reached): its gauges
+	// are reported while non-zero but vanish instead of dropping to 0.
 	StateMapFull uint64
 	// CgroupMapFull: events folded into the overflow peer because the
 	// cgroup map was full.

@@ -40,21 +40,16 @@ type tcpstatsPeerStats struct {
 	RttBuckets       [24]uint64
 }
 
-type tcpstatsSockInfo struct {
-	_         structs.HostLayout
-	SynSentNs uint64
-}
-
-type tcpstatsStateCounts struct {
-	_     structs.HostLayout
-	Count [16]int64
-}
-
-type tcpstatsStateKey struct {
-	_        structs.HostLayout
-	CgroupId uint64
-	Netns    uint32
-	Reserved uint32
+type tcpstatsSockBucket struct {
+	_    structs.HostLayout
+	Sk   [4]uint64
+	Info [4]struct {
+		_         structs.HostLayout
+		SynSentNs uint64
+		CgroupId  uint64
+		Netns     uint32
+		State     uint32
+	}
 }
 
 // Names of all BPF objects in the ELF.
@@ -62,9 +57,9 @@ type tcpstatsStateKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	tcpstatsMapCgroupPeers               = "cgroup_peers"
-	tcpstatsMapConnStates                = "conn_states"
 	tcpstatsMapDrops                     = "drops"
 	tcpstatsMapPeers                     = "peers"
+	tcpstatsMapScratch                   = "scratch"
 	tcpstatsMapSocks                     = "socks"
 	tcpstatsProgBtfInetSockSetState      = "btf_inet_sock_set_state"
 	tcpstatsProgBtfTcpReceiveReset       = "btf_tcp_receive_reset"
@@ -79,10 +74,10 @@ const (
 	tcpstatsProgRawTcpRetransmitSynack   = "raw_tcp_retransmit_synack"
 	tcpstatsProgRawTcpSendReset          = "raw_tcp_send_reset"
 	tcpstatsVarMaxPeersPerCgroup         = "max_peers_per_cgroup"
+	tcpstatsVarSockBucketMask            = "sock_bucket_mask"
 	tcpstatsVarUnusedPeerKey             = "unused_peer_key"
 	tcpstatsVarUnusedPeerStats           = "unused_peer_stats"
-	tcpstatsVarUnusedStateCounts         = "unused_state_counts"
-	tcpstatsVarUnusedStateKey            = "unused_state_key"
+	tcpstatsVarUnusedSockBucket          = "unused_sock_bucket"
 )
 
 // loadTcpstats returns the embedded CollectionSpec for tcpstats.
@@ -146,9 +141,9 @@ type tcpstatsProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpstatsMapSpecs struct {
 	CgroupPeers *ebpf.MapSpec `ebpf:"cgroup_peers"`
-	ConnStates  *ebpf.MapSpec `ebpf:"conn_states"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Peers       *ebpf.MapSpec `ebpf:"peers"`
+	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Socks       *ebpf.MapSpec `ebpf:"socks"`
 }
 
@@ -157,10 +152,10 @@ type tcpstatsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpstatsVariableSpecs struct {
 	MaxPeersPerCgroup *ebpf.VariableSpec `ebpf:"max_peers_per_cgroup"`
+	SockBucketMask    *ebpf.VariableSpec `ebpf:"sock_bucket_mask"`
 	UnusedPeerKey     *ebpf.VariableSpec `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.VariableSpec `ebpf:"unused_peer_stats"`
-	UnusedStateCounts *ebpf.VariableSpec `ebpf:"unused_state_counts"`
-	UnusedStateKey    *ebpf.VariableSpec `ebpf:"unused_state_key"`
+	UnusedSockBucket  *ebpf.VariableSpec `ebpf:"unused_sock_bucket"`
 }
 
 // tcpstatsObjects contains all objects after they have been loaded into the kernel.
@@ -184,18 +179,18 @@ func (o *tcpstatsObjects) Close() error {
 // It can be passed to loadTcpstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpstatsMaps struct {
 	CgroupPeers *ebpf.Map `ebpf:"cgroup_peers"`
-	ConnStates  *ebpf.Map `ebpf:"conn_states"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Peers       *ebpf.Map `ebpf:"peers"`
+	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Socks       *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *tcpstatsMaps) Close() error {
 	return _TcpstatsClose(
 		m.CgroupPeers,
-		m.ConnStates,
 		m.Drops,
 		m.Peers,
+		m.Scratch,
 		m.Socks,
 	)
 }
@@ -205,10 +200,10 @@ func (m *tcpstatsMaps) Close() error {
 // It can be passed to loadTcpstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpstatsVariables struct {
 	MaxPeersPerCgroup *ebpf.Variable `ebpf:"max_peers_per_cgroup"`
+	SockBucketMask    *ebpf.Variable `ebpf:"sock_bucket_mask"`
 	UnusedPeerKey     *ebpf.Variable `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.Variable `ebpf:"unused_peer_stats"`
-	UnusedStateCounts *ebpf.Variable `ebpf:"unused_state_counts"`
-	UnusedStateKey    *ebpf.Variable `ebpf:"unused_state_key"`
+	UnusedSockBucket  *ebpf.Variable `ebpf:"unused_sock_bucket"`
 }
 
 // tcpstatsPrograms contains all programs after they have been loaded into the kernel.

@@ -58,11 +58,19 @@ static __always_inline int PFX(fill_from_sock)(struct peer_key *key, const struc
 
 static __always_inline void PFX(record_rtt)(struct peer_stats *st, const struct sock *sk)
 {
-	// srtt_us holds 8 x the smoothed RTT in microseconds. Read through a
-	// helper in both modes: the verifier does not let a tp_btf program cast
-	// its struct sock to struct tcp_sock.
+	// srtt_us holds 8 x the smoothed RTT in microseconds. The verifier does
+	// not let a tp_btf program cast its struct sock to struct tcp_sock;
+	// bpf_skc_to_tcp_sock does (a cheap type check, where
+	// bpf_probe_read_kernel is a fault-safe copy). raw_tp programs may not
+	// call it and copy the field.
 	__u32 srtt = 0;
+#if HOOKS_TP_BTF
+	const struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	if (tp)
+		srtt = tp->srtt_us;
+#else
 	bpf_probe_read_kernel(&srtt, sizeof(srtt), &((const struct tcp_sock *)sk)->srtt_us);
+#endif
 	srtt >>= 3;
 	if (srtt == 0)
 		return;
@@ -213,56 +221,58 @@ int PFX(inet_sock_set_state)(__u64 *ctx)
 	const struct sock *sk = (const struct sock *)ctx[0];
 	int oldstate = (int)ctx[1];
 	int newstate = (int)ctx[2];
-	__u64 skp = (__u64)sk;
 
 	if (!sk || RD(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	if (oldstate < 0 || oldstate >= TCP_MAX_STATES || newstate < 0 || newstate >= TCP_MAX_STATES)
 		return 0;
-	struct PFX(sock_id) id = PFX(sock_identity)(sk);
-
-	// Open connections by state: only sockets seen entering a state since
-	// load are tracked (socks), so that sockets older than the receiver
-	// never drive a gauge negative. One map operation per transition: an
-	// insert when a socket leaves CLOSE, a delete when it enters CLOSE (which
-	// also tells whether it was tracked), a lookup otherwise.
-	int from = oldstate;
-	int to = newstate;
-	__u64 syn_ns = 0;
-	if (oldstate == TCP_CLOSE) {
-		struct sock_info v = {};
-		if (newstate == TCP_SYN_SENT)
-			v.syn_sent_ns = bpf_ktime_get_ns();
-		if (bpf_map_update_elem(&socks, &skp, &v, BPF_ANY) != 0) {
-			count_drop(DROP_SOCK_MAP_FULL);
-			to = TCP_CLOSE;
-		}
-	} else if (newstate == TCP_CLOSE) {
-		if (bpf_map_delete_elem(&socks, &skp) != 0)
-			from = TCP_CLOSE;  // not tracked
-	} else {
-		struct sock_info *info = bpf_map_lookup_elem(&socks, &skp);
-		if (info) {
-			syn_ns = info->syn_sent_ns;
-		} else {
-			// First sight of a socket older than the receiver: track it
-			// from its new state on.
-			struct sock_info v = {};
-			from = TCP_CLOSE;
-			if (bpf_map_update_elem(&socks, &skp, &v, BPF_ANY) != 0) {
-				count_drop(DROP_SOCK_MAP_FULL);
-				to = TCP_CLOSE;
-			}
-		}
-	}
-	if (from != TCP_CLOSE || to != TCP_CLOSE)
-		state_move(id.cgroup_id, id.netns, from, to);
-
+	// Open connections by state: every socket seen entering a state since
+	// load has a slot in socks with its state, cgroup and netns; user space
+	// counts the slots by state. Sockets older than the receiver are
+	// tracked from their first transition on. One table operation per
+	// transition: a claim when a socket is born (leaves CLOSE, or is a
+	// listener's new child: LISTEN -> SYN_RECV), a lookup otherwise, and
+	// the slot freed when the socket enters CLOSE. The socket's cgroup and
+	// netns are read only at birth and for the peer counters below.
+	__u64 skp = sock_scalar(sk);
+	if (!skp)
+		return 0;
 	int attempt = oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT;
 	int success = oldstate == TCP_SYN_SENT && newstate == TCP_ESTABLISHED;
 	int failure = oldstate == TCP_SYN_SENT && newstate == TCP_CLOSE;
 	int rtt = success || oldstate == TCP_ESTABLISHED;
-	if (!attempt && !success && !failure && !rtt)
+	int peer = attempt || success || failure || rtt;
+	struct PFX(sock_id) id = {};
+	__u64 syn_ns = 0;
+	if (newstate != TCP_CLOSE && (oldstate == TCP_CLOSE || (oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV))) {
+		id = PFX(sock_identity)(sk);
+		__u64 now = attempt ? bpf_ktime_get_ns() : 0;
+		sock_track(skp, now, id.cgroup_id, id.netns, newstate);
+	} else {
+		struct sock_bucket *b = NULL;
+		int i = sock_find(skp, &b);
+		if (b && i >= 0 && i < SOCK_WAYS) {
+			struct sock_info *info = &b->info[i];
+			if (newstate == TCP_CLOSE) {
+				sock_set_state(info, 0);
+				*(volatile __u64 *)&b->sk[i] = 0;
+			} else {
+				if (success)
+					syn_ns = info->syn_sent_ns;
+				sock_set_state(info, newstate);
+			}
+			if (peer)
+				id = PFX(sock_identity)(sk);
+		} else {
+			// Not tracked: a socket older than the receiver, seen for
+			// the first time (tracked from its new state on), or one
+			// that found no free slot.
+			id = PFX(sock_identity)(sk);
+			if (newstate != TCP_CLOSE)
+				sock_track(skp, 0, id.cgroup_id, id.netns, newstate);
+		}
+	}
+	if (!peer)
 		return 0;
 
 	struct peer_key key = {};

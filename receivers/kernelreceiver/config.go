@@ -35,10 +35,11 @@ type Config struct {
 	MaxPeersPerCgroup int `mapstructure:"max_peers_per_cgroup"`
 	// MaxCgroups bounds the kernel's per-cgroup peer counters. Default 4096.
 	MaxCgroups int `mapstructure:"max_cgroups"`
-	// MaxSockets bounds the kernel's per-socket map (connect latency,
-	// connections by state). Default 65536.
+	// MaxSockets sizes the kernel's per-socket table (connect latency,
+	// connections by state): 2 x MaxSockets slots. Default 65536.
 	MaxSockets int `mapstructure:"max_sockets"`
-	// MaxStateEntries bounds the (cgroup, netns, state) gauge map. Default 8192.
+	// MaxStateEntries bounds the (cgroup, netns) pairs whose connection
+	// state gauges are remembered (reported as 0 once empty). Default 8192.
 	MaxStateEntries int `mapstructure:"max_state_entries"`
 
 	// CgroupRoot is the cgroup v2 mount point. Empty (default): found in

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sys/unix"
@@ -415,4 +416,81 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 		}
 		return n == 0 && forgotten >= 1, fmt.Sprintf("attempts still reported: %d, cgroups forgotten: %d", n, forgotten)
 	})
+}
+
+// TestConnectionStates holds connections open between two namespaces and
+// checks the open-connections gauge on both ends (clients in a, the
+// listener and its accepted connections in b); once every connection is
+// closed, the established gauges must be reported as 0, not vanish.
+func TestConnectionStates(t *testing.T) {
+	forEachKind(t, testConnectionStates)
+}
+
+func testConnectionStates(t *testing.T, kind string) {
+	l := newLab(t)
+	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
+	const (
+		port = 5006
+		n    = 3
+	)
+	var wg sync.WaitGroup
+	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
+	got := serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+
+	var conns []interface{ Close() error }
+	for range n {
+		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	established := map[string]any{"network.connection.state": "established"}
+	listen := map[string]any{"network.connection.state": "listen"}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		a := sumWhere(md, l.inoA, nil, "kernel.tcp.connections", established)
+		b := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", established)
+		lb := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", listen)
+		return a == n && b == n && lb == 1, fmt.Sprintf("established in a %d, in b %d, listening in b %d; want %d, %d, 1", a, b, lb, n, n)
+	})
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+		<-got
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		pa := pointsWhere(md, l.inoA, "kernel.tcp.connections", established)
+		pb := pointsWhere(md, l.inoB, "kernel.tcp.connections", established)
+		a := sumWhere(md, l.inoA, nil, "kernel.tcp.connections", established)
+		b := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", established)
+		return pa == 1 && pb == 1 && a == 0 && b == 0,
+			fmt.Sprintf("established in a: %d points, sum %d; in b: %d points, sum %d; want one point of 0 each", pa, a, pb, b)
+	})
+}
+
+// pointsWhere counts the data points of sum metric name in namespace netns
+// whose attributes include attrs.
+func pointsWhere(md pmetric.Metrics, netns uint32, name string, attrs map[string]any) int {
+	n := 0
+	rms := md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		if !attrsMatch(rms.At(i).Resource().Attributes(), map[string]any{"vigil.netns.inode": int64(netns)}) {
+			continue
+		}
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				if m := ms.At(k); m.Name() == name && m.Type() == pmetric.MetricTypeSum {
+					for d := 0; d < m.Sum().DataPoints().Len(); d++ {
+						if attrsMatch(m.Sum().DataPoints().At(d).Attributes(), attrs) {
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	return n
 }

@@ -26,6 +26,9 @@ import (
 )
 
 const (
+	// maxNamedStates is the number of TCP states kernel.tcp.connections
+	// reports (those with a network.connection.state name).
+	maxNamedStates = 10
 	// cgroupRefresh is the minimum time between two walks of the cgroup
 	// hierarchy triggered by unknown cgroup ids: a socket of a cgroup that
 	// is already gone must not make every collection walk the tree.
@@ -65,8 +68,9 @@ type kernelReceiver struct {
 	prevDrops tcpstats.Drops
 	// statesSeen remembers the state gauges that were ever non-zero, so
 	// that a gauge dropping to zero is reported as 0 rather than vanishing,
-	// while states never used stay out of the output. Bounded by the
-	// kernel map: at most max_state_entries x 11 states.
+	// while states never used stay out of the output. At most
+	// max_state_entries x maxNamedStates entries (the pairs the tracer
+	// remembers; beyond, gauges are reported without memory).
 	statesSeen map[tcpstats.StateKey]struct{}
 	// gone holds the cgroup ids not found in the hierarchy, with the time
 	// they were first missed; bounded by the cgroups in the kernel maps.
@@ -265,7 +269,9 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 			if v == 0 {
 				return
 			}
-			r.statesSeen[k] = struct{}{}
+			if len(r.statesSeen) < r.cfg.MaxStateEntries*maxNamedStates {
+				r.statesSeen[k] = struct{}{}
+			}
 		}
 		g := get(resourceKey{k.CgroupID, k.Netns})
 		g.states = append(g.states, stateEntry{k.State, v})

@@ -96,14 +96,14 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.KernelReceiverSocketMapFull, err = builder.meter.Int64Counter(
 		"otelcol_kernel_receiver_socket_map_full",
-		metric.WithDescription("Sockets not tracked (connect latency, connections by state) because the sockets map was full (raise max_sockets). [Development]"),
+		metric.WithDescription("Sockets not tracked (connect latency, connections by state) because the kernel's socket table had no free slot for them (raise max_sockets). [Development]"),
 		metric.WithUnit("{sockets}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.KernelReceiverStateMapFull, err = builder.meter.Int64Counter(
 		"otelcol_kernel_receiver_state_map_full",
-		metric.WithDescription("State changes not counted because the connection-state map was full (raise max_state_entries). [Development]"),
-		metric.WithUnit("{events}"),
+		metric.WithDescription("Collections in which a (cgroup, netns) pair with open connections could not be remembered because max_state_entries pairs already were; its kernel.tcp.connections gauges are reported while non-zero but vanish instead of dropping to 0 (raise max_state_entries). [Development]"),
+		metric.WithUnit("{collections}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

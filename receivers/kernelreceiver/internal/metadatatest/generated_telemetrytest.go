@@ -104,7 +104,7 @@ func AssertEqualKernelReceiverPeerOverflow(t *testing.T, tt *componenttest.Telem
 func AssertEqualKernelReceiverSocketMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_kernel_receiver_socket_map_full",
-		Description: "Sockets not tracked (connect latency, connections by state) because the sockets map was full (raise max_sockets). [Development]",
+		Description: "Sockets not tracked (connect latency, connections by state) because the kernel's socket table had no free slot for them (raise max_sockets). [Development]",
 		Unit:        "{sockets}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -120,8 +120,8 @@ func AssertEqualKernelReceiverSocketMapFull(t *testing.T, tt *componenttest.Tele
 func AssertEqualKernelReceiverStateMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_kernel_receiver_state_map_full",
-		Description: "State changes not counted because the connection-state map was full (raise max_state_entries). [Development]",
-		Unit:        "{events}",
+		Description: "Collections in which a (cgroup, netns) pair with open connections could not be remembered because max_state_entries pairs already were; its kernel.tcp.connections gauges are reported while non-zero but vanish instead of dropping to 0 (raise max_state_entries). [Development]",
+		Unit:        "{collections}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package tcpstats
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestCountBucket: occupied slots count by (cgroup, netns, state); free
+// slots, slots being filled or freed (state 0) and unknown states do not.
+func TestCountBucket(t *testing.T) {
+	var b RawSockBucket
+	set := func(i int, sk, cg uint64, netns, state uint32) {
+		b.Sk[i] = sk
+		b.Info[i].CgroupId, b.Info[i].Netns, b.Info[i].State = cg, netns, state
+	}
+	set(0, 0xffff0001, 7, 100, 1) // established
+	set(1, 0xffff0002, 7, 100, 1) // established
+	set(2, 0, 7, 100, 10)         // free slot with a stale state
+	set(3, 0xffff0004, 7, 100, 0) // being filled
+	counts := map[statePair]*stateCounts{}
+	countBucket(&b, counts)
+	set(0, 0xffff0005, 7, 100, 10) // listen
+	set(1, 0xffff0006, 8, 100, 1)  // another cgroup
+	set(3, 0xffff0007, 7, 100, 99) // not a TCP state
+	countBucket(&b, counts)
+
+	assert.Len(t, counts, 2)
+	assert.Equal(t, int64(2), counts[statePair{7, 100}][1])
+	assert.Equal(t, int64(1), counts[statePair{7, 100}][10])
+	assert.Equal(t, int64(1), counts[statePair{8, 100}][1])
+	var total int64
+	for _, c := range counts {
+		for _, n := range c {
+			total += n
+		}
+	}
+	assert.Equal(t, int64(4), total)
+}
+
+// TestReportStates: a remembered pair reports every named state, zeros
+// included (not closed); a pair reported without memory only its non-zero
+// states.
+func TestReportStates(t *testing.T) {
+	c := &stateCounts{}
+	c[1], c[10] = 3, 1
+	got := map[State]int64{}
+	reportStates(statePair{7, 100}, c, true, func(k StateKey, n int64) {
+		assert.Equal(t, uint64(7), k.CgroupID)
+		assert.Equal(t, uint32(100), k.Netns)
+		got[k.State] = n
+	})
+	assert.Len(t, got, 10, "every named state but closed")
+	assert.NotContains(t, got, stateClosed)
+	assert.Equal(t, int64(3), got[1])
+	assert.Equal(t, int64(1), got[10])
+	assert.Equal(t, int64(0), got[8])
+
+	clear(got)
+	reportStates(statePair{7, 100}, c, false, func(k StateKey, n int64) { got[k.State] = n })
+	assert.Equal(t, map[State]int64{1: 3, 10: 1}, got)
+
+	clear(got)
+	reportStates(statePair{7, 100}, nil, true, func(k StateKey, n int64) { got[k.State] = n })
+	assert.Len(t, got, 10, "a pair without sockets reports zeros")
+}
+
+// TestSockBucketsFor: a power of two of 4-slot buckets with at least two
+// slots per socket.
+func TestSockBucketsFor(t *testing.T) {
+	for _, c := range []struct{ sockets, want uint32 }{
+		{1, 1}, {2, 1}, {3, 2}, {128, 64}, {129, 128}, {DefaultMaxSockets, 32768}, {1 << 24, 1 << 23},
+	} {
+		got := sockBucketsFor(c.sockets)
+		assert.Equal(t, c.want, got, "sockets %d", c.sockets)
+		assert.GreaterOrEqual(t, uint64(got)*sockWays, 2*uint64(c.sockets))
+	}
+}
