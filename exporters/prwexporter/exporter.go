@@ -45,7 +45,7 @@ const (
 	// maxDrainBytes bounds how much of a success body is drained for connection reuse.
 	maxDrainBytes = 64 * 1024
 	// maxPooledBuf bounds the encoding buffers kept for reuse.
-	maxPooledBuf = 16 << 20
+	maxPooledBuf = 8 << 20
 	// errLogInterval bounds permanent-error logs to one per interval.
 	errLogInterval = 10 * time.Second
 )
@@ -64,10 +64,12 @@ type prwExporter struct {
 	fallbackOnce sync.Once
 	errLog       rate.Sometimes // rejected requests
 	collisionLog rate.Sometimes // name collisions
-	// bufs holds encoding buffers (*translate.Buffers): they are only used
-	// until the compressed body is built, and reusing them saves two large
-	// allocations per request.
-	bufs sync.Pool
+	// bufs holds encoding buffers: they are only used until the compressed
+	// body is built, and reusing them saves two large allocations per
+	// request. A channel of one per shard rather than a sync.Pool, which the
+	// garbage collector empties every other cycle: under load that is
+	// several times a second, and the buffers were rebuilt all the time.
+	bufs chan *translate.Buffers
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
@@ -95,7 +97,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 	if set.BuildInfo.Command == "" {
 		e.userAgent = "vigil-prwexporter"
 	}
-	e.bufs.New = func() any { return new(translate.Buffers) }
+	e.bufs = make(chan *translate.Buffers, cfg.Shards)
 	e.v1.Store(cfg.Protocol != ProtocolV2)
 	return e, nil
 }
@@ -196,14 +198,22 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		body []byte
 		err  error
 	)
-	bufs := e.bufs.Get().(*translate.Buffers)
+	var bufs *translate.Buffers
+	select {
+	case bufs = <-e.bufs:
+	default:
+		bufs = new(translate.Buffers)
+	}
 	if v1 {
 		body, err = translate.MarshalV1(sh, e.cfg.SendMetadata, bufs)
 	} else {
 		body, err = translate.MarshalV2(sh, bufs)
 	}
 	if bufs.Cap() <= maxPooledBuf {
-		e.bufs.Put(bufs)
+		select {
+		case e.bufs <- bufs:
+		default:
+		}
 	}
 	if err != nil {
 		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "marshal"))

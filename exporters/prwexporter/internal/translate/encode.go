@@ -166,39 +166,50 @@ func appendSampleFields(b []byte, x Sample) []byte {
 // appendSeriesV1 appends field 1 of WriteRequest: one prompb.TimeSeries.
 func appendSeriesV1(b []byte, s *Series) (_ []byte, err error) {
 	size := 0
-	s.eachLabel(func(n, v string) { size += bytesFieldLen(labelLen(n, v)) })
+	for c := s.cursor(); ; {
+		n, v, ok := c.next()
+		if !ok {
+			break
+		}
+		size += bytesFieldLen(labelLen(n, v))
+	}
 	for _, x := range s.Samples {
 		size += bytesFieldLen(sampleLen(x))
 	}
-	for i := range s.Exemplars {
-		size += bytesFieldLen(s.Exemplars[i].Size())
+	exs, hists := s.Exemplars(), s.Histograms()
+	for i := range exs {
+		size += bytesFieldLen(exs[i].Size())
 	}
-	for i := range s.Histograms {
-		size += bytesFieldLen(s.Histograms[i].Size())
+	for i := range hists {
+		size += bytesFieldLen(hists[i].Size())
 	}
 
 	b = appendTag(b, 1, wireBytes)
 	b = appendVarint(b, uint64(size))
-	s.eachLabel(func(n, v string) {
+	for c := s.cursor(); ; {
+		n, v, ok := c.next()
+		if !ok {
+			break
+		}
 		b = appendTag(b, 1, wireBytes)
 		b = appendVarint(b, uint64(labelLen(n, v)))
 		b = appendString(b, 1, n)
 		b = appendString(b, 2, v)
-	})
+	}
 	for _, x := range s.Samples {
 		b = appendTag(b, 2, wireBytes)
 		b = appendVarint(b, uint64(sampleLen(x)))
 		b = appendSampleFields(b, x)
 	}
-	for i := range s.Exemplars {
+	for i := range exs {
 		b = appendTag(b, 3, wireBytes)
-		if b, err = appendMessage(b, s.Exemplars[i].Size(), s.Exemplars[i].MarshalToSizedBuffer); err != nil {
+		if b, err = appendMessage(b, exs[i].Size(), exs[i].MarshalToSizedBuffer); err != nil {
 			return b, err
 		}
 	}
-	for i := range s.Histograms {
+	for i := range hists {
 		b = appendTag(b, 4, wireBytes)
-		if b, err = appendMessage(b, s.Histograms[i].Size(), s.Histograms[i].MarshalToSizedBuffer); err != nil {
+		if b, err = appendMessage(b, hists[i].Size(), hists[i].MarshalToSizedBuffer); err != nil {
 			return b, err
 		}
 	}
@@ -222,8 +233,14 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 	// Pass 1: every string, so that the symbol table can be written first.
 	refs := bufs.refs[:0]
 	for _, s := range sh.Series {
-		s.eachLabel(func(n, v string) { refs = append(refs, st.Symbolize(n), st.Symbolize(v)) })
-		for _, e := range s.Exemplars {
+		for c := s.cursor(); ; {
+			n, v, ok := c.next()
+			if !ok {
+				break
+			}
+			refs = append(refs, st.Symbolize(n), st.Symbolize(v))
+		}
+		for _, e := range s.Exemplars() {
 			for _, l := range e.Labels {
 				st.Symbolize(l.Name)
 				st.Symbolize(l.Value)
@@ -244,7 +261,11 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 	// Pass 2: the series, taking their label references in order.
 	for _, s := range sh.Series {
 		n := 0
-		s.eachLabel(func(string, string) { n += 2 })
+		for c := s.cursor(); ; n += 2 {
+			if _, _, ok := c.next(); !ok {
+				break
+			}
+		}
 		if pb, err = appendSeriesV2(pb, s, refs[:n], st); err != nil {
 			return nil, err
 		}
@@ -268,11 +289,11 @@ func appendSeriesV2(b []byte, s *Series, refs []uint32, st *writev2.SymbolsTable
 		refsLen += varintLen(uint64(r))
 	}
 	var hists []writev2.Histogram
-	for i, h := range s.Histograms {
-		hists = append(hists, histogramV2(h, s.HistStarts[i]))
+	for i, h := range s.Histograms() {
+		hists = append(hists, histogramV2(h, s.HistStarts()[i]))
 	}
 	var exs []writev2.Exemplar
-	for _, e := range s.Exemplars {
+	for _, e := range s.Exemplars() {
 		ex := writev2.Exemplar{Value: e.Value, Timestamp: e.Timestamp, LabelsRefs: make([]uint32, 0, 2*len(e.Labels))}
 		for _, l := range e.Labels {
 			ex.LabelsRefs = append(ex.LabelsRefs, st.Symbolize(l.Name), st.Symbolize(l.Value))

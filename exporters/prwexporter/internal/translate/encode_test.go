@@ -20,7 +20,7 @@ import (
 func prompbV1(sh *Shard, sendMetadata bool) *prompb.WriteRequest {
 	req := &prompb.WriteRequest{}
 	for _, s := range sh.Series {
-		ts := prompb.TimeSeries{Labels: s.Labels(), Exemplars: s.Exemplars, Histograms: s.Histograms}
+		ts := prompb.TimeSeries{Labels: s.Labels(), Exemplars: s.Exemplars(), Histograms: s.Histograms()}
 		for _, x := range s.Samples {
 			ts.Samples = append(ts.Samples, prompb.Sample{Value: x.Value, Timestamp: x.Timestamp})
 		}
@@ -44,10 +44,10 @@ func prompbV2(sh *Shard) *writev2.Request {
 		for _, x := range s.Samples {
 			ts.Samples = append(ts.Samples, writev2.Sample{Value: x.Value, Timestamp: x.Timestamp, StartTimestamp: x.Start})
 		}
-		for i, h := range s.Histograms {
-			ts.Histograms = append(ts.Histograms, histogramV2(h, s.HistStarts[i]))
+		for i, h := range s.Histograms() {
+			ts.Histograms = append(ts.Histograms, histogramV2(h, s.HistStarts()[i]))
 		}
-		for _, e := range s.Exemplars {
+		for _, e := range s.Exemplars() {
 			ex := writev2.Exemplar{Value: e.Value, Timestamp: e.Timestamp}
 			for _, l := range e.Labels {
 				ex.LabelsRefs = append(ex.LabelsRefs, st.Symbolize(l.Name), st.Symbolize(l.Value))
@@ -118,9 +118,9 @@ func checkV1(t *testing.T, sh *Shard, got *prompb.WriteRequest) {
 		if !slices.EqualFunc(ts.Labels, want, func(a, b prompb.Label) bool { return a.Name == b.Name && a.Value == b.Value }) {
 			t.Fatalf("v1 series %d: labels %v, want %v", i, ts.Labels, want)
 		}
-		if len(ts.Samples) != len(s.Samples) || len(ts.Histograms) != len(s.Histograms) || len(ts.Exemplars) != len(s.Exemplars) {
+		if len(ts.Samples) != len(s.Samples) || len(ts.Histograms) != len(s.Histograms()) || len(ts.Exemplars) != len(s.Exemplars()) {
 			t.Fatalf("v1 series %d: %d/%d/%d samples/histograms/exemplars, want %d/%d/%d", i,
-				len(ts.Samples), len(ts.Histograms), len(ts.Exemplars), len(s.Samples), len(s.Histograms), len(s.Exemplars))
+				len(ts.Samples), len(ts.Histograms), len(ts.Exemplars), len(s.Samples), len(s.Histograms()), len(s.Exemplars()))
 		}
 		for j, x := range s.Samples {
 			if math.Float64bits(ts.Samples[j].Value) != math.Float64bits(x.Value) || ts.Samples[j].Timestamp != x.Timestamp {
@@ -148,7 +148,7 @@ func checkV2(t *testing.T, sh *Shard, got *writev2.Request) {
 				t.Fatalf("v2 series %d label %d: refs %d/%d, want %s=%q", i, j, n, v, l.Name, l.Value)
 			}
 		}
-		if len(ts.Samples) != len(s.Samples) || len(ts.Histograms) != len(s.Histograms) || len(ts.Exemplars) != len(s.Exemplars) {
+		if len(ts.Samples) != len(s.Samples) || len(ts.Histograms) != len(s.Histograms()) || len(ts.Exemplars) != len(s.Exemplars()) {
 			t.Fatalf("v2 series %d: wrong number of samples, histograms or exemplars", i)
 		}
 		for j, x := range s.Samples {

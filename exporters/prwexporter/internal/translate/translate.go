@@ -70,7 +70,30 @@ type Translator struct {
 	// labelNames caches attribute key → label name: sanitising allocates,
 	// and the same few keys repeat in every export. Bounded by maxCachedNames.
 	labelNames  sync.Map
+	metricNames sync.Map // metricKey → labelNameResult, same bound
 	cachedNames atomic.Int64
+}
+
+type metricKey struct {
+	name, unit string
+	typ        otlptranslator.MetricType
+}
+
+// metricName caches the otlptranslator name of a metric: building it splits
+// and joins the name and unit, several allocations per metric per export.
+func (t *Translator) metricName(m pmetric.Metric, typ otlptranslator.MetricType) (string, error) {
+	k := metricKey{m.Name(), m.Unit(), typ}
+	if v, ok := t.metricNames.Load(k); ok {
+		r := v.(labelNameResult)
+		return r.name, r.err
+	}
+	name, err := t.metricNamer.Build(otlptranslator.Metric{Name: k.name, Unit: k.unit, Type: typ})
+	if t.cachedNames.Load() < maxCachedNames {
+		if _, loaded := t.metricNames.LoadOrStore(k, labelNameResult{name, err}); !loaded {
+			t.cachedNames.Add(1)
+		}
+	}
+	return name, err
 }
 
 const maxCachedNames = 10000
@@ -163,19 +186,55 @@ type Sample struct {
 // point (the buckets, _sum and _count of a histogram) share the data point's
 // labels and differ only in __name__ and one le or quantile label. Keeping
 // them apart saves a copy of every label per derived series, which was most
-// of the exporter's memory traffic; Labels and eachLabel put them together.
+// of the exporter's memory traffic; Labels and labelCursor put them together.
 type Series struct {
 	base  []label // the data point's labels, sorted by name, with __name__
 	name  string  // this series' __name__
 	extra label   // le or quantile; Name is "" when there is none
 
-	Samples    []Sample
-	Histograms []prompb.Histogram // native histograms (1.0 representation)
-	HistStarts []int64            // start timestamp (ms) of each histogram
-	Exemplars  []prompb.Exemplar
-	Meta       *Metadata
-	hash       uint64
-	next       *Series // next series of the shard with the same hash
+	Samples []Sample
+	Meta    *Metadata
+	hash    uint64
+	next    *Series // next series of the shard with the same hash
+	rare    *rareData
+}
+
+// rareData is what few series have; apart, it keeps Series small.
+type rareData struct {
+	histograms []prompb.Histogram // native histograms (1.0 representation)
+	histStarts []int64            // start timestamp (ms) of each histogram
+	exemplars  []prompb.Exemplar
+}
+
+// Histograms returns the series' native histograms (1.0 representation).
+func (s *Series) Histograms() []prompb.Histogram {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.histograms
+}
+
+// HistStarts returns the start timestamp (ms) of each histogram.
+func (s *Series) HistStarts() []int64 {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.histStarts
+}
+
+// Exemplars returns the series' exemplars.
+func (s *Series) Exemplars() []prompb.Exemplar {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.exemplars
+}
+
+func (s *Series) rareData() *rareData {
+	if s.rare == nil {
+		s.rare = &rareData{}
+	}
+	return s.rare
 }
 
 // Shard is the part of a request that goes to one sender.
@@ -191,45 +250,65 @@ type Shard struct {
 type label struct{ Name, Value string }
 
 // Labels returns the series' labels sorted by name. It allocates; the
-// encoders use eachLabel.
+// encoders use a labelCursor.
 func (s *Series) Labels() []prompb.Label {
 	var out []prompb.Label
-	s.eachLabel(func(n, v string) { out = append(out, prompb.Label{Name: n, Value: v}) })
-	return out
-}
-
-// eachLabel calls f for every label of the series in name order, as withName
-// would build them, without building them.
-func (s *Series) eachLabel(f func(name, value string)) {
-	eachDerivedLabel(s.base, s.name, s.extra, f)
-}
-
-func eachDerivedLabel(base []label, name string, extra label, f func(name, value string)) {
-	added := extra.Name == ""
-	for i := range base {
-		l := &base[i]
-		if !added && l.Name > extra.Name {
-			f(extra.Name, extra.Value)
-			added = true
+	for c := s.cursor(); ; {
+		n, v, ok := c.next()
+		if !ok {
+			return out
 		}
-		switch l.Name {
-		case extra.Name:
-		case model.MetricNameLabel:
-			f(l.Name, name)
+		out = append(out, prompb.Label{Name: n, Value: v})
+	}
+}
+
+// labelCursor walks the labels of a series in name order, as withName
+// would build them, without building them. It is a cursor rather than a
+// callback because a callback that appends to a buffer pays a GC write
+// barrier on every label (measured: a fifth of the encoding time).
+type labelCursor struct {
+	base  []label
+	name  string
+	extra label
+	i     int
+	added bool
+}
+
+func newCursor(base []label, name string, extra label) labelCursor {
+	return labelCursor{base: base, name: name, extra: extra, added: extra.Name == ""}
+}
+
+func (s *Series) cursor() labelCursor { return newCursor(s.base, s.name, s.extra) }
+
+// next returns the next label; ok is false at the end.
+func (c *labelCursor) next() (name, value string, ok bool) {
+	for c.i < len(c.base) {
+		l := &c.base[c.i]
+		if !c.added && l.Name > c.extra.Name {
+			c.added = true
+			return c.extra.Name, c.extra.Value, true
+		}
+		c.i++
+		switch {
+		case !c.added && l.Name == c.extra.Name: // replaced by extra
+		case l.Name == model.MetricNameLabel:
+			return l.Name, c.name, true
 		default:
-			f(l.Name, l.Value)
+			return l.Name, l.Value, true
 		}
 	}
-	if !added {
-		f(extra.Name, extra.Value)
+	if !c.added {
+		c.added = true
+		return c.extra.Name, c.extra.Value, true
 	}
+	return "", "", false
 }
 
 func (s *Shard) Counts() (samples, histograms, exemplars int) {
 	for _, ts := range s.Series {
 		samples += len(ts.Samples)
-		histograms += len(ts.Histograms)
-		exemplars += len(ts.Exemplars)
+		histograms += len(ts.Histograms())
+		exemplars += len(ts.Exemplars())
 	}
 	return
 }
@@ -281,7 +360,7 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 		lbls = t.finishLabels(lbls)
 		h := hashLabels(lbls)
 		sh := res.Shards[h%uint64(t.set.Shards)]
-		s, dup := sh.get(&seriesKey{base: lbls, kept: &lbls, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
+		s, dup := sh.get(&seriesKey{base: lbls, kept: lbls, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
 		if dup != nil && dup.hasSampleAt(ri.maxTs) {
 			return // target_info for the same resource seen twice: identical, not a collision
 		}
@@ -454,7 +533,7 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, ba
 					}
 					continue
 				}
-				name, err := t.metricNamer.Build(otlptranslator.Metric{Name: m.Name(), Unit: m.Unit(), Type: typ})
+				name, err := t.metricName(m, typ)
 				if err != nil || name == "" || (!t.set.Strategy.ShouldEscape() && !utf8.ValidString(name)) {
 					drop(KindDataPoint, ReasonInvalidName, n)
 					continue
@@ -623,7 +702,7 @@ func (t *Translator) baseLabels(dst []label, dp dpRef, drop func(kind, reason st
 		if !ok {
 			return nil, false
 		}
-		n, err := t.metricNamer.Build(otlptranslator.Metric{Name: dp.metric.Name(), Unit: dp.metric.Unit(), Type: typ})
+		n, err := t.metricName(dp.metric, typ)
 		if err != nil || n == "" {
 			return nil, false
 		}
@@ -696,7 +775,7 @@ func labelsEqual(a, b []label) bool {
 // the data point is created and shared by the others.
 type seriesKey struct {
 	base  []label
-	kept  *[]label
+	kept  []label
 	name  string
 	extra label
 }
@@ -707,12 +786,16 @@ func (k *seriesKey) hash() uint64 {
 	}
 	var arr [512]byte
 	b := arr[:0]
-	eachDerivedLabel(k.base, k.name, k.extra, func(n, v string) {
+	for c := newCursor(k.base, k.name, k.extra); ; {
+		n, v, ok := c.next()
+		if !ok {
+			break
+		}
 		b = append(b, n...)
 		b = append(b, 0xff)
 		b = append(b, v...)
 		b = append(b, 0xff)
-	})
+	}
 	return xxhash.Sum64(b)
 }
 
@@ -726,11 +809,11 @@ func (sh *Shard) get(k *seriesKey, h uint64, meta *Metadata) (s, existing *Serie
 			return s, s
 		}
 	}
-	if *k.kept == nil {
-		*k.kept = sh.arena.copyLabels(k.base)
+	if k.kept == nil {
+		k.kept = sh.arena.copyLabels(k.base)
 	}
 	s = sh.arena.newSeries()
-	*s = Series{base: *k.kept, name: k.name, extra: k.extra, Meta: meta, hash: h, next: first}
+	*s = Series{base: k.kept, name: k.name, extra: k.extra, Meta: meta, hash: h, next: first}
 	sh.index[h] = s
 	sh.Series = append(sh.Series, s)
 	return s, nil
@@ -742,7 +825,7 @@ func (s *Series) hasSampleAt(ts int64) bool {
 			return true
 		}
 	}
-	for _, x := range s.Histograms {
+	for _, x := range s.Histograms() {
 		if x.Timestamp == ts {
 			return true
 		}
@@ -813,9 +896,12 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 	// addHashed appends a float sample; a second OTLP series that maps to a
 	// Prometheus series which already has a sample at this timestamp is a
 	// name collision: counted and dropped (first one wins).
-	var kept []label
+	// k is reused for every series of the data point, so that they share
+	// one copy of base (k.kept).
+	k := seriesKey{base: base}
 	key := func(name, extraName, extraValue string) *seriesKey {
-		return &seriesKey{base: base, kept: &kept, name: name, extra: label{Name: extraName, Value: extraValue}}
+		k.name, k.extra = name, label{Name: extraName, Value: extraValue}
+		return &k
 	}
 	addHashed := func(k *seriesKey, h uint64, v float64, ts, start int64, ex []prompb.Exemplar) bool {
 		s, existing := sh.get(k, h, dp.meta)
@@ -826,7 +912,8 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 		}
 		sh.arena.addSample(s, Sample{Value: v, Timestamp: ts, Start: start})
 		if len(ex) > 0 {
-			s.Exemplars = append(s.Exemplars, ex...)
+			r := s.rareData()
+			r.exemplars = append(r.exemplars, ex...)
 		}
 		return true
 	}
@@ -933,9 +1020,12 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 			return
 		}
 		dp.res.maxTs = max(dp.res.maxTs, ts)
-		s.Histograms = append(s.Histograms, h)
-		s.HistStarts = append(s.HistStarts, msOf(p.StartTimestamp()))
-		s.Exemplars = append(s.Exemplars, t.exemplars(res, p.Exemplars())...)
+		r := s.rareData()
+		r.histograms = append(r.histograms, h)
+		r.histStarts = append(r.histStarts, msOf(p.StartTimestamp()))
+		if ex := t.exemplars(res, p.Exemplars()); len(ex) > 0 {
+			r.exemplars = append(r.exemplars, ex...)
+		}
 	}
 }
 

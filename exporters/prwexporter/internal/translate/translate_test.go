@@ -52,11 +52,11 @@ func render(res *Result) []string {
 					fmt.Fprintf(&b, "(st%d)", x.Start-ms0)
 				}
 			}
-			for i, h := range s.Histograms {
+			for i, h := range s.Histograms() {
 				fmt.Fprintf(&b, " hist{schema=%d count=%d zero=%d/%g sum=%g pos=%v/%v neg=%v/%v}@%d(st%s)", h.Schema, h.GetCountInt(), h.GetZeroCountInt(),
-					h.ZeroThreshold, h.Sum, spans(h.PositiveSpans), h.PositiveDeltas, spans(h.NegativeSpans), h.NegativeDeltas, h.Timestamp-ms0, rel(s.HistStarts[i]))
+					h.ZeroThreshold, h.Sum, spans(h.PositiveSpans), h.PositiveDeltas, spans(h.NegativeSpans), h.NegativeDeltas, h.Timestamp-ms0, rel(s.HistStarts()[i]))
 			}
-			for _, e := range s.Exemplars {
+			for _, e := range s.Exemplars() {
 				fmt.Fprintf(&b, " ex{%s}=%g@%d", exLabels(e.Labels), e.Value, e.Timestamp-ms0)
 			}
 			if s.Meta != nil {
