@@ -99,23 +99,26 @@ type slot struct {
 // overhead, measured by BenchmarkConsume. It holds no pointers (the seasonal
 // slots live in the engine's slot table, at soff), so the GC never scans the
 // series table: with 100k series, scanning it took ~8% of the CPU.
+//
+// The fields every gauge sample reads or writes come first (bytes 0-61, up
+// to hasPrev); engine.probe loads their first and last word ahead of use.
 type series struct {
-	key       uint64  // hash of rule, metric name and identifying attributes
-	lastTS    int64   // timestamp (ns) of the last accepted sample
-	firstTS   int64   // timestamp of the first sample (warm-up duration)
-	lastSeen  int64   // wall clock (unix ns) of the last data point, for idle eviction
-	since     int64   // pendingSince / firingSince (data time, ns)
-	g         ewma    // global baseline
-	prev      float64 // counter: previous value; histogram: previous sum
-	prev2     float64 // histogram: previous count
-	prevStart int64   // start timestamp of the previous cumulative point (reset detection)
-	prevTS    int64   // timestamp of the last accepted raw point (order check, rates)
+	lastSeen  int64 // wall clock (unix ns) of the last data point, for idle eviction
+	prevTS    int64 // timestamp of the last accepted raw point (order check, rates)
+	lastTS    int64 // timestamp (ns) of the last accepted sample
+	firstTS   int64 // timestamp of the first sample (warm-up duration)
+	g         ewma  // global baseline
 	samples   uint32
 	soff      int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
 	rule      uint16
 	state     alertState
 	dtype     uint8 // pmetric.MetricType of the first point; a change is skipped
 	hasPrev   bool
+	key       uint64  // hash of rule, metric name and identifying attributes
+	since     int64   // pendingSince / firingSince (data time, ns)
+	prev      float64 // counter: previous value; histogram: previous sum
+	prev2     float64 // histogram: previous count
+	prevStart int64   // start timestamp of the previous cumulative point (reset detection)
 }
 
 // params are the per-rule constants the hot path needs, precomputed.

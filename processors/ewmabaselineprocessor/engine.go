@@ -213,6 +213,10 @@ type batch struct {
 type scratch struct {
 	groups []outGroup
 	recs   []outRec
+	keys   []uint64 // series key of each point of the current metric
+	hints  []int32  // their slab index found by probe, -1 if not (yet) tracked
+	// touched keeps probe's reads of the series live (the value is unused).
+	touched int64
 }
 
 // outGroup is one (input metric, rule) pair with points to emit: its
@@ -225,12 +229,13 @@ type outGroup struct {
 	start, end int
 }
 
-// outRec is one emitted sample: the output values at the input point's
-// timestamp, with its attributes.
+// outRec is one emitted sample: the output values at the timestamp of the
+// group's input point dp (whose attributes the outputs copy). No pointers,
+// so the GC does not scan the scratch.
 type outRec struct {
-	attrs pcommon.Map
-	ts    int64
-	vals  [numOutputs]float64
+	ts   int64
+	dp   int
+	vals [numOutputs]float64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -326,26 +331,40 @@ func (e *engine) emitOutputs(b *batch) {
 		recs := sc.recs[g.start:g.end]
 		o := newOutputs(sm, g.m, g.r, len(recs))
 		all := len(g.r.cfg.Attributes) == 0
-		for _, i := range g.r.emit {
-			dps := o[i]
-			for k := range recs {
-				rec := &recs[k]
-				dp := dps.AppendEmpty()
+		attrsOf := pointAttrs(g.m)
+		for k := range recs {
+			rec := &recs[k]
+			attrs := attrsOf(rec.dp)
+			for _, i := range g.r.emit {
+				dp := o[i].AppendEmpty()
 				dp.SetTimestamp(pcommon.Timestamp(rec.ts))
 				dp.SetDoubleValue(rec.vals[i])
 				if all {
-					rec.attrs.CopyTo(dp.Attributes())
+					attrs.CopyTo(dp.Attributes())
 				} else {
-					copySelected(rec.attrs, g.r.cfg.Attributes, dp.Attributes())
+					copySelected(attrs, g.r.cfg.Attributes, dp.Attributes())
 				}
 			}
 		}
 	}
 	// Drop the references into the input before pooling.
 	clear(sc.groups)
-	clear(sc.recs)
 	sc.groups, sc.recs = sc.groups[:0], sc.recs[:0]
 	scratchPool.Put(sc)
+}
+
+// pointAttrs returns the accessor of m's data point attributes.
+func pointAttrs(m pmetric.Metric) func(i int) pcommon.Map {
+	switch m.Type() {
+	case pmetric.MetricTypeHistogram:
+		dps := m.Histogram().DataPoints()
+		return func(i int) pcommon.Map { return dps.At(i).Attributes() }
+	case pmetric.MetricTypeExponentialHistogram:
+		dps := m.ExponentialHistogram().DataPoints()
+		return func(i int) pcommon.Map { return dps.At(i).Attributes() }
+	}
+	dps := numberPoints(m)
+	return func(i int) pcommon.Map { return dps.At(i).Attributes() }
 }
 
 // record adds a batch's counts to the self-telemetry, outside the lock.
@@ -396,12 +415,43 @@ func newOutputs(sm pmetric.ScopeMetrics, m pmetric.Metric, r *compiledRule, npoi
 	return o
 }
 
+// probe computes the series keys of a metric's n points and looks them all
+// up before any is processed. The lookups are independent, so their cache
+// misses (index entry, then series) overlap instead of being paid one after
+// another; with 100k series each is a likely miss to memory.
+func (e *engine) probe(b *batch, r *compiledRule, nameHash, resHash uint64, n int, attrs func(i int) pcommon.Map) {
+	sc := b.sc
+	sc.keys = slices.Grow(sc.keys[:0], n)[:n]
+	sc.hints = slices.Grow(sc.hints[:0], n)[:n]
+	for i := range n {
+		sc.keys[i] = e.seriesKey(r, nameHash, resHash, attrs(i), b.res)
+	}
+	for i, k := range sc.keys {
+		idx, ok := e.index.get(k)
+		if !ok {
+			idx = -1
+		}
+		sc.hints[i] = idx
+	}
+	var touch int64
+	for _, idx := range sc.hints {
+		if idx >= 0 {
+			s := &e.slab[idx]
+			touch += s.lastSeen + int64(s.samples) // the hot fields' first and second cache line
+		}
+	}
+	sc.touched = touch
+}
+
 // point is one input data point reduced to what the engine needs.
 type point struct {
 	ts, start  int64
 	x, x2      float64 // value; histograms: sum, count
 	attrs      pcommon.Map
 	exemplars  pmetric.ExemplarSlice
+	dp         int    // index in its metric's data points
+	key        uint64 // series key (probe)
+	hint       int32  // slab index from probe, -1: look up again
 	noValue    bool
 	cumulative bool
 	hasSum     bool
@@ -437,11 +487,13 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		if n := dps.Len(); n > 0 {
 			open()
 			sc.recs = slices.Grow(sc.recs, n)
+			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
 		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
 			pt := point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
-				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative}
+				exemplars: dp.Exemplars(), noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative,
+				dp: i, key: sc.keys[i], hint: sc.hints[i]}
 			switch dp.ValueType() {
 			case pmetric.NumberDataPointValueTypeDouble:
 				pt.x = dp.DoubleValue()
@@ -450,7 +502,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 			default:
 				pt.noValue = true
 			}
-			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &pt)
+			e.observePoint(b, r, ri, m, uint8(mtype), &pt)
 		}
 	case pmetric.MetricTypeHistogram:
 		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
@@ -462,10 +514,11 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		if n := dps.Len(); n > 0 {
 			open()
 			sc.recs = slices.Grow(sc.recs, n)
+			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
 		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &point{ts: int64(dp.Timestamp()),
+			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
 				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
 				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
 				hasSum: dp.HasSum()})
@@ -480,10 +533,11 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		if n := dps.Len(); n > 0 {
 			open()
 			sc.recs = slices.Grow(sc.recs, n)
+			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
 		}
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
-			e.observePoint(b, r, ri, m, uint8(mtype), nameHash, resHash, &point{ts: int64(dp.Timestamp()),
+			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
 				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
 				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
 				hasSum: dp.HasSum()})
@@ -635,7 +689,7 @@ func (e *engine) seasonOf(s *series) []slot {
 	return e.slots[s.soff : int(s.soff)+n : int(s.soff)+n]
 }
 
-func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Metric, dtype uint8, nameHash, resHash uint64, pt *point) {
+func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Metric, dtype uint8, pt *point) {
 	if pt.noValue {
 		b.skipped[reasonNoValue]++
 		return
@@ -644,11 +698,16 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 		b.skipped[reasonNaNInf]++
 		return
 	}
-	key := e.seriesKey(r, nameHash, resHash, pt.attrs, b.res)
-	s, ok := e.lookup(key, ri, dtype)
-	if !ok {
-		b.skipped[reasonMaxSeries]++
-		return
+	var s *series
+	if pt.hint >= 0 {
+		s = &e.slab[pt.hint]
+	} else {
+		// New in this batch, or created by an earlier point of it.
+		var ok bool
+		if s, ok = e.lookup(pt.key, ri, dtype); !ok {
+			b.skipped[reasonMaxSeries]++
+			return
+		}
 	}
 	s.lastSeen = b.now
 	if s.dtype != dtype {
@@ -697,7 +756,7 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 		alert = 1
 	}
 	if representable && len(r.emit) > 0 {
-		b.sc.recs = append(b.sc.recs, outRec{attrs: pt.attrs, ts: pt.ts,
+		b.sc.recs = append(b.sc.recs, outRec{dp: pt.dp, ts: pt.ts,
 			vals: [numOutputs]float64{res.baseline, upper, lower, res.score, alert}})
 	}
 	if res.trans != transNone {
