@@ -123,6 +123,10 @@ func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 	if len(permErrs) > 0 {
 		return consumererror.NewPermanent(errors.Join(permErrs...))
 	}
+	// Every call was answered OK, so gRPC has finished reading the buffers
+	// (after an error it may not have: a cancelled call's frames can still be
+	// queued), and they can be reused.
+	jaegerproto.Release(batches)
 	return nil
 }
 

@@ -78,12 +78,18 @@ func (c *collector) acceptedIDs() map[model.SpanID]int {
 	return m
 }
 
-func startCollector(t *testing.T, c *collector, opts ...grpc.ServerOption) string {
+func startCollector(t testing.TB, c *collector, opts ...grpc.ServerOption) string {
+	t.Helper()
+	srv := grpc.NewServer(opts...)
+	api_v2.RegisterCollectorServiceServer(srv, c)
+	return serve(t, srv)
+}
+
+// serve runs srv on a loopback port until the test ends.
+func serve(t testing.TB, srv *grpc.Server) string {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := grpc.NewServer(opts...)
-	api_v2.RegisterCollectorServiceServer(srv, c)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -98,7 +104,7 @@ func startCollector(t *testing.T, c *collector, opts ...grpc.ServerOption) strin
 
 // startExporter builds the bare exporter (no exporterhelper) so that the
 // error class returned by one push can be inspected directly.
-func startExporter(t *testing.T, addr string, tt *componenttest.Telemetry, mutate func(*Config)) *jaegerExporter {
+func startExporter(t testing.TB, addr string, tt *componenttest.Telemetry, mutate func(*Config)) *jaegerExporter {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.ClientConfig.Endpoint = addr

@@ -165,6 +165,56 @@ func TestEncodeMatchesReference(t *testing.T) {
 	assertSameAsReference(t, ptrace.NewTraces())
 }
 
+// Timestamps at the ends of the range: the encoder computes seconds,
+// nanoseconds and the saturated duration itself, and must agree with
+// time.Time (which the reference uses) everywhere, including end before
+// start and differences that overflow int64.
+func TestEncodeExtremeTimes(t *testing.T) {
+	t.Parallel()
+	edges := []uint64{0, 1, 999_999_999, 1_000_000_000, 1<<63 - 1, 1 << 63, 1<<63 + 1, math.MaxUint64, math.MaxUint64 - 999_999_999}
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	for i, start := range edges {
+		for j, end := range edges {
+			s := ss.Spans().AppendEmpty()
+			s.SetSpanID(pcommon.SpanID{byte(i), byte(j), 1})
+			s.SetStartTimestamp(pcommon.Timestamp(start))
+			s.SetEndTimestamp(pcommon.Timestamp(end))
+			s.Events().AppendEmpty().SetTimestamp(pcommon.Timestamp(end))
+		}
+	}
+	assertSameAsReference(t, td)
+}
+
+// Encoding into released buffers gives the same bytes as into fresh ones.
+func TestReleaseReuse(t *testing.T) {
+	td := richTraces()
+	want := Encode(td, Options{})
+	for range 3 {
+		got := Encode(td, Options{})
+		require.Len(t, got, len(want))
+		for i := range got {
+			assert.Equal(t, want[i].Spans, got[i].Spans)
+			assert.Equal(t, want[i].Offsets, got[i].Offsets)
+			assert.Equal(t, want[i].Origins, got[i].Origins)
+			assert.Equal(t, want[i].Process, got[i].Process)
+		}
+		Release(got)
+		// A smaller request into the same buffers.
+		small := Encode(newSmallTraces(), Options{})
+		assertSameAsReference(t, newSmallTraces())
+		Release(small)
+	}
+}
+
+func newSmallTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetName("x")
+	s.SetSpanID(pcommon.SpanID{1})
+	return td
+}
+
 func TestRequestSizeAndRanges(t *testing.T) {
 	t.Parallel()
 	bs := Encode(richTraces(), Options{})
