@@ -171,6 +171,9 @@ func newParams(r *RuleConfig) params {
 	return p
 }
 
+// weightSaturated is an exponent x from which −expm1(−x) rounds to 1.0.
+const weightSaturated = 40
+
 // alpha returns 1 − 2^(−Δt/h) for a gap of dt ns, computed as −expm1(−Δt·ln2/h)
 // so that tiny gaps keep their precision.
 func alpha(dt int64, ln2OverH float64) float64 {
@@ -226,7 +229,12 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	}
 
 	base := s.g
-	weight := -math.Expm1(-float64(ts-s.firstTS) * p.ln2OverHalfLife)
+	// W = 1 − 2^(−T/h); from 40·ln2 half-lives on it is exactly 1.0 in
+	// float64 (TestWeightSaturates), so a long-running series skips expm1.
+	weight := 1.0
+	if age := float64(ts-s.firstTS) * p.ln2OverHalfLife; age < weightSaturated {
+		weight = -math.Expm1(-age)
+	}
 	var sl *slot
 	var tau int64
 	slotWarm := true

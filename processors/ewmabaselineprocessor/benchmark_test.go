@@ -300,3 +300,44 @@ func BenchmarkConsumeFeedOnly(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/points, "allocs/point")
 }
+
+// BenchmarkPdataFloor builds, for every input point of the recycled feed,
+// five gauge data points carrying its timestamp, a value and a copy of its
+// attributes, with the calls emitOutputs makes, but without the engine: no
+// hashing, no state, no verdict. It is the cost of the default outputs'
+// pdata alone (five allocations per derived point with two string
+// attributes) and bounds what BenchmarkConsume/outputs=5 can reach.
+func BenchmarkPdataFloor(b *testing.B) {
+	feed := newRecycledFeed()
+	var before, after runtime.MemStats
+	b.ResetTimer()
+	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		in := benchPoints(feed.next(i))
+		out := pmetric.NewMetrics()
+		sm := out.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+		var o [numOutputs]pmetric.NumberDataPointSlice
+		for j := range o {
+			o[j] = sm.Metrics().AppendEmpty().SetEmptyGauge().DataPoints()
+			o[j].EnsureCapacity(in.Len())
+		}
+		for k := 0; k < in.Len(); k++ {
+			p := in.At(k)
+			attrs := p.Attributes()
+			for j := range o {
+				dp := o[j].AppendEmpty()
+				dp.SetTimestamp(p.Timestamp())
+				dp.SetDoubleValue(float64(j))
+				attrs.CopyTo(dp.Attributes())
+			}
+		}
+	}
+	cpu := cpuTime() - cpu0
+	b.StopTimer()
+	runtime.ReadMemStats(&after)
+	points := float64(b.N) * benchBatch
+	b.ReportMetric(points/cpu.Seconds(), "points/cpu-s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/points, "allocs/point")
+}

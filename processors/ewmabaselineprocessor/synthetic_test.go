@@ -554,3 +554,14 @@ func TestSeriesStateSize(t *testing.T) {
 	assert.LessOrEqual(t, size, uintptr(256))
 	assert.Equal(t, uintptr(32), unsafe.Sizeof(slot{}))
 }
+
+// TestWeightSaturates: observe skips expm1 for the bias weight from
+// weightSaturated on, which must give exactly what expm1 gives there.
+func TestWeightSaturates(t *testing.T) {
+	for _, x := range []float64{weightSaturated, weightSaturated + 0.5, 1e3, 1e300, math.Inf(1)} {
+		assert.Equal(t, 1.0, -math.Expm1(-x), "x = %g", x)
+	}
+	// ... and just below it expm1 is still needed (the cut is not too low
+	// to matter, only high enough to be exact).
+	assert.Less(t, -math.Expm1(-36.0), 1.0)
+}
