@@ -346,3 +346,68 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestConcurrentConsumers: receivers call ConsumeMetrics from several
+// goroutines at once. The state lock covers only the update and the derived
+// points are built after it; each series must still get exactly the
+// outputs of a run on its own.
+func TestConcurrentConsumers(t *testing.T) {
+	t.Parallel()
+	s := stepSamples(1000, 500, 1)
+	baselines := func(ms *consumertest.MetricsSink, host string) []float64 {
+		var out []float64
+		for _, md := range ms.AllMetrics() {
+			rms := md.ResourceMetrics()
+			for i := 0; i < rms.Len(); i++ {
+				ms := rms.At(i).ScopeMetrics().At(0).Metrics()
+				for j := 0; j < ms.Len(); j++ {
+					if ms.At(j).Name() != "m_baseline" {
+						continue
+					}
+					dps := ms.At(j).Gauge().DataPoints()
+					for k := 0; k < dps.Len(); k++ {
+						if h, _ := dps.At(k).Attributes().Get("host"); h.Str() == host {
+							out = append(out, dps.At(k).DoubleValue())
+						}
+					}
+				}
+			}
+		}
+		return out
+	}
+	run := func(hosts []string) (*consumertest.MetricsSink, *consumertest.LogsSink) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Rules = []RuleConfig{testRule(nil)}
+		mm, ml, ms, ls := pair(t, NewFactory(), cfg, connectortest.NewNopSettings(metadata.Type))
+		host := componenttest.NewNopHost()
+		require.NoError(t, mm.Start(context.Background(), host))
+		require.NoError(t, ml.Start(context.Background(), host))
+		var wg sync.WaitGroup
+		for _, h := range hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < len(s); i += 100 {
+					assert.NoError(t, mm.ConsumeMetrics(context.Background(), gaugeBatch(s[i:i+100], map[string]any{"host": h})))
+				}
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, mm.Shutdown(context.Background()))
+		require.NoError(t, ml.Shutdown(context.Background()))
+		return ms, ls
+	}
+
+	refMS, _ := run([]string{"ref"})
+	ref := baselines(refMS, "ref")
+	require.Len(t, ref, len(s)-1)
+
+	hosts := []string{"h0", "h1", "h2", "h3"}
+	ms, ls := run(hosts)
+	assert.Equal(t, len(hosts)*5*(len(s)-1), ms.DataPointCount())
+	assert.Equal(t, len(hosts), countState(ls, "firing"))
+	assert.Equal(t, len(hosts), countState(ls, "resolved"))
+	for _, h := range hosts {
+		assert.Equal(t, ref, baselines(ms, h), "host %s", h)
+	}
+}
