@@ -10,9 +10,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 )
@@ -28,6 +30,10 @@ type Tracer struct {
 	cgroupPeers *ebpf.Map
 	socks       *ebpf.Map
 	drops       *ebpf.Map
+	// sockMem maps socks into this process (BPF_F_MMAPABLE, Linux 5.5+):
+	// ReadStates copies it without a system call per bucket. nil: read
+	// with batch lookups.
+	sockMem *ebpf.Memory
 
 	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroup,
 	// Drops).
@@ -85,6 +91,12 @@ func Load(cfg Config) (*Tracer, error) {
 	if err := spec.Variables[tcpstatsVarSockBucketMask].Set(sockBuckets - 1); err != nil {
 		return nil, fmt.Errorf("tcpstats: setting sock_bucket_mask: %w", err)
 	}
+	// The object leaves the flag out so that it loads where the kernel
+	// lacks it.
+	mmapable := features.HaveMapFlag(features.BPF_F_MMAPABLE) == nil
+	if mmapable {
+		spec.Maps[tcpstatsMapSocks].Flags |= uint32(features.BPF_F_MMAPABLE)
+	}
 
 	t := &Tracer{pairs: map[statePair]struct{}{}, maxPairs: int(cfg.MaxStates)}
 	// Maps first, in a collection without programs, so that each program can
@@ -98,6 +110,11 @@ func Load(cfg Config) (*Tracer, error) {
 	t.peers = t.maps.Maps[tcpstatsMapPeers]
 	t.cgroupPeers = t.maps.Maps[tcpstatsMapCgroupPeers]
 	t.socks = t.maps.Maps[tcpstatsMapSocks]
+	if mmapable {
+		if t.sockMem, err = t.socks.Memory(); err != nil {
+			return nil, errors.Join(fmt.Errorf("tcpstats: mapping the socket table: %w", err), t.Close())
+		}
+	}
 	t.drops = t.maps.Maps[tcpstatsMapDrops]
 	replacements := map[string]*ebpf.Map{}
 	for name, m := range t.maps.Maps {
@@ -281,12 +298,31 @@ func reportStates(p statePair, c *stateCounts, zeros bool, fn func(StateKey, int
 	}
 }
 
-// countSocks reads the socks table in batches and counts its sockets.
+// countSocks reads the socks table (from its memory mapping, else in batch
+// lookups) and counts its sockets.
 func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
 	counts := map[statePair]*stateCounts{}
+	total := int(t.socks.MaxEntries())
 	if t.buckets == nil {
-		n := min(int(t.socks.MaxEntries()), socksBatch)
+		n := min(total, socksBatch)
 		t.bucketKeys, t.buckets = make([]uint32, n), make([]RawSockBucket, n)
+	}
+	if t.sockMem != nil {
+		size := int(unsafe.Sizeof(RawSockBucket{}))
+		for off := 0; off < total; off += len(t.buckets) {
+			n := min(len(t.buckets), total-off)
+			// The buffer's bytes: RawSockBucket has the C struct's layout
+			// (bpf2go, HostLayout), and the table is little-endian like
+			// this host (bpfel).
+			raw := unsafe.Slice((*byte)(unsafe.Pointer(&t.buckets[0])), n*size)
+			if _, err := t.sockMem.ReadAt(raw, int64(off*size)); err != nil {
+				return nil, fmt.Errorf("tcpstats: reading the socket table: %w", err)
+			}
+			for i := range n {
+				countBucket(&t.buckets[i], counts)
+			}
+		}
+		return counts, nil
 	}
 	var cursor ebpf.MapBatchCursor
 	for {

@@ -7,7 +7,9 @@ package tcpstats
 import (
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestCountBucket: occupied slots count by (cgroup, netns, state); free
@@ -79,4 +81,41 @@ func TestSockBucketsFor(t *testing.T) {
 		assert.Equal(t, c.want, got, "sockets %d", c.sockets)
 		assert.GreaterOrEqual(t, uint64(got)*sockWays, 2*uint64(c.sockets))
 	}
+}
+
+// TestReadStatesPaths writes two made-up sockets into the kernel's socket
+// table and reads the gauges through the memory mapping and through batch
+// lookups (the path for kernels without mmapable maps): both must count
+// them. The pair (cgroup 0xdead0001, netns 77) is one no real socket has.
+func TestReadStatesPaths(t *testing.T) {
+	requireRoot(t)
+	tr, err := Load(Config{})
+	require.NoError(t, err)
+	defer tr.Close()
+	require.NotNil(t, tr.sockMem, "this kernel (6.18) has mmapable arrays")
+
+	var b RawSockBucket
+	b.Sk[0], b.Sk[2] = 1, 2 // not kernel addresses: no real socket matches
+	b.Info[0].CgroupId, b.Info[0].Netns, b.Info[0].State = 0xdead0001, 77, 1
+	b.Info[2].CgroupId, b.Info[2].Netns, b.Info[2].State = 0xdead0001, 77, 10
+	last := tr.socks.MaxEntries() - 1
+	require.NoError(t, tr.socks.Update(last, &b, ebpf.UpdateAny))
+	defer func() { _ = tr.socks.Update(last, &RawSockBucket{}, ebpf.UpdateAny) }()
+
+	read := func() map[State]int64 {
+		got := map[State]int64{}
+		require.NoError(t, tr.ReadStates(func(k StateKey, n int64) {
+			if k.CgroupID == 0xdead0001 && k.Netns == 77 {
+				got[k.State] = n
+			}
+		}))
+		return got
+	}
+	viaMmap := read()
+	assert.Equal(t, int64(1), viaMmap[1], "established")
+	assert.Equal(t, int64(1), viaMmap[10], "listen")
+	assert.Len(t, viaMmap, 10, "zeros for the other states")
+
+	tr.sockMem = nil
+	assert.Equal(t, viaMmap, read(), "batch lookups see what the mapping does")
 }
