@@ -359,6 +359,7 @@ func TestDashboardQueries(t *testing.T) {
 	for _, u := range unsupported {
 		t.Errorf("panel without data: its source component is not in the vigil binary: %s", u)
 	}
+	checkLimitsAndQueueFile(t, instance)
 	if hasKernel {
 		// The retransmit panels show this run's lossy transfer, not only
 		// whatever else the machine does.
@@ -370,7 +371,6 @@ func TestDashboardQueries(t *testing.T) {
 			return len(s) == 1 && s[0].Value > 0, fmt.Sprintf("retransmits to the lossy peer: %v", s)
 		})
 	}
-	checkLimitsAndQueueFile(t, instance)
 	checkExemplarsLinkToJaeger(t, service, start)
 	checkAlertRecordsLinkToJaeger(t, "dashboards_e2e", traceID, start)
 	checkLabelVariables(t, comps, vars)
