@@ -229,11 +229,16 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	}
 
 	base := s.g
-	// W = 1 − 2^(−T/h); from 40·ln2 half-lives on it is exactly 1.0 in
-	// float64 (TestWeightSaturates), so a long-running series skips expm1.
+	// W = 1 − 2^(−T/h) = −expm1(−age). expm1 keeps the precision of a
+	// young series' small W; from age 0.5 on e^(−age) ≤ 0.61, so 1 − e^(−age)
+	// loses nothing and math.Exp is cheaper; from age 40 (58 half-lives) W
+	// is exactly 1.0 in float64 (TestWeightSaturates).
 	weight := 1.0
-	if age := float64(ts-s.firstTS) * p.ln2OverHalfLife; age < weightSaturated {
+	switch age := float64(ts-s.firstTS) * p.ln2OverHalfLife; {
+	case age < 0.5:
 		weight = -math.Expm1(-age)
+	case age < weightSaturated:
+		weight = 1 - math.Exp(-age)
 	}
 	var sl *slot
 	var tau int64

@@ -565,3 +565,25 @@ func TestWeightSaturates(t *testing.T) {
 	// to matter, only high enough to be exact).
 	assert.Less(t, -math.Expm1(-36.0), 1.0)
 }
+
+func TestFinite(t *testing.T) {
+	for _, x := range []float64{0, math.Copysign(0, -1), 1, -1, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		assert.True(t, finite(x), "%g", x)
+	}
+	for _, x := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		assert.False(t, finite(x), "%g", x)
+	}
+}
+
+// TestWeightBranches: the bias weight agrees with −expm1(−age) to a few
+// ulps on both sides of the switch to math.Exp.
+func TestWeightBranches(t *testing.T) {
+	p := params{ln2OverHalfLife: 1e-9} // age = seconds since the first sample
+	for _, age := range []float64{0.1, 0.4999, 0.5, 0.7, 3, 20, 39.9} {
+		s := series{g: ewma{mean: 10, vari: 4}, firstTS: 0, lastTS: 0, samples: 1}
+		ts := int64(age * 1e9)
+		res := s.observe(&p, nil, ts, 10)
+		want := math.Sqrt(4 / -math.Expm1(-float64(ts)*p.ln2OverHalfLife))
+		assert.InEpsilon(t, want, res.sigma, 1e-15, "age %g", age)
+	}
+}
