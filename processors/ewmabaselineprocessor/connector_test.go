@@ -183,6 +183,37 @@ func TestIdleEviction(t *testing.T) {
 	assert.Equal(t, 2, e.index.len())
 }
 
+// TestIdleEvictionSeasonal: an evicted series' seasonal slots go back to the
+// slot table and the next series gets them zeroed, not the old baseline.
+func TestIdleEvictionSeasonal(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t, testRule(func(r *RuleConfig) {
+		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: time.Hour, Slots: 4})
+	}))
+	clock := time.Unix(1_000_000, 0)
+	e.now = func() time.Time { return clock }
+	// 8 samples 10 minutes apart: every 15-minute slot of the hour gets some.
+	s := regular(8, 10*time.Minute, func(int, time.Time) float64 { return 1000 })
+	e.process(gaugeBatch(s, map[string]any{"host": "a"}))
+	require.Len(t, e.slots, 4)
+	a := e.slab[0]
+	for i, sl := range e.seasonOf(&a) {
+		require.NotZero(t, sl.samples, "slot %d of a", i)
+	}
+
+	clock = clock.Add(2 * time.Hour)
+	require.Equal(t, 1, e.evictIdle())
+	e.process(gaugeBatch(regular(1, time.Second, func(int, time.Time) float64 { return 5 }), map[string]any{"host": "b"}))
+	assert.Len(t, e.slots, 4, "the freed slots are reused")
+	b := e.slab[0]
+	sl := e.seasonOf(&b)
+	assert.Equal(t, uint32(1), sl[0].samples)
+	assert.Equal(t, 5.0, sl[0].mean, "seeded by b's own first sample")
+	for i := 1; i < len(sl); i++ {
+		assert.Equal(t, slot{}, sl[i], "slot %d of b is empty", i)
+	}
+}
+
 func newFileStorage(t *testing.T, dir string) (component.ID, extension.Extension) {
 	t.Helper()
 	f := filestorage.NewFactory()
