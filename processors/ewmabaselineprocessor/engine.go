@@ -240,6 +240,9 @@ type outRec struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// maxPooledRecs bounds what a pooled scratch keeps (64k records, ~3.5 MB).
+const maxPooledRecs = 1 << 16
+
 func (b *batch) scopeLogs() plog.ScopeLogs {
 	if !b.hasSL {
 		rl := b.logs.ResourceLogs().AppendEmpty()
@@ -347,10 +350,13 @@ func (e *engine) emitOutputs(b *batch) {
 			}
 		}
 	}
-	// Drop the references into the input before pooling.
+	// Drop the references into the input before pooling; a scratch grown
+	// by an unusually large batch is left to the GC rather than kept.
 	clear(sc.groups)
 	sc.groups, sc.recs = sc.groups[:0], sc.recs[:0]
-	scratchPool.Put(sc)
+	if cap(sc.recs) <= maxPooledRecs {
+		scratchPool.Put(sc)
+	}
 }
 
 // pointAttrs returns the accessor of m's data point attributes.
