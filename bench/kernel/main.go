@@ -152,6 +152,12 @@ func run() error {
 				}
 			}
 			for _, w := range ws {
+				// Start from a collected heap in both modes: loading the
+				// programs (BTF, verifier logs) leaves garbage whose
+				// collection would otherwise land in the first "on"
+				// workload; that one-time start-up cost is not a cost per
+				// operation.
+				runtime.GC()
 				before := progStats(ours)
 				cpu, err := measure(func() error { return w.run(w.ops) })
 				if err != nil {
