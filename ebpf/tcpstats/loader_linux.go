@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Tracer owns the loaded maps, programs and links. Close releases all of them.
@@ -30,10 +31,10 @@ type Tracer struct {
 	cgroupPeers *ebpf.Map
 	socks       *ebpf.Map
 	drops       *ebpf.Map
-	// sockMem maps socks into this process (BPF_F_MMAPABLE, Linux 5.5+):
-	// ReadStates copies it without a system call per bucket. nil: read
-	// with batch lookups.
-	sockMem *ebpf.Memory
+	// sockMem maps socks into this process, read-only (BPF_F_MMAPABLE,
+	// Linux 5.5+): ReadStates reads it in place, without a system call.
+	// nil: read with batch lookups. Close unmaps it.
+	sockMem []byte
 
 	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroup,
 	// Drops).
@@ -111,7 +112,8 @@ func Load(cfg Config) (*Tracer, error) {
 	t.cgroupPeers = t.maps.Maps[tcpstatsMapCgroupPeers]
 	t.socks = t.maps.Maps[tcpstatsMapSocks]
 	if mmapable {
-		if t.sockMem, err = t.socks.Memory(); err != nil {
+		size := int(sockBuckets) * int(unsafe.Sizeof(RawSockBucket{}))
+		if t.sockMem, err = unix.Mmap(t.socks.FD(), 0, size, unix.PROT_READ, unix.MAP_SHARED); err != nil {
 			return nil, errors.Join(fmt.Errorf("tcpstats: mapping the socket table: %w", err), t.Close())
 		}
 	}
@@ -218,6 +220,10 @@ func (t *Tracer) Close() error {
 		c.Close()
 	}
 	t.progs = nil
+	if t.sockMem != nil {
+		errs = append(errs, unix.Munmap(t.sockMem))
+		t.sockMem = nil
+	}
 	if t.maps != nil {
 		t.maps.Close()
 		t.maps = nil
@@ -303,26 +309,20 @@ func reportStates(p statePair, c *stateCounts, zeros bool, fn func(StateKey, int
 func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
 	counts := map[statePair]*stateCounts{}
 	total := int(t.socks.MaxEntries())
+	if t.sockMem != nil {
+		// RawSockBucket has the C struct's layout (bpf2go, HostLayout) and
+		// the table is little-endian like this host (bpfel); the mapping is
+		// page-aligned. The programs write it while it is read: see
+		// ReadStates for what a reader may see.
+		table := unsafe.Slice((*RawSockBucket)(unsafe.Pointer(&t.sockMem[0])), total)
+		for i := range table {
+			countBucket(&table[i], counts)
+		}
+		return counts, nil
+	}
 	if t.buckets == nil {
 		n := min(total, socksBatch)
 		t.bucketKeys, t.buckets = make([]uint32, n), make([]RawSockBucket, n)
-	}
-	if t.sockMem != nil {
-		size := int(unsafe.Sizeof(RawSockBucket{}))
-		for off := 0; off < total; off += len(t.buckets) {
-			n := min(len(t.buckets), total-off)
-			// The buffer's bytes: RawSockBucket has the C struct's layout
-			// (bpf2go, HostLayout), and the table is little-endian like
-			// this host (bpfel).
-			raw := unsafe.Slice((*byte)(unsafe.Pointer(&t.buckets[0])), n*size)
-			if _, err := t.sockMem.ReadAt(raw, int64(off*size)); err != nil {
-				return nil, fmt.Errorf("tcpstats: reading the socket table: %w", err)
-			}
-			for i := range n {
-				countBucket(&t.buckets[i], counts)
-			}
-		}
-		return counts, nil
 	}
 	var cursor ebpf.MapBatchCursor
 	for {

@@ -116,6 +116,8 @@ func TestReadStatesPaths(t *testing.T) {
 	assert.Equal(t, int64(1), viaMmap[10], "listen")
 	assert.Len(t, viaMmap, 10, "zeros for the other states")
 
+	mem := tr.sockMem
 	tr.sockMem = nil
+	defer func() { tr.sockMem = mem }() // for Close to unmap it
 	assert.Equal(t, viaMmap, read(), "batch lookups see what the mapping does")
 }
