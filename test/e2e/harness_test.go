@@ -145,7 +145,9 @@ func setup() error {
 		return err
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	build := exec.Command("go", "build", "-o", vigilBin, "./cmd/gateway")
+	// Built as `make build` builds it (see the Makefile).
+	build := exec.Command("go", "build", "-trimpath", "-o", vigilBin, "./cmd/gateway")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
