@@ -531,7 +531,7 @@ func appendIntKV[K text](buf []byte, field protowire.Number, key K, val int64) [
 
 func appendBytesField(buf []byte, field protowire.Number, b []byte) []byte {
 	buf = appendTag(buf, field, protowire.BytesType)
-	return appendBytes(buf, b)
+	return appendString(buf, b)
 }
 
 // appendTime appends the google.protobuf.Timestamp of an OTLP timestamp
@@ -631,11 +631,10 @@ func endMsg(buf []byte, start int) []byte {
 	return buf
 }
 
-// appendVarint, appendTag, appendString and appendBytes are protowire's
-// functions with the one-byte case inlined: nearly every tag, length and
-// enum in a span is below 128, and the call to protowire.AppendVarint was a
-// third of the encoding time (BenchmarkEncode profile). The bytes are the
-// same.
+// appendVarint, appendTag and appendString are protowire's functions with
+// the one-byte case inlined: nearly every tag, length and enum in a span is
+// below 128, and the call to protowire.AppendVarint was a third of the
+// encoding time (BenchmarkEncode profile). The bytes are the same.
 func appendVarint(b []byte, v uint64) []byte {
 	if v < 0x80 {
 		return append(b, byte(v))
@@ -652,20 +651,7 @@ func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
 // encoded without converting them to strings (an allocation each).
 type text interface{ ~string | ~[]byte }
 
+// appendString appends a length-prefixed string or byte slice.
 func appendString[T text](b []byte, s T) []byte {
-	if len(s) < 0x80 {
-		b = append(b, byte(len(s)))
-	} else {
-		b = protowire.AppendVarint(b, uint64(len(s)))
-	}
-	return append(b, s...)
-}
-
-func appendBytes(b []byte, v []byte) []byte {
-	if len(v) < 0x80 {
-		b = append(b, byte(len(v)))
-	} else {
-		b = protowire.AppendVarint(b, uint64(len(v)))
-	}
-	return append(b, v...)
+	return append(appendVarint(b, uint64(len(s))), s...)
 }
