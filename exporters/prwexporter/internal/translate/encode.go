@@ -20,11 +20,12 @@ import (
 type Buffers struct {
 	pb, snappy []byte
 	refs       []uint32              // 2.0 label references
+	ends       []int                 // 2.0: where each series' references end in refs
 	symbols    *writev2.SymbolsTable // 2.0 symbol table
 }
 
 // Cap is the memory the buffers hold, roughly.
-func (b *Buffers) Cap() int { return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) }
+func (b *Buffers) Cap() int { return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) + 8*cap(b.ends) }
 
 func (b *Buffers) compress(pb []byte) []byte {
 	b.pb = pb
@@ -231,7 +232,7 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 	st := bufs.symbols
 	st.Reset()
 	// Pass 1: every string, so that the symbol table can be written first.
-	refs := bufs.refs[:0]
+	refs, ends := bufs.refs[:0], bufs.ends[:0]
 	for _, s := range sh.Series {
 		for c := s.cursor(); ; {
 			n, v, ok := c.next()
@@ -240,6 +241,7 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 			}
 			refs = append(refs, st.Symbolize(n), st.Symbolize(v))
 		}
+		ends = append(ends, len(refs))
 		for _, e := range s.Exemplars() {
 			for _, l := range e.Labels {
 				st.Symbolize(l.Name)
@@ -251,7 +253,7 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 			st.Symbolize(s.Meta.Unit)
 		}
 	}
-	bufs.refs = refs
+	bufs.refs, bufs.ends = refs, ends
 	pb := bufs.pb[:0]
 	for _, sym := range st.Symbols() {
 		pb = appendTag(pb, 4, wireBytes)
@@ -259,17 +261,12 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 		pb = append(pb, sym...)
 	}
 	// Pass 2: the series, taking their label references in order.
-	for _, s := range sh.Series {
-		n := 0
-		for c := s.cursor(); ; n += 2 {
-			if _, _, ok := c.next(); !ok {
-				break
-			}
-		}
-		if pb, err = appendSeriesV2(pb, s, refs[:n], st); err != nil {
+	start := 0
+	for i, s := range sh.Series {
+		if pb, err = appendSeriesV2(pb, s, refs[start:ends[i]], st); err != nil {
 			return nil, err
 		}
-		refs = refs[n:]
+		start = ends[i]
 	}
 	return bufs.compress(pb), nil
 }
