@@ -8,7 +8,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/backends.sh install jaeger prometheus loki telemetrygen
 bash scripts/backends.sh start jaeger prometheus loki
-CGO_ENABLED=0 go build -trimpath -o bin/vigil ./cmd/gateway # as `make build` (see Makefile)
+make -s build
 cat <<MSG
 
 Vigil is starting with its default configuration (bin/vigil print-default-config).
