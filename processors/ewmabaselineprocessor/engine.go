@@ -469,12 +469,17 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 	sc := b.sc
 	// The output metrics of this pair exist once a point reaches the state
 	// (even if none of them ends up emitted), as before the split.
+	// begin opens the pair's group and probes its n points (called at most
+	// once: from the one case of the switch that takes the metric).
 	gi := -1
-	open := func() {
-		if gi < 0 {
-			gi = len(sc.groups)
-			sc.groups = append(sc.groups, outGroup{res: b.res, resN: b.resN, m: m, r: r, start: len(sc.recs)})
+	begin := func(n int) {
+		if n == 0 {
+			return
 		}
+		gi = len(sc.groups)
+		sc.groups = append(sc.groups, outGroup{res: b.res, resN: b.resN, m: m, r: r, start: len(sc.recs)})
+		sc.recs = slices.Grow(sc.recs, n)
+		e.probe(b, r, nameHash, resHash, n, pointAttrs(m))
 	}
 	defer func() {
 		if gi >= 0 {
@@ -490,11 +495,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := mtype == pmetric.MetricTypeSum && m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := numberPoints(m)
-		if n := dps.Len(); n > 0 {
-			open()
-			sc.recs = slices.Grow(sc.recs, n)
-			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
-		}
+		begin(dps.Len())
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
 			pt := point{ts: int64(dp.Timestamp()), start: int64(dp.StartTimestamp()), attrs: dp.Attributes(),
@@ -517,11 +518,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := m.Histogram().DataPoints()
-		if n := dps.Len(); n > 0 {
-			open()
-			sc.recs = slices.Grow(sc.recs, n)
-			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
-		}
+		begin(dps.Len())
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
 			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
@@ -536,11 +533,7 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		}
 		cumulative := m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := m.ExponentialHistogram().DataPoints()
-		if n := dps.Len(); n > 0 {
-			open()
-			sc.recs = slices.Grow(sc.recs, n)
-			e.probe(b, r, nameHash, resHash, n, func(i int) pcommon.Map { return dps.At(i).Attributes() })
-		}
+		begin(dps.Len())
 		for i := 0; i < dps.Len(); i++ {
 			dp := dps.At(i)
 			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
@@ -552,18 +545,6 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 		// Summary and Empty: nothing to baseline.
 		b.skipped[reasonUnsupportedType]++
 	}
-}
-
-func pointCount(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
-		return numberPoints(m).Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	}
-	return 0
 }
 
 func numberPoints(m pmetric.Metric) pmetric.NumberDataPointSlice {
