@@ -60,23 +60,34 @@ func dsVar(ref map[string]any) string {
 	return ""
 }
 
-// LoadQueries reads every dashboard JSON file in dir and returns its queries.
-func LoadQueries(dir string) ([]Query, error) {
+// eachDashboard reads every dashboard JSON file in dir, in name order, and
+// calls fn with its path and contents.
+func eachDashboard(dir string, fn func(f string, d *jsonDashboard) error) error {
 	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sort.Strings(files)
-	var out []Query
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var d jsonDashboard
 		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", f, err)
 		}
+		if err := fn(f, &d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LoadQueries reads every dashboard JSON file in dir and returns its queries.
+func LoadQueries(dir string) ([]Query, error) {
+	var out []Query
+	err := eachDashboard(dir, func(f string, d *jsonDashboard) error {
 		var walk func(ps []jsonPanel)
 		walk = func(ps []jsonPanel) {
 			for _, p := range ps {
@@ -96,6 +107,10 @@ func LoadQueries(dir string) ([]Query, error) {
 			}
 		}
 		walk(d.Panels)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -160,21 +175,8 @@ var labelValuesCall = regexp.MustCompile(`^label_values\((.+),\s*(\w+)\)$`)
 // LoadLabelVariables reads the label_values variables of every dashboard
 // JSON file in dir.
 func LoadLabelVariables(dir string) ([]LabelVariable, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(files)
 	var out []LabelVariable
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var d jsonDashboard
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
+	err := eachDashboard(dir, func(f string, d *jsonDashboard) error {
 		for _, v := range d.Templating.List {
 			if v["type"] != "query" {
 				continue
@@ -183,13 +185,17 @@ func LoadLabelVariables(dir string) ([]LabelVariable, error) {
 			s, _ := q["query"].(string)
 			m := labelValuesCall.FindStringSubmatch(s)
 			if m == nil {
-				return nil, fmt.Errorf("%s: variable %v: query %q is not label_values(selector, label)", f, v["name"], s)
+				return fmt.Errorf("%s: variable %v: query %q is not label_values(selector, label)", f, v["name"], s)
 			}
 			lv := LabelVariable{File: filepath.Base(f), Selector: m[1], Label: m[2]}
 			lv.Name, _ = v["name"].(string)
 			lv.Regex, _ = v["regex"].(string)
 			out = append(out, lv)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
