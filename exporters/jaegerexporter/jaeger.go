@@ -47,7 +47,6 @@ type jaegerExporter struct {
 	conn     *grpc.ClientConn
 	md       grpcmetadata.MD
 	callOpts []grpc.CallOption
-	encOpts  jaegerproto.Options
 }
 
 func newJaegerExporter(cfg *Config, set exporter.Settings) (*jaegerExporter, error) {
@@ -96,7 +95,7 @@ func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 	if e.conn == nil {
 		return errors.New("jaeger exporter not started")
 	}
-	batches := jaegerproto.Encode(td, e.encOpts)
+	batches := jaegerproto.Encode(td, jaegerproto.Options{})
 	if len(e.md) > 0 {
 		ctx = grpcmetadata.NewOutgoingContext(ctx, e.md.Copy())
 	}
