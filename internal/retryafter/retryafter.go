@@ -7,6 +7,7 @@
 package retryafter
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,7 +17,8 @@ import (
 // Parse returns the delay a Retry-After value asks for, relative to now: the
 // value is delay-seconds or an HTTP-date. It returns 0 for an absent or
 // malformed value, a non-positive number of seconds, or a date that has
-// passed; 0 means "use the normal backoff".
+// passed; 0 means "use the normal backoff". A number of seconds too large
+// for a time.Duration is capped at the largest one.
 func Parse(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -25,6 +27,9 @@ func Parse(v string, now time.Time) time.Duration {
 	if secs, err := strconv.Atoi(v); err == nil {
 		if secs <= 0 {
 			return 0
+		}
+		if secs > int(math.MaxInt64/time.Second) {
+			return math.MaxInt64
 		}
 		return time.Duration(secs) * time.Second
 	}

@@ -4,6 +4,7 @@
 package retryafter
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -20,6 +21,8 @@ func TestParse(t *testing.T) {
 		{" 120 ", 2 * time.Minute},
 		{"0", 0},
 		{"-3", 0},
+		{"10000000000", time.Duration(math.MaxInt64)},   // overflows time.Duration: capped
+		{"9999999999999", time.Duration(math.MaxInt64)}, // would wrap to a wrong positive value
 		{"soon", 0},
 		{"Sun, 22 Nov 2026 10:00:30 GMT", 30 * time.Second},
 		{"Sunday, 22-Nov-26 10:01:00 GMT", time.Minute}, // RFC 850 form
@@ -33,7 +36,7 @@ func TestParse(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"", "5", "Sun, 22 Nov 2026 10:00:30 GMT", "-1", "99999999999999999999"} {
+	for _, s := range []string{"", "5", "Sun, 22 Nov 2026 10:00:30 GMT", "-1", "99999999999999999999", "10000000000"} {
 		f.Add(s)
 	}
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
