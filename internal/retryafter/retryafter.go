@@ -18,18 +18,16 @@ import (
 // value is delay-seconds or an HTTP-date. It returns 0 for an absent or
 // malformed value, a non-positive number of seconds, or a date that has
 // passed; 0 means "use the normal backoff". A number of seconds too large
-// for a time.Duration is capped at the largest one.
+// for a time.Duration (centuries) is treated as malformed, as a number too
+// large for an int already is.
 func Parse(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
 	if secs, err := strconv.Atoi(v); err == nil {
-		if secs <= 0 {
+		if secs <= 0 || secs > int(math.MaxInt64/time.Second) {
 			return 0
-		}
-		if secs > int(math.MaxInt64/time.Second) {
-			return math.MaxInt64
 		}
 		return time.Duration(secs) * time.Second
 	}
