@@ -36,11 +36,11 @@ type Tracer struct {
 	// nil: read with batch lookups. Close unmaps it.
 	sockMem []byte
 
-	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroup,
+	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroups,
 	// Drops).
 	mu sync.Mutex
 	// pairs are the (cgroup, netns) pairs whose state gauges ReadStates
-	// reports, zeros included, until ForgetCgroup; at most maxPairs.
+	// reports, zeros included, until ForgetCgroups; at most maxPairs.
 	pairs    map[statePair]struct{}
 	maxPairs int
 	// pairsFull counts the reads in which a pair could not join pairs.
@@ -259,7 +259,7 @@ const socksBatch = 1024
 // ReadStates counts the tracked sockets (the socks table) by (cgroup, netns,
 // state) and calls fn for every named state of every pair it reports:
 // pairs with open sockets, and pairs seen before (zeros included, so that a
-// gauge drops to 0 rather than vanishing) until ForgetCgroup. At most
+// gauge drops to 0 rather than vanishing) until ForgetCgroups. At most
 // MaxStates pairs are remembered; a pair beyond it is reported while it has
 // sockets, without zeros, and counted in Drops().StateMapFull. The table
 // changes while it is read: a socket changing state is counted once, in
@@ -397,13 +397,21 @@ func (t *Tracer) Drops() (Drops, error) {
 	return d, nil
 }
 
-// ForgetCgroup deletes every aggregate of cgroup id (peers, its peer count)
-// and forgets its state-gauge pairs, so that the maps do not fill up with
-// the cgroups of containers that are gone. It returns the number of peer
-// entries deleted. Events racing with the deletion may be lost; a later
-// event of the cgroup simply starts new entries (and a socket of the cgroup
-// still open brings its pair back).
-func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
+// ForgetCgroups deletes every aggregate of the cgroups ids (peers, their
+// peer counts) and forgets their state-gauge pairs, so that the maps do not
+// fill up with the cgroups of containers that are gone; the peers map is
+// walked once for all of them. It returns the number of peer entries
+// deleted. Events racing with the deletion may be lost; a later event of a
+// cgroup simply starts new entries (and a socket of the cgroup still open
+// brings its pair back).
+func (t *Tracer) ForgetCgroups(ids []uint64) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	gone := make(map[uint64]struct{}, len(ids))
+	for _, id := range ids {
+		gone[id] = struct{}{}
+	}
 	var (
 		pk    RawPeerKey
 		pv    RawPeerStats
@@ -411,7 +419,7 @@ func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
 	)
 	it := t.peers.Iterate()
 	for it.Next(&pk, &pv) {
-		if pk.CgroupId == id {
+		if _, ok := gone[pk.CgroupId]; ok {
 			peers = append(peers, pk)
 		}
 	}
@@ -424,10 +432,12 @@ func (t *Tracer) ForgetCgroup(id uint64) (int, error) {
 			n++
 		}
 	}
-	_ = t.cgroupPeers.Delete(id)
+	for id := range gone {
+		_ = t.cgroupPeers.Delete(id)
+	}
 	t.mu.Lock()
 	for p := range t.pairs {
-		if p.cgroup == id {
+		if _, ok := gone[p.cgroup]; ok {
 			delete(t.pairs, p)
 		}
 	}

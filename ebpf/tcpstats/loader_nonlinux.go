@@ -30,5 +30,5 @@ func (*Tracer) ReadStates(func(StateKey, int64)) error { return ErrUnsupported }
 // Drops returns nothing outside Linux.
 func (*Tracer) Drops() (Drops, error) { return Drops{}, ErrUnsupported }
 
-// ForgetCgroup does nothing outside Linux.
-func (*Tracer) ForgetCgroup(uint64) (int, error) { return 0, ErrUnsupported }
+// ForgetCgroups does nothing outside Linux.
+func (*Tracer) ForgetCgroups([]uint64) (int, error) { return 0, ErrUnsupported }

@@ -44,7 +44,7 @@ type tracer interface {
 	ReadPeers(func(tcpstats.Peer, tcpstats.PeerStats)) (int, error)
 	ReadStates(func(tcpstats.StateKey, int64)) error
 	Drops() (tcpstats.Drops, error)
-	ForgetCgroup(uint64) (int, error)
+	ForgetCgroups([]uint64) (int, error)
 	Close() error
 }
 
@@ -354,21 +354,30 @@ func (r *kernelReceiver) forgetGoneCgroups(ctx context.Context) {
 		return
 	}
 	lastWalk := r.resolver.LastWalk()
+	var ids []uint64
 	for id, since := range r.gone {
-		if time.Since(since) < r.goneGrace || !lastWalk.After(since) {
-			continue
+		if time.Since(since) >= r.goneGrace && lastWalk.After(since) {
+			ids = append(ids, id)
 		}
-		if _, err := r.tracer.ForgetCgroup(id); err != nil {
-			r.set.Logger.Error("deleting the kernel aggregates of a removed cgroup", zap.Uint64("cgroup_id", id), zap.Error(err))
-			continue
-		}
-		r.tb.KernelReceiverCgroupsForgotten.Add(ctx, 1)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	// One walk of the kernel's peers map for all of them.
+	if _, err := r.tracer.ForgetCgroups(ids); err != nil {
+		r.set.Logger.Error("deleting the kernel aggregates of removed cgroups", zap.Uint64s("cgroup_ids", ids), zap.Error(err))
+		return
+	}
+	r.tb.KernelReceiverCgroupsForgotten.Add(ctx, int64(len(ids)))
+	forgotten := make(map[uint64]struct{}, len(ids))
+	for _, id := range ids {
+		forgotten[id] = struct{}{}
 		delete(r.gone, id)
 		delete(r.unresolved, id)
-		for k := range r.statesSeen {
-			if k.CgroupID == id {
-				delete(r.statesSeen, k)
-			}
+	}
+	for k := range r.statesSeen {
+		if _, ok := forgotten[k.CgroupID]; ok {
+			delete(r.statesSeen, k)
 		}
 	}
 }

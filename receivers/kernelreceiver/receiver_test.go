@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 
@@ -51,10 +52,10 @@ func (f *fakeTracer) ReadStates(fn func(tcpstats.StateKey, int64)) error {
 	return nil
 }
 func (f *fakeTracer) Drops() (tcpstats.Drops, error) { return f.drops, nil }
-func (f *fakeTracer) ForgetCgroup(id uint64) (int, error) {
+func (f *fakeTracer) ForgetCgroups(ids []uint64) (int, error) {
 	n := 0
 	for p := range f.peers {
-		if p.CgroupID == id {
+		if slices.Contains(ids, p.CgroupID) {
 			delete(f.peers, p)
 			n++
 		}
