@@ -81,7 +81,7 @@ service:
 		t.Fatalf("kernel receiver did not attach its hooks:\n%s", tail(v.Log(), 20))
 	}
 
-	// Bulk transfer a → b through 5% loss.
+	// Bulk transfer a → b through 10% loss.
 	ln := l.listen(l.nsB, net.JoinHostPort(l.addrB, strconv.Itoa(bulkPort)))
 	var wg sync.WaitGroup
 	t.Cleanup(wg.Wait)
