@@ -6,11 +6,11 @@ package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/i
 import (
 	"fmt"
 	"math"
-	"math/bits"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Buffers are the scratch memory of one encoding: the protobuf bytes and
@@ -83,29 +83,33 @@ func v1Metadata(sh *Shard) []prompb.MetricMetadata {
 	return out
 }
 
+// Varints and tags are protowire's, with the one-byte case (every tag here,
+// most lengths) inline: calling protowire for every label field measured
+// slower (BenchmarkTranslateEncode v1: ~2.4 against ~2.0 µs per data point).
 const (
-	wireVarint  = 0
-	wireFixed64 = 1
-	wireBytes   = 2
+	wireVarint  = protowire.VarintType
+	wireFixed64 = protowire.Fixed64Type
+	wireBytes   = protowire.BytesType
 )
 
-func appendTag(b []byte, field, wire int) []byte { return appendVarint(b, uint64(field<<3|wire)) }
-
-func appendVarint(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
+func appendTag(b []byte, field protowire.Number, wire protowire.Type) []byte {
+	return appendVarint(b, protowire.EncodeTag(field, wire))
 }
 
-func varintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
+	}
+	return protowire.AppendVarint(b, v)
+}
+
+func varintLen(v uint64) int { return protowire.SizeVarint(v) }
 
 // bytesFieldLen is the encoded size of a length-delimited field of n bytes
 // (tag of a field number below 16, length, payload).
 func bytesFieldLen(n int) int { return 1 + varintLen(uint64(n)) + n }
 
-func appendString(b []byte, field int, s string) []byte {
+func appendString(b []byte, field protowire.Number, s string) []byte {
 	if s == "" { // proto3 omits empty strings
 		return b
 	}
