@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # backends.sh installs, starts and stops the real backends Vigil's bench and
-# end-to-end tests talk to: Jaeger v2, Prometheus 3, Loki 3, plus the
+# end-to-end tests talk to: Jaeger v2, Prometheus 3 (and on demand a second
+# one, prometheus3meta, with type-and-unit labels), Loki 3, plus the
 # telemetrygen load generator, the upstream collector builder (for the peer)
 # and, from Debian, Prometheus 2.42 and Alertmanager.
 #
@@ -40,6 +41,7 @@ JAEGER_QUERY_GRPC=${JAEGER_QUERY_GRPC:-127.0.0.1:16685}
 JAEGER_HEALTH=${JAEGER_HEALTH:-127.0.0.1:13134}
 JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-18888}
 PROMETHEUS_ADDR=${PROMETHEUS_ADDR:-127.0.0.1:9090}
+PROMETHEUS3META_ADDR=${PROMETHEUS3META_ADDR:-127.0.0.1:9091}
 PROMETHEUS2_ADDR=${PROMETHEUS2_ADDR:-127.0.0.1:9092}
 LOKI_HTTP_PORT=${LOKI_HTTP_PORT:-3100}
 LOKI_GRPC_PORT=${LOKI_GRPC_PORT:-9096}
@@ -270,6 +272,22 @@ YAML
   wait_ready prometheus "http://$PROMETHEUS_ADDR/-/ready"
 }
 
+# prometheus3meta is a second Prometheus 3 (same binary) with the
+# type-and-unit-labels feature: its remote-write 2.0 receiver turns each
+# series' metadata into __type__ and __unit__ labels, the only place where
+# remote-written metadata can be queried. On demand only: the labels would
+# change every series the shared instance's tests assert exactly.
+start_prometheus3meta() {
+  local d="$RUN/prometheus3meta"; mkdir -p "$d/data"
+  printf 'global:\n  scrape_interval: 15s\n' >"$d/prometheus.yml"
+  launch prometheus3meta "$(prometheus_bin)" \
+    --config.file="$d/prometheus.yml" --storage.tsdb.path="$d/data" \
+    --web.listen-address="$PROMETHEUS3META_ADDR" --web.enable-remote-write-receiver \
+    --enable-feature=exemplar-storage,native-histograms,type-and-unit-labels \
+    --log.level=warn
+  wait_ready prometheus3meta "http://$PROMETHEUS3META_ADDR/-/ready"
+}
+
 # prometheus2 is Debian's Prometheus 2.42: remote-write 1.0 only.
 start_prometheus2() {
   local d="$RUN/prometheus2"; mkdir -p "$d/data"
@@ -389,13 +407,13 @@ case "$cmd" in
     names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL_START[@]}")
     for n in "${names[@]}"; do "start_$n"; done ;;
   stop)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus2 loki alertmanager)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus3meta prometheus2 loki alertmanager)
     for n in "${names[@]}"; do stop_one "$n"; done ;;
   clean)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus2 loki alertmanager)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus3meta prometheus2 loki alertmanager)
     for n in "${names[@]}"; do stop_one "$n"; rm -rf "${RUN:?}/$n"; done ;;
   status)
-    for n in jaeger prometheus prometheus2 loki alertmanager; do
+    for n in jaeger prometheus prometheus3meta prometheus2 loki alertmanager; do
       if running "$n"; then echo "$n running pid $(cat "$(pidfile "$n")")"; else echo "$n stopped"; fi
     done ;;
   env) # paths for scripts and tests: eval "$(scripts/backends.sh env)"

@@ -42,13 +42,14 @@ import (
 
 // Backend addresses, as scripts/backends.sh starts them.
 const (
-	PrometheusURL   = "http://127.0.0.1:9090"
-	Prometheus2URL  = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
-	LokiURL         = "http://127.0.0.1:3100"
-	JaegerQueryURL  = "http://127.0.0.1:16686"
-	JaegerGRPC      = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
-	JaegerOTLPGRPC  = "127.0.0.1:24317"
-	AlertmanagerURL = "http://127.0.0.1:9093"
+	PrometheusURL      = "http://127.0.0.1:9090"
+	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
+	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
+	LokiURL            = "http://127.0.0.1:3100"
+	JaegerQueryURL     = "http://127.0.0.1:16686"
+	JaegerGRPC         = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
+	JaegerOTLPGRPC     = "127.0.0.1:24317"
+	AlertmanagerURL    = "http://127.0.0.1:9093"
 )
 
 var (
@@ -183,13 +184,16 @@ func StartBackend(t *testing.T, name string) {
 var debianOnce sync.Once
 var debianErr error
 
-// EnsureBackend starts one of the on-demand backends ("prometheus2",
-// "alertmanager", both from Debian's packages), installing them first.
+// EnsureBackend starts one of the on-demand backends: "prometheus2" and
+// "alertmanager" (from Debian's packages, installed first) or
+// "prometheus3meta" (the Prometheus 3 binary TestMain installed).
 func EnsureBackend(t *testing.T, name string) {
 	t.Helper()
-	debianOnce.Do(func() { debianErr = backends("install", "debian") })
-	if debianErr != nil {
-		t.Fatalf("installing Debian's prometheus/alertmanager: %v", debianErr)
+	if name != "prometheus3meta" {
+		debianOnce.Do(func() { debianErr = backends("install", "debian") })
+		if debianErr != nil {
+			t.Fatalf("installing Debian's prometheus/alertmanager: %v", debianErr)
+		}
 	}
 	StartBackend(t, name)
 }

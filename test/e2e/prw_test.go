@@ -300,7 +300,9 @@ func queryExemplars(t *testing.T, base, expr string, around time.Time) []exempla
 
 // TestPRWPrometheus3 sends every metric type through vigil into Prometheus
 // 3.16 with remote-write 1.0 and 2.0 and checks names, labels, values,
-// buckets, native histograms, exemplars, staleness and target_info.
+// buckets, native histograms, exemplars, staleness and target_info; then,
+// with 2.0 into a second Prometheus 3.16 with type-and-unit labels, the
+// type and unit of vigil's metadata.
 func TestPRWPrometheus3(t *testing.T) {
 	for _, proto := range []string{"v1", "v2"} {
 		t.Run(proto, func(t *testing.T) {
@@ -388,28 +390,72 @@ func TestPRWPrometheus3(t *testing.T) {
 				}
 			}
 
-			// Prometheus' /api/v1/metadata only lists metadata of scraped
-			// targets; remote-written metadata become visible as __type__ and
-			// __unit__ labels with the type-and-unit-labels feature.
-			t.Run("metadata", func(t *testing.T) {
-				var flags struct {
-					Data map[string]string `json:"data"`
-				}
-				GetJSON(t, PrometheusURL+"/api/v1/status/flags", &flags)
-				if proto != "v2" || !strings.Contains(flags.Data["enable-feature"], "type-and-unit-labels") {
-					t.Skipf("Prometheus runs with --enable-feature=%q and protocol %s: remote-written metadata is not queryable (needs v2 and type-and-unit-labels)", flags.Data["enable-feature"], proto)
-				}
-				s := one(t, PrometheusURL, p+"duration_seconds_count")
-				if s.Labels["__type__"] != "histogram" || s.Labels["__unit__"] != "seconds" {
-					t.Errorf("metadata labels: %v", s.Labels)
-				}
-			})
-
 			if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", nil); n != 0 {
 				t.Errorf("exporter dropped %v items", n)
 			}
 		})
 	}
+
+	// Prometheus' /api/v1/metadata lists only scraped targets' metadata, so
+	// remote-written metadata is observable only where the type-and-unit-labels
+	// feature puts it: in __type__ and __unit__ labels added by the 2.0
+	// receiver. That feature changes every series, hence its own instance.
+	t.Run("v2_metadata_as_type_and_unit_labels", func(t *testing.T) {
+		EnsureBackend(t, "prometheus3meta")
+		var flags struct {
+			Data map[string]string `json:"data"`
+		}
+		GetJSON(t, Prometheus3MetaURL+"/api/v1/status/flags", &flags)
+		if !strings.Contains(flags.Data["enable-feature"], "type-and-unit-labels") {
+			t.Fatalf("prometheus3meta runs with --enable-feature=%q, want type-and-unit-labels", flags.Data["enable-feature"])
+		}
+		sfx := "meta" + RandomSuffix()
+		v := StartVigil(t, prwConfig(Prometheus3MetaURL, "    protocol: v2\n    send_metadata: true\n", false))
+		mustPost(t, v, knownMetrics(sfx, time.Now().Truncate(time.Millisecond)))
+
+		job := "vigil/svc-" + sfx
+		p := "prw_" + sfx + "_"
+		// want is a series' full label set: its name, the type and unit
+		// Prometheus derived from vigil's metadata (no __unit__ for an empty
+		// unit), and any further labels.
+		want := func(name, typ, unit string, kv ...string) map[string]string {
+			m := map[string]string{"__name__": name, "__type__": typ, "job": job, "instance": "inst-1"}
+			if unit != "" {
+				m["__unit__"] = unit
+			}
+			for i := 0; i+1 < len(kv); i += 2 {
+				m[kv[i]] = kv[i+1]
+			}
+			return m
+		}
+		for _, tc := range []struct {
+			expr string
+			want map[string]string
+		}{
+			{p + "memory_bytes", want(p+"memory_bytes", "gauge", "bytes", "host_arch", "amd64")},
+			{p + "requests_total", want(p+"requests_total", "counter", "")},
+			{p + "queue_depth", want(p+"queue_depth", "gauge", "")}, // non-monotonic sum
+			{p + `duration_seconds_bucket{le="0.5"}`, want(p+"duration_seconds_bucket", "histogram", "seconds", "le", "0.5")},
+			{p + `duration_seconds_bucket{le="+Inf"}`, want(p+"duration_seconds_bucket", "histogram", "seconds", "le", "+Inf")},
+			{p + "duration_seconds_sum", want(p+"duration_seconds_sum", "histogram", "seconds")},
+			{p + "duration_seconds_count", want(p+"duration_seconds_count", "histogram", "seconds")},
+			{p + "latency_seconds", want(p+"latency_seconds", "histogram", "seconds")}, // native histogram
+			{p + `gc_pause_seconds{quantile="0.99"}`, want(p+"gc_pause_seconds", "summary", "seconds", "quantile", "0.99")},
+			{p + "gc_pause_seconds_sum", want(p+"gc_pause_seconds_sum", "summary", "seconds")},
+			{p + "gc_pause_seconds_count", want(p+"gc_pause_seconds_count", "summary", "seconds")},
+			{p + `special{kind="nan"}`, want(p+"special", "gauge", "", "kind", "nan")},
+			{fmt.Sprintf(`target_info{job=%q}`, job), want("target_info", "gauge", "", "host_name", "node-"+sfx)},
+		} {
+			assertLabels(t, one(t, Prometheus3MetaURL, tc.expr), tc.want)
+		}
+		if nh := one(t, Prometheus3MetaURL, p+"latency_seconds"); nh.Histogram == nil {
+			t.Errorf("%slatency_seconds is not a native histogram: %+v", p, nh)
+		}
+		// HELP (the 2.0 help_ref) is not observable: no Prometheus API serves remote-written help text.
+		if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", nil); n != 0 {
+			t.Errorf("exporter dropped %v items", n)
+		}
+	})
 }
 
 // TestPRWPrometheus2 runs against Debian's Prometheus 2.42, which only
