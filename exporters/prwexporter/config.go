@@ -93,6 +93,12 @@ type Config struct {
 	// Shards is the number of concurrent requests per export, series are
 	// assigned to shards by a hash of their labels. Default 4, 1..256.
 	Shards int `mapstructure:"shards"`
+	// MaxBatchSizeBytes bounds one request's uncompressed size (contrib's
+	// key): a shard that would be larger is sent as several requests, one
+	// after the other, never splitting the series of one data point (a
+	// single data point larger than the limit is sent alone). The estimate
+	// is an upper bound of the encoding. Default 512 KiB.
+	MaxBatchSizeBytes int `mapstructure:"max_batch_size_bytes"`
 
 	// Namespace is prefixed to every metric name.
 	Namespace string `mapstructure:"namespace"`
@@ -157,7 +163,11 @@ func collectKeys(t reflect.Type, into map[string]bool) {
 	}
 }
 
-const maxShards = 256
+const (
+	maxShards = 256
+	// minBatchSizeBytes keeps requests from becoming one per data point.
+	minBatchSizeBytes = 4096
+)
 
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
@@ -169,6 +179,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Shards < 1 || cfg.Shards > maxShards {
 		errs = append(errs, fmt.Errorf("`shards` (%d) must be between 1 and %d", cfg.Shards, maxShards))
+	}
+	if cfg.MaxBatchSizeBytes < minBatchSizeBytes {
+		errs = append(errs, fmt.Errorf("`max_batch_size_bytes` (%d) must be at least %d", cfg.MaxBatchSizeBytes, minBatchSizeBytes))
 	}
 	if cfg.QueueConfig.HasValue() {
 		if n := cfg.QueueConfig.Get().NumConsumers; n != 1 {

@@ -123,10 +123,12 @@ func (e *prwExporter) shutdown(context.Context) error {
 // design: the queue has one consumer, so exports leave it in order and one
 // export finishes (including its retries) before the next starts; within an
 // export every series lives in exactly one shard (hash of its labels, as
-// Prometheus' own QueueManager does). When some shards fail with a retryable
-// error, only their data points are handed back to exporterhelper's retry
-// (consumererror.NewMetrics), so series that were written are never sent
-// again and nothing is reordered.
+// Prometheus' own QueueManager does), and a shard larger than
+// max_batch_size_bytes is sent as parts, one after the other, that never
+// split the series of one data point. When a part fails with a retryable
+// error, only the data points not written yet are handed back to
+// exporterhelper's retry (consumererror.NewMetrics), so series that were
+// written are never sent again and nothing is reordered.
 func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
 	res := e.tr.Translate(md)
 	for k, n := range res.Dropped {
@@ -140,12 +142,13 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 		})
 	}
 	errs := make([]error, len(res.Shards))
+	written := make([][]*translate.Shard, len(res.Shards))
 	var wg sync.WaitGroup
 	for i, sh := range res.Shards {
 		if len(sh.Series) == 0 {
 			continue
 		}
-		wg.Go(func() { errs[i] = e.sendShard(ctx, sh) })
+		wg.Go(func() { written[i], errs[i] = e.sendShard(ctx, sh) })
 	}
 	wg.Wait()
 
@@ -162,7 +165,23 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 		}
 	}
 	if len(retryable) > 0 {
-		rest := e.tr.Filter(md, func(shard int) bool { return failed[shard] })
+		// The groups of the parts a failed shard wrote (or dropped) before
+		// its failure are not retried.
+		done := map[uint64]struct{}{}
+		for i, f := range failed {
+			if f {
+				for _, part := range written[i] {
+					part.Groups(done)
+				}
+			}
+		}
+		rest := e.tr.Filter(md, func(shard int, group uint64) bool {
+			if !failed[shard] {
+				return false
+			}
+			_, ok := done[group]
+			return !ok
+		})
 		return consumererror.NewMetrics(errors.Join(retryable...), rest)
 	}
 	if len(permanent) > 0 {
@@ -184,13 +203,28 @@ func (c counts) record(ctx context.Context, ctr metric.Int64Counter, attrs ...at
 	}
 }
 
-func (e *prwExporter) sendShard(ctx context.Context, sh *translate.Shard) error {
-	s, h, x := sh.Counts()
-	c := counts{int64(s), int64(h), int64(x)}
-	if e.v1.Load() {
-		return e.send(ctx, sh, true, c)
+// sendShard sends the shard in parts of at most max_batch_size_bytes, one
+// after the other. A retryable failure stops it and is returned: that part
+// and the ones after it are retried. A permanent failure drops its part
+// (counted by send) and the next parts are still sent. done holds the parts
+// that need no retry: written, or dropped.
+func (e *prwExporter) sendShard(ctx context.Context, sh *translate.Shard) (done []*translate.Shard, err error) {
+	var permanent []error
+	for _, part := range sh.Chunks(e.cfg.MaxBatchSizeBytes, nil) {
+		s, h, x := part.Counts()
+		err := e.send(ctx, part, e.v1.Load(), counts{int64(s), int64(h), int64(x)})
+		if err != nil && !consumererror.IsPermanent(err) {
+			return done, err
+		}
+		if err != nil {
+			permanent = append(permanent, err)
+		}
+		done = append(done, part)
 	}
-	return e.send(ctx, sh, false, c)
+	if len(permanent) > 0 {
+		return done, consumererror.NewPermanent(errors.Join(permanent...))
+	}
+	return done, nil
 }
 
 func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c counts) error {

@@ -28,6 +28,9 @@ func NewFactory() exporter.Factory {
 const (
 	defaultShards  = 4
 	defaultTimeout = 30 * time.Second
+	// defaultMaxBatchSizeBytes: requests of a few thousand series, about
+	// what Prometheus' own sender sends (max_samples_per_send 2000).
+	defaultMaxBatchSizeBytes = 512 << 10
 )
 
 func createDefaultConfig() component.Config {
@@ -44,6 +47,7 @@ func createDefaultConfig() component.Config {
 		Protocol:          ProtocolV1,
 		V2Unacknowledged:  V2FallbackToV1,
 		Shards:            defaultShards,
+		MaxBatchSizeBytes: defaultMaxBatchSizeBytes,
 		TargetInfo:        TargetInfoConfig{Enabled: true},
 		AddMetricSuffixes: true,
 	}

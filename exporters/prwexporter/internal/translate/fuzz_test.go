@@ -215,7 +215,7 @@ func FuzzTranslateEncode(f *testing.F) {
 			Shards:           int(sel%5) + 1,
 		})
 		res := tr.Translate(md)
-		_ = tr.Filter(md, func(s int) bool { return s%2 == 0 })
+		_ = tr.Filter(md, func(s int, _ uint64) bool { return s%2 == 0 })
 		for _, sh := range res.Shards {
 			body, err := MarshalV1(sh, true, &Buffers{})
 			if err != nil {
@@ -243,6 +243,9 @@ func FuzzTranslateEncode(f *testing.F) {
 				t.Fatalf("v2 round trip: %v", err)
 			}
 			checkV2(t, sh, &w2)
+			if len(sh.Series) > 0 {
+				checkChunks(t, sh, sh.Chunks(int(sel)*64, nil), int(sel)*64)
+			}
 			for _, s := range sh.Series {
 				if s.name == "" || !slices.ContainsFunc(s.Labels(), func(l prompb.Label) bool { return l.Name == "__name__" && l.Value != "" }) {
 					t.Fatalf("series without a name: %v", s.Labels())

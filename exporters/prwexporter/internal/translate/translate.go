@@ -242,6 +242,9 @@ type Shard struct {
 	Series []*Series
 	index  map[uint64]*Series
 	arena  *arena
+	// est is an upper bound of the shard's encoded size (1.0 or 2.0,
+	// before compression), summed as series and samples are added.
+	est int
 }
 
 // Counts returns the number of samples, histograms and exemplars in the shard.
@@ -363,7 +366,7 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 		if dup != nil && dup.hasSampleAt(ri.maxTs) {
 			return // target_info for the same resource seen twice: identical, not a collision
 		}
-		sh.arena.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
+		sh.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
 	})
 	for _, sh := range res.Shards {
 		for _, s := range sh.Series {
@@ -375,10 +378,11 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 	return res
 }
 
-// Filter returns the data points of md that belong to shards selected by keep.
-// It is used to retry only the shards that failed, so that series which were
-// written are not sent again (which a receiver would reject as out of order).
-func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int) bool) pmetric.Metrics {
+// Filter returns the data points of md selected by keep, which is given the
+// data point's shard and group (the hash of its labels, see Shard.Chunks). It is
+// used to retry only what was not written, so that series which were written
+// are not sent again (which a receiver would reject as out of order).
+func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int, group uint64) bool) pmetric.Metrics {
 	out := pmetric.NewMetrics()
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -399,7 +403,10 @@ func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int) bool) pmetr
 				forEachDP(m, func(idx int) {
 					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx}
 					base, ok := t.baseLabels(nil, dp, nil)
-					if !ok || !keep(int(hashLabels(base)%uint64(t.set.Shards))) {
+					if !ok {
+						return
+					}
+					if h := hashLabels(base); !keep(int(h%uint64(t.set.Shards)), h) {
 						return
 					}
 					if !haveRM {
@@ -782,6 +789,7 @@ type seriesKey struct {
 	kept  []label
 	name  string
 	extra label
+	size  int // estimated size of base, 0 until computed
 }
 
 func (k *seriesKey) hash() uint64 {
@@ -799,6 +807,75 @@ func (k *seriesKey) hash() uint64 {
 	}
 }
 
+// Size estimates, upper bounds of both encodings. A label costs its 1.0
+// encoding (label message tag and length, two string fields) plus 4 bytes
+// of slack for 2.0, whose worst case is two 3-byte symbol references plus
+// the tags and lengths of two new symbol table entries. A series adds its
+// message tag and length and 2.0's metadata references; a float sample is
+// at most 22 bytes, 33 with 2.0's start timestamp.
+const (
+	v2LabelSlack   = 4
+	seriesOverhead = 16
+	sampleEst      = 22
+	startEst       = 11
+)
+
+// labelSize estimates one label (see above).
+func labelSize(name, value string) int {
+	n := labelLen(name, value)
+	return 1 + varintLen(uint64(n)) + n + v2LabelSlack
+}
+
+// baseSize estimates the labels of a data point, without the value of
+// __name__, which each series replaces with its own name.
+func baseSize(base []label) int {
+	n := 0
+	for _, l := range base {
+		if l.Name == model.MetricNameLabel {
+			n += labelSize(l.Name, "")
+			continue
+		}
+		n += labelSize(l.Name, l.Value)
+	}
+	return n
+}
+
+// metaSize estimates metadata: its strings once (1.0 sends them once per
+// family, 2.0 once per request in the symbol table) and a series' references.
+func metaSize(meta *Metadata) int {
+	if meta == nil {
+		return 0
+	}
+	return labelSize(meta.Family, "") + labelSize(meta.Help, meta.Unit)
+}
+
+// sampleSize estimates a float sample.
+func sampleSize(x Sample) int {
+	if x.Start != 0 {
+		return sampleEst + startEst
+	}
+	return sampleEst
+}
+
+// histogramSize estimates a native histogram: its 1.0 size, tag and length,
+// and 2.0's start timestamp.
+func histogramSize(h *prompb.Histogram) int { return h.Size() + 4 + startEst }
+
+// seriesSize estimates a series without its base labels and metadata.
+func seriesSize(name string, extra label) int {
+	n := len(name) + seriesOverhead
+	if extra.Name != "" {
+		n += labelSize(extra.Name, extra.Value)
+	}
+	return n
+}
+
+// addSample adds a float sample to s and its size to the estimate.
+func (sh *Shard) addSample(s *Series, x Sample) {
+	sh.arena.addSample(s, x)
+	sh.est += sampleSize(x)
+}
+
 // get returns the series with this key in the shard, creating it if needed;
 // existing is the series if it was already there.
 func (sh *Shard) get(k *seriesKey, h uint64, meta *Metadata) (s, existing *Series) {
@@ -812,6 +889,11 @@ func (sh *Shard) get(k *seriesKey, h uint64, meta *Metadata) (s, existing *Serie
 	if k.kept == nil {
 		k.kept = sh.arena.copyLabels(k.base)
 	}
+	if k.size == 0 { // the first series of a data point carries its metadata
+		k.size = baseSize(k.base)
+		sh.est += metaSize(meta)
+	}
+	sh.est += k.size + seriesSize(k.name, k.extra)
 	s = sh.arena.newSeries()
 	*s = Series{base: k.kept, name: k.name, extra: k.extra, Meta: meta, hash: h, next: first}
 	sh.index[h] = s
@@ -898,10 +980,11 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 			res.drop(KindSample, ReasonNameCollision, 1)
 			return false
 		}
-		sh.arena.addSample(s, Sample{Value: v, Timestamp: ts, Start: start})
+		sh.addSample(s, Sample{Value: v, Timestamp: ts, Start: start})
 		if len(ex) > 0 {
 			r := s.rareData()
 			r.exemplars = append(r.exemplars, ex...)
+			sh.est += exemplarsSize(ex)
 		}
 		return true
 	}
@@ -1011,10 +1094,21 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 		r := s.rareData()
 		r.histograms = append(r.histograms, h)
 		r.histStarts = append(r.histStarts, msOf(p.StartTimestamp()))
+		sh.est += histogramSize(&h)
 		if ex := t.exemplars(res, p.Exemplars()); len(ex) > 0 {
 			r.exemplars = append(r.exemplars, ex...)
+			sh.est += exemplarsSize(ex)
 		}
 	}
+}
+
+// exemplarsSize estimates exemplars (see labelSize).
+func exemplarsSize(exs []prompb.Exemplar) int {
+	n := 0
+	for i := range exs {
+		n += exs[i].Size() + 4 + v2LabelSlack*len(exs[i].Labels) // tag and length; 2.0 refers to labels by symbol
+	}
+	return n
 }
 
 func numberValue(p pmetric.NumberDataPoint) float64 {

@@ -425,7 +425,7 @@ func TestShardingAndFilter(t *testing.T) {
 		}
 	}
 	for want := range 4 {
-		sub := tr.Filter(md, func(s int) bool { return s == want })
+		sub := tr.Filter(md, func(s int, _ uint64) bool { return s == want })
 		again := tr.Translate(sub)
 		for i, sh := range again.Shards {
 			if i == want {

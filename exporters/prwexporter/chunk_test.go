@@ -1,0 +1,165 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package prwexporter
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadatatest"
+	"github.com/vigil-otel/vigil/internal/benchdata"
+)
+
+// seriesKey is a series' labels as one string.
+func seriesKey(ts prompb.TimeSeries) string {
+	return labelsKey(ts.Labels)
+}
+
+func labelsKey(ls []prompb.Label) string {
+	k := ""
+	for _, l := range ls {
+		k += l.Name + "=" + l.Value + ","
+	}
+	return k
+}
+
+// partServer is a remote-write 1.0 receiver that counts the samples and
+// histograms it accepted per series; fail decides the answer to request n
+// (from 1).
+type partServer struct {
+	mu       sync.Mutex
+	n        int
+	sizes    []int
+	accepted map[string]int
+	fail     func(n int) int // status for request n, 0 to accept
+}
+
+func (p *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	var req prompb.WriteRequest
+	if err := req.Unmarshal(raw); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	if code := p.fail(p.n); code != 0 {
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(code)
+		return
+	}
+	p.sizes = append(p.sizes, len(raw))
+	for _, ts := range req.Timeseries {
+		p.accepted[seriesKey(ts)] += len(ts.Samples) + len(ts.Histograms)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// TestPartsBoundedAndRetriedFromTheFailedOne sends a node batch through the
+// whole exporter (exporterhelper's retry included) with a small
+// max_batch_size_bytes: requests stay under the limit, and when the third
+// request fails, the retry carries exactly what was not written, so every
+// series' samples are accepted exactly once.
+func TestPartsBoundedAndRetriedFromTheFailedOne(t *testing.T) {
+	t.Parallel()
+	const limit = 16 << 10
+	ts := pcommon.Timestamp(1_700_000_000_000_000_000)
+	md := benchdata.NodeBatch("t", 3, 0, ts, ts-60e9)
+
+	// Every series and how many samples it has, from an unchunked export.
+	ref := &partServer{accepted: map[string]int{}, fail: func(int) int { return 0 }}
+	srv := httptest.NewServer(ref)
+	t.Cleanup(srv.Close)
+	e, _, _ := newTestExporter(t, func(c *Config) { c.MaxBatchSizeBytes = 1 << 30 }, ok204)
+	e.cfg.ClientConfig.Endpoint = srv.URL
+	require.NoError(t, e.pushMetrics(context.Background(), md))
+	require.Len(t, ref.sizes, 1)
+	require.Greater(t, ref.sizes[0], 4*limit)
+
+	for _, shards := range []int{1, 3} {
+		p := &partServer{accepted: map[string]int{}, fail: func(n int) int {
+			if n == 3 {
+				return http.StatusServiceUnavailable
+			}
+			return 0
+		}}
+		srv := httptest.NewServer(p)
+		t.Cleanup(srv.Close)
+		cfg := createDefaultConfig().(*Config)
+		cfg.ClientConfig.Endpoint = srv.URL
+		cfg.Shards = shards
+		cfg.MaxBatchSizeBytes = limit
+		cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+		cfg.RetryConfig.InitialInterval = time.Millisecond
+		exp, err := NewFactory().CreateMetrics(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+		require.NoError(t, err)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, exp.ConsumeMetrics(context.Background(), md))
+		require.NoError(t, exp.Shutdown(context.Background()))
+
+		p.mu.Lock()
+		assert.Greater(t, p.n, 8, "shards %d: requests", shards)
+		for _, n := range p.sizes {
+			assert.LessOrEqual(t, n, limit, "shards %d: request size", shards)
+		}
+		for k, want := range ref.accepted {
+			got := p.accepted[k]
+			if k[:len("__name__=target_info,")] == "__name__=target_info," {
+				// target_info is rebuilt for every resource a retry
+				// carries: an identical sample, which Prometheus accepts.
+				assert.GreaterOrEqual(t, got, want, "shards %d: %s", shards, k)
+				continue
+			}
+			assert.Equal(t, want, got, "shards %d: %s", shards, k)
+		}
+		assert.Len(t, p.accepted, len(ref.accepted), "shards %d: no other series", shards)
+		p.mu.Unlock()
+	}
+}
+
+// TestPermanentFailureDropsOnlyItsPart: a part answered 400 is dropped
+// (counted, permanent error), the shard's other parts are still written.
+func TestPermanentFailureDropsOnlyItsPart(t *testing.T) {
+	t.Parallel()
+	ts := pcommon.Timestamp(1_700_000_000_000_000_000)
+	md := benchdata.NodeBatch("t", 2, 0, ts, ts-60e9)
+	p := &partServer{accepted: map[string]int{}, fail: func(n int) int {
+		if n == 2 {
+			return http.StatusBadRequest
+		}
+		return 0
+	}}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	e, _, _ := newTestExporter(t, func(c *Config) { c.MaxBatchSizeBytes = 16 << 10 }, ok204)
+	e.cfg.ClientConfig.Endpoint = srv.URL
+	err := e.pushMetrics(context.Background(), md)
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.Greater(t, p.n, 4)
+	assert.Len(t, p.sizes, p.n-1, "every part but the rejected one was written")
+}
