@@ -6,6 +6,7 @@ package prwexporter
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -162,4 +164,62 @@ func TestPermanentFailureDropsOnlyItsPart(t *testing.T) {
 	defer p.mu.Unlock()
 	assert.Greater(t, p.n, 4)
 	assert.Len(t, p.sizes, p.n-1, "every part but the rejected one was written")
+}
+
+// TestConnectionsAreReused: every shard keeps its connection between
+// requests (net/http keeps only 2 idle per host unless told otherwise).
+func TestConnectionsAreReused(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	conns := 0
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(ok204Handler))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	const shards = 6
+	e, _, _ := newTestExporter(t, func(c *Config) {
+		c.Shards = shards
+		c.MaxBatchSizeBytes = 16 << 10
+	}, ok204)
+	e.cfg.ClientConfig.Endpoint = srv.URL
+	ts := pcommon.Timestamp(1_700_000_000_000_000_000)
+	for i := range 5 {
+		require.NoError(t, e.pushMetrics(context.Background(), benchdata.NodeBatch("t", 3, i, ts+pcommon.Timestamp(i)*1e9, ts-60e9)))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.LessOrEqual(t, conns, shards, "connections opened for 5 exports of %d shards in parts", shards)
+}
+
+func ok204Handler(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// idlePerHost is the idle-connection limit ToClient will use.
+func idlePerHost(cc confighttp.ClientConfig) int {
+	if ka := cc.Keepalive.Get(); ka != nil {
+		return ka.MaxIdleConnsPerHost
+	}
+	return cc.MaxIdleConnsPerHost //nolint:staticcheck // the flat field, used when Keepalive is unset
+}
+
+func TestClientConfigKeepsAConnectionPerShard(t *testing.T) {
+	t.Parallel()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Shards = 9
+	e := &prwExporter{cfg: cfg}
+	assert.Equal(t, 9, idlePerHost(e.clientConfig()))
+	if ka := cfg.ClientConfig.Keepalive.Get(); ka != nil {
+		ka.MaxIdleConnsPerHost = 3
+	} else {
+		cfg.ClientConfig.MaxIdleConnsPerHost = 3 //nolint:staticcheck
+	}
+	assert.Equal(t, 3, idlePerHost(e.clientConfig()), "an explicit setting wins")
 }

@@ -12,6 +12,7 @@ package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/i
 type arena struct {
 	chunk   int
 	labels  []label
+	dps     []dpLabels
 	series  []Series
 	samples []Sample
 }
@@ -27,6 +28,15 @@ func (a *arena) copyLabels(src []label) []label {
 	n := len(a.labels)
 	a.labels = append(a.labels, src...)
 	return a.labels[n:len(a.labels):len(a.labels)]
+}
+
+// newLabels stores a data point's labels.
+func (a *arena) newLabels(src []label, group uint64, size int) *dpLabels {
+	if len(a.dps) == cap(a.dps) {
+		a.dps = make([]dpLabels, 0, a.chunk)
+	}
+	a.dps = append(a.dps, dpLabels{labels: a.copyLabels(src), group: group, size: size})
+	return &a.dps[len(a.dps)-1]
 }
 
 func (a *arena) newSeries() *Series {

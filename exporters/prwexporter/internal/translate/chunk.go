@@ -8,85 +8,91 @@ import (
 	"slices"
 )
 
-// A group is the series of one data point, and of every data point with the
-// same labels: they share their base labels, and the group is the hash of
-// those (the hash Translate shards by and Filter selects by).
-
-// sized is a series with its group and estimated size, for Chunks.
-type sized struct {
-	s     *Series
-	group uint64
-	est   int
-}
-
 // Chunks splits the shard into parts whose estimated encoded size is at most
 // maxBytes, for requests of bounded size. A shard under the limit is returned
-// as is. Otherwise its series are ordered by group and cut only between
-// groups: all series of a data point travel in one request, so that a retry
-// after a failed part can be built from whole data points without sending a
-// written series again (Filter, by group). A single group larger than
-// maxBytes is a part of its own, over the limit. dst is appended to.
+// as is. Otherwise it is cut only between groups (dpLabels): all series of a
+// data point travel in one request, so that a retry after a failed part can
+// be built from whole data points without sending a written series again
+// (Filter, by group). A single group larger than maxBytes is a part of its
+// own, over the limit. dst is appended to.
 //
-// The shard's size was summed while it was built; the per-series sizes are
-// only computed here, so that Series stays small for the common case of a
-// shard within the limit.
+// The shard's size was summed while it was built; the sizes of its series
+// are only computed here, so that Series stays small in the common case of
+// a shard within the limit.
 func (sh *Shard) Chunks(maxBytes int, dst []*Shard) []*Shard {
 	if sh.est <= maxBytes || len(sh.Series) < 2 {
 		return append(dst, sh)
 	}
-	ss := make([]sized, len(sh.Series))
-	var prev []label
-	var group uint64
-	for i, s := range sh.Series {
-		ss[i] = sized{s: s, est: seriesSize(s.name, s.extra) + baseSize(s.base)}
-		if len(prev) == 0 || len(s.base) == 0 || &s.base[0] != &prev[0] {
-			// The first series of a data point (its derived series share
-			// its base) carries the metadata, as in Shard.get.
-			prev, group = s.base, hashLabels(s.base)
-			ss[i].est += metaSize(s.Meta)
-		}
-		ss[i].group = group
-		for _, x := range s.Samples {
-			ss[i].est += sampleSize(x)
-		}
-		for j := range s.Histograms() {
-			ss[i].est += histogramSize(&s.rare.histograms[j])
-		}
-		ss[i].est += exemplarsSize(s.Exemplars())
+	series := sh.Series
+	if !groupsContiguous(series) {
+		// Rare: a group's series were added at different times (the same
+		// labels in two data points with different series). Stable keeps
+		// the order within a group.
+		series = slices.Clone(series)
+		slices.SortStableFunc(series, func(a, b *Series) int { return cmp.Compare(a.base.group, b.base.group) })
 	}
-	// Stable: series of a group keep their order (a histogram's buckets).
-	slices.SortStableFunc(ss, func(a, b sized) int { return cmp.Compare(a.group, b.group) })
-	all := make([]*Series, len(ss))
-	for i := range ss {
-		all[i] = ss[i].s
-	}
-	part := &Shard{}
-	start := 0
-	for i := 0; i < len(ss); {
+	part, start := &Shard{}, 0
+	for i := 0; i < len(series); {
+		g := series[i].base.group
 		j, size := i, 0
-		for ; j < len(ss) && ss[j].group == ss[i].group; j++ {
-			size += ss[j].est
+		var prev *dpLabels
+		for ; j < len(series) && series[j].base.group == g; j++ {
+			s := series[j]
+			if s.base != prev { // a data point's metadata, once
+				prev = s.base
+				size += metaSize(s.Meta)
+			}
+			size += s.base.size + s.size()
 		}
 		if i > start && part.est+size > maxBytes {
-			part.Series = all[start:i:i]
+			part.Series = series[start:i:i]
 			dst = append(dst, part)
 			part, start = &Shard{}, i
 		}
 		part.est += size
 		i = j
 	}
-	part.Series = all[start:len(all):len(all)]
+	part.Series = series[start:len(series):len(series)]
 	return append(dst, part)
+}
+
+// groupsContiguous reports whether the series of every group are adjacent.
+// It looks a group up only where the group changes: once per data point.
+func groupsContiguous(series []*Series) bool {
+	seen := make(map[uint64]struct{}, len(series)/4)
+	for i, s := range series {
+		g := s.base.group
+		if i > 0 && series[i-1].base.group == g {
+			continue
+		}
+		if _, ok := seen[g]; ok {
+			return false
+		}
+		seen[g] = struct{}{}
+	}
+	return true
+}
+
+// size estimates the series without its data point's labels (s.base.size)
+// and metadata.
+func (s *Series) size() int {
+	n := seriesSize(s.name, s.extra)
+	for _, x := range s.Samples {
+		n += sampleSize(x)
+	}
+	if s.rare != nil {
+		for i := range s.rare.histograms {
+			n += histogramSize(&s.rare.histograms[i])
+		}
+		n += exemplarsSize(s.rare.exemplars)
+	}
+	return n
 }
 
 // Groups adds the groups of the shard's series to set.
 func (sh *Shard) Groups(set map[uint64]struct{}) {
-	var prev []label
 	for _, s := range sh.Series {
-		if len(prev) == 0 || len(s.base) == 0 || &s.base[0] != &prev[0] {
-			prev = s.base
-			set[hashLabels(s.base)] = struct{}{}
-		}
+		set[s.base.group] = struct{}{}
 	}
 }
 

@@ -4,9 +4,12 @@
 package translate
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/golang/snappy"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // encodedSizes returns the uncompressed 1.0 (with metadata) and 2.0 sizes.
@@ -47,7 +50,10 @@ func checkChunks(t *testing.T, sh *Shard, parts []*Shard, limit int) {
 				t.Fatalf("series %v in two parts", s.Labels())
 			}
 			seen[s] = true
-			g := hashLabels(s.base)
+			g := hashLabels(s.base.labels)
+			if g != s.base.group {
+				t.Fatalf("group %x of %v is not the hash of its labels %x", s.base.group, s.Labels(), g)
+			}
 			groups[g] = true
 			if j, ok := partOf[g]; ok && j != i {
 				t.Fatalf("group %x split between parts %d and %d", g, j, i)
@@ -94,4 +100,36 @@ func TestChunks(t *testing.T) {
 	// A shard with native histograms, exemplars and target_info.
 	rare := sampleShard(t)
 	checkChunks(t, rare, rare.Chunks(1, nil), 1)
+}
+
+// TestChunksKeepScatteredGroupsWhole: the same labels in two data points
+// whose series differ (a histogram whose buckets changed) put series of one
+// group apart in the shard; Chunks must still send the group in one part.
+func TestChunksKeepScatteredGroupsWhole(t *testing.T) {
+	t.Parallel()
+	md := pmetric.NewMetrics()
+	hist := func(ts pcommon.Timestamp, bounds ...float64) {
+		h := newMetric(md, "lat", "s").SetEmptyHistogram()
+		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		dp := h.DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts)
+		dp.SetStartTimestamp(start)
+		dp.SetCount(3)
+		dp.ExplicitBounds().FromRaw(bounds)
+		dp.BucketCounts().FromRaw(make([]uint64, len(bounds)+1))
+	}
+	hist(ts0, 1)
+	for i := range 20 {
+		g := newMetric(md, fmt.Sprintf("g%d", i), "").SetEmptyGauge().DataPoints().AppendEmpty()
+		g.SetTimestamp(ts0)
+		g.SetDoubleValue(1)
+	}
+	hist(ts0+1e9, 1, 2) // adds lat_bucket{le="2"} at the end of the shard
+	sh := New(Settings{Shards: 1}).Translate(md).Shards[0]
+	if groupsContiguous(sh.Series) {
+		t.Fatal("the test data should scatter the histogram's group")
+	}
+	for _, limit := range []int{1, 600, 2000} {
+		checkChunks(t, sh, sh.Chunks(limit, nil), limit)
+	}
 }

@@ -188,15 +188,25 @@ type Sample struct {
 // them apart saves a copy of every label per derived series, which was most
 // of the exporter's memory traffic; Labels and labelCursor put them together.
 type Series struct {
-	base  []label // the data point's labels, sorted by name, with __name__
-	name  string  // this series' __name__
-	extra label   // le or quantile; Name is "" when there is none
+	base  *dpLabels // the data point's labels
+	name  string    // this series' __name__
+	extra label     // le or quantile; Name is "" when there is none
 
 	Samples []Sample
 	Meta    *Metadata
 	hash    uint64
 	next    *Series // next series of the shard with the same hash
 	rare    *rareData
+}
+
+// dpLabels are the labels of one data point, shared by the series derived
+// from it. The series of one data point, and of every data point with the
+// same labels, form a group: group is the hash of the labels, by which
+// Translate shards, Chunks cuts and Filter selects.
+type dpLabels struct {
+	labels []label // sorted by name, with __name__
+	group  uint64
+	size   int // estimated encoded size of labels (baseSize)
 }
 
 // rareData is what few series have; apart, it keeps Series small.
@@ -280,7 +290,7 @@ func newCursor(base []label, name string, extra label) labelCursor {
 	return labelCursor{base: base, name: name, extra: extra, added: extra.Name == ""}
 }
 
-func (s *Series) cursor() labelCursor { return newCursor(s.base, s.name, s.extra) }
+func (s *Series) cursor() labelCursor { return newCursor(s.base.labels, s.name, s.extra) }
 
 // next returns the next label; ok is false at the end.
 func (c *labelCursor) next() (name, value string, ok bool) {
@@ -362,7 +372,7 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 		lbls = t.finishLabels(lbls)
 		h := hashLabels(lbls)
 		sh := res.Shards[h%uint64(t.set.Shards)]
-		s, dup := sh.get(&seriesKey{base: lbls, kept: lbls, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
+		s, dup := sh.get(&seriesKey{base: lbls, group: h, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
 		if dup != nil && dup.hasSampleAt(ri.maxTs) {
 			return // target_info for the same resource seen twice: identical, not a collision
 		}
@@ -786,10 +796,10 @@ func labelsEqual(a, b []label) bool {
 // the data point is created and shared by the others.
 type seriesKey struct {
 	base  []label
-	kept  []label
+	group uint64    // hash of base
+	kept  *dpLabels // base as stored in the shard, nil until a series needs it
 	name  string
 	extra label
-	size  int // estimated size of base, 0 until computed
 }
 
 func (k *seriesKey) hash() uint64 {
@@ -881,19 +891,16 @@ func (sh *Shard) addSample(s *Series, x Sample) {
 func (sh *Shard) get(k *seriesKey, h uint64, meta *Metadata) (s, existing *Series) {
 	first := sh.index[h]
 	for s := first; s != nil; s = s.next {
-		if s.name == k.name && s.extra == k.extra && labelsEqual(s.base, k.base) ||
+		if s.name == k.name && s.extra == k.extra && labelsEqual(s.base.labels, k.base) ||
 			labelsEqual(appendLabels(nil, s.cursor()), appendLabels(nil, newCursor(k.base, k.name, k.extra))) {
 			return s, s
 		}
 	}
 	if k.kept == nil {
-		k.kept = sh.arena.copyLabels(k.base)
+		k.kept = sh.arena.newLabels(k.base, k.group, baseSize(k.base))
+		sh.est += metaSize(meta) // once per data point
 	}
-	if k.size == 0 { // the first series of a data point carries its metadata
-		k.size = baseSize(k.base)
-		sh.est += metaSize(meta)
-	}
-	sh.est += k.size + seriesSize(k.name, k.extra)
+	sh.est += k.kept.size + seriesSize(k.name, k.extra) // every series has all labels
 	s = sh.arena.newSeries()
 	*s = Series{base: k.kept, name: k.name, extra: k.extra, Meta: meta, hash: h, next: first}
 	sh.index[h] = s
@@ -968,7 +975,7 @@ func (t *Translator) emit(res *Result, sh *Shard, dp dpRef, base []label, baseHa
 	// name collision: counted and dropped (first one wins).
 	// k is reused for every series of the data point, so that they share
 	// one copy of base (k.kept).
-	k := seriesKey{base: base}
+	k := seriesKey{base: base, group: baseHash}
 	key := func(name, extraName, extraValue string) *seriesKey {
 		k.name, k.extra = name, label{Name: extraName, Value: extraValue}
 		return &k
