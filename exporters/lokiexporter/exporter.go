@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vigil-otel/vigil/exporters/lokiexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/internal/keepalive"
 	"github.com/vigil-otel/vigil/internal/retryafter"
 )
 
@@ -102,7 +103,9 @@ func newRejectLogger(l *zap.Logger) *zap.Logger {
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
-	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.settings)
+	// One idle connection per shard, which sends in parallel.
+	cc := keepalive.AtLeast(e.cfg.ClientConfig, e.cfg.Shards)
+	client, err := cc.ToClient(ctx, host.GetExtensions(), e.settings)
 	if err != nil {
 		return fmt.Errorf("failed to create the Loki HTTP client: %w", err)
 	}

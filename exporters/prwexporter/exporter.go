@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -29,6 +27,7 @@ import (
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
+	"github.com/vigil-otel/vigil/internal/keepalive"
 	"github.com/vigil-otel/vigil/internal/retryafter"
 )
 
@@ -105,31 +104,14 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 }
 
 func (e *prwExporter) start(ctx context.Context, host component.Host) error {
-	cc := e.clientConfig()
+	// One idle connection per shard, which sends in parallel.
+	cc := keepalive.AtLeast(e.cfg.ClientConfig, e.cfg.Shards)
 	client, err := cc.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
 	if err != nil {
 		return fmt.Errorf("confighttp.ToClient: %w", err)
 	}
 	e.client = client
 	return nil
-}
-
-// clientConfig is the configured HTTP client, keeping one idle connection
-// per shard unless max_idle_conns_per_host is set: net/http otherwise keeps
-// 2 per host, and with more shards the other connections were closed after
-// every request and dialled again.
-func (e *prwExporter) clientConfig() confighttp.ClientConfig {
-	cc := e.cfg.ClientConfig
-	if ka := cc.Keepalive.Get(); ka != nil {
-		if ka.MaxIdleConnsPerHost == 0 {
-			k := *ka
-			k.MaxIdleConnsPerHost = e.cfg.Shards
-			cc.Keepalive = configoptional.Some(k)
-		}
-	} else if cc.MaxIdleConnsPerHost == 0 {
-		cc.MaxIdleConnsPerHost = e.cfg.Shards //nolint:staticcheck // the flat field is what Unmarshal fills in v0.162
-	}
-	return cc
 }
 
 func (e *prwExporter) shutdown(context.Context) error {
