@@ -97,7 +97,7 @@ type Config struct {
 	// key): a shard that would be larger is sent as several requests, one
 	// after the other, never splitting the series of one data point (a
 	// single data point larger than the limit is sent alone). The estimate
-	// is an upper bound of the encoding. Default 512 KiB.
+	// is an upper bound of the encoding. Default 1 MiB.
 	MaxBatchSizeBytes int `mapstructure:"max_batch_size_bytes"`
 
 	// Namespace is prefixed to every metric name.
