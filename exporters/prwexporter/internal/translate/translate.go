@@ -379,6 +379,9 @@ func (t *Translator) Translate(md pmetric.Metrics) *Result {
 		sh.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
 	})
 	for _, sh := range res.Shards {
+		// The lookup index is only needed while the shard is built; freed
+		// here, the garbage collector can take it back while it is sent.
+		sh.index = nil
 		for _, s := range sh.Series {
 			if len(s.Samples) > 1 {
 				slices.SortStableFunc(s.Samples, func(a, b Sample) int { return cmpInt(a.Timestamp, b.Timestamp) })
