@@ -187,6 +187,9 @@ func (cfg *Config) Validate() error {
 		if n := cfg.QueueConfig.Get().NumConsumers; n != 1 {
 			errs = append(errs, fmt.Errorf("`sending_queue::num_consumers` (%d) must be 1: concurrent consumers would reorder samples of a series; use `shards` for concurrent sends", n))
 		}
+		if b := cfg.QueueConfig.Get().Batch.Get(); b != nil && b.MaxSize > 0 {
+			errs = append(errs, fmt.Errorf("`sending_queue::batch::max_size` (%d) is not supported: queued exports are merged, not split; `max_batch_size_bytes` bounds the requests", b.MaxSize))
+		}
 	}
 	switch cfg.TranslationStrategy {
 	case "", otlptranslator.UnderscoreEscapingWithSuffixes, otlptranslator.UnderscoreEscapingWithoutSuffixes,

@@ -67,6 +67,7 @@ func TestBadConfigs(t *testing.T) {
 		{file: "bad_endpoint_scheme.yaml", validateErr: "`endpoint` (\"127.0.0.1:9090/api/v1/write\") must be an absolute http:// or https:// URL"},
 		{file: "bad_shards.yaml", validateErr: "`shards` (0) must be between 1 and 256"},
 		{file: "bad_max_batch_size.yaml", validateErr: "`max_batch_size_bytes` (100) must be at least 4096"},
+		{file: "bad_batch_max_size.yaml", validateErr: "`sending_queue::batch::max_size` (10000) is not supported: queued exports are merged, not split; `max_batch_size_bytes` bounds the requests"},
 		{file: "bad_num_consumers.yaml", validateErr: "`sending_queue::num_consumers` (4) must be 1: concurrent consumers would reorder samples of a series; use `shards` for concurrent sends"},
 		{file: "bad_external_label_reserved.yaml", validateErr: "`external_labels` key \"__tenant\" must not start with \"__\" (reserved by Prometheus)"},
 		{file: "bad_external_label_empty.yaml", validateErr: "`external_labels::cluster` must not be empty"},

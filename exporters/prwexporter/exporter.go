@@ -71,6 +71,8 @@ type prwExporter struct {
 	// garbage collector empties every other cycle: under load that is
 	// several times a second, and the buffers were rebuilt all the time.
 	bufs chan *translate.Buffers
+	// order numbers queued requests and sends redelivered ones first.
+	order *ordered
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
@@ -99,6 +101,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 		e.userAgent = "vigil-prwexporter"
 	}
 	e.bufs = make(chan *translate.Buffers, cfg.Shards)
+	e.order = newOrdered()
 	e.v1.Store(cfg.Protocol != ProtocolV2)
 	return e, nil
 }
@@ -122,7 +125,8 @@ func (e *prwExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// pushMetrics translates md into shards and sends them concurrently. Ordering
+// pushParts translates the parts of one export into shards and sends them
+// concurrently. Ordering
 // design: the queue has one consumer, so exports leave it in order and one
 // export finishes (including its retries) before the next starts; within an
 // export every series lives in exactly one shard (hash of its labels, as
@@ -130,10 +134,14 @@ func (e *prwExporter) shutdown(context.Context) error {
 // max_batch_size_bytes is sent as parts, one after the other, that never
 // split the series of one data point. When a part fails with a retryable
 // error, only the data points not written yet are handed back to
-// exporterhelper's retry (consumererror.NewMetrics), so series that were
-// written are never sent again and nothing is reordered.
-func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
-	res := e.tr.Translate(md)
+// exporterhelper's retry (partialError, see request.OnError), so series that
+// were written are never sent again and nothing is reordered.
+func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
+	mds := make([]pmetric.Metrics, len(parts))
+	for i, p := range parts {
+		mds[i] = p.md
+	}
+	res := e.tr.Translate(mds...)
 	for k, n := range res.Dropped {
 		e.tb.ExporterPrwDropped.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
 	}
@@ -178,14 +186,20 @@ func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error
 				}
 			}
 		}
-		rest := e.tr.Filter(md, func(shard int, group uint64) bool {
+		keep := func(shard int, group uint64) bool {
 			if !failed[shard] {
 				return false
 			}
 			_, ok := done[group]
 			return !ok
-		})
-		return consumererror.NewMetrics(errors.Join(retryable...), rest)
+		}
+		var rest []part
+		for _, p := range parts {
+			if md := e.tr.Filter(p.md, keep); md.DataPointCount() > 0 {
+				rest = append(rest, part{md: md, seq: p.seq})
+			}
+		}
+		return &partialError{err: errors.Join(retryable...), rest: rest}
 	}
 	if len(permanent) > 0 {
 		return consumererror.NewPermanent(errors.Join(permanent...))

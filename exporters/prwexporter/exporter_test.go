@@ -222,9 +222,10 @@ func TestStatusCodes(t *testing.T) {
 				assert.NotContains(t, err.Error(), "Throttle")
 			}
 			if !tt.permanent {
-				var me consumererror.Metrics
-				require.ErrorAs(t, err, &me)
-				assert.Equal(t, 3, me.Data().DataPointCount(), "the failed shard is handed back for retry")
+				var pe *partialError
+				require.ErrorAs(t, err, &pe)
+				require.Len(t, pe.rest, 1)
+				assert.Equal(t, 3, pe.rest[0].md.DataPointCount(), "the failed shard is handed back for retry")
 			}
 			want := []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", tt.countReason)), Value: 3}}
 			if tt.countedAs == "dropped" {
@@ -371,6 +372,11 @@ func TestPermanentErrorIsNotWrappedAsRetry(t *testing.T) {
 	err := e.pushMetrics(context.Background(), gauges(20))
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))
-	var me consumererror.Metrics
-	assert.False(t, errors.As(err, &me))
+	var pe *partialError
+	assert.False(t, errors.As(err, &pe))
+}
+
+// pushMetrics sends md as one queued export.
+func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	return e.pushParts(ctx, []part{{md: md}})
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
 )
@@ -64,13 +65,16 @@ func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
+	// exporterhelper's queue, retry and persistence with the exporter's own
+	// request type, which keeps redelivered requests in order (request.go).
+	qs := xexporterhelper.QueueBatchSettings{Encoding: e.order}
+	return xexporterhelper.NewMetricsRequest(ctx, set, e.order.convert, e.pushRequest,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		// Explicitly disabled: each HTTP attempt is bounded by the http.Client
 		// timeout from confighttp (`timeout`, default 30s).
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
 		exporterhelper.WithRetry(c.RetryConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, qs),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}))
 }

@@ -352,32 +352,39 @@ type resourceInfo struct {
 	maxTs      int64
 }
 
-// Translate converts md. keep, if not nil, selects the shards to translate
-// (used to rebuild the part of a request that failed).
-func (t *Translator) Translate(md pmetric.Metrics) *Result {
+// Translate converts one export made of one or more batches (queued exports
+// merged by the queue's batching); the samples of a series found in several
+// are merged in timestamp order.
+func (t *Translator) Translate(mds ...pmetric.Metrics) *Result {
 	res := &Result{Shards: make([]*Shard, t.set.Shards)}
 	// Most data points are one series; histograms and summaries add a few.
-	perShard := md.DataPointCount()/t.set.Shards + 1
+	dps := 0
+	for _, md := range mds {
+		dps += md.DataPointCount()
+	}
+	perShard := dps/t.set.Shards + 1
 	a := newArena(perShard * t.set.Shards)
 	for i := range res.Shards {
 		res.Shards[i] = &Shard{index: make(map[uint64]*Series, perShard), Series: make([]*Series, 0, perShard), arena: a}
 	}
-	t.walk(md, func(dp dpRef, shard int, base []label, h uint64) {
-		t.emit(res, res.Shards[shard], dp, base, h)
-	}, func(kind, reason string, n int64) { res.drop(kind, reason, n) }, func(ri *resourceInfo) {
-		if ri.targetInfo == nil || ri.maxTs == 0 {
-			return
-		}
-		lbls := append([]label{{Name: model.MetricNameLabel, Value: otlptranslator.TargetInfoMetricName}}, ri.targetInfo...)
-		lbls = t.finishLabels(lbls)
-		h := hashLabels(lbls)
-		sh := res.Shards[h%uint64(t.set.Shards)]
-		s, dup := sh.get(&seriesKey{base: lbls, group: h, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
-		if dup != nil && dup.hasSampleAt(ri.maxTs) {
-			return // target_info for the same resource seen twice: identical, not a collision
-		}
-		sh.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
-	})
+	for _, md := range mds {
+		t.walk(md, func(dp dpRef, shard int, base []label, h uint64) {
+			t.emit(res, res.Shards[shard], dp, base, h)
+		}, func(kind, reason string, n int64) { res.drop(kind, reason, n) }, func(ri *resourceInfo) {
+			if ri.targetInfo == nil || ri.maxTs == 0 {
+				return
+			}
+			lbls := append([]label{{Name: model.MetricNameLabel, Value: otlptranslator.TargetInfoMetricName}}, ri.targetInfo...)
+			lbls = t.finishLabels(lbls)
+			h := hashLabels(lbls)
+			sh := res.Shards[h%uint64(t.set.Shards)]
+			s, dup := sh.get(&seriesKey{base: lbls, group: h, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
+			if dup != nil && dup.hasSampleAt(ri.maxTs) {
+				return // target_info for the same resource seen twice: identical, not a collision
+			}
+			sh.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
+		})
+	}
 	for _, sh := range res.Shards {
 		// The lookup index is only needed while the shard is built; freed
 		// here, the garbage collector can take it back while it is sent.

@@ -396,6 +396,22 @@ func TestSamplesOfOneSeriesAreMergedAndSorted(t *testing.T) {
 	assert.Equal(t, []string{`__name__="g",instance="i1",job="ns/svc" 0@0 1@1 2@2 meta=g/gauge/"help of g"/""`}, render(res))
 }
 
+// TestSeveralBatches: exports merged by the queue are translated as one;
+// their samples of one series are merged and sorted.
+func TestSeveralBatches(t *testing.T) {
+	t.Parallel()
+	var mds []pmetric.Metrics
+	for _, off := range []int64{1, 0, 2} {
+		md := pmetric.NewMetrics()
+		dp := newMetric(md, "g", "").SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts0 + pcommon.Timestamp(off*1e6))
+		dp.SetIntValue(off)
+		mds = append(mds, md)
+	}
+	res := New(Settings{Shards: 4}).Translate(mds...)
+	assert.Equal(t, []string{`__name__="g",instance="i1",job="ns/svc" 0@0 1@1 2@2 meta=g/gauge/"help of g"/""`}, render(res))
+}
+
 // TestShardingAndFilter checks that every series of a data point is in one
 // shard, and that Filter rebuilds exactly the data of the selected shards.
 func TestShardingAndFilter(t *testing.T) {

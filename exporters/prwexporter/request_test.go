@@ -1,0 +1,195 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package prwexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// gaugesAt is n gauges g0..g(n-1) with one data point at ts.
+func gaugesAt(n int, ts time.Time) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	for i := range n {
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(fmt.Sprintf("g%d", i))
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		dp.SetDoubleValue(float64(i))
+	}
+	return md
+}
+
+// queued is what the persistent queue does with a request: encode it, and
+// decode it when it is read (or redelivered after a restart).
+func queued(t *testing.T, o *ordered, md pmetric.Metrics) *request {
+	t.Helper()
+	req, err := o.convert(context.Background(), md)
+	require.NoError(t, err)
+	b, err := o.Marshal(context.Background(), req)
+	require.NoError(t, err)
+	_, got, err := o.Unmarshal(b)
+	require.NoError(t, err)
+	r := got.(*request)
+	require.Len(t, r.parts, 1)
+	require.Equal(t, req.(*request).parts[0].seq, r.parts[0].seq)
+	require.Equal(t, md.DataPointCount(), r.ItemsCount())
+	return r
+}
+
+func TestEncodingRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	o := newOrdered()
+	for _, b := range [][]byte{nil, {1, 2, 3}, append(make([]byte, 8), 0xff, 0xff)} {
+		_, _, err := o.Unmarshal(b)
+		assert.Error(t, err, "%x", b)
+	}
+	assert.Empty(t, o.pending)
+}
+
+// TestRedeliveredRequestIsSentFirst is the restart after a crash: the queue
+// decodes the request that was in flight (old) first and hands it over
+// after a newer one. The old samples must reach the receiver first, and the
+// old request must not be sent again when its turn comes.
+func TestRedeliveredRequestIsSentFirst(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var order []int64 // timestamps of g0's samples, in arrival order
+	e, _, _ := newTestExporter(t, nil, func(w http.ResponseWriter, rec received) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ts := range rec.v1.Timeseries {
+			if ts.Labels[0].Value == "g0" {
+				order = append(order, ts.Samples[0].Timestamp)
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	t0 := time.Unix(1_700_000_000, 0)
+	old := queued(t, e.order, gaugesAt(5, t0))
+	newer := queued(t, e.order, gaugesAt(5, t0.Add(time.Minute)))
+
+	require.NoError(t, e.pushRequest(context.Background(), newer))
+	require.NoError(t, e.pushRequest(context.Background(), old), "the redelivered request's turn")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, order)
+	assert.Empty(t, e.order.pending)
+	assert.Empty(t, e.order.sent)
+}
+
+// TestRedeliveredRequestFailing: while the old request cannot be written,
+// the newer one is not sent either, and the error handed to exporterhelper
+// carries none of the old request's data (it would replace the newer one's).
+func TestRedeliveredRequestFailing(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	down := true
+	var order []int64
+	e, _, _ := newTestExporter(t, func(c *Config) { c.Shards = 2 }, func(w http.ResponseWriter, rec received) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		for _, ts := range rec.v1.Timeseries {
+			if ts.Labels[0].Value == "g0" {
+				order = append(order, ts.Samples[0].Timestamp)
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	t0 := time.Unix(1_700_000_000, 0)
+	old := queued(t, e.order, gaugesAt(20, t0))
+	newer := queued(t, e.order, gaugesAt(20, t0.Add(time.Minute)))
+
+	err := e.pushRequest(context.Background(), newer)
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err))
+	_, carriesData := errors.AsType[*partialError](err)
+	assert.False(t, carriesData)
+	assert.Same(t, newer, newer.OnError(err), "the newer request is retried whole")
+
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	require.NoError(t, e.pushRequest(context.Background(), newer))
+	require.NoError(t, e.pushRequest(context.Background(), old))
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, order)
+}
+
+func TestOnErrorKeepsTheOrder(t *testing.T) {
+	t.Parallel()
+	r := &request{parts: []part{{md: gaugesAt(3, time.Unix(1, 0)), seq: 42}, {md: gaugesAt(3, time.Unix(2, 0)), seq: 43}}}
+	rest := []part{{md: gaugesAt(1, time.Unix(2, 0)), seq: 43}}
+	got := r.OnError(fmt.Errorf("wrapped: %w", &partialError{err: errors.New("x"), rest: rest})).(*request)
+	assert.Equal(t, rest, got.parts)
+	assert.Equal(t, 1, got.ItemsCount())
+	assert.Same(t, r, r.OnError(errors.New("y")))
+}
+
+// TestMergedRequests: the queue's batching merges exports; a merge that
+// holds a redelivered export already sent ahead sends only the rest.
+func TestMergedRequests(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var order []int64
+	e, _, _ := newTestExporter(t, nil, func(w http.ResponseWriter, rec received) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ts := range rec.v1.Timeseries {
+			if ts.Labels[0].Value == "g0" {
+				for _, x := range ts.Samples {
+					order = append(order, x.Timestamp)
+				}
+			}
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	t0 := time.Unix(1_700_000_000, 0)
+	old := queued(t, e.order, gaugesAt(5, t0))
+	b1 := queued(t, e.order, gaugesAt(5, t0.Add(time.Minute)))
+	b2 := queued(t, e.order, gaugesAt(5, t0.Add(2*time.Minute)))
+	require.NoError(t, e.pushRequest(context.Background(), b1)) // sends old, then b1
+	merged, err := b2.MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeItems, old)
+	require.NoError(t, err)
+	require.Len(t, merged, 1)
+	assert.Equal(t, 10, merged[0].ItemsCount())
+	require.NoError(t, e.pushRequest(context.Background(), merged[0]))
+	_, err = b2.MergeSplit(context.Background(), 100, exporterhelper.RequestSizerTypeItems, old)
+	assert.Error(t, err, "splitting is not supported")
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli(), t0.Add(2 * time.Minute).UnixMilli()}, order)
+	assert.Empty(t, e.order.pending)
+	assert.Empty(t, e.order.sent)
+}
+
+func TestSequenceGrows(t *testing.T) {
+	t.Parallel()
+	o := newOrdered()
+	prev := o.next()
+	for range 1000 {
+		n := o.next()
+		require.Greater(t, n, prev)
+		prev = n
+	}
+	assert.Greater(t, prev, uint64(time.Now().Add(-time.Hour).UnixNano()), "numbers follow the clock, so a restarted process numbers after the old one")
+}
