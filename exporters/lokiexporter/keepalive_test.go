@@ -6,37 +6,20 @@ package lokiexporter
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-otel/vigil/internal/keepalive/keepalivetest"
 )
 
 // TestConnectionsAreReused: every shard keeps its connection between pushes
 // (net/http keeps only 2 idle per host unless told otherwise).
 func TestConnectionsAreReused(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	conns := 0
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			mu.Lock()
-			conns++
-			mu.Unlock()
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv, conns := keepalivetest.NewServer(t)
 	const shards = 6
 	e := newTestExporter(t, srv.URL, nil, func(c *Config) { c.Shards = shards })
 	var rs []res
@@ -49,9 +32,7 @@ func TestConnectionsAreReused(t *testing.T) {
 		}
 		require.NoError(t, e.pushLogs(context.Background(), makeLogs(t, rs...)))
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// A push can start a moment before another shard's connection is back
 	// in the pool, which dials one more; without reuse most pushes dialled.
-	assert.LessOrEqual(t, conns, 2*shards, "connections opened for 5 batches of %d shards", shards)
+	assert.LessOrEqual(t, conns(), 2*shards, "connections opened for 5 batches of %d shards", shards)
 }

@@ -6,7 +6,6 @@ package prwexporter
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadatatest"
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/keepalive/keepalivetest"
 )
 
 // seriesKey is a series' labels as one string.
@@ -169,18 +169,7 @@ func TestPermanentFailureDropsOnlyItsPart(t *testing.T) {
 // requests (net/http keeps only 2 idle per host unless told otherwise).
 func TestConnectionsAreReused(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	conns := 0
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(ok204Handler))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			mu.Lock()
-			conns++
-			mu.Unlock()
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	srv, conns := keepalivetest.NewServer(t)
 	const shards = 6
 	e, _, _ := newTestExporter(t, func(c *Config) {
 		c.Shards = shards
@@ -191,15 +180,8 @@ func TestConnectionsAreReused(t *testing.T) {
 	for i := range 5 {
 		require.NoError(t, e.pushMetrics(context.Background(), benchdata.NodeBatch("t", 3, i, ts+pcommon.Timestamp(i)*1e9, ts-60e9)))
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	// A part can start a moment before another shard's connection is back
 	// in the pool, which dials one more; without reuse it was one dial for
 	// most requests (60 for these 5 exports).
-	assert.LessOrEqual(t, conns, 2*shards, "connections opened for 5 exports of %d shards in parts", shards)
-}
-
-func ok204Handler(w http.ResponseWriter, r *http.Request) {
-	_, _ = io.Copy(io.Discard, r.Body)
-	w.WriteHeader(http.StatusNoContent)
+	assert.LessOrEqual(t, conns(), 2*shards, "connections opened for 5 exports of %d shards in parts", shards)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,37 @@ func queued(t *testing.T, o *ordered, md pmetric.Metrics) *request {
 	return r
 }
 
+// g0Receiver records the timestamps of g0's samples in arrival order, and
+// answers 503 while down.
+type g0Receiver struct {
+	mu    sync.Mutex
+	down  bool
+	order []int64
+}
+
+func (g *g0Receiver) respond(w http.ResponseWriter, rec received) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	for _, ts := range rec.v1.Timeseries {
+		if ts.Labels[0].Value == "g0" {
+			for _, x := range ts.Samples {
+				g.order = append(g.order, x.Timestamp)
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (g *g0Receiver) arrived() []int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.order)
+}
+
 func TestEncodingRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	o := newOrdered()
@@ -67,27 +99,15 @@ func TestEncodingRejectsGarbage(t *testing.T) {
 // old request must not be sent again when its turn comes.
 func TestRedeliveredRequestIsSentFirst(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var order []int64 // timestamps of g0's samples, in arrival order
-	e, _, _ := newTestExporter(t, nil, func(w http.ResponseWriter, rec received) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, ts := range rec.v1.Timeseries {
-			if ts.Labels[0].Value == "g0" {
-				order = append(order, ts.Samples[0].Timestamp)
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	g := &g0Receiver{}
+	e, _, _ := newTestExporter(t, nil, g.respond)
 	t0 := time.Unix(1_700_000_000, 0)
 	old := queued(t, e.order, gaugesAt(5, t0))
 	newer := queued(t, e.order, gaugesAt(5, t0.Add(time.Minute)))
 
 	require.NoError(t, e.pushRequest(context.Background(), newer))
 	require.NoError(t, e.pushRequest(context.Background(), old), "the redelivered request's turn")
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, order)
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, g.arrived())
 	assert.Empty(t, e.order.pending)
 	assert.Empty(t, e.order.sent)
 }
@@ -97,23 +117,8 @@ func TestRedeliveredRequestIsSentFirst(t *testing.T) {
 // carries none of the old request's data (it would replace the newer one's).
 func TestRedeliveredRequestFailing(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	down := true
-	var order []int64
-	e, _, _ := newTestExporter(t, func(c *Config) { c.Shards = 2 }, func(w http.ResponseWriter, rec received) {
-		mu.Lock()
-		defer mu.Unlock()
-		if down {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		for _, ts := range rec.v1.Timeseries {
-			if ts.Labels[0].Value == "g0" {
-				order = append(order, ts.Samples[0].Timestamp)
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	g := &g0Receiver{down: true}
+	e, _, _ := newTestExporter(t, func(c *Config) { c.Shards = 2 }, g.respond)
 	t0 := time.Unix(1_700_000_000, 0)
 	old := queued(t, e.order, gaugesAt(20, t0))
 	newer := queued(t, e.order, gaugesAt(20, t0.Add(time.Minute)))
@@ -125,14 +130,12 @@ func TestRedeliveredRequestFailing(t *testing.T) {
 	assert.False(t, carriesData)
 	assert.Same(t, newer, newer.OnError(err), "the newer request is retried whole")
 
-	mu.Lock()
-	down = false
-	mu.Unlock()
+	g.mu.Lock()
+	g.down = false
+	g.mu.Unlock()
 	require.NoError(t, e.pushRequest(context.Background(), newer))
 	require.NoError(t, e.pushRequest(context.Background(), old))
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, order)
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, g.arrived())
 }
 
 func TestOnErrorKeepsTheOrder(t *testing.T) {
@@ -149,20 +152,8 @@ func TestOnErrorKeepsTheOrder(t *testing.T) {
 // holds a redelivered export already sent ahead sends only the rest.
 func TestMergedRequests(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var order []int64
-	e, _, _ := newTestExporter(t, nil, func(w http.ResponseWriter, rec received) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, ts := range rec.v1.Timeseries {
-			if ts.Labels[0].Value == "g0" {
-				for _, x := range ts.Samples {
-					order = append(order, x.Timestamp)
-				}
-			}
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
+	g := &g0Receiver{}
+	e, _, _ := newTestExporter(t, nil, g.respond)
 	t0 := time.Unix(1_700_000_000, 0)
 	old := queued(t, e.order, gaugesAt(5, t0))
 	b1 := queued(t, e.order, gaugesAt(5, t0.Add(time.Minute)))
@@ -175,9 +166,7 @@ func TestMergedRequests(t *testing.T) {
 	require.NoError(t, e.pushRequest(context.Background(), merged[0]))
 	_, err = b2.MergeSplit(context.Background(), 100, exporterhelper.RequestSizerTypeItems, old)
 	assert.Error(t, err, "splitting is not supported")
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli(), t0.Add(2 * time.Minute).UnixMilli()}, order)
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli(), t0.Add(2 * time.Minute).UnixMilli()}, g.arrived())
 	assert.Empty(t, e.order.pending)
 	assert.Empty(t, e.order.sent)
 }
