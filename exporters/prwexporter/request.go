@@ -4,6 +4,7 @@
 package prwexporter // import "github.com/vigil-otel/vigil/exporters/prwexporter"
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 )
 
 // Why the exporter has its own request type: exporterhelper's persistent
@@ -107,6 +109,7 @@ func (r *request) OnError(err error) xexporterhelper.Request {
 type ordered struct {
 	mu      sync.Mutex
 	last    uint64
+	legacy  uint64           // numbers given to entries of exporterhelper's encoding
 	pending map[uint64]*part // decoded, not sent yet
 	sent    map[uint64]bool  // sent ahead of their turn
 }
@@ -128,39 +131,62 @@ func (o *ordered) convert(_ context.Context, md pmetric.Metrics) (xexporterhelpe
 	return &request{parts: []part{{md: md, seq: o.next()}}}, nil
 }
 
-// The encoding: 8 bytes of sequence number, then the OTLP protobuf. The
-// queue encodes exports as they are queued, before any batching.
-const seqLen = 8
+// The encoding: a 4-byte mark, 8 bytes of sequence number, then the export
+// in exporterhelper's own format (pdata/xpdata/request: the OTLP protobuf
+// with the request context). The queue encodes exports as they are queued,
+// before any batching. An entry without the mark was written by
+// exporterhelper's default encoding (by a Vigil before this type): it is
+// older than every export numbered here, and gets a number below all of
+// them, in the order the queue decodes it (redelivered entries first, then
+// the queue's order). The mark starts with a zero byte, which no protobuf message
+// starts with (field number 0 is invalid).
+var queueMark = []byte{0, 'v', 'q', 1}
 
-func (o *ordered) Marshal(_ context.Context, req xexporterhelper.Request) ([]byte, error) {
+const headerLen = 4 + 8
+
+func (o *ordered) Marshal(ctx context.Context, req xexporterhelper.Request) ([]byte, error) {
 	r, ok := req.(*request)
 	if !ok || len(r.parts) != 1 {
 		return nil, fmt.Errorf("unexpected request %T to queue", req)
 	}
-	var m pmetric.ProtoMarshaler
-	b, err := m.MarshalMetrics(r.parts[0].md)
+	b, err := pdatareq.MarshalMetrics(ctx, r.parts[0].md)
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, seqLen, seqLen+len(b))
-	binary.BigEndian.PutUint64(buf, r.parts[0].seq)
+	buf := make([]byte, headerLen, headerLen+len(b))
+	copy(buf, queueMark)
+	binary.BigEndian.PutUint64(buf[len(queueMark):], r.parts[0].seq)
 	return append(buf, b...), nil
 }
 
 func (o *ordered) Unmarshal(b []byte) (context.Context, xexporterhelper.Request, error) {
-	if len(b) < seqLen {
-		return context.Background(), nil, errors.New("queued request too short")
+	seq, numbered := uint64(0), bytes.HasPrefix(b, queueMark)
+	if numbered {
+		if len(b) < headerLen {
+			return context.Background(), nil, errors.New("queued request too short")
+		}
+		seq = binary.BigEndian.Uint64(b[len(queueMark):])
+		b = b[headerLen:]
 	}
-	var u pmetric.ProtoUnmarshaler
-	md, err := u.UnmarshalMetrics(b[seqLen:])
+	ctx, md, err := pdatareq.UnmarshalMetrics(b)
+	if errors.Is(err, pdatareq.ErrInvalidFormat) {
+		// As exporterhelper does: an entry written without its context.
+		var u pmetric.ProtoUnmarshaler
+		ctx = context.Background()
+		md, err = u.UnmarshalMetrics(b)
+	}
 	if err != nil {
 		return context.Background(), nil, err
 	}
-	p := part{md: md, seq: binary.BigEndian.Uint64(b)}
 	o.mu.Lock()
+	if !numbered {
+		o.legacy++
+		seq = o.legacy
+	}
+	p := part{md: md, seq: seq}
 	o.pending[p.seq] = &p
 	o.mu.Unlock()
-	return context.Background(), &request{parts: []part{p}}, nil
+	return ctx, &request{parts: []part{p}}, nil
 }
 
 // take returns the parts of r still to send, oldest first (parts sent ahead

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
 )
 
 // gaugesAt is n gauges g0..g(n-1) with one data point at ts.
@@ -86,11 +87,49 @@ func (g *g0Receiver) arrived() []int64 {
 func TestEncodingRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	o := newOrdered()
-	for _, b := range [][]byte{nil, {1, 2, 3}, append(make([]byte, 8), 0xff, 0xff)} {
+	mark := []byte{0, 'v', 'q', 1}
+	for _, b := range [][]byte{
+		append(slices.Clone(mark), 1, 2, 3),                                // too short
+		append(append(slices.Clone(mark), make([]byte, 8)...), 0xff, 0xff), // not a protobuf
+		{0xff, 0xff}, // no mark, not a protobuf
+	} {
 		_, _, err := o.Unmarshal(b)
 		assert.Error(t, err, "%x", b)
 	}
 	assert.Empty(t, o.pending)
+}
+
+// TestLegacyQueueEntries: entries written by exporterhelper's own encoding
+// (by a Vigil before this request type) are read as exports older than any
+// numbered one, in the order they are decoded, and sent before newer ones.
+func TestLegacyQueueEntries(t *testing.T) {
+	t.Parallel()
+	g := &g0Receiver{}
+	e, _, _ := newTestExporter(t, nil, g.respond)
+	t0 := time.Unix(1_700_000_000, 0)
+	withCtx, err := pdatareq.MarshalMetrics(context.Background(), gaugesAt(5, t0))
+	require.NoError(t, err)
+	var m pmetric.ProtoMarshaler
+	plain, err := m.MarshalMetrics(gaugesAt(5, t0.Add(time.Second)))
+	require.NoError(t, err)
+	var legacy []*request
+	for i, b := range [][]byte{withCtx, plain} {
+		_, got, err := e.order.Unmarshal(b)
+		require.NoError(t, err)
+		r := got.(*request)
+		assert.Equal(t, uint64(i+1), r.parts[0].seq)
+		assert.Equal(t, 5, r.ItemsCount())
+		legacy = append(legacy, r)
+	}
+	newer := queued(t, e.order, gaugesAt(5, t0.Add(time.Minute)))
+	require.NoError(t, e.pushRequest(context.Background(), newer))
+	for _, r := range legacy {
+		require.NoError(t, e.pushRequest(context.Background(), r))
+	}
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Second).UnixMilli(), t0.Add(time.Minute).UnixMilli()}, g.arrived(),
+		"the legacy entries first, in decoding order, once each")
+	assert.Empty(t, e.order.pending)
+	assert.Empty(t, e.order.sent)
 }
 
 // TestRedeliveredRequestIsSentFirst is the restart after a crash: the queue
