@@ -1,16 +1,12 @@
-# Vigil's entry points. The two that matter on a fresh machine:
-#   make run    install and start the local backends, then run vigil with its default config
-#   make test   every test: unit (with -race) and end-to-end against the real backends
+# Shortcuts for the scripts. The two that matter on a fresh machine need
+# only bash and Go, not make: bash scripts/run.sh and bash scripts/test.sh
+# (make run and make test call them).
 .PHONY: run test unit e2e build generate generate-components check bench backends-stop
 
 GO ?= go
 
-# CGO_ENABLED=0 as the collector builder (ocb) builds upstream distributions:
-# Vigil needs no cgo (cilium/ebpf is pure Go; only net's resolver and os/user
-# would link libc), and the cgo build measured ~2% more CPU per span on the
-# same pipeline (issue 4 notes).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/vigil ./cmd/gateway
+	bash scripts/build.sh
 
 run:
 	bash scripts/run.sh

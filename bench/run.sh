@@ -10,7 +10,7 @@ cd "$root"
 bash scripts/backends.sh install telemetrygen >&2
 eval "$(bash scripts/backends.sh env)"
 peer=$(bash bench/peer/build.sh)
-make -s build # CGO_ENABLED=0, as ocb builds the peer
+bash scripts/build.sh # CGO_ENABLED=0, as ocb builds the peer
 go build -o bin/bench-runner ./bench/runner
 go build -o bin/bench-loadgen ./bench/loadgen
 mkdir -p bench/results

@@ -161,10 +161,23 @@ running() { # name
   [ -f "$pf" ] && kill -0 "$(cat "$pf")" 2>/dev/null
 }
 
+# http_ok url: the URL (http://host:port/path) answers 200. Bash's /dev/tcp
+# rather than curl, which a fresh machine may not have.
+http_ok() {
+  local rest=${1#http://} hostport path status
+  hostport=${rest%%/*}; path=/${rest#*/}
+  [ "$hostport" = "$rest" ] && path=/
+  exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null || return 1
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+  IFS= read -r -t 2 status <&3 || status=
+  exec 3<&-
+  [[ $status == "HTTP/"*" 200"* ]]
+}
+
 wait_ready() { # name url [seconds]
   local name=$1 url=$2 limit=${3:-120} i
   for ((i = 0; i < limit * 4; i++)); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then log "$name ready ($url)"; return 0; fi
+    if http_ok "$url"; then log "$name ready ($url)"; return 0; fi
     if ! running "$name"; then
       log "$name exited before it was ready; last log lines:"; tail -n 30 "$RUN/$name/log" >&2 || true
       return 1

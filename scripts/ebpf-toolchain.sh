@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ebpf-toolchain.sh installs what the kernel receiver needs beyond Go, from
-# Debian's archive (bookworm).
+# ebpf-toolchain.sh installs what the tests need beyond Go, from Debian's
+# archive (bookworm): the kernel receiver's toolchain, and gcc for the race
+# detector (go test -race needs cgo).
 #
-#   scripts/ebpf-toolchain.sh install   # apt-get: clang-14 llvm-14 libbpf-dev bpftool iproute2 nftables
+#   scripts/ebpf-toolchain.sh install   # apt-get: clang-14 llvm-14 libbpf-dev bpftool iproute2 nftables gcc libc6-dev
 #
 # Building Vigil needs none of this: the bpf2go output (*_bpfel.go/.o) is
 # committed. It is needed to regenerate that output (scripts/check-bpf2go.sh)
@@ -14,7 +15,7 @@
 # which check-bpf2go.sh reports as a diff.
 set -euo pipefail
 
-PACKAGES=(clang-14 llvm-14 libbpf-dev bpftool iproute2 nftables)
+PACKAGES=(clang-14 llvm-14 libbpf-dev bpftool iproute2 nftables gcc libc6-dev)
 
 case "${1:-install}" in
 install)
@@ -33,6 +34,7 @@ install)
   command -v clang-14 >/dev/null
   command -v llvm-strip-14 >/dev/null
   command -v nft >/dev/null
+  command -v gcc >/dev/null
   command -v ip >/dev/null
   # bpftool is installed as /usr/sbin/bpftool by Debian's bpftool package.
   command -v bpftool >/dev/null || test -x /usr/sbin/bpftool

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# run.sh is `make run`: it installs (once; cached under ~/.cache/vigil) and
+# run.sh (also `make run`) installs (once; cached under ~/.cache/vigil) and
 # starts Jaeger, Prometheus and Loki on 127.0.0.1, builds vigil and runs it in
 # the foreground with its embedded default configuration. Ctrl-C stops vigil;
-# `make backends-stop` stops the backends.
+# `bash scripts/backends.sh clean` stops the backends.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/backends.sh install jaeger prometheus loki telemetrygen
 bash scripts/backends.sh start jaeger prometheus loki
-make -s build
+bash scripts/build.sh
 cat <<MSG
 
 Vigil is starting with its default configuration (bin/vigil print-default-config).
@@ -18,7 +18,7 @@ Vigil is starting with its default configuration (bin/vigil print-default-config
   Metrics (Prom)    http://127.0.0.1:9090/graph
   Logs (Loki)       http://127.0.0.1:3100/loki/api/v1/query_range?query={service_name="telemetrygen"}
   Vigil health      http://127.0.0.1:13133/   self-metrics http://127.0.0.1:8888/metrics
-  Stop backends     make backends-stop
+  Stop backends     bash scripts/backends.sh clean
 
 MSG
 exec ./bin/vigil

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test.sh is `make test` and what CI runs: it installs what the tests need
+# test.sh (also `make test`) is what CI runs: it installs what the tests need
 # (backends are cached under ~/.cache/vigil, keyed by version), then runs the
 # static checks, the unit tests with -race, and the end-to-end suite against
 # real Jaeger, Prometheus and Loki on loopback. It prints how long each phase

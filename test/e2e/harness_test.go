@@ -146,7 +146,7 @@ func setup() error {
 		return err
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	// Built as `make build` builds it (see the Makefile).
+	// Built as scripts/build.sh builds it.
 	build := exec.Command("go", "build", "-trimpath", "-o", vigilBin, "./cmd/gateway")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Dir = repoRoot
