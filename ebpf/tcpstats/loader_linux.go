@@ -45,9 +45,6 @@ type Tracer struct {
 	maxPairs int
 	// pairsFull counts the reads in which a pair could not join pairs.
 	pairsFull uint64
-	// Reused buffers of ReadStates.
-	bucketKeys []uint32
-	buckets    []RawSockBucket
 }
 
 // statePair is a (cgroup, netns) pair of the connection-state gauges.
@@ -253,9 +250,6 @@ func (t *Tracer) ReadPeers(fn func(Peer, PeerStats)) (bad int, err error) {
 	return bad, nil
 }
 
-// socksBatch is how many buckets of the socks table one batch lookup reads.
-const socksBatch = 1024
-
 // ReadStates counts the tracked sockets (the socks table) by (cgroup, netns,
 // state) and calls fn for every named state of every pair it reports:
 // pairs with open sockets, and pairs seen before (zeros included, so that a
@@ -304,8 +298,10 @@ func reportStates(p statePair, c *stateCounts, zeros bool, fn func(StateKey, int
 	}
 }
 
-// countSocks reads the socks table (from its memory mapping, else in batch
-// lookups) and counts its sockets.
+// countSocks reads the socks table (from its memory mapping, else entry by
+// entry) and counts its sockets. No batch lookups for the second case: a
+// kernel without BPF_F_MMAPABLE (before 5.5) has no batch operations either
+// (5.6).
 func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
 	counts := map[statePair]*stateCounts{}
 	total := int(t.socks.MaxEntries())
@@ -320,27 +316,6 @@ func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
 		}
 		return counts, nil
 	}
-	if t.buckets == nil {
-		n := min(total, socksBatch)
-		t.bucketKeys, t.buckets = make([]uint32, n), make([]RawSockBucket, n)
-	}
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := t.socks.BatchLookup(&cursor, t.bucketKeys, t.buckets, nil)
-		for i := range n {
-			countBucket(&t.buckets[i], counts)
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return counts, nil
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			break // batch operations need Linux 5.6: iterate instead
-		}
-		if err != nil {
-			return nil, fmt.Errorf("tcpstats: reading the socket table: %w", err)
-		}
-	}
-	clear(counts)
 	var (
 		k uint32
 		b RawSockBucket

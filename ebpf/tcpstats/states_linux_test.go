@@ -84,8 +84,8 @@ func TestSockBucketsFor(t *testing.T) {
 }
 
 // TestReadStatesPaths writes two made-up sockets into the kernel's socket
-// table and reads the gauges through the memory mapping and through batch
-// lookups (the path for kernels without mmapable maps): both must count
+// table and reads the gauges through the memory mapping and entry by entry
+// (the path for kernels without mmapable maps): both must count
 // them. The pair (cgroup 0xdead0001, netns 77) is one no real socket has.
 func TestReadStatesPaths(t *testing.T) {
 	requireRoot(t)
@@ -119,5 +119,5 @@ func TestReadStatesPaths(t *testing.T) {
 	mem := tr.sockMem
 	tr.sockMem = nil
 	defer func() { tr.sockMem = mem }() // for Close to unmap it
-	assert.Equal(t, viaMmap, read(), "batch lookups see what the mapping does")
+	assert.Equal(t, viaMmap, read(), "entry-by-entry reads see what the mapping does")
 }
