@@ -265,6 +265,7 @@ func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	full := false
 	for p, c := range counts {
 		if _, ok := t.pairs[p]; ok {
 			continue
@@ -273,8 +274,11 @@ func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
 			t.pairs[p] = struct{}{}
 			continue
 		}
-		t.pairsFull++
+		full = true
 		reportStates(p, c, false, fn)
+	}
+	if full { // counted per read, as documented (StateMapFull)
+		t.pairsFull++
 	}
 	for p := range t.pairs {
 		reportStates(p, counts[p], true, fn)
