@@ -220,13 +220,14 @@ type scratch struct {
 }
 
 // outGroup is one (input metric, rule) pair with points to emit: its
-// output metrics hold recs[start:end].
+// output metrics hold the recs from start to the next group's start (records
+// are only appended to the group opened last).
 type outGroup struct {
-	res        pcommon.Resource
-	resN       int
-	m          pmetric.Metric
-	r          *compiledRule
-	start, end int
+	res   pcommon.Resource
+	resN  int
+	m     pmetric.Metric
+	r     *compiledRule
+	start int
 }
 
 // outRec is one emitted sample: the output values at the timestamp of the
@@ -331,7 +332,11 @@ func (e *engine) emitOutputs(b *batch) {
 			sm.Scope().SetName(metadata.ScopeName)
 			resN = g.resN
 		}
-		recs := sc.recs[g.start:g.end]
+		end := len(sc.recs)
+		if gi+1 < len(sc.groups) {
+			end = sc.groups[gi+1].start
+		}
+		recs := sc.recs[g.start:end]
 		o := newOutputs(sm, g.m, g.r, len(recs))
 		all := len(g.r.cfg.Attributes) == 0
 		attrsOf := pointAttrs(g.m)
@@ -471,21 +476,14 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 	// (even if none of them ends up emitted), as before the split.
 	// begin opens the pair's group and probes its n points (called at most
 	// once: from the one case of the switch that takes the metric).
-	gi := -1
 	begin := func(n int) {
 		if n == 0 {
 			return
 		}
-		gi = len(sc.groups)
 		sc.groups = append(sc.groups, outGroup{res: b.res, resN: b.resN, m: m, r: r, start: len(sc.recs)})
 		sc.recs = slices.Grow(sc.recs, n)
 		e.probe(b, r, nameHash, resHash, n, pointAttrs(m))
 	}
-	defer func() {
-		if gi >= 0 {
-			sc.groups[gi].end = len(sc.recs)
-		}
-	}()
 	kind := r.cfg.Value
 	switch mtype {
 	case pmetric.MetricTypeGauge, pmetric.MetricTypeSum:
