@@ -281,18 +281,12 @@ func benchConsume(b *testing.B, outs []string, feedKind string, yield bool) {
 			}
 		}
 	}
-	cpu := cpuTime() - cpu0
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	points := float64(b.N) * benchBatch
+	after, points := reportPerPoint(b, cpu0, &before)
 	// Every point after the first round yields one data point per output:
 	// the loop did emit what it claims to measure.
 	if want := int64(b.N) * benchBatch * int64(len(outs)); emitted.Load() != want {
 		b.Fatalf("emitted %d derived points, want %d", emitted.Load(), want)
 	}
-	b.ReportMetric(points/cpu.Seconds(), "points/cpu-s")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/points, "allocs/point")
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/points, "B/point")
 	b.ReportMetric(bytesPerSeries, "B/series")
 }
@@ -302,19 +296,13 @@ func benchConsume(b *testing.B, outs []string, feedKind string, yield bool) {
 func BenchmarkConsumeFeedOnly(b *testing.B) {
 	feed := newRecycledFeed()
 	b.ResetTimer()
-	var before, after runtime.MemStats
+	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		feed.next(i)
 	}
-	cpu := cpuTime() - cpu0
-	b.StopTimer()
-	runtime.ReadMemStats(&after)
-	points := float64(b.N) * benchBatch
-	b.ReportMetric(points/cpu.Seconds(), "points/cpu-s")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
-	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/points, "allocs/point")
+	reportPerPoint(b, cpu0, &before)
 }
 
 // BenchmarkPdataFloor builds, for every input point of the recycled feed,
@@ -325,7 +313,7 @@ func BenchmarkConsumeFeedOnly(b *testing.B) {
 // attributes) and bounds what BenchmarkConsume/outputs=5 can reach.
 func BenchmarkPdataFloor(b *testing.B) {
 	feed := newRecycledFeed()
-	var before, after runtime.MemStats
+	var before runtime.MemStats
 	b.ResetTimer()
 	runtime.ReadMemStats(&before)
 	cpu0 := cpuTime()
@@ -349,11 +337,18 @@ func BenchmarkPdataFloor(b *testing.B) {
 			}
 		}
 	}
+	reportPerPoint(b, cpu0, &before)
+}
+
+// reportPerPoint stops the timer and reports input points per CPU-second,
+// ns and allocations per input point since cpu0 and before.
+func reportPerPoint(b *testing.B, cpu0 time.Duration, before *runtime.MemStats) (after runtime.MemStats, points float64) {
 	cpu := cpuTime() - cpu0
 	b.StopTimer()
 	runtime.ReadMemStats(&after)
-	points := float64(b.N) * benchBatch
+	points = float64(b.N) * benchBatch
 	b.ReportMetric(points/cpu.Seconds(), "points/cpu-s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/points, "ns/point")
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/points, "allocs/point")
+	return after, points
 }
