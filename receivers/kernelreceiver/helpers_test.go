@@ -9,9 +9,29 @@ import (
 
 // sumWhere sums the data points of metric name in resources of namespace
 // netns (and, if res is non-nil, with those resource attributes) whose
-// attributes include attrs.
+// attributes include attrs: values of sums, counts of histograms.
 func sumWhere(md pmetric.Metrics, netns uint32, res map[string]any, name string, attrs map[string]any) int64 {
 	var total int64
+	eachPointWhere(md, netns, res, name, attrs,
+		func(dp pmetric.NumberDataPoint) { total += dp.IntValue() },
+		func(dp pmetric.HistogramDataPoint) { total += int64(dp.Count()) })
+	return total
+}
+
+// pointsWhere counts the data points of sum metric name in namespace netns
+// whose attributes include attrs.
+func pointsWhere(md pmetric.Metrics, netns uint32, name string, attrs map[string]any) int {
+	n := 0
+	eachPointWhere(md, netns, nil, name, attrs, func(pmetric.NumberDataPoint) { n++ }, nil)
+	return n
+}
+
+// eachPointWhere calls sum or hist (when not nil) for every data point of
+// metric name in resources of namespace netns with the resource attributes
+// res whose attributes include attrs.
+func eachPointWhere(md pmetric.Metrics, netns uint32, res map[string]any, name string, attrs map[string]any,
+	sum func(pmetric.NumberDataPoint), hist func(pmetric.HistogramDataPoint),
+) {
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -26,26 +46,25 @@ func sumWhere(md pmetric.Metrics, netns uint32, res map[string]any, name string,
 				if m.Name() != name {
 					continue
 				}
-				switch m.Type() {
-				case pmetric.MetricTypeSum:
+				switch {
+				case m.Type() == pmetric.MetricTypeSum && sum != nil:
 					dps := m.Sum().DataPoints()
 					for d := 0; d < dps.Len(); d++ {
 						if attrsMatch(dps.At(d).Attributes(), attrs) {
-							total += dps.At(d).IntValue()
+							sum(dps.At(d))
 						}
 					}
-				case pmetric.MetricTypeHistogram:
+				case m.Type() == pmetric.MetricTypeHistogram && hist != nil:
 					dps := m.Histogram().DataPoints()
 					for d := 0; d < dps.Len(); d++ {
 						if attrsMatch(dps.At(d).Attributes(), attrs) {
-							total += int64(dps.At(d).Count())
+							hist(dps.At(d))
 						}
 					}
 				}
 			}
 		}
 	}
-	return total
 }
 
 func attrsMatch(have pcommon.Map, want map[string]any) bool {

@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sys/unix"
@@ -467,30 +466,4 @@ func testConnectionStates(t *testing.T, kind string) {
 		return pa == 1 && pb == 1 && a == 0 && b == 0,
 			fmt.Sprintf("established in a: %d points, sum %d; in b: %d points, sum %d; want one point of 0 each", pa, a, pb, b)
 	})
-}
-
-// pointsWhere counts the data points of sum metric name in namespace netns
-// whose attributes include attrs.
-func pointsWhere(md pmetric.Metrics, netns uint32, name string, attrs map[string]any) int {
-	n := 0
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		if !attrsMatch(rms.At(i).Resource().Attributes(), map[string]any{"vigil.netns.inode": int64(netns)}) {
-			continue
-		}
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				if m := ms.At(k); m.Name() == name && m.Type() == pmetric.MetricTypeSum {
-					for d := 0; d < m.Sum().DataPoints().Len(); d++ {
-						if attrsMatch(m.Sum().DataPoints().At(d).Attributes(), attrs) {
-							n++
-						}
-					}
-				}
-			}
-		}
-	}
-	return n
 }
