@@ -26,11 +26,3 @@ func AtLeast(cc confighttp.ClientConfig, n int) confighttp.ClientConfig {
 	}
 	return cc
 }
-
-// PerHost is the idle-connection limit per host ToClient will use.
-func PerHost(cc confighttp.ClientConfig) int {
-	if ka := cc.Keepalive.Get(); ka != nil {
-		return ka.MaxIdleConnsPerHost
-	}
-	return cc.MaxIdleConnsPerHost //nolint:staticcheck // as above
-}

@@ -29,3 +29,11 @@ func TestAtLeast(t *testing.T) {
 		}
 	}
 }
+
+// PerHost is the idle-connection limit per host ToClient will use.
+func PerHost(cc confighttp.ClientConfig) int {
+	if ka := cc.Keepalive.Get(); ka != nil {
+		return ka.MaxIdleConnsPerHost
+	}
+	return cc.MaxIdleConnsPerHost //nolint:staticcheck // the flat field
+}

@@ -95,7 +95,3 @@ func (sh *Shard) Groups(set map[uint64]struct{}) {
 		set[s.base.group] = struct{}{}
 	}
 }
-
-// Est is the shard's estimated encoded size in bytes, an upper bound of its
-// 1.0 and 2.0 encodings.
-func (sh *Shard) Est() int { return sh.est }

@@ -61,11 +61,11 @@ func checkChunks(t *testing.T, sh *Shard, parts []*Shard, limit int) {
 			partOf[g] = i
 		}
 		v1, v2 := encodedSizes(t, p)
-		if v1 > p.Est() || v2 > p.Est() {
-			t.Errorf("part %d: encoded %d (1.0) and %d (2.0) bytes, estimate %d is not an upper bound", i, v1, v2, p.Est())
+		if v1 > p.est || v2 > p.est {
+			t.Errorf("part %d: encoded %d (1.0) and %d (2.0) bytes, estimate %d is not an upper bound", i, v1, v2, p.est)
 		}
-		if p.Est() > limit && len(groups) > 1 {
-			t.Errorf("part %d: estimate %d over the limit %d with %d groups", i, p.Est(), limit, len(groups))
+		if p.est > limit && len(groups) > 1 {
+			t.Errorf("part %d: estimate %d over the limit %d with %d groups", i, p.est, limit, len(groups))
 		}
 	}
 	if len(seen) != len(sh.Series) {
@@ -78,22 +78,22 @@ func TestChunks(t *testing.T) {
 	res := New(Settings{Shards: 1, TargetInfo: true}).Translate(benchMetrics())
 	sh := res.Shards[0]
 	v1, v2 := encodedSizes(t, sh)
-	if v1 > sh.Est() || v2 > sh.Est() {
-		t.Fatalf("encoded %d (1.0) and %d (2.0) bytes, estimate %d is not an upper bound", v1, v2, sh.Est())
+	if v1 > sh.est || v2 > sh.est {
+		t.Fatalf("encoded %d (1.0) and %d (2.0) bytes, estimate %d is not an upper bound", v1, v2, sh.est)
 	}
-	t.Logf("%d series: estimate %d bytes, 1.0 %d, 2.0 %d", len(sh.Series), sh.Est(), v1, v2)
+	t.Logf("%d series: estimate %d bytes, 1.0 %d, 2.0 %d", len(sh.Series), sh.est, v1, v2)
 	// Typical data: the estimate is close enough that requests are not
 	// much smaller than the limit.
-	if float64(sh.Est()) > 1.4*float64(v1) {
-		t.Errorf("estimate %d is more than 1.4 times the 1.0 size %d", sh.Est(), v1)
+	if float64(sh.est) > 1.4*float64(v1) {
+		t.Errorf("estimate %d is more than 1.4 times the 1.0 size %d", sh.est, v1)
 	}
-	if got := sh.Chunks(sh.Est(), nil); len(got) != 1 || got[0] != sh {
+	if got := sh.Chunks(sh.est, nil); len(got) != 1 || got[0] != sh {
 		t.Fatalf("a shard within the limit was split into %d parts", len(got))
 	}
-	for _, limit := range []int{sh.Est() - 1, 64 << 10, 4096, 1} {
+	for _, limit := range []int{sh.est - 1, 64 << 10, 4096, 1} {
 		parts := sh.Chunks(limit, nil)
 		if len(parts) < 2 {
-			t.Fatalf("limit %d: %d parts of a %d-byte shard", limit, len(parts), sh.Est())
+			t.Fatalf("limit %d: %d parts of a %d-byte shard", limit, len(parts), sh.est)
 		}
 		checkChunks(t, sh, parts, limit)
 	}
