@@ -167,10 +167,12 @@ http_ok() {
   local rest=${1#http://} hostport path status
   hostport=${rest%%/*}; path=/${rest#*/}
   [ "$hostport" = "$rest" ] && path=/
-  exec 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" 2>/dev/null || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
-  IFS= read -r -t 2 status <&3 || status=
-  exec 3<&-
+  # In a subshell: the connection (fd 3) and its errors stay there.
+  status=$(
+    exec 2>/dev/null 3<>"/dev/tcp/${hostport%:*}/${hostport##*:}" || exit 1
+    printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3
+    IFS= read -r -t 2 line <&3 && printf '%s' "$line"
+  )
   [[ $status == "HTTP/"*" 200"* ]]
 }
 
