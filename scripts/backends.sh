@@ -138,7 +138,7 @@ install_mdatagen() {
 }
 
 # Debian's packages: Prometheus 2.42 (for the remote-write 1.0 path and the
-# 2.0 fallback) and Alertmanager (for the baseline processor's alerts).
+# 2.0 fallback) and Alertmanager (for the baseline connector's alerts).
 install_debian() {
   if command -v /usr/bin/prometheus >/dev/null && command -v /usr/bin/prometheus-alertmanager >/dev/null; then
     log "debian prometheus and alertmanager present"; return

@@ -12,7 +12,7 @@ import (
 	lokiexporter "github.com/vigil-otel/vigil/exporters/lokiexporter"
 	prwexporter "github.com/vigil-otel/vigil/exporters/prwexporter"
 	filestorage "github.com/vigil-otel/vigil/extensions/filestorage"
-	ewmabaselineprocessor "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+	ewmabaselineconnector "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 	memorylimiterprocessor "github.com/vigil-otel/vigil/processors/memorylimiterprocessor"
 	kernelreceiver "github.com/vigil-otel/vigil/receivers/kernelreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -114,14 +114,14 @@ func components() (otelcol.Factories, error) {
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
 		spanmetricsconnector.NewFactory(),
-		ewmabaselineprocessor.NewFactory(),
+		ewmabaselineconnector.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
 		spanmetricsconnector.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.162.0",
-		ewmabaselineprocessor.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
+		ewmabaselineconnector.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	return factories, nil

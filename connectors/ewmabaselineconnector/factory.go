@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
 )
 
 // factory keeps the engines shared by the instances of one component ID: the

@@ -13,11 +13,11 @@ import (
 )
 
 func Meter(settings component.TelemetrySettings) metric.Meter {
-	return settings.MeterProvider.Meter("github.com/vigil-otel/vigil/processors/ewmabaselineprocessor")
+	return settings.MeterProvider.Meter("github.com/vigil-otel/vigil/connectors/ewmabaselineconnector")
 }
 
 func Tracer(settings component.TelemetrySettings) trace.Tracer {
-	return settings.TracerProvider.Tracer("github.com/vigil-otel/vigil/processors/ewmabaselineprocessor")
+	return settings.TracerProvider.Tracer("github.com/vigil-otel/vigil/connectors/ewmabaselineconnector")
 }
 
 // TelemetryBuilder provides an interface for components to report telemetry

@@ -10,7 +10,7 @@ import (
 
 var (
 	Type      = component.MustNewType("ewma_baseline")
-	ScopeName = "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+	ScopeName = "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 )
 
 const (

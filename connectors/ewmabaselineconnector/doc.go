@@ -3,7 +3,7 @@
 
 //go:generate bash ../../scripts/mdatagen.sh metadata.yaml
 
-// Package ewmabaselineprocessor implements the `ewma_baseline` connector:
+// Package ewmabaselineconnector implements the `ewma_baseline` connector:
 // per-series exponentially weighted baselines, k·σ bands, anomaly scores,
 // alert state and alert transitions as log records (and, optionally,
 // Alertmanager v2 alerts).
@@ -21,4 +21,4 @@
 // logs pipeline, the two instances the collector creates share one engine
 // (kept on the factory, keyed by component ID) and only one of them consumes
 // the input; see factory.go.
-package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"

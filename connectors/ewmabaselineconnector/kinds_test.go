@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor
+package ewmabaselineconnector
 
 import (
 	"math"

@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 
 import (
 	"errors"

@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
 )
 
 // Alertmanager v2 client. Alertmanager has no Go client in our dependency

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
 	"go.opentelemetry.io/collector/component/componenttest"
 )
 

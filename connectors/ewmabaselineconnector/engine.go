@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor // import "github.com/vigil-otel/vigil/processors/ewmabaselineprocessor"
+package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
 )
 
 // Skip reasons, the `reason` attribute of ewma_baseline_points_skipped.

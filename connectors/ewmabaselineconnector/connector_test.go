@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package ewmabaselineprocessor
+package ewmabaselineconnector
 
 import (
 	"context"
@@ -31,8 +31,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadata"
-	"github.com/vigil-otel/vigil/processors/ewmabaselineprocessor/internal/metadatatest"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
+	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadatatest"
 )
 
 func stepSamples(n, stepAt int, seed uint64) []sample {
