@@ -34,42 +34,6 @@ import (
 // mean with a fixed α per tick; we need time-based α and a variance, so this
 // is our own (STYLE §6 asks for seeding from the first sample: done below).
 
-// alertState is the state of a series' alert.
-type alertState uint8
-
-const (
-	stateOK alertState = iota
-	statePending
-	stateFiring
-)
-
-// transition is a state change reported to the caller.
-type transition uint8
-
-const (
-	transNone transition = iota
-	transPending
-	transFiring
-	transResolved
-	// transCancelled: pending dropped back to ok before `for` elapsed. Counted
-	// and logged at debug severity; not an alert.
-	transCancelled
-)
-
-func (t transition) String() string {
-	switch t {
-	case transPending:
-		return "pending"
-	case transFiring:
-		return "firing"
-	case transResolved:
-		return "resolved"
-	case transCancelled:
-		return "cancelled"
-	}
-	return "none"
-}
-
 // ewma is one exponentially weighted mean/variance pair.
 type ewma struct {
 	mean float64
@@ -302,36 +266,4 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 		s.samples++
 	}
 	return res
-}
-
-// step advances the alert state machine with the directional score.
-func (s *series) step(p *params, ts int64, dirScore float64) transition {
-	switch s.state {
-	case stateOK:
-		if dirScore > p.k {
-			s.since = ts
-			if p.forDur == 0 {
-				s.state = stateFiring
-				return transFiring
-			}
-			s.state = statePending
-			return transPending
-		}
-	case statePending:
-		if dirScore <= p.clear {
-			s.state = stateOK
-			return transCancelled
-		}
-		if ts-s.since >= p.forDur {
-			s.state = stateFiring
-			s.since = ts
-			return transFiring
-		}
-	case stateFiring:
-		if dirScore <= p.clear {
-			s.state = stateOK
-			return transResolved
-		}
-	}
-	return transNone
 }
