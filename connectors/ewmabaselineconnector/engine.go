@@ -130,7 +130,7 @@ func newEngine(cfg *Config, id component.ID, set component.TelemetrySettings) (*
 	}
 	for i := range cfg.Rules {
 		r := &cfg.Rules[i]
-		cr := compiledRule{cfg: r, p: newParams(r), seed: xxhash.Sum64String("rule\x00" + r.Name), suffix: r.Value.outputSuffix()}
+		cr := compiledRule{cfg: r, p: newParams(r), seed: ruleSeed(r.Name), suffix: r.Value.outputSuffix()}
 		for o := range numOutputs {
 			for _, name := range r.Outputs {
 				if name == outputNames[o] {

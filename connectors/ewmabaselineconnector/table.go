@@ -22,7 +22,7 @@ import (
 // 8-byte key instead of storing label strings per series.
 //
 // It never returns 0, the index's empty marker.
-func (e *engine) seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcommon.Map, res pcommon.Resource) uint64 {
+func seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcommon.Map, res pcommon.Resource) uint64 {
 	h := mix64(r.seed ^ nameHash)
 	if len(r.cfg.Attributes) == 0 {
 		return max(1, mix64(h+resHash*0x9E3779B97F4A7C15+mix64(mapHash(attrs))*0xC2B2AE3D27D4EB4F))
@@ -40,6 +40,9 @@ func (e *engine) seriesKey(r *compiledRule, nameHash, resHash uint64, attrs pcom
 	}
 	return max(1, h)
 }
+
+// ruleSeed is the hash of a rule name that starts each of its series keys.
+func ruleSeed(name string) uint64 { return xxhash.Sum64String("rule\x00" + name) }
 
 // mapHash is an order-independent hash of a map: the sum of its pair
 // hashes, so the same attributes in another order give the same series.
@@ -134,18 +137,27 @@ func (e *engine) seasonOf(s *series) []slot {
 	return e.slots[s.soff : int(s.soff)+n : int(s.soff)+n]
 }
 
-// evictIdle removes series idle for longer than idle_timeout.
+// idleIntervals is how many of its own sampling intervals a series may miss
+// before it counts as idle, when that is longer than idle_timeout.
+const idleIntervals = 3
+
+// evictIdle removes series that received no point for longer than
+// max(idle_timeout, idleIntervals × the series' own sampling interval), on
+// the wall clock. The interval term keeps a live hourly (or daily) series
+// from being evicted between two of its own samples whatever idle_timeout
+// says; a series that stopped is evicted after missing a few samples.
 func (e *engine) evictIdle() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	cutoff := e.now().Add(-e.cfg.IdleTimeout).UnixNano()
+	now := e.now().UnixNano()
+	timeout := int64(e.cfg.IdleTimeout)
 	n := 0
 	for i := range e.slab {
 		s := &e.slab[i]
 		if s.key == 0 && s.lastSeen == 0 {
 			continue // free slot
 		}
-		if s.lastSeen < cutoff {
+		if now-s.lastSeen > max(timeout, idleIntervals*s.interval) {
 			e.index.del(s.key)
 			delete(e.alerts, s.key)
 			if n := e.rules[s.rule].p.slots; n > 0 {

@@ -23,7 +23,7 @@ func (e *engine) probe(b *batch, r *compiledRule, nameHash, resHash uint64, n in
 	sc.keys = slices.Grow(sc.keys[:0], n)[:n]
 	sc.hints = slices.Grow(sc.hints[:0], n)[:n]
 	for i := range n {
-		sc.keys[i] = e.seriesKey(r, nameHash, resHash, attrs(i), b.res)
+		sc.keys[i] = seriesKey(r, nameHash, resHash, attrs(i), b.res)
 	}
 	for i, k := range sc.keys {
 		idx, ok := e.index.get(k)
