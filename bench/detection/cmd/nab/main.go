@@ -129,7 +129,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	detectors := append([]string{"null", detVigil, detPlain}, refs...)
 	start = time.Now()
-	overall, err := runNAB(ctx, o.python, work, detectors, o.verbose)
+	// With -map onset the anomaly_score is 0 or 1, and NAB's optimiser may
+	// pick "no detection at all" (a score of 0, the null detector's) when the
+	// alerts cost more than they earn. What matters for alerts is the score
+	// when every firing transition counts, so vigil is scored at 0.5.
+	var fixed map[string]float64
+	if o.mapping == mapOnset {
+		fixed = map[string]float64{detVigil: 0.5}
+	}
+	overall, err := runNAB(ctx, o.python, work, detectors, fixed, o.verbose)
 	if err != nil {
 		return err
 	}

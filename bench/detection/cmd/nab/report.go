@@ -118,7 +118,7 @@ func (t *table) normalised(det, cat string) (float64, bool) {
 
 func printReport(out io.Writer, o options, opts replay.Options, files []*nabFile, runs []*fileRun, t *table, replayTime, nabTime time.Duration) {
 	rule, _ := json.Marshal(opts.RuleConfig(replay.Gauge))
-	fmt.Fprintf(out, "NAB standard profile, development categories only, one threshold over all four (NAB's --optimize).\n")
+	fmt.Fprintf(out, "NAB standard profile, development categories only, one threshold per detector over all four (NAB's --optimize).\n")
 	fmt.Fprintf(out, "vigil = the ewma_baseline connector, rule %s", rule)
 	if len(opts.Connector) > 0 {
 		c, _ := json.Marshal(opts.Connector)
@@ -129,7 +129,8 @@ func printReport(out io.Writer, o options, opts replay.Options, files []*nabFile
 	case mapRank:
 		fmt.Fprintln(out, "anomaly_score mapping (-map rank): the _score output ranked over the corpus (order-preserving; no score = 0).")
 	case mapOnset:
-		fmt.Fprintln(out, "anomaly_score mapping (-map onset): 1 at each firing transition of the connector's alert, 0 elsewhere.")
+		fmt.Fprintln(out, "anomaly_score mapping (-map onset): 1 at each firing transition of the connector's alert, 0 elsewhere;")
+		fmt.Fprintln(out, "vigil is scored at threshold 0.5 (every firing transition is a detection), not at NAB's optimised one.")
 	}
 	fmt.Fprintln(out, "plainEWMA = EWMA z-score with a 1-day time constant (reference, in the runner), ranked the same way.")
 	fmt.Fprintln(out)
