@@ -40,12 +40,13 @@ func Tolerance(interval time.Duration) time.Duration {
 
 // AlertFigures are the alert-level figures of a set of series.
 type AlertFigures struct {
-	// Windows and Alerted: labelled windows, and those with the alert
-	// firing at some time in [Start, End + tolerance] (a transition inside,
-	// or an alert already firing when the window starts).
+	// Windows and Alerted: labelled windows, and those with a firing
+	// transition in [Start, End + tolerance]. An alert that was already
+	// firing when the window started (a false alert that had not resolved)
+	// does not count: it did not detect this anomaly.
 	Windows, Alerted int
 	// Delays of the alerted windows: from the window's start to the first
-	// firing in it (0 when already firing), in window order.
+	// firing transition in it, in window order.
 	Delays []time.Duration
 	// FalseAlerts counts firing transitions outside every window (and its
 	// tolerance).
@@ -115,9 +116,9 @@ func alertsOf(s Alerted) AlertFigures {
 	for _, w := range s.Windows {
 		end := w.End + tol
 		for _, p := range s.Firing {
-			if p.From <= end && p.To > w.Start {
+			if p.From >= w.Start && p.From <= end {
 				f.Alerted++
-				f.Delays = append(f.Delays, time.Duration(max(0, p.From-w.Start)))
+				f.Delays = append(f.Delays, time.Duration(p.From-w.Start))
 				break
 			}
 		}
