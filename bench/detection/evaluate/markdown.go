@@ -30,7 +30,7 @@ func (r *Run) WriteMarkdown(w io.Writer) {
 	case MapScore:
 		fmt.Fprintf(w, "Window score over the `_score` output, one threshold for the whole corpus: %s.\n", fmtThreshold(r.Window.Threshold))
 	case MapOnset:
-		fmt.Fprintln(w, "Window score over the connector's alerts: a detection at each firing transition.")
+		fmt.Fprintln(w, "Window score over the connector's alerts: a detection at each firing transition (all of them count).")
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| family | series | series-days | windows | window score | recall | median delay | false alerts / 100 series-days |")
