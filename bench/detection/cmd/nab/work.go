@@ -111,10 +111,50 @@ func writeResults(work string, files []*nabFile, runs []*fileRun) error {
 var finalScoreRE = regexp.MustCompile(`Final score for '([^']+)' detector on 'standard' profile = (-?[0-9.]+)`)
 
 // runNAB runs NAB's optimiser, scorer and normaliser in work and returns the
-// overall standard-profile score of each detector as NAB prints it.
-func runNAB(ctx context.Context, python, work string, detectors []string, verbose bool) (map[string]float64, error) {
-	cmd := exec.CommandContext(ctx, python, "run.py", "-d", strings.Join(detectors, ","),
-		"--optimize", "--score", "--normalize", "--skipConfirmation", "-n", "2")
+// overall standard-profile score of each detector as NAB prints it. The
+// detectors in fixed are then scored again at the given threshold instead
+// of the optimised one (NAB's --score with an edited thresholds file).
+func runNAB(ctx context.Context, python, work string, detectors []string, fixed map[string]float64, verbose bool) (map[string]float64, error) {
+	scores, err := runNABOnce(ctx, python, work, detectors, []string{"--optimize", "--score", "--normalize"}, verbose)
+	if err != nil || len(fixed) == 0 {
+		return scores, err
+	}
+	path := filepath.Join(work, "config", "thresholds.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var th map[string]map[string]map[string]float64
+	if err := json.Unmarshal(raw, &th); err != nil {
+		return nil, fmt.Errorf("config/thresholds.json: %w", err)
+	}
+	again := []string{"null"}
+	for d, v := range fixed {
+		if th[d] == nil || th[d]["standard"] == nil {
+			return nil, fmt.Errorf("config/thresholds.json: no standard threshold for %q", d)
+		}
+		th[d]["standard"]["threshold"] = v
+		again = append(again, d)
+	}
+	if raw, err = json.MarshalIndent(th, "", "  "); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		return nil, err
+	}
+	fixedScores, err := runNABOnce(ctx, python, work, again, []string{"--score", "--normalize"}, verbose)
+	if err != nil {
+		return nil, err
+	}
+	for d := range fixed {
+		scores[d] = fixedScores[d]
+	}
+	return scores, nil
+}
+
+func runNABOnce(ctx context.Context, python, work string, detectors, steps []string, verbose bool) (map[string]float64, error) {
+	args := append([]string{"run.py", "-d", strings.Join(detectors, ",")}, steps...)
+	cmd := exec.CommandContext(ctx, python, append(args, "--skipConfirmation", "-n", "2")...)
 	cmd.Dir = work
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
