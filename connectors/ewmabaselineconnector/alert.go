@@ -4,7 +4,12 @@
 package ewmabaselineconnector // import "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 
 // This file holds the alert state machine: ok → pending → firing → ok, driven
-// by the directional score of each judged sample (see series.step).
+// by the directional score of each judged sample (see series.step). A score
+// above k starts pending; the alert fires once the score has stayed above
+// clear_score for `for` (data time), or at once when a sample scores above
+// immediate_score (a 30 s latency spike on a 5-minute series is one sample:
+// waiting for a second one would never alert on it); it resolves when the
+// score falls to clear_score or below.
 
 // alertState is the state of a series' alert.
 type alertState uint8
@@ -51,7 +56,7 @@ func (s *series) step(p *params, ts int64, dirScore float64) transition {
 	case stateOK:
 		if dirScore > p.k {
 			s.since = ts
-			if p.forDur == 0 {
+			if p.forDur == 0 || dirScore > p.immediate {
 				s.state = stateFiring
 				return transFiring
 			}
@@ -63,7 +68,7 @@ func (s *series) step(p *params, ts int64, dirScore float64) transition {
 			s.state = stateOK
 			return transCancelled
 		}
-		if ts-s.since >= p.forDur {
+		if ts-s.since >= p.forDur || dirScore > p.immediate {
 			s.state = stateFiring
 			s.since = ts
 			return transFiring

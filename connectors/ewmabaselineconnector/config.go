@@ -127,9 +127,14 @@ type RuleConfig struct {
 	Direction Direction `mapstructure:"direction"`
 	// Warmup must pass before any verdict.
 	Warmup WarmupConfig `mapstructure:"warmup"`
-	// For is how long the score must stay above k before the alert fires.
-	// Default 1m; 0 fires on the first anomalous sample.
+	// For is how long the score must stay above clear_score, after a sample
+	// above k, before the alert fires (data time). Default 1m; 0 fires on the
+	// first sample above k.
 	For time.Duration `mapstructure:"for"`
+	// ImmediateScore: a sample scoring above it fires at once, without
+	// waiting for `for` (a short spike on a coarse series is a single
+	// sample). Must be ≥ k; 0 turns it off. Default 12.
+	ImmediateScore float64 `mapstructure:"immediate_score"`
 	// SigmaFloor bounds σ from below.
 	SigmaFloor SigmaFloorConfig `mapstructure:"sigma_floor"`
 	// Seasonality keeps an offset per slot of the period (default: daily, 24
@@ -205,6 +210,7 @@ const (
 	defaultClearScore      = 3.0
 	defaultWarmupSamples   = 30
 	defaultFor             = time.Minute
+	defaultImmediateScore  = 12.0
 	defaultFloorRelative   = 0.01
 	defaultFloorAbsolute   = 1e-9
 	defaultSeasonSlots     = 24
@@ -244,6 +250,7 @@ func NewDefaultRuleConfig() RuleConfig {
 		Direction:       DirectionBoth,
 		Warmup:          WarmupConfig{Samples: defaultWarmupSamples},
 		For:             defaultFor,
+		ImmediateScore:  defaultImmediateScore,
 		SigmaFloor:      SigmaFloorConfig{Relative: defaultFloorRelative, Absolute: defaultFloorAbsolute},
 		Seasonality: configoptional.Some(SeasonalityConfig{
 			Period: 24 * time.Hour,
@@ -326,6 +333,9 @@ func (r *RuleConfig) Validate() error {
 	}
 	if !(r.ClearScore >= 0) || r.ClearScore > r.K {
 		errs = append(errs, fmt.Errorf("`clear_score` (%v) must be between 0 and `k` (%v)", r.ClearScore, r.K))
+	}
+	if r.ImmediateScore != 0 && (!(r.ImmediateScore >= r.K) || math.IsInf(r.ImmediateScore, 0)) {
+		errs = append(errs, fmt.Errorf("`immediate_score` (%v) must be 0 (off) or a finite number ≥ `k` (%v)", r.ImmediateScore, r.K))
 	}
 	if r.Warmup.Samples < 1 {
 		errs = append(errs, fmt.Errorf("`warmup.samples` (%d) must be at least 1", r.Warmup.Samples))

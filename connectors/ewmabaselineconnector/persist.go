@@ -21,7 +21,7 @@ import (
 //
 //	"EWB2" u64 keyCheck u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
-//	  f64 mean vari weight resolution lastX prev prev2, u32 samples, u8 state dtype hasPrev,
+//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev,
 //	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
@@ -117,6 +117,7 @@ func (e *engine) encodeState() []byte {
 		w.f64(s.weight)
 		w.f64(s.resolution)
 		w.f64(s.lastX)
+		w.f64(s.tail)
 		w.f64(s.prev)
 		w.f64(s.prev2)
 		w.u32(s.samples)
@@ -244,7 +245,7 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		ri := r.u16()
 		s.key = r.u64()
 		s.lastTS, s.firstTS, s.since, s.prevTS, s.prevStart, s.interval = r.i64(), r.i64(), r.i64(), r.i64(), r.i64(), r.i64()
-		s.g.mean, s.g.vari, s.weight, s.resolution, s.lastX = r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+		s.g.mean, s.g.vari, s.weight, s.resolution, s.lastX, s.tail = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
 		s.prev, s.prev2 = r.f64(), r.f64()
 		s.samples = r.u32()
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
@@ -307,6 +308,7 @@ func (e *engine) decodeState(data []byte) (int, error) {
 func validRestored(s *series, seasonal []slot) bool {
 	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !(s.weight >= 0 && s.weight <= 1) ||
 		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
+		!finite(s.tail) || s.tail < 0 ||
 		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
 		return false
 	}
