@@ -21,11 +21,11 @@ var families = []family{
 	{name: "variance", specs: fastSpecs, gen: genVariance},
 	{name: "daily", specs: dailySpecs, gen: func(g *gen, _ int) { genDaily(g, true) }},
 	{name: "weekly", specs: weeklySpecs, gen: func(g *gen, _ int) { genWeekly(g, true) }},
-	{name: "error_burst", specs: fastSpecs, gen: func(g *gen, _ int) { genErrors(g, true) }},
+	{name: "error_burst", specs: fastSpecs, gen: func(g *gen, i int) { genErrors(g, i, true) }},
 	{name: "irregular", specs: fastSpecs, gen: func(g *gen, _ int) { genIrregular(g, true) }},
 	{name: "daily_clean", specs: dailySpecs, gen: func(g *gen, _ int) { genDaily(g, false) }},
 	{name: "weekly_clean", specs: weeklySpecs, gen: func(g *gen, _ int) { genWeekly(g, false) }},
-	{name: "error_clean", specs: fastSpecs, gen: func(g *gen, _ int) { genErrors(g, false) }},
+	{name: "error_clean", specs: fastSpecs, gen: func(g *gen, i int) { genErrors(g, i, false) }},
 	{name: "irregular_clean", specs: fastSpecs, gen: func(g *gen, _ int) { genIrregular(g, false) }},
 	{name: "noise", specs: append(append([]spec{}, fastSpecs...), fastSpecs...), gen: genNoise},
 }
@@ -195,11 +195,16 @@ func genWeekly(g *gen, anomalies bool) {
 	})
 }
 
-// genErrors: an error counter (counter_rate) that sits at zero most of the
-// time: a background of 0.005 errors/s (one every ~3 minutes); with
-// anomalies, three bursts of 1 error/s for 2-10 minutes (at least one
-// sample). Counter resets about every 1.5 days.
-func genErrors(g *gen, anomalies bool) {
+// genErrors: an error counter (counter_rate) that sits at zero: exactly
+// zero for even series (10 s, 1 m, 15 m), a background of 0.005 errors/s
+// (one every ~3 minutes) for odd ones; with anomalies, three bursts of 1
+// error/s for 2-10 minutes (at least one sample). Counter resets about
+// every 1.5 days.
+func genErrors(g *gen, i int, anomalies bool) {
+	background := 0.005
+	if i%2 == 0 {
+		background = 0
+	}
 	type burst struct {
 		from, to int
 		rate     float64 // mean over the samples it covers
@@ -208,19 +213,19 @@ func genErrors(g *gen, anomalies bool) {
 	if anomalies {
 		for _, f := range []float64{0.45, 0.7, 0.9} {
 			d := time.Duration(2+g.rng.IntN(9)) * time.Minute
-			i := g.frac(f)
+			at := g.frac(f)
 			n := g.samples(d)
-			bursts = append(bursts, burst{i, i + n, d.Seconds() / (time.Duration(n) * g.interval).Seconds()})
-			g.label(g.at(i), d)
+			bursts = append(bursts, burst{at, at + n, d.Seconds() / (time.Duration(n) * g.interval).Seconds()})
+			g.label(g.at(at), d)
 		}
 	}
-	g.counter(func(i int, _ int64) float64 {
+	g.counter(func(j int, _ int64) float64 {
 		for _, b := range bursts {
-			if i >= b.from && i < b.to {
-				return 0.005 + b.rate
+			if j >= b.from && j < b.to {
+				return background + b.rate
 			}
 		}
-		return 0.005
+		return background
 	}, g.resetsAvoiding())
 }
 

@@ -37,8 +37,10 @@ const OnsetThreshold = 0.5
 
 // Run is the outcome of one benchmark run.
 type Run struct {
-	Options  replay.Options
-	Mapping  Mapping
+	Options replay.Options
+	Mapping Mapping
+	// Families are the table's rows (scenario families, or other groups:
+	// see EvaluateGrouped), in order of first appearance.
 	Families []string
 	// Per scenario, in corpus order.
 	Scenarios []corpus.Scenario
@@ -53,14 +55,29 @@ type Run struct {
 	AlertsByFam  map[string]score.AlertFigures
 	Points       int
 	ReplayTime   time.Duration
-	CleanFamily  map[string]bool // families without any window
+	CleanFamily  map[string]bool // rows without any window
 	SeriesByFam  map[string]int
 	WindowsByFam map[string]int
 }
 
 // Evaluate replays scenarios with opts on up to workers goroutines and
-// scores them.
+// scores them, with a row per scenario family.
 func Evaluate(ctx context.Context, scenarios []corpus.Scenario, opts replay.Options, m Mapping, workers int) (*Run, error) {
+	return EvaluateGrouped(ctx, scenarios, opts, m, workers, ByFamily)
+}
+
+// ByFamily groups the rows by scenario family.
+func ByFamily(sc *corpus.Scenario) string { return sc.Family }
+
+// ByInterval groups the rows by sampling interval.
+func ByInterval(sc *corpus.Scenario) string { return fmtDuration(sc.Interval) }
+
+// ByFamilyInterval has a row per family and sampling interval.
+func ByFamilyInterval(sc *corpus.Scenario) string { return sc.Family + " " + fmtDuration(sc.Interval) }
+
+// EvaluateGrouped is Evaluate with the table's rows given by group. A row
+// whose series have no window at all counts as anomaly-free.
+func EvaluateGrouped(ctx context.Context, scenarios []corpus.Scenario, opts replay.Options, m Mapping, workers int, group func(*corpus.Scenario) string) (*Run, error) {
 	if m != MapScore && m != MapOnset {
 		return nil, fmt.Errorf("evaluate: mapping %q: must be %s or %s", m, MapScore, MapOnset)
 	}
@@ -78,26 +95,27 @@ func Evaluate(ctx context.Context, scenarios []corpus.Scenario, opts replay.Opti
 	seen := map[string]bool{}
 	for i := range scenarios {
 		sc := &scenarios[i]
-		if !seen[sc.Family] {
-			seen[sc.Family] = true
-			r.Families = append(r.Families, sc.Family)
-			r.CleanFamily[sc.Family] = true
+		g := group(sc)
+		if !seen[g] {
+			seen[g] = true
+			r.Families = append(r.Families, g)
+			r.CleanFamily[g] = true
 		}
 		if len(sc.Windows) > 0 {
-			r.CleanFamily[sc.Family] = false
+			r.CleanFamily[g] = false
 		}
-		r.SeriesByFam[sc.Family]++
-		r.WindowsByFam[sc.Family] += len(sc.Windows)
+		r.SeriesByFam[g]++
+		r.WindowsByFam[g] += len(sc.Windows)
 		r.Points += len(sc.Series.Points)
 		wins := make([]score.Window, len(sc.Windows))
 		for k, w := range sc.Windows {
 			wins[k] = score.Window{Start: w.Start, End: w.End}
 		}
 		res := r.Results[i]
-		r.Scored = append(r.Scored, scoredOf(sc.Family, res, wins, m))
+		r.Scored = append(r.Scored, scoredOf(g, res, wins, m))
 		pts := sc.Series.Points
 		r.Alerted = append(r.Alerted, score.Alerted{
-			Group: sc.Family, Interval: sc.Interval, First: pts[0].T, Last: pts[len(pts)-1].T,
+			Group: g, Interval: sc.Interval, First: pts[0].T, Last: pts[len(pts)-1].T,
 			Windows: wins, Firing: firingPeriods(res.Events),
 		})
 	}

@@ -33,7 +33,7 @@ func (r *Run) WriteMarkdown(w io.Writer) {
 		fmt.Fprintln(w, "Window score over the connector's alerts: a detection at each firing transition (all of them count).")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| family | series | series-days | windows | window score | recall | median delay | false alerts / 100 series-days |")
+	fmt.Fprintln(w, "| row | series | series-days | windows | window score | recall | median delay | false alerts / 100 series-days |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|")
 	var anomalous, clean []string
 	for _, f := range r.Families {
@@ -58,6 +58,9 @@ func (r *Run) WriteMarkdown(w io.Writer) {
 
 // row writes the figures of the families in fams under label.
 func (r *Run) row(w io.Writer, label string, fams []string) {
+	if len(fams) == 0 {
+		return
+	}
 	var ws score.WindowScore
 	var af score.AlertFigures
 	series, windows := 0, 0

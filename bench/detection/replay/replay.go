@@ -9,15 +9,16 @@
 // It is the measuring instrument of the detection benchmarks
 // (bench/detection): it knows nothing about labels or scores of quality.
 //
-// Time. The connector judges data by the points' own timestamps. It also
-// reads the wall clock, for two things only: the observed time of alert log
-// records and idle eviction (series not seen for `idle_timeout` of wall time,
-// checked by a background sweep at most once a minute). A replay feeds days
-// of data within seconds of wall time, so no series is ever evicted during a
-// replay, whatever its sampling interval. The replay therefore cannot show
-// the live problem that an hourly series with the default `idle_timeout`
-// (1h) can be evicted between two of its own samples; it neither hides nor
-// works around it.
+// Time. The replay itself never reads the wall clock: the connector judges
+// data by the points' own timestamps. Whatever the connector reads from the
+// wall clock is its own business; when this harness was written (main
+// 2d03101) that was the observed time of alert log records and idle
+// eviction (series not seen for `idle_timeout` of wall time, swept at most
+// once a minute). A replay feeds days of data within seconds, so such an
+// eviction never fires during a replay: the replay can neither show nor
+// hide the live problem that an hourly series can be evicted between two of
+// its own samples with the default `idle_timeout` (1h). Nothing here works
+// around it.
 package replay // import "github.com/vigil-otel/vigil/bench/detection/replay"
 
 import (

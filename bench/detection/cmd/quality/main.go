@@ -6,7 +6,7 @@
 // ewma_baseline connector, scored with the window score and the alert-level
 // figures, printed as a Markdown table per scenario family.
 //
-//	go run ./bench/detection/cmd/quality [-map score|onset] [-rule JSON] [-connector JSON] [-j N] [-series N]
+//	go run ./bench/detection/cmd/quality [-map score|onset] [-rule JSON] [-connector JSON] [-by family|interval|family,interval] [-families a,b] [-series N] [-j N]
 package main
 
 import (
@@ -31,14 +31,21 @@ func main() {
 	workers := flag.Int("j", min(2, runtime.GOMAXPROCS(0)), "series replayed at once")
 	series := flag.Int("series", 0, "replay only the first N series of each family (0: all)")
 	families := flag.String("families", "", "comma-separated families to run (default: all): "+strings.Join(corpus.Families(), ","))
+	by := flag.String("by", "family", "rows of the table: family, interval (sampling interval) or family,interval")
 	flag.Parse()
-	if err := run(*mapping, *rule, *conn, *workers, *series, *families); err != nil {
+	if err := run(*mapping, *rule, *conn, *workers, *series, *families, *by); err != nil {
 		fmt.Fprintln(os.Stderr, "quality:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mapping, rule, conn string, workers, series int, families string) error {
+func run(mapping, rule, conn string, workers, series int, families, by string) error {
+	group, ok := map[string]func(*corpus.Scenario) string{
+		"family": evaluate.ByFamily, "interval": evaluate.ByInterval, "family,interval": evaluate.ByFamilyInterval,
+	}[by]
+	if !ok {
+		return fmt.Errorf("-by %q: must be family, interval or family,interval", by)
+	}
 	var opts replay.Options
 	if rule != "" {
 		if err := json.Unmarshal([]byte(rule), &opts.Rule); err != nil {
@@ -63,7 +70,7 @@ func run(mapping, rule, conn string, workers, series int, families string) error
 		}
 		scs = slices.DeleteFunc(scs, func(s corpus.Scenario) bool { return !slices.Contains(want, s.Family) })
 	}
-	r, err := evaluate.Evaluate(context.Background(), scs, opts, evaluate.Mapping(mapping), workers)
+	r, err := evaluate.EvaluateGrouped(context.Background(), scs, opts, evaluate.Mapping(mapping), workers, group)
 	if err != nil {
 		return err
 	}
