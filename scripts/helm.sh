@@ -3,16 +3,18 @@
 #
 #   bash scripts/helm.sh install     build helm (once) into $VIGIL_CACHE/helm-<version>/helm
 #   bash scripts/helm.sh path        print the binary's path (installs first)
+#   bash scripts/helm.sh bin         print the binary's path (does not install)
 #   bash scripts/helm.sh <args...>   run helm with the given arguments (installs first)
 #
 # Helm is built from the Go module proxy (no release tarball download), like
-# the backends in scripts/backends.sh. `go install` works for v3.22.0 because
+# the rest of scripts/toolchain.sh; its version is in scripts/versions.sh. `go install` works for v3.22.0 because
 # its go.mod has no replace directives; if a later pin gains some, copy the
 # module to a writable directory and drop them (see build_from_module in
-# scripts/backends.sh).
+# scripts/lib.sh).
 set -euo pipefail
+# shellcheck source=versions.sh
+. "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 
-HELM_VERSION=${VIGIL_HELM_VERSION:-3.22.0}
 HELM_K8S_MINOR=37 # k8s.io/client-go v0.37 in Helm 3.22's go.mod
 CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
 dir="$CACHE/helm-$HELM_VERSION"
@@ -21,7 +23,7 @@ bin="$dir/helm"
 log() { echo "$(date -u +%H:%M:%S) helm.sh: $*" >&2; }
 
 install_helm() {
-  if [ -x "$bin" ]; then return; fi
+  if [ -x "$bin" ]; then log "helm $HELM_VERSION cached"; return; fi
   log "building helm $HELM_VERSION from helm.sh/helm/v3 (takes a few minutes on 2 cores)"
   mkdir -p "$dir"
   local tmp; tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigil-helm.XXXXXX")
@@ -42,6 +44,7 @@ install_helm() {
 case "${1:-}" in
   install) install_helm ;;
   path) install_helm; echo "$bin" ;;
-  "") echo "usage: $0 install | path | <helm args...>" >&2; exit 2 ;;
+  bin) echo "$bin" ;;
+  "") echo "usage: $0 install | path | bin | <helm args...>" >&2; exit 2 ;;
   *) install_helm; exec "$bin" "$@" ;;
 esac
