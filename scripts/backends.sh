@@ -255,14 +255,17 @@ start_prometheus2() {
 
 # victorialogs is the logs backend: Loki's push API at
 # /insert/loki/api/v1/push, its own LogsQL query API at /select/logsql/*.
-# -retentionPeriod=100y: the tests send records with old timestamps, which
-# the default retention (7 days) would drop.
+# -loki.disableMessageParsing: keep each pushed line whole in _msg, as Loki
+#   stores it (by default VictoriaLogs splits JSON lines into fields); LogsQL
+#   unpacks at query time (unpack_json), as LogQL's | json does.
+# -retentionPeriod=100y: the tests may send records with old timestamps,
+#   which the default retention (7 days) would drop.
 start_victorialogs() {
   local d="$RUN/victorialogs"
   mkdir -p "$d/data"
   launch victorialogs "$(victorialogs_bin)" \
     -httpListenAddr="$VICTORIALOGS_ADDR" -storageDataPath="$d/data" \
-    -retentionPeriod=100y -loggerLevel=WARN
+    -loki.disableMessageParsing -retentionPeriod=100y -loggerLevel=WARN
   wait_ready victorialogs "http://$VICTORIALOGS_ADDR/health"
 }
 
