@@ -16,9 +16,12 @@ OCB_VERSION=0.162.0
 # mdatagen v0.160.0 and later import modules whose zips the module proxy
 # refuses (internal/schemagen), so v0.159.0 is the newest that builds here.
 MDATAGEN_VERSION=0.159.0
-# Helm, for the chart tests (deploy/helm_test.go) and the install example.
-# See scripts/helm.sh for the build flags.
-HELM_VERSION=3.22.0
+# Helm, for the chart tests (deploy/helm_test.go, test/e2e) and the install
+# example: helm.sh/helm/v4 v4.3.2, the approved release the package list
+# prefers (3.22.0 is served but not approved; v3.21.4 is the approved Helm 3,
+# for a chart that would need Helm 3). scripts/helm.sh builds
+# helm.sh/helm/v<major>.
+HELM_VERSION=4.3.2
 # Debian (bookworm) packages: the kernel receiver's eBPF toolchain (clang-14
 # regenerates the committed bpf2go output byte for byte), the netns lab's
 # tools, and gcc for the race detector (go test -race needs cgo).
