@@ -7,7 +7,7 @@
 // intermediate jaeger-idl model structs.
 //
 // Why our own encoder: the mapping is the one of contrib's
-// pkg/translator/jaeger (v0.162.0) plus the fields it leaves out (link
+// pkg/translator/jaeger (v0.165.1) plus the fields it leaves out (link
 // attributes, dropped counts), and the output is byte-for-byte what
 // ProtoFromTraces + that layer + the gogo marshaller produce (the reference
 // implementation in oracle_test.go; TestEncodeMatchesReference and FuzzEncode
