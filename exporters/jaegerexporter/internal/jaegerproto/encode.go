@@ -72,12 +72,20 @@ const (
 )
 
 // Options mirror contrib's feature gates for HTTP status attributes
-// (pkg.translator.jaeger.DontEmitV0HttpConventions / EmitV1HttpConventions):
-// by default http.response.status_code and http.status_code are both sent as
-// http.status_code, the key Jaeger's UI knows.
+// (pkg.translator.jaeger.DontEmitV0HttpConventions / EmitV1HttpConventions).
+// The zero value is both gates off: http.response.status_code and
+// http.status_code are both sent as http.status_code.
 type Options struct {
 	DontEmitV0HTTPStatus bool
 	EmitV1HTTPStatus     bool
+}
+
+// DefaultOptions are contrib's defaults, which the exporter follows. In
+// contrib v0.165 both gates are beta, i.e. on: http.response.status_code and
+// http.status_code are both sent as http.response.status_code (semconv
+// v1.40.0) only. Up to v0.162 they were alpha (off).
+func DefaultOptions() Options {
+	return Options{DontEmitV0HTTPStatus: true, EmitV1HTTPStatus: true}
 }
 
 // Batch is the spans of all resources that map to the same Jaeger Process,
