@@ -71,6 +71,21 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, want, cfg)
 }
 
+// TestSeasonalityDefault: seasonality is on by default (daily, 24 slots),
+// `enabled: false` turns it off, and a weekly period keeps the other defaults.
+func TestSeasonalityDefault(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "seasonality_off.yaml")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	def := NewDefaultRuleConfig()
+	require.True(t, def.Seasonality.HasValue())
+	assert.Equal(t, SeasonalityConfig{Period: 24 * time.Hour, Slots: 24}, *def.Seasonality.Get())
+	assert.False(t, cfg.Rules[0].Seasonality.HasValue(), "enabled: false")
+	require.True(t, cfg.Rules[1].Seasonality.HasValue())
+	assert.Equal(t, SeasonalityConfig{Period: 168 * time.Hour, Slots: 168}, *cfg.Rules[1].Seasonality.Get())
+}
+
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
