@@ -85,7 +85,8 @@ type Config struct {
 	// Default 100000.
 	MaxSeries int `mapstructure:"max_series"`
 	// IdleTimeout evicts a series that received no data point for this long
-	// (wall clock). Default 1h.
+	// (wall clock), or for 3 of its own sampling intervals if that is longer,
+	// so a live hourly series is never evicted between its samples. Default 1h.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// Storage is the ID of a storage extension (e.g. file_storage) that keeps
 	// the baselines across restarts. Optional.
@@ -159,7 +160,9 @@ type WarmupConfig struct {
 }
 
 // SigmaFloorConfig: σ used for bands and scores is
-// max(σ_ewma, absolute, relative·|baseline|).
+// max(σ_ewma (widened for heavy tails), the series' resolution, absolute,
+// relative·|baseline|), where the resolution is the smallest non-zero step
+// between two consecutive values the series has shown (see the README).
 type SigmaFloorConfig struct {
 	// Relative to |baseline|. Default 0.01.
 	Relative float64 `mapstructure:"relative"`
