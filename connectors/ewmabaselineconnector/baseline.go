@@ -52,8 +52,9 @@ import (
 // widened by tail/tailGauss, where tail is a running estimate (stochastic
 // quantile tracking) of the score that a share tailP = 0.1% of the series'
 // samples exceed: for Gaussian residuals tail stays at tailGauss = 3.29 and
-// nothing changes; for Student-t(3) residuals σ roughly doubles. (NAB: 36 →
-// 48 with it.)
+// nothing changes; the heavier the tail, the wider σ. (NAB: 36 → 48 with
+// it.) The exceedance test uses the widened σ, so at equilibrium 0.1% of the
+// samples score above tail.
 //
 // σ floor. σ used for score and band is
 // max(σ_ewma·tail/tailGauss, resolution, relative·|expected|, absolute),
@@ -65,10 +66,10 @@ import (
 //
 // Score. |x − expected| / σ, capped at maxScore: a score of N says the sample
 // is N σ away from what the baseline expected, σ being the series' own
-// recent residual spread as above, so that about 0.1% of its ordinary samples
-// score above 3.3 and, for Gaussian-like noise, 6·10⁻⁵ above 4. maxScore
-// says "at least maxScore σ", e.g. the first non-zero value of a series that
-// was exactly 0 until then.
+// recent residual spread as above: about 0.1% of a series' ordinary samples
+// score above its tail estimate (3.3 for Gaussian-like noise, where 6·10⁻⁵
+// score above the default k of 4). maxScore says "at least maxScore σ", e.g.
+// the first non-zero value of a series that was exactly 0 until then.
 //
 // Seasonality. Additive, as in Holt-Winters: the expected value is the
 // level plus the offset of the current slot of the period. Each slot's offset
