@@ -66,6 +66,8 @@ require (
 	go.opentelemetry.io/collector/receiver/otlpreceiver v0.162.0
 	go.opentelemetry.io/collector/receiver/receiverhelper v0.162.0
 	go.opentelemetry.io/collector/receiver/receivertest v0.162.0
+	go.opentelemetry.io/collector/scraper v0.162.0
+	go.opentelemetry.io/collector/scraper/scraperhelper v0.162.0
 	go.opentelemetry.io/collector/service v0.162.0
 	go.opentelemetry.io/otel v1.46.0
 	go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc v0.21.0
@@ -90,8 +92,6 @@ require (
 )
 
 require (
-	go.opentelemetry.io/collector/scraper v0.162.0 // indirect
-	go.opentelemetry.io/collector/scraper/scraperhelper v0.162.0 // indirect
 )
 
 require (
