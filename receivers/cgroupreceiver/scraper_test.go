@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -252,4 +253,50 @@ func TestStartFailsWithoutHierarchy(t *testing.T) {
 	cfg.MountinfoPath = filepath.Join(t.TempDir(), "missing")
 	s = newCgroupScraper(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
 	require.ErrorContains(t, s.start(context.Background(), componenttest.NewNopHost()), "cgroup receiver: reading mountinfo: open ")
+}
+
+// TestScrapeV1Fixture reads a legacy (v1 only) layout with cpu and cpuacct
+// co-mounted, written from cgroup-v1's documented files: the hierarchies
+// join on the container id even where a runtime put the memory cgroup at
+// another path, there is no cgroup v2 id and no per-cgroup pressure.
+func TestScrapeV1Fixture(t *testing.T) {
+	t.Parallel()
+	const (
+		v1c1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		v1c2 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	)
+	docker := "/docker/" + v1c1
+	// memory is walked first, so its path names the joined resource.
+	podCtr := "/kubepods/besteffort/pod" + uid1 + "/crio-" + v1c2
+	s, tel := startScraper(t, fixtureConfig(t, "v1"))
+	got, resources := flatten(t, scrapeOnce(t, s))
+	assert.Equal(t, series{
+		key(docker, "cgroup.cpu.time"):                                                  98.7654321,
+		key(docker, "cgroup.cpu.periods"):                                               1000,
+		key(docker, "cgroup.cpu.throttled_periods"):                                     250,
+		key(docker, "cgroup.cpu.throttled_time"):                                        5.5,
+		key(docker, "cgroup.memory.usage"):                                              268435456,
+		key(docker, "cgroup.memory.peak"):                                               536870912,
+		key(docker, "cgroup.memory.events", "cgroup.memory.event=oom_kill"):             3,
+		key(podCtr, "cgroup.cpu.time"):                                                  0.005,
+		key(podCtr, "cgroup.cpu.periods"):                                               10,
+		key(podCtr, "cgroup.cpu.throttled_periods"):                                     0,
+		key(podCtr, "cgroup.cpu.throttled_time"):                                        0,
+		key(podCtr, "cgroup.memory.usage"):                                              12288,
+		key(podCtr, "cgroup.memory.events", "cgroup.memory.event=oom_kill"):             0,
+		key("node", "system.pressure.stall_time", "psi.resource=cpu", "psi.stall=some"): 5e-6,
+	}, got)
+	assert.Equal(t, map[string]any{"container.id": v1c1, "vigil.cgroup.path": docker}, resources[docker].AsRaw())
+	assert.Equal(t, map[string]any{"container.id": v1c2, "k8s.pod.uid": uid1, "vigil.cgroup.path": podCtr}, resources[podCtr].AsRaw())
+	// memory.max_usage_in_bytes of the pod's container is malformed.
+	metadatatest.AssertEqualCgroupReceiverFilesMalformed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, "/sys/fs/cgroup/cpu,cpuacct", strings.TrimPrefix(s.layout.CPU.MountPoint, mustAbs(t, "testdata/v1")))
+	assert.Same(t, s.layout.CPU, s.layout.CPUAcct)
+}
+
+func mustAbs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	require.NoError(t, err)
+	return a
 }
