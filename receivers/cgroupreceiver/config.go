@@ -88,14 +88,12 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// Validate checks the interval, the paths, the scope and the bound.
+// Validate checks the interval, the paths, the scope and the bound (the
+// scraper controller's own Validate checks timeout).
 func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.Controller.CollectionInterval < minCollectionInterval {
 		errs = append(errs, fmt.Errorf("`collection_interval` (%s) must be at least %s", cfg.Controller.CollectionInterval, minCollectionInterval))
-	}
-	if cfg.Controller.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("`timeout` (%s) must not be negative", cfg.Controller.Timeout))
 	}
 	for _, p := range []struct{ key, v string }{
 		{"cgroup_root", cfg.CgroupRoot},
