@@ -136,9 +136,7 @@ func (s *cgroupScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.recordV2(now, e)
 		} else {
 			s.recordV1(now, e)
-		}
-		if e.unifiedDir != "" {
-			s.recordPressure(now, e.unifiedDir, false, s.mb.RecordCgroupPressureStallTimeDataPoint)
+			s.recordHybridPressure(now, e)
 		}
 		s.mb.EmitForResource(metadata.WithResource(s.resource(e)), metadata.WithStartTimeOverride(start))
 	}
@@ -147,7 +145,10 @@ func (s *cgroupScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			delete(s.firstSeen, k)
 		}
 	}
-	s.recordPressure(now, s.cfg.PressurePath, true, s.mb.RecordSystemPressureStallTimeDataPoint)
+	if dir, ok := s.openDir(s.cfg.PressurePath); ok {
+		s.recordPressure(now, dir, true, s.mb.RecordSystemPressureStallTimeDataPoint)
+		dir.Close()
+	}
 	md := s.mb.Emit()
 	if s.tb != nil {
 		s.tb.CgroupReceiverCgroupsDropped.Add(ctx, s.dropped)
@@ -327,10 +328,27 @@ func skipIfContainer(id cgrouppath.Identity) error {
 	return nil
 }
 
+// openDir opens a cgroup directory; false when there is none (path empty:
+// the cgroup is not in that hierarchy), when it is gone (not counted) or
+// cannot be opened (counted).
+func (s *cgroupScraper) openDir(path string) (cgroupfs.Dir, bool) {
+	if path == "" {
+		return cgroupfs.Dir{}, false
+	}
+	d, err := s.rd.OpenDir(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.readErrors++
+		}
+		return d, false
+	}
+	return d, true
+}
+
 // read returns a file's content, or nil when it does not exist or cannot
 // be read (counted).
-func (s *cgroupScraper) read(dir, name string) []byte {
-	b, err := s.rd.Read(filepath.Join(dir, name))
+func (s *cgroupScraper) read(d cgroupfs.Dir, name string) []byte {
+	b, err := s.rd.Read(d, name)
 	switch {
 	case err == nil:
 		return b
@@ -343,8 +361,8 @@ func (s *cgroupScraper) read(dir, name string) []byte {
 	return nil
 }
 
-func (s *cgroupScraper) readUint(dir, name string) (uint64, bool) {
-	b := s.read(dir, name)
+func (s *cgroupScraper) readUint(d cgroupfs.Dir, name string) (uint64, bool) {
+	b := s.read(d, name)
 	if b == nil {
 		return 0, false
 	}
@@ -359,8 +377,8 @@ func (s *cgroupScraper) readUint(dir, name string) (uint64, bool) {
 // readKeyed parses a flat-keyed file; the figures of a malformed file are
 // all left out, not only those of its bad lines, so that a scrape never
 // reports half of a file.
-func (s *cgroupScraper) readKeyed(dir, name string, fn func(key []byte, v uint64)) {
-	b := s.read(dir, name)
+func (s *cgroupScraper) readKeyed(d cgroupfs.Dir, name string, fn func(key []byte, v uint64)) {
+	b := s.read(d, name)
 	if b == nil {
 		return
 	}
@@ -372,7 +390,12 @@ func (s *cgroupScraper) readKeyed(dir, name string, fn func(key []byte, v uint64
 }
 
 func (s *cgroupScraper) recordV2(now pcommon.Timestamp, e *entry) {
-	dir := e.unifiedDir
+	dir, ok := s.openDir(e.unifiedDir)
+	if !ok {
+		return
+	}
+	defer dir.Close()
+	s.recordPressure(now, dir, false, s.mb.RecordCgroupPressureStallTimeDataPoint)
 	s.readKeyed(dir, "cpu.stat", func(k []byte, v uint64) {
 		switch string(k) {
 		case "usage_usec":
@@ -399,8 +422,9 @@ func (s *cgroupScraper) recordV2(now pcommon.Timestamp, e *entry) {
 }
 
 func (s *cgroupScraper) recordV1(now pcommon.Timestamp, e *entry) {
-	if e.cpuDir != "" {
-		s.readKeyed(e.cpuDir, "cpu.stat", func(k []byte, v uint64) {
+	if dir, ok := s.openDir(e.cpuDir); ok {
+		defer dir.Close()
+		s.readKeyed(dir, "cpu.stat", func(k []byte, v uint64) {
 			switch string(k) {
 			case "nr_periods":
 				s.mb.RecordCgroupCPUPeriodsDataPoint(now, toInt64(v))
@@ -411,20 +435,22 @@ func (s *cgroupScraper) recordV1(now pcommon.Timestamp, e *entry) {
 			}
 		})
 	}
-	if e.cpuacctDir != "" {
-		if v, ok := s.readUint(e.cpuacctDir, "cpuacct.usage"); ok { // nanoseconds
+	if dir, ok := s.openDir(e.cpuacctDir); ok {
+		defer dir.Close()
+		if v, ok := s.readUint(dir, "cpuacct.usage"); ok { // nanoseconds
 			s.mb.RecordCgroupCPUTimeDataPoint(now, float64(v)/1e9)
 		}
 	}
-	if e.memoryDir != "" {
-		if v, ok := s.readUint(e.memoryDir, "memory.usage_in_bytes"); ok {
+	if dir, ok := s.openDir(e.memoryDir); ok {
+		defer dir.Close()
+		if v, ok := s.readUint(dir, "memory.usage_in_bytes"); ok {
 			s.mb.RecordCgroupMemoryUsageDataPoint(now, toInt64(v))
 		}
-		if v, ok := s.readUint(e.memoryDir, "memory.max_usage_in_bytes"); ok {
+		if v, ok := s.readUint(dir, "memory.max_usage_in_bytes"); ok {
 			s.mb.RecordCgroupMemoryPeakDataPoint(now, toInt64(v))
 		}
 		// oom_kill is in memory.oom_control since Linux 4.13.
-		s.readKeyed(e.memoryDir, "memory.oom_control", func(k []byte, v uint64) {
+		s.readKeyed(dir, "memory.oom_control", func(k []byte, v uint64) {
 			if string(k) == "oom_kill" {
 				s.mb.RecordCgroupMemoryEventsDataPoint(now, toInt64(v), metadata.AttributeCgroupMemoryEventOomKill)
 			}
@@ -441,9 +467,18 @@ var pressureFiles = []struct {
 	{"io.pressure", "io", metadata.AttributePsiResourceIo},
 }
 
+// recordHybridPressure reads a v1 cgroup's pressure from its directory in
+// the hybrid cgroup2 hierarchy, when it has one.
+func (s *cgroupScraper) recordHybridPressure(now pcommon.Timestamp, e *entry) {
+	if dir, ok := s.openDir(e.unifiedDir); ok {
+		s.recordPressure(now, dir, false, s.mb.RecordCgroupPressureStallTimeDataPoint)
+		dir.Close()
+	}
+}
+
 // recordPressure reads the three pressure files of a cgroup v2 directory,
 // or the node's (/proc/pressure, where the files are named cpu, memory, io).
-func (s *cgroupScraper) recordPressure(now pcommon.Timestamp, dir string, node bool, record func(pcommon.Timestamp, float64, metadata.AttributePsiResource, metadata.AttributePsiStall)) {
+func (s *cgroupScraper) recordPressure(now pcommon.Timestamp, dir cgroupfs.Dir, node bool, record func(pcommon.Timestamp, float64, metadata.AttributePsiResource, metadata.AttributePsiStall)) {
 	for _, f := range pressureFiles {
 		name := f.cgroupFile
 		if node {

@@ -87,7 +87,7 @@ func TestHelperProcess(*testing.T) {
 	os.Exit(4)
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	_, err := rand.Read(b)
@@ -122,7 +122,7 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-func realV1Layout(t *testing.T) cgroupfs.Layout {
+func realV1Layout(t testing.TB) cgroupfs.Layout {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("creating cgroups needs root: run these tests as root (scripts/test.sh does)")
@@ -145,7 +145,7 @@ func realV1Layout(t *testing.T) cgroupfs.Layout {
 
 // makeV1Cgroups creates /<unique>/kubepods/burstable/pod<uid>/<cid> for each
 // container, removed (deepest first) when the test ends.
-func makeV1Cgroups(t *testing.T, l cgroupfs.Layout, podUID string, n int) []v1Cgroup {
+func makeV1Cgroups(t testing.TB, l cgroupfs.Layout, podUID string, n int) []v1Cgroup {
 	t.Helper()
 	top := fmt.Sprintf("/vigil-cgroup-test-%d-%s", os.Getpid(), randomHex(t, 4))
 	podRel := top + "/kubepods/burstable/pod" + podUID

@@ -5,7 +5,6 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"syscall"
 )
@@ -25,37 +24,47 @@ func NewReader() *Reader {
 	return &Reader{buf: make([]byte, maxFileSize+1)}
 }
 
-// Read returns the content of the file at path. A file that does not exist
-// (a cgroup removed since it was listed, a file this kernel does not have)
+// Dir is an open cgroup directory whose files are read by name, so that
+// the kernel resolves the cgroup's long path once per cgroup rather than
+// once per file.
+type Dir struct {
+	path string
+	h    dirHandle
+}
+
+// OpenDir opens a cgroup directory. A directory that does not exist (a
+// cgroup removed since it was listed) gives an error matching
+// os.ErrNotExist.
+func (r *Reader) OpenDir(path string) (Dir, error) {
+	h, err := openDir(path)
+	if err != nil {
+		return Dir{}, err
+	}
+	return Dir{path: path, h: h}, nil
+}
+
+// Close releases the directory.
+func (d Dir) Close() { closeDir(d.h) }
+
+// Path is the directory's path.
+func (d Dir) Path() string { return d.path }
+
+// Read returns the content of the file name in d. A file that does not
+// exist (a cgroup removed meanwhile, a file this kernel does not have)
 // gives an error matching os.ErrNotExist; a file larger than 8 KiB gives
 // ErrMalformed.
-func (r *Reader) Read(path string) ([]byte, error) {
-	f, err := os.Open(path)
+func (r *Reader) Read(d Dir, name string) ([]byte, error) {
+	n, err := readFileAt(d.h, d.path, name, r.buf)
+	if errors.Is(err, syscall.ENODEV) {
+		// cgroupfs answers ENODEV when the cgroup was removed between
+		// open and read: it is gone.
+		return nil, fmt.Errorf("reading %s/%s: %w", d.path, name, os.ErrNotExist)
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	n := 0
-	for n < len(r.buf) {
-		m, err := f.Read(r.buf[n:])
-		n += m
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if errors.Is(err, syscall.ENODEV) {
-			// cgroupfs answers ENODEV when the cgroup was removed
-			// between open and read: it is gone.
-			return nil, fmt.Errorf("reading %s: %w", path, os.ErrNotExist)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, err)
-		}
-		if m == 0 {
-			break
-		}
-	}
 	if n > maxFileSize {
-		return nil, malformed("%s is larger than %d bytes", path, maxFileSize)
+		return nil, malformed("%s/%s is larger than %d bytes", d.path, name, maxFileSize)
 	}
 	return r.buf[:n], nil
 }
