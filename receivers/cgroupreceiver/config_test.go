@@ -87,6 +87,7 @@ func TestBadConfigs(t *testing.T) {
 			"`max_cgroups` (0) must be between 1 and 1048576"},
 		{file: "bad_scope.yaml", unmarshalErr: "invalid scope \"everything\": must be one of containers, pods, all"},
 		{file: "bad_key.yaml", unmarshalErr: "has invalid keys: max_cgroup"},
+		{file: "bad_metric_key.yaml", unmarshalErr: "has invalid keys: enabeld"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
