@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -235,29 +234,12 @@ func setOnce(dst *string, v string) {
 // hierarchy (systemd and the kubelet create the same path in every
 // hierarchy): it gives the cgroup's pressure files and its v2 id.
 func (s *cgroupScraper) joinUnified(e *entry) {
-	u := s.layout.Unified
-	rel, ok := relativeTo(e.path, u.Root)
-	if !ok {
-		return
-	}
-	dir := filepath.Join(u.MountPoint, rel)
+	dir := filepath.Join(s.layout.Unified.MountPoint, filepath.FromSlash(e.path))
 	var st syscall.Stat_t
 	if err := syscall.Stat(dir, &st); err != nil {
 		return
 	}
 	e.unifiedDir, e.id = dir, st.Ino
-}
-
-// relativeTo returns p relative to root, both "/"-rooted paths.
-func relativeTo(p, root string) (string, bool) {
-	if root == "/" {
-		return p, true
-	}
-	if p == root {
-		return "/", true
-	}
-	rest, ok := strings.CutPrefix(p, root+"/")
-	return "/" + rest, ok
 }
 
 // walk visits the cgroups of one hierarchy and calls set for each one the
@@ -282,8 +264,10 @@ func (s *cgroupScraper) walk(h *cgroupfs.Hierarchy, set func(e *entry, dir strin
 		if !d.IsDir() || dir == h.MountPoint {
 			return nil
 		}
-		rel := "/" + filepath.ToSlash(strings.TrimPrefix(dir, h.MountPoint+string(filepath.Separator)))
-		p := path.Join(h.Root, rel)
+		// The path relative to the mount point, as the kernel receiver
+		// reports it (not prefixed with the mount's root: inside a cgroup
+		// namespace that root can be "/../..").
+		p := "/" + filepath.ToSlash(strings.TrimPrefix(dir, h.MountPoint+string(filepath.Separator)))
 		ident := cgrouppath.Parse(p)
 		keep := scope == ScopeAll ||
 			ident.ContainerID != "" ||

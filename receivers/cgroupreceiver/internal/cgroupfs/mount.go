@@ -127,35 +127,35 @@ type Layout struct {
 // elsewhere names that place). When a v1 hierarchy carries cpu, cpuacct or
 // memory, the layout is ModeV1 (legacy, or hybrid when a cgroup2 mount is
 // there too); otherwise a cgroup2 mount makes it ModeV2. The first mount of
-// each kind wins (later ones are bind mounts of the same hierarchy).
+// each kind wins (later ones elsewhere are bind mounts of the same
+// hierarchy), except that a later mount on the same mount point hides the
+// earlier one: a pod that mounts the host's /sys/fs/cgroup over the one
+// its runtime gave it (the pod's own cgroup) sees the host's.
 func DetectLayout(mounts []Mount, root string) (Layout, error) {
 	root = path.Clean(root)
 	var l Layout
+	keep := func(dst **Hierarchy, h *Hierarchy) {
+		if *dst == nil || (*dst).MountPoint == h.MountPoint {
+			*dst = h
+		}
+	}
 	for _, m := range mounts {
 		if m.MountPoint != root && !strings.HasPrefix(m.MountPoint, strings.TrimSuffix(root, "/")+"/") {
 			continue
 		}
 		h := &Hierarchy{MountPoint: m.MountPoint, Root: m.Root}
 		if m.FSType == "cgroup2" {
-			if l.Unified == nil {
-				l.Unified = h
-			}
+			keep(&l.Unified, h)
 			continue
 		}
 		for _, o := range m.Options {
 			switch o {
 			case "cpu":
-				if l.CPU == nil {
-					l.CPU = h
-				}
+				keep(&l.CPU, h)
 			case "cpuacct":
-				if l.CPUAcct == nil {
-					l.CPUAcct = h
-				}
+				keep(&l.CPUAcct, h)
 			case "memory":
-				if l.Memory == nil {
-					l.Memory = h
-				}
+				keep(&l.Memory, h)
 			}
 		}
 	}

@@ -74,6 +74,16 @@ func TestDetectLayout(t *testing.T) {
 			want: Layout{Mode: ModeV2, Unified: &Hierarchy{"/host/sys/fs/cgroup", "/"}},
 		},
 		{
+			// The runtime's namespaced cgroup2 at /sys/fs/cgroup, then
+			// the host's tree mounted over it by a hostPath volume.
+			name: "host tree over the pod's own",
+			mountinfo: "900 800 0:23 /../../.. /sys/fs/cgroup ro - cgroup2 cgroup2 rw\n" +
+				"901 800 0:23 / /sys/fs/cgroup ro,relatime - cgroup2 cgroup2 rw\n" +
+				"902 800 0:23 / /elsewhere/cgroup ro,relatime - cgroup2 cgroup2 rw\n",
+			root: "/sys/fs/cgroup",
+			want: Layout{Mode: ModeV2, Unified: &Hierarchy{"/sys/fs/cgroup", "/"}},
+		},
+		{
 			name:      "mount point with an escaped space",
 			mountinfo: `41 31 0:38 /a\040b /mnt/cg\040two rw - cgroup2 cgroup2 rw` + "\n",
 			root:      "/mnt/cg two",
