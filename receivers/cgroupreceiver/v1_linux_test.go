@@ -347,7 +347,10 @@ func TestV1RealKernel(t *testing.T) {
 	assert.Zero(t, b[key(burner.rel, "cgroup.memory.events", "cgroup.memory.event=oom_kill")])
 	assert.Equal(t, 1.0, a[key(allocator.rel, "cgroup.memory.events", "cgroup.memory.event=oom_kill")], "exactly one OOM kill")
 	assert.Zero(t, a[key(allocator.rel, "cgroup.cpu.throttled_periods")], "no quota, no throttling")
-	assert.LessOrEqual(t, a[key(allocator.rel, "cgroup.memory.peak")], float64(memoryLimit))
+	// The peak is the limit: the kernel may overshoot it by part of a
+	// charge batch (seen here: one page), never by much.
+	const chargeBatch = 64 * 4096
+	assert.LessOrEqual(t, a[key(allocator.rel, "cgroup.memory.peak")], float64(memoryLimit+chargeBatch))
 	assert.Greater(t, a[key(allocator.rel, "cgroup.memory.peak")], float64(memoryLimit)*0.9, "the allocator reached its limit")
 	if l.Unified != nil {
 		t.Logf("hybrid: per-cgroup pressure read from %s (burner cpu some %.6fs, allocator memory some %.6fs)", l.Unified.MountPoint,
