@@ -123,9 +123,6 @@ func (s *cgroupScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	now := pcommon.NewTimestampFromTime(time.Now())
 	for _, e := range s.order {
-		if err := ctx.Err(); err != nil {
-			return pmetric.NewMetrics(), err
-		}
 		start, ok := s.firstSeen[e.key]
 		if !ok {
 			start = now
@@ -138,6 +135,12 @@ func (s *cgroupScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			s.recordHybridPressure(now, e)
 		}
 		s.mb.EmitForResource(metadata.WithResource(s.resource(e)), metadata.WithStartTimeOverride(start))
+		if err := ctx.Err(); err != nil {
+			// The scrape's timeout: drop what was built so far, so that
+			// the next scrape does not carry it.
+			_ = s.mb.Emit()
+			return pmetric.NewMetrics(), err
+		}
 	}
 	for k := range s.firstSeen {
 		if _, ok := s.entries[k]; !ok {

@@ -300,3 +300,15 @@ func mustAbs(t *testing.T, p string) string {
 	require.NoError(t, err)
 	return a
 }
+
+func TestScrapeCanceled(t *testing.T) {
+	t.Parallel()
+	s, _ := startScraper(t, fixtureConfig(t, "v2"))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.scrape(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	// Nothing of the canceled scrape leaks into the next one.
+	got, _ := flatten(t, scrapeOnce(t, s))
+	assert.Len(t, got, 32)
+}
