@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -53,23 +55,33 @@ func TestHelperProcess(*testing.T) {
 	}
 	switch mode {
 	case "burn":
-		// Spin until this process has used burnCPU of CPU time since it
-		// joined the cgroups: under a quota of 20 ms per 100 ms period
-		// that is at least 15 periods, throttled in nearly every one.
+		// Spin on one more thread than there are CPUs until this process
+		// has used burnCPU of CPU time since it joined the cgroups. Under
+		// a quota of 20 ms per 100 ms period that is at least 15
+		// periods, throttled in nearly every one; and while it runs, one
+		// of its threads always waits for a CPU, which cgroup2 counts as
+		// CPU pressure of the cgroup.
 		used := func() int64 {
 			var ru syscall.Rusage
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 			return ru.Utime.Nano() + ru.Stime.Nano()
 		}
 		start := used()
-		for {
-			if used()-start >= burnCPU {
-				os.Exit(0)
-			}
-			for i := 0; i < 1_000_000; i++ {
-				_ = i * i
-			}
+		spinners := runtime.NumCPU() + 1
+		runtime.GOMAXPROCS(spinners)
+		for range spinners {
+			go func() {
+				for {
+					for i := 0; i < 1_000_000; i++ {
+						_ = i * i
+					}
+				}
+			}()
 		}
+		for used()-start < burnCPU {
+			time.Sleep(time.Millisecond)
+		}
+		os.Exit(0)
 	case "alloc":
 		// Touch every page of allocBytes: the OOM killer ends this
 		// process once the cgroup's limit is reached.
@@ -353,6 +365,9 @@ func TestV1RealKernel(t *testing.T) {
 	assert.LessOrEqual(t, a[key(allocator.rel, "cgroup.memory.peak")], float64(memoryLimit+chargeBatch))
 	assert.Greater(t, a[key(allocator.rel, "cgroup.memory.peak")], float64(memoryLimit)*0.9, "the allocator reached its limit")
 	if l.Unified != nil {
+		// Per-cgroup PSI of the hybrid cgroup2 tree, on this kernel: the
+		// burner's surplus thread waited for a CPU.
+		assert.Positive(t, b[key(burner.rel, "cgroup.pressure.stall_time", "psi.resource=cpu", "psi.stall=some")], "the burner's CPU pressure")
 		t.Logf("hybrid: per-cgroup pressure read from %s (burner cpu some %.6fs, allocator memory some %.6fs)", l.Unified.MountPoint,
 			b[key(burner.rel, "cgroup.pressure.stall_time", "psi.resource=cpu", "psi.stall=some")],
 			a[key(allocator.rel, "cgroup.pressure.stall_time", "psi.resource=memory", "psi.stall=some")])
