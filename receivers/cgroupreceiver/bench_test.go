@@ -92,7 +92,7 @@ func BenchmarkScrapeV1Real(b *testing.B) {
 	for _, n := range []int{100, 500} {
 		b.Run(fmt.Sprintf("cgroups=%d", n), func(b *testing.B) {
 			l := realV1Layout(b)
-			makeV1Cgroups(b, l, "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", n)
+			makeTestCgroups(b, l, "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", n)
 			cfg := createDefaultConfig().(*Config)
 			cfg.MaxCgroups = n + 64 // the machine's own containers, if any
 			benchScrape(b, cfg, n)

@@ -107,15 +107,15 @@ func randomHex(t testing.TB, n int) string {
 	return hex.EncodeToString(b)
 }
 
-// v1Cgroup is one kubelet-shaped container cgroup created in every v1
-// hierarchy the receiver reads and in the hybrid cgroup2 one.
-type v1Cgroup struct {
+// testCgroup is one kubelet-shaped container cgroup created in every
+// hierarchy of a layout (the v1 ones the receiver reads, the cgroup2 one).
+type testCgroup struct {
 	rel                           string // path relative to each hierarchy's root
 	containerID                   string
 	cpu, cpuacct, memory, unified string // directories ("" where not mounted)
 }
 
-func (c v1Cgroup) procsFiles() string {
+func (c testCgroup) procsFiles() string {
 	var files []string
 	for _, d := range []string{c.cpu, c.cpuacct, c.memory, c.unified} {
 		if d != "" && !contains(files, filepath.Join(d, "cgroup.procs")) {
@@ -155,13 +155,13 @@ func realV1Layout(t testing.TB) cgroupfs.Layout {
 	return l
 }
 
-// makeV1Cgroups creates /<unique>/kubepods/burstable/pod<uid>/<cid> for each
+// makeTestCgroups creates /<unique>/kubepods/burstable/pod<uid>/<cid> for each
 // container, removed (deepest first) when the test ends.
-func makeV1Cgroups(t testing.TB, l cgroupfs.Layout, podUID string, n int) []v1Cgroup {
+func makeTestCgroups(t testing.TB, l cgroupfs.Layout, podUID string, n int) []testCgroup {
 	t.Helper()
 	top := fmt.Sprintf("/vigil-cgroup-test-%d-%s", os.Getpid(), randomHex(t, 4))
 	podRel := top + "/kubepods/burstable/pod" + podUID
-	var out []v1Cgroup
+	var out []testCgroup
 	var dirs []string
 	mk := func(h *cgroupfs.Hierarchy, rel string) string {
 		if h == nil {
@@ -192,7 +192,7 @@ func makeV1Cgroups(t testing.TB, l cgroupfs.Layout, podUID string, n int) []v1Cg
 	})
 	for range n {
 		cid := randomHex(t, 32)
-		c := v1Cgroup{rel: podRel + "/" + cid, containerID: cid}
+		c := testCgroup{rel: podRel + "/" + cid, containerID: cid}
 		c.cpu = mk(l.CPU, c.rel)
 		c.cpuacct = mk(l.CPUAcct, c.rel)
 		c.memory = mk(l.Memory, c.rel)
@@ -207,7 +207,7 @@ func writeFile(t *testing.T, dir, name, v string) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(v), 0))
 }
 
-func runHelper(t *testing.T, mode string, c v1Cgroup) error {
+func runHelper(t *testing.T, mode string, c testCgroup) error {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, helperProcsEnv+"="+c.procsFiles())
@@ -218,7 +218,7 @@ func runHelper(t *testing.T, mode string, c v1Cgroup) error {
 
 // fileFigures reads, straight from the files, every figure the receiver
 // reports for a v1 cgroup, keyed like flatten's output.
-func fileFigures(t *testing.T, c v1Cgroup) series {
+func fileFigures(t *testing.T, c testCgroup) series {
 	t.Helper()
 	res := strings.TrimSuffix(c.rel, "/")
 	out := series{}
@@ -282,7 +282,7 @@ func only(s series, res string) series {
 func TestV1RealKernel(t *testing.T) {
 	l := realV1Layout(t)
 	podUID := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(t, 4), randomHex(t, 2), randomHex(t, 2), randomHex(t, 2), randomHex(t, 6))
-	cgs := makeV1Cgroups(t, l, podUID, 2)
+	cgs := makeTestCgroups(t, l, podUID, 2)
 	burner, allocator := cgs[0], cgs[1]
 
 	if _, err := os.Stat(filepath.Join(burner.cpu, "cpu.cfs_quota_us")); err != nil {
