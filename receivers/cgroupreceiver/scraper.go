@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -238,11 +237,9 @@ func setOnce(dst *string, v string) {
 // hierarchy): it gives the cgroup's pressure files and its v2 id.
 func (s *cgroupScraper) joinUnified(e *entry) {
 	dir := filepath.Join(s.layout.Unified.MountPoint, filepath.FromSlash(e.path))
-	var st syscall.Stat_t
-	if err := syscall.Stat(dir, &st); err != nil {
-		return
+	if ino, ok := cgroupfs.Inode(dir); ok {
+		e.unifiedDir, e.id = dir, ino
 	}
-	e.unifiedDir, e.id = dir, st.Ino
 }
 
 // walk visits the cgroups of one hierarchy and calls set for each one the
@@ -291,9 +288,7 @@ func (s *cgroupScraper) walk(h *cgroupfs.Hierarchy, set func(e *entry, dir strin
 			e = &entry{key: key, path: p, ident: ident}
 			if v2 {
 				if info, err := d.Info(); err == nil {
-					if st, ok := info.Sys().(*syscall.Stat_t); ok {
-						e.id = st.Ino
-					}
+					e.id, _ = cgroupfs.InodeOf(info)
 				}
 			}
 			s.entries[key] = e

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/vigil-otel/vigil/receivers/cgroupreceiver/internal/cgroupfs"
 	"github.com/vigil-otel/vigil/receivers/cgroupreceiver/internal/metadatatest"
 )
 
@@ -42,9 +42,9 @@ const (
 
 func inode(t *testing.T, rel string) int64 {
 	t.Helper()
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(filepath.Join(v2Dir, rel), &st))
-	return int64(st.Ino)
+	ino, ok := cgroupfs.Inode(filepath.Join(v2Dir, rel))
+	require.True(t, ok)
+	return int64(ino)
 }
 
 func TestScrapeV2Fixture(t *testing.T) {

@@ -69,3 +69,22 @@ func retryEINTR(f func() (int, error)) (int, error) {
 		}
 	}
 }
+
+// Inode returns the inode number of path: for a cgroup2 directory, its
+// cgroup id.
+func Inode(path string) (uint64, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, false
+	}
+	return st.Ino, true
+}
+
+// InodeOf returns the inode number in a FileInfo from the walk.
+func InodeOf(info os.FileInfo) (uint64, bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return st.Ino, true
+}

@@ -40,3 +40,12 @@ func readFileAt(_ dirHandle, dir, name string, buf []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// Inode reports no inode off Linux (there are no cgroup ids).
+func Inode(path string) (uint64, bool) {
+	_, err := os.Stat(path)
+	return 0, err == nil
+}
+
+// InodeOf reports no inode off Linux.
+func InodeOf(os.FileInfo) (uint64, bool) { return 0, false }
