@@ -102,6 +102,10 @@ const (
 	tailStep = 0.05
 	// maxScore bounds the score.
 	maxScore = 1000.0
+	// suppressedScoreFactor scales the `_score` output during the
+	// score_suppression samples after a sample scored above k. (NAB, 50
+	// samples: 0.5 53.2, 0.2 53.5.)
+	suppressedScoreFactor = 0.2
 	// stepGain is the weight of a new gap in the sampling-interval estimate,
 	// whose input is clamped to [step/2, 2·step] so a missed scrape or a
 	// burst of points barely moves it.
@@ -156,13 +160,16 @@ type series struct {
 	lastX      float64 // previous sample (for resolution)
 	// tail tracks the (1 − tailP) quantile of |residual|/σ, in σ; 0 until
 	// the warm-up ends (then tailGauss).
-	tail      float64
-	samples   uint32
-	soff      int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
-	rule      uint16
-	state     alertState
-	dtype     uint8 // pmetric.MetricType of the first point; a change is skipped
-	hasPrev   bool
+	tail    float64
+	samples uint32
+	soff    int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
+	rule    uint16
+	state   alertState
+	dtype   uint8 // pmetric.MetricType of the first point; a change is skipped
+	hasPrev bool
+	// supp counts down the samples whose `_score` output is suppressed
+	// (score_suppression).
+	supp      uint16
 	key       uint64  // hash of rule, metric name and identifying attributes
 	since     int64   // pendingSince / firingSince (data time, ns)
 	prev      float64 // counter: previous value; histogram: previous sum
@@ -182,6 +189,7 @@ type params struct {
 	warmDur         int64
 	forDur          int64
 	immediate       float64 // immediate_score; +Inf when 0 (off)
+	suppress        uint16  // score_suppression, samples
 	floorRel        float64
 	floorAbs        float64
 	// seasonality (slots == 0: off)
@@ -204,6 +212,7 @@ func newParams(r *RuleConfig) params {
 		warmDur:         int64(r.Warmup.Duration),
 		forDur:          int64(r.For),
 		immediate:       math.Inf(1),
+		suppress:        uint16(r.ScoreSuppression),
 		floorRel:        r.SigmaFloor.Relative,
 		floorAbs:        r.SigmaFloor.Absolute,
 	}
@@ -262,9 +271,12 @@ func floorDiv(a, b int64) int64 {
 // result is what one observation yields for the outputs.
 type result struct {
 	baseline, sigma, score float64
-	emit                   bool // false for the seeding sample
-	rejected               bool // the sample would overflow the state; nothing changed
-	trans                  transition
+	// reported is the score the `_score` output carries: score, or
+	// score·suppressedScoreFactor during score_suppression.
+	reported float64
+	emit     bool // false for the seeding sample
+	rejected bool // the sample would overflow the state; nothing changed
+	trans    transition
 }
 
 // sigmaOf returns the floored σ of s for an expected value.
@@ -325,6 +337,15 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	res := result{baseline: expected, sigma: sigma, score: score, emit: true}
 	if warm || s.state != stateOK {
 		res.trans = s.step(p, ts, dirScore)
+	}
+	res.reported = score
+	if warm && p.suppress > 0 {
+		if s.supp > 0 {
+			s.supp--
+			res.reported = score * suppressedScoreFactor
+		} else if dirScore > p.k {
+			s.supp = p.suppress
+		}
 	}
 
 	// Update after the verdict, with the clipped residual. Before the

@@ -311,7 +311,7 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 		fresh := newTestEngine(t, rule)
 		_, err := fresh.decodeState(old)
 		return err
-	}(), `"EWB1", this version reads "EWB2"`)
+	}(), `"EWB1", this version reads "EWB3"`)
 
 	fresh := newTestEngine(t, rule)
 	n, err := fresh.decodeState(good)
@@ -343,4 +343,42 @@ func TestImmediateScore(t *testing.T) {
 	assert.Equal(t, []transition{transPending, transCancelled, transFiring, transResolved}, trans)
 	assert.InDelta(t, res[350].baseline, res[351].baseline, 0.05, "the spike that fired was clipped")
 	assert.Less(t, res[351].sigma, 1.5*res[350].sigma)
+}
+
+func TestScoreSuppression(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule.ImmediateScore = 0
+	rule.For = 0
+	rule.ScoreSuppression = 20
+	p := newParams(&rule)
+	values := noisy(400, 13, 100, 1)
+	values[300] = 150 // opens the suppression
+	values[310] = 150 // inside it: reported damped, still fires
+	values[350] = 150 // after it: reported in full
+	s := &series{}
+	var res []result
+	for i, x := range values {
+		res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x))
+	}
+	for _, i := range []int{300, 350} {
+		assert.Greater(t, res[i].score, rule.K, "sample %d", i)
+		assert.Equal(t, res[i].score, res[i].reported, "sample %d is reported in full", i)
+	}
+	assert.Greater(t, res[310].score, rule.K)
+	assert.InDelta(t, res[310].score*suppressedScoreFactor, res[310].reported, 1e-12, "inside the suppression")
+	assert.Equal(t, transFiring, res[310].trans, "the alert sees the full score")
+	for i := 301; i <= 320; i++ {
+		assert.InDelta(t, res[i].score*suppressedScoreFactor, res[i].reported, 1e-12, "sample %d", i)
+	}
+	assert.Equal(t, res[321].score, res[321].reported, "the suppression lasts score_suppression samples")
+
+	rule.ScoreSuppression = 0
+	p = newParams(&rule)
+	s = &series{}
+	for i, x := range values {
+		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
+		require.Equal(t, r.score, r.reported, "0 turns it off (sample %d)", i)
+	}
 }
