@@ -114,6 +114,46 @@ func TestLevelShiftIsFollowed(t *testing.T) {
 	assert.Equal(t, stateOK, s.state)
 }
 
+// TestSecondShiftSeen: an hourly level with 5% noise steps by −35% twice,
+// 235 samples apart. The first step fires; the level adopts it within a few
+// samples without inflating σ, so the second step fires too (with the plain
+// unclipped updates it left σ ×3 and the second step scored below 3).
+func TestSecondShiftSeen(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	rng := rand.New(rand.NewPCG(1, 2))
+	values := make([]float64, 672)
+	a, b := 268, 504
+	for i := range values {
+		level := 50.0
+		if i >= a {
+			level *= 0.65
+		}
+		if i >= b {
+			level *= 0.65
+		}
+		values[i] = level * (1 + 0.05*rng.NormFloat64())
+	}
+	s := &series{}
+	var firing []int
+	var res []result
+	for i, x := range values {
+		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x)
+		res = append(res, r)
+		if r.trans == transFiring {
+			firing = append(firing, i)
+		}
+	}
+	require.Len(t, firing, 2, "one alert per step")
+	assert.InDelta(t, a, firing[0], 2)
+	assert.InDelta(t, b, firing[1], 2)
+	assert.Zero(t, s.adopt)
+	assert.InDelta(t, 50*0.65*0.65, s.g.mean, 1, "the level followed both steps")
+	assert.Less(t, res[b-1].sigma, 1.7*0.05*50*0.65, "σ before the second step is near the noise at the new level (×2 without adoption)")
+}
+
 // TestSigmaFloor: the floor is the largest of the series' own resolution,
 // the relative and the absolute floor; a series that sat at exactly 0
 // scores at most maxScore, and no finite input scores above it.

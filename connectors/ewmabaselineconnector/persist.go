@@ -21,14 +21,14 @@ import (
 //
 //	"EWB3" u64 keyCheck u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
-//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev, u16 supp,
+//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev, i8 adopt, u16 supp,
 //	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
 //
 // The version covers everything a saved series depends on: the layout of the
 // statistics (EWB1 held per-slot mean/variance of the statistics before the
-// robust detector; EWB2 had no score-suppression counter) and the series key. keyCheck is seriesKey of a fixed probe
+// robust detector; EWB2 had no score-suppression counter and adoption flag) and the series key. keyCheck is seriesKey of a fixed probe
 // series (keyCheckValue): if the key hash ever changes, saved keys would no
 // longer match their series, so a file whose keyCheck differs is discarded
 // as a whole (TestSeriesKeyPinned pins both). A file of another version is
@@ -124,6 +124,7 @@ func (e *engine) encodeState() []byte {
 		w.u8(uint8(s.state))
 		w.u8(s.dtype)
 		w.u8(boolByte(s.hasPrev))
+		w.u8(uint8(s.adopt))
 		w.u16(s.supp)
 		seasonal := e.seasonOf(s)
 		w.u16(uint16(len(seasonal)))
@@ -250,6 +251,7 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		s.prev, s.prev2 = r.f64(), r.f64()
 		s.samples = r.u32()
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
+		s.adopt = int8(r.u8())
 		s.supp = r.u16()
 		nslots := int(r.u16())
 		if nslots > 0 {
