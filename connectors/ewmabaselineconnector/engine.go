@@ -29,7 +29,7 @@ import (
 	"github.com/vigil-otel/vigil/connectors/ewmabaselineconnector/internal/metadata"
 )
 
-// Skip reasons, the `reason` attribute of ewma_baseline_points_skipped.
+// Skip reasons, the `reason` attribute of connector_ewma_baseline_skipped_points.
 const (
 	reasonNaNInf = iota
 	reasonOutOfOrder
@@ -382,19 +382,19 @@ func pointAttrs(m pmetric.Metric) func(i int) pcommon.Map {
 func (e *engine) record(b *batch, dTracked int64) {
 	ctx := context.Background()
 	if dTracked != 0 {
-		e.tb.EwmaBaselineSeriesTracked.Add(ctx, dTracked)
+		e.tb.ConnectorEwmaBaselineTrackedSeries.Add(ctx, dTracked)
 	}
 	if b.points > 0 {
-		e.tb.EwmaBaselinePointsProcessed.Add(ctx, b.points)
+		e.tb.ConnectorEwmaBaselineProcessedPoints.Add(ctx, b.points)
 	}
 	for r, n := range b.skipped {
 		if n > 0 {
-			e.tb.EwmaBaselinePointsSkipped.Add(ctx, n, e.reasonOpts[r])
+			e.tb.ConnectorEwmaBaselineSkippedPoints.Add(ctx, n, e.reasonOpts[r])
 		}
 	}
 	for t, n := range b.trans {
 		if n > 0 {
-			e.tb.EwmaBaselineAlertTransitions.Add(ctx, n, e.transOpts[t])
+			e.tb.ConnectorEwmaBaselineAlertTransitions.Add(ctx, n, e.transOpts[t])
 		}
 	}
 }

@@ -135,10 +135,10 @@ func reasonAttr(reason string) metric.AddOption {
 func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	b := e.tr.translate(ld)
 	for reason, n := range b.dropped {
-		e.tb.ExporterLokiEntriesDropped.Add(ctx, n, reasonAttr(reason))
+		e.tb.ExporterLokiDroppedEntries.Add(ctx, n, reasonAttr(reason))
 	}
 	if b.truncated > 0 {
-		e.tb.ExporterLokiLinesTruncated.Add(ctx, b.truncated)
+		e.tb.ExporterLokiTruncatedLines.Add(ctx, b.truncated)
 	}
 	if len(b.groups) == 0 {
 		return nil
@@ -226,8 +226,8 @@ func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
 
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
-		e.tb.ExporterLokiEntriesSent.Add(ctx, int64(g.entries))
-		e.tb.ExporterLokiStreamsSent.Add(ctx, int64(len(g.streams)))
+		e.tb.ExporterLokiSentEntries.Add(ctx, int64(g.entries))
+		e.tb.ExporterLokiSentStreams.Add(ctx, int64(len(g.streams)))
 		return sendResult{}
 	}
 
@@ -253,13 +253,13 @@ func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
 }
 
 func (e *lokiExporter) countFailed(ctx context.Context, g *group) {
-	e.tb.ExporterLokiEntriesFailed.Add(ctx, int64(g.entries))
-	e.tb.ExporterLokiStreamsFailed.Add(ctx, int64(len(g.streams)))
+	e.tb.ExporterLokiFailedEntries.Add(ctx, int64(g.entries))
+	e.tb.ExporterLokiFailedStreams.Add(ctx, int64(len(g.streams)))
 }
 
 func (e *lokiExporter) countDropped(ctx context.Context, g *group, entries int64, reason string) {
-	e.tb.ExporterLokiEntriesDropped.Add(ctx, entries, reasonAttr(reason))
-	e.tb.ExporterLokiStreamsDropped.Add(ctx, int64(len(g.streams)), reasonAttr(reason))
+	e.tb.ExporterLokiDroppedEntries.Add(ctx, entries, reasonAttr(reason))
+	e.tb.ExporterLokiDroppedStreams.Add(ctx, int64(len(g.streams)), reasonAttr(reason))
 }
 
 var ignoredRe = regexp.MustCompile(`total ignored: (\d+) out of \d+`)

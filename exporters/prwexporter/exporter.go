@@ -143,10 +143,10 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 	}
 	res := e.tr.Translate(mds...)
 	for k, n := range res.Dropped {
-		e.tb.ExporterPrwDropped.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
+		e.tb.ExporterPrometheusremotewriteDroppedItems.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
 	}
 	if res.Collisions > 0 {
-		e.tb.ExporterPrwNameCollisions.Add(ctx, res.Collisions)
+		e.tb.ExporterPrometheusremotewriteNameCollisions.Add(ctx, res.Collisions)
 		e.collisionLog.Do(func() {
 			e.set.Logger.Warn("OTLP series collide after translation to Prometheus names; the later data points were dropped",
 				zap.Int64("collisions", res.Collisions))
@@ -267,7 +267,7 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		}
 	}
 	if err != nil {
-		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "marshal"))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "marshal"))
 		return consumererror.NewPermanent(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
@@ -283,21 +283,21 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		req.Header.Set("Content-Type", contentTypeV2)
 		req.Header.Set("X-Prometheus-Remote-Write-Version", versionV2)
 	}
-	e.tb.ExporterPrwRequestSize.Record(ctx, int64(len(body)))
+	e.tb.ExporterPrometheusremotewriteRequestSize.Record(ctx, int64(len(body)))
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
-		e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
-		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "transport"))
+		e.tb.ExporterPrometheusremotewriteRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteFailedItems, attribute.String("reason", "transport"))
 		return fmt.Errorf("failed to make an HTTP request: %w", err)
 	}
 	defer resp.Body.Close()
-	e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
+	e.tb.ExporterPrometheusremotewriteRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
 
 	if resp.StatusCode/100 == 2 {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
 		if v1 {
-			c.record(ctx, e.tb.ExporterPrwSent)
+			c.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
 			return nil
 		}
 		return e.v2Response(ctx, sh, resp, c)
@@ -311,13 +311,13 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
 	}
 	if retryableStatus(resp.StatusCode) {
-		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteFailedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
 		if d := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			return exporterhelper.NewThrottleRetry(err, d)
 		}
 		return err
 	}
-	c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+	c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
 	e.errLog.Do(func() {
 		e.set.Logger.Error("Remote-write receiver rejected a request; its data were dropped (logged at most every 10s)",
 			zap.Int("status", resp.StatusCode), zap.String("message", string(bytes.TrimSpace(msg))),
@@ -343,11 +343,11 @@ func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp 
 		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
 	}
 	written := counts{ws, wh, wx}
-	written.record(ctx, e.tb.ExporterPrwSent)
+	written.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
 	lost := counts{max(c.samples-ws, 0), max(c.histograms-wh, 0), max(c.exemplars-wx, 0)}
 	if lost.samples+lost.histograms+lost.exemplars > 0 {
-		e.tb.ExporterPrwPartialWrites.Add(ctx, 1)
-		lost.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "partial_write"))
+		e.tb.ExporterPrometheusremotewritePartialWrites.Add(ctx, 1)
+		lost.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "partial_write"))
 	}
 	return nil
 }
@@ -358,12 +358,12 @@ func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp 
 func (e *prwExporter) v2Unacknowledged(ctx context.Context, sh *translate.Shard, status string, c counts) error {
 	if e.cfg.V2Unacknowledged == V2Fail {
 		err := fmt.Errorf("remote-write receiver %s answered a 2.0 request with %s but without X-Prometheus-Remote-Write-*-Written headers: it does not support remote-write 2.0 (set `protocol: v1` or `v2_unacknowledged: fallback_to_v1`)", e.cfg.ClientConfig.Endpoint, status)
-		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "v2_unacknowledged"))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "v2_unacknowledged"))
 		e.errLog.Do(func() { e.set.Logger.Error("Dropping data", zap.Error(err)) })
 		return consumererror.NewPermanent(err)
 	}
 	e.fallbackOnce.Do(func() {
-		e.tb.ExporterPrwProtocolFallbacks.Add(ctx, 1)
+		e.tb.ExporterPrometheusremotewriteProtocolFallbacks.Add(ctx, 1)
 		e.set.Logger.Warn("Remote-write receiver does not acknowledge remote-write 2.0 (no X-Prometheus-Remote-Write-*-Written headers); falling back to remote-write 1.0 for this exporter and resending",
 			zap.String("endpoint", e.cfg.ClientConfig.Endpoint), zap.String("status", status))
 	})

@@ -208,7 +208,7 @@ func TestStatusCodes(t *testing.T) {
 			err := e.pushMetrics(context.Background(), gauges(3))
 			if !tt.wantErr {
 				require.NoError(t, err)
-				metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+				metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 					{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 3},
 				}, metricdatatest.IgnoreTimestamp())
 				return
@@ -229,9 +229,9 @@ func TestStatusCodes(t *testing.T) {
 			}
 			want := []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", tt.countReason)), Value: 3}}
 			if tt.countedAs == "dropped" {
-				metadatatest.AssertEqualExporterPrwDropped(t, tel, want, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, want, metricdatatest.IgnoreTimestamp())
 			} else {
-				metadatatest.AssertEqualExporterPrwFailed(t, tel, want, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterPrometheusremotewriteFailedItems(t, tel, want, metricdatatest.IgnoreTimestamp())
 			}
 		})
 	}
@@ -256,11 +256,11 @@ func TestV2WrittenHeadersAndPartialWrites(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	require.NoError(t, e.pushMetrics(context.Background(), gauges(5)))
-	metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 3},
 	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualExporterPrwPartialWrites(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualExporterPrwDropped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewritePartialWrites(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", "partial_write")), Value: 2},
 	}, metricdatatest.IgnoreTimestamp())
 }
@@ -295,8 +295,8 @@ func TestV2UnacknowledgedFallsBackToV1(t *testing.T) {
 			assert.NotNil(t, reqs[1].v1)
 			assert.NotNil(t, reqs[2].v1)
 			assert.ElementsMatch(t, []string{"g0", "g1"}, reqs[1].names, "the unacknowledged data are resent")
-			metadatatest.AssertEqualExporterPrwProtocolFallbacks(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-			metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+			metadatatest.AssertEqualExporterPrometheusremotewriteProtocolFallbacks(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+			metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 				{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 4},
 			}, metricdatatest.IgnoreTimestamp())
 		})
@@ -311,7 +311,7 @@ func TestV2UnacknowledgedFails(t *testing.T) {
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.ErrorContains(t, err, "it does not support remote-write 2.0")
 	assert.Len(t, rec.all(), 1)
-	metadatatest.AssertEqualExporterPrwDropped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", "v2_unacknowledged")), Value: 2},
 	}, metricdatatest.IgnoreTimestamp())
 }

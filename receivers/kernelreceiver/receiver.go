@@ -76,7 +76,7 @@ type kernelReceiver struct {
 	// they were first missed; bounded by the cgroups in the kernel maps.
 	gone map[uint64]time.Time
 	// unresolved remembers the cgroup ids already counted as unresolved, so
-	// that kernel_receiver_cgroup_unresolved counts ids, not collections.
+	// that receiver_kernel_cgroup_lookup_failures counts ids, not collections.
 	unresolved map[uint64]struct{}
 }
 
@@ -259,7 +259,7 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		g.peers = append(g.peers, peerEntry{p, s})
 	})
 	if bad > 0 {
-		r.tb.KernelReceiverDecodeErrors.Add(ctx, int64(bad))
+		r.tb.ReceiverKernelDecodeErrors.Add(ctx, int64(bad))
 	}
 	if err != nil {
 		return pmetric.Metrics{}, err
@@ -368,7 +368,7 @@ func (r *kernelReceiver) forgetGoneCgroups(ctx context.Context) {
 		r.set.Logger.Error("deleting the kernel aggregates of removed cgroups", zap.Uint64s("cgroup_ids", ids), zap.Error(err))
 		return
 	}
-	r.tb.KernelReceiverCgroupsForgotten.Add(ctx, int64(len(ids)))
+	r.tb.ReceiverKernelForgottenCgroups.Add(ctx, int64(len(ids)))
 	forgotten := make(map[uint64]struct{}, len(ids))
 	for _, id := range ids {
 		forgotten[id] = struct{}{}
@@ -521,7 +521,7 @@ func (r *kernelReceiver) resource(ctx context.Context, k resourceKey) pcommon.Re
 				if len(r.unresolved) < r.cfg.MaxCgroupPaths {
 					r.unresolved[k.cgroup] = struct{}{}
 				}
-				r.tb.KernelReceiverCgroupUnresolved.Add(ctx, 1)
+				r.tb.ReceiverKernelCgroupLookupFailures.Add(ctx, 1)
 			}
 		}
 	}
@@ -541,9 +541,9 @@ func (r *kernelReceiver) recordDrops(ctx context.Context) {
 		}
 		return int64(cur - prev)
 	}
-	r.tb.KernelReceiverPeerMapFull.Add(ctx, delta(d.PeerMapFull, p.PeerMapFull))
-	r.tb.KernelReceiverPeerOverflow.Add(ctx, delta(d.PeerOverflow+d.CgroupMapFull, p.PeerOverflow+p.CgroupMapFull))
-	r.tb.KernelReceiverSocketMapFull.Add(ctx, delta(d.SockMapFull, p.SockMapFull))
-	r.tb.KernelReceiverStateMapFull.Add(ctx, delta(d.StateMapFull, p.StateMapFull))
+	r.tb.ReceiverKernelPeerMapFull.Add(ctx, delta(d.PeerMapFull, p.PeerMapFull))
+	r.tb.ReceiverKernelPeerOverflow.Add(ctx, delta(d.PeerOverflow+d.CgroupMapFull, p.PeerOverflow+p.CgroupMapFull))
+	r.tb.ReceiverKernelSocketMapFull.Add(ctx, delta(d.SockMapFull, p.SockMapFull))
+	r.tb.ReceiverKernelStateMapFull.Add(ctx, delta(d.StateMapFull, p.StateMapFull))
 	r.prevDrops = d
 }
