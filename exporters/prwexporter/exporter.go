@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -28,7 +27,7 @@ import (
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 	"github.com/vigil-otel/vigil/internal/keepalive"
-	"github.com/vigil-otel/vigil/internal/retryafter"
+	"github.com/vigil-otel/vigil/internal/shardsend"
 )
 
 const (
@@ -152,34 +151,20 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 				zap.Int64("collisions", res.Collisions))
 		})
 	}
-	errs := make([]error, len(res.Shards))
 	written := make([][]*translate.Shard, len(res.Shards))
-	var wg sync.WaitGroup
-	for i, sh := range res.Shards {
-		if len(sh.Series) == 0 {
-			continue
+	out := shardsend.NewOutcome(shardsend.Send(len(res.Shards), func(i int) error {
+		if len(res.Shards[i].Series) == 0 {
+			return nil
 		}
-		wg.Go(func() { written[i], errs[i] = e.sendShard(ctx, sh) })
-	}
-	wg.Wait()
-
-	var retryable, permanent []error
-	failed := make([]bool, len(res.Shards))
-	for i, err := range errs {
-		switch {
-		case err == nil:
-		case consumererror.IsPermanent(err):
-			permanent = append(permanent, err)
-		default:
-			failed[i] = true
-			retryable = append(retryable, err)
-		}
-	}
-	if len(retryable) > 0 {
+		var err error
+		written[i], err = e.sendShard(ctx, res.Shards[i])
+		return err
+	}))
+	return out.Err(func(err error) error {
 		// The groups of the parts a failed shard wrote (or dropped) before
 		// its failure are not retried.
 		done := map[uint64]struct{}{}
-		for i, f := range failed {
+		for i, f := range out.Failed {
 			if f {
 				for _, part := range written[i] {
 					part.Groups(done)
@@ -187,7 +172,7 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 			}
 		}
 		keep := func(shard int, group uint64) bool {
-			if !failed[shard] {
+			if !out.Failed[shard] {
 				return false
 			}
 			_, ok := done[group]
@@ -199,12 +184,8 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 				rest = append(rest, part{md: md, seq: p.seq})
 			}
 		}
-		return &partialError{err: errors.Join(retryable...), rest: rest}
-	}
-	if len(permanent) > 0 {
-		return consumererror.NewPermanent(errors.Join(permanent...))
-	}
-	return nil
+		return &partialError{err: err, rest: rest}
+	})
 }
 
 type counts struct{ samples, histograms, exemplars int64 }
@@ -294,7 +275,7 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 	defer resp.Body.Close()
 	e.tb.ExporterPrometheusremotewriteRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
 
-	if resp.StatusCode/100 == 2 {
+	if shardsend.Classify(resp.StatusCode) == shardsend.Accepted {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
 		if v1 {
 			c.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
@@ -310,12 +291,9 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		// only prometheus.WriteRequest enabled) refuses the content type.
 		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
 	}
-	if retryableStatus(resp.StatusCode) {
+	if shardsend.Classify(resp.StatusCode) == shardsend.Retryable {
 		c.record(ctx, e.tb.ExporterPrometheusremotewriteFailedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
-		if d := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
-			return exporterhelper.NewThrottleRetry(err, d)
-		}
-		return err
+		return shardsend.Retry(err, shardsend.RetryAfter(resp.Header, time.Now()))
 	}
 	c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
 	e.errLog.Do(func() {
@@ -324,12 +302,6 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 			zap.Int64("samples", c.samples), zap.Int64("histograms", c.histograms))
 	})
 	return consumererror.NewPermanent(err)
-}
-
-// retryableStatus is the status-code table: 5xx and 429 are retried (with
-// Retry-After when given); every other non-2xx status is permanent.
-func retryableStatus(code int) bool {
-	return code == http.StatusTooManyRequests || code/100 == 5
 }
 
 func statusClass(code int) string { return strconv.Itoa(code/100) + "xx" }

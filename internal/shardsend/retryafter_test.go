@@ -1,14 +1,15 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package retryafter
+package shardsend
 
 import (
+	"net/http"
 	"testing"
 	"time"
 )
 
-func TestParse(t *testing.T) {
+func TestParseRetryAfter(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -28,20 +29,27 @@ func TestParse(t *testing.T) {
 		{"Sun, 22 Nov 2026 09:59:00 GMT", 0},            // in the past
 	}
 	for _, tt := range tests {
-		if got := Parse(tt.in, now); got != tt.want {
-			t.Errorf("Parse(%q) = %v, want %v", tt.in, got, tt.want)
+		h := http.Header{}
+		if tt.in != "" {
+			h.Set("Retry-After", tt.in)
+		}
+		if got := RetryAfter(h, now); got != tt.want {
+			t.Errorf("RetryAfter(Retry-After: %q) = %v, want %v", tt.in, got, tt.want)
+		}
+		if got := ParseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
 
-func FuzzParse(f *testing.F) {
+func FuzzParseRetryAfter(f *testing.F) {
 	for _, s := range []string{"", "5", "Sun, 22 Nov 2026 10:00:30 GMT", "-1", "99999999999999999999", "10000000000"} {
 		f.Add(s)
 	}
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, v string) {
-		if d := Parse(v, now); d < 0 {
-			t.Fatalf("Parse(%q) = %v: negative", v, d)
+		if d := ParseRetryAfter(v, now); d < 0 {
+			t.Fatalf("ParseRetryAfter(%q) = %v: negative", v, d)
 		}
 	})
 }
