@@ -11,11 +11,11 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/vigil-otel/vigil/internal/upstreamtest"
 )
 
 // The tests in this file check that the wrapper still is contrib's
@@ -27,53 +27,27 @@ import (
 func TestFollowsContribFactory(t *testing.T) {
 	t.Parallel()
 	contrib, wrapper := filestorage.NewFactory(), NewFactory()
-	assert.Equal(t, contrib.Type(), wrapper.Type())
+	upstreamtest.AssertSameFactory(t, contrib, wrapper)
 	assert.Equal(t, contrib.Stability(), wrapper.Stability())
-	assert.Equal(t, contrib.CreateDefaultConfig(), wrapper.CreateDefaultConfig())
 }
 
-// TestFollowsContribValidation unmarshals and validates the same YAML with
-// contrib's factory and the wrapper's: both must accept it or fail with the
-// same message.
+// TestFollowsContribValidation unmarshals and validates the same
+// configurations with contrib's factory and the wrapper's: both must accept
+// each or fail with the same message.
 func TestFollowsContribValidation(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing")
-	tests := []struct {
-		name string
-		conf map[string]any
-		ok   bool
-	}{
-		{name: "valid", conf: map[string]any{"directory": dir}, ok: true},
-		{name: "missing directory", conf: map[string]any{"directory": missing}},
-		{name: "created directory", conf: map[string]any{"directory": missing, "create_directory": true}, ok: true},
-		{name: "bad permissions", conf: map[string]any{"directory": missing, "create_directory": true, "directory_permissions": "999"}},
-		{name: "negative max size", conf: map[string]any{"directory": dir, "max_size": -1}},
-		{name: "compaction without a directory", conf: map[string]any{"directory": dir, "compaction": map[string]any{"on_start": true, "directory": missing}}},
-		{name: "negative transaction size", conf: map[string]any{"directory": dir, "compaction": map[string]any{"max_transaction_size": -1}}},
-		{name: "unknown key", conf: map[string]any{"directory": dir, "fsnyc": true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			contribErr := loadAndValidate(filestorage.NewFactory().CreateDefaultConfig(), tt.conf)
-			wrapperErr := loadAndValidate(NewFactory().CreateDefaultConfig(), tt.conf)
-			if tt.ok {
-				require.NoError(t, contribErr)
-				require.NoError(t, wrapperErr)
-				return
-			}
-			require.Error(t, contribErr)
-			require.EqualError(t, wrapperErr, contribErr.Error())
-		})
-	}
-}
-
-func loadAndValidate(cfg component.Config, conf map[string]any) error {
-	if err := confmap.NewFromStringMap(conf).Unmarshal(cfg); err != nil {
-		return err
-	}
-	return confmap.Validate(cfg)
+	upstreamtest.AssertSameValidation(t, filestorage.NewFactory(), NewFactory(), []upstreamtest.Config{
+		{Name: "valid", Conf: map[string]any{"directory": dir}, Valid: true},
+		{Name: "missing directory", Conf: map[string]any{"directory": missing}},
+		{Name: "created directory", Conf: map[string]any{"directory": missing, "create_directory": true}, Valid: true},
+		{Name: "bad permissions", Conf: map[string]any{"directory": missing, "create_directory": true, "directory_permissions": "999"}},
+		{Name: "negative max size", Conf: map[string]any{"directory": dir, "max_size": -1}},
+		{Name: "compaction without a directory", Conf: map[string]any{"directory": dir, "compaction": map[string]any{"on_start": true, "directory": missing}}},
+		{Name: "negative transaction size", Conf: map[string]any{"directory": dir, "compaction": map[string]any{"max_transaction_size": -1}}},
+		{Name: "unknown key", Conf: map[string]any{"directory": dir, "fsnyc": true}},
+	})
 }
 
 // TestWrapsContribExtension: the extension the wrapper creates is contrib's,

@@ -5,14 +5,14 @@ package memorylimiterwrapper
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	coremlp "go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	"go.opentelemetry.io/collector/processor/processortest"
@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/vigil-otel/vigil/internal/upstreamtest"
 	"github.com/vigil-otel/vigil/processors/memorylimiterwrapper/internal/metadatatest"
 )
 
@@ -34,53 +35,27 @@ import (
 func TestFollowsTheCoreFactory(t *testing.T) {
 	t.Parallel()
 	core, wrapper := coremlp.NewFactory(), NewFactory()
-	assert.Equal(t, core.Type(), wrapper.Type())
+	upstreamtest.AssertSameFactory(t, core, wrapper)
 	assert.Equal(t, core.TracesStability(), wrapper.TracesStability())
 	assert.Equal(t, core.MetricsStability(), wrapper.MetricsStability())
 	assert.Equal(t, core.LogsStability(), wrapper.LogsStability())
-	assert.Equal(t, core.CreateDefaultConfig(), wrapper.CreateDefaultConfig())
 }
 
-// TestFollowsTheCoreValidation unmarshals and validates the same YAML with
-// the core's factory and the wrapper's: both must accept it or fail with the
-// same message.
+// TestFollowsTheCoreValidation unmarshals and validates the same
+// configurations with the core's factory and the wrapper's: both must
+// accept each or fail with the same message.
 func TestFollowsTheCoreValidation(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name string
-		conf map[string]any
-		ok   bool
-	}{
-		{name: "mib", conf: map[string]any{"check_interval": "1s", "limit_mib": 4000, "spike_limit_mib": 800}, ok: true},
-		{name: "percentage", conf: map[string]any{"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20}, ok: true},
-		{name: "defaults", conf: map[string]any{}},
-		{name: "no limit", conf: map[string]any{"check_interval": "1s"}},
-		{name: "spike above the limit", conf: map[string]any{"check_interval": "1s", "limit_mib": 100, "spike_limit_mib": 100}},
-		{name: "spike percentage above the limit", conf: map[string]any{"check_interval": "1s", "limit_percentage": 50, "spike_limit_percentage": 60}},
-		{name: "percentage above 100", conf: map[string]any{"check_interval": "1s", "limit_percentage": 101}},
-		{name: "unknown key", conf: map[string]any{"check_interval": "1s", "limit_mb": 100}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			coreErr := loadAndValidate(coremlp.NewFactory().CreateDefaultConfig(), tt.conf)
-			wrapperErr := loadAndValidate(NewFactory().CreateDefaultConfig(), tt.conf)
-			if tt.ok {
-				require.NoError(t, coreErr)
-				require.NoError(t, wrapperErr)
-				return
-			}
-			require.Error(t, coreErr)
-			require.EqualError(t, wrapperErr, coreErr.Error())
-		})
-	}
-}
-
-func loadAndValidate(cfg component.Config, conf map[string]any) error {
-	if err := confmap.NewFromStringMap(conf).Unmarshal(cfg); err != nil {
-		return err
-	}
-	return confmap.Validate(cfg)
+	upstreamtest.AssertSameValidation(t, coremlp.NewFactory(), NewFactory(), []upstreamtest.Config{
+		{Name: "mib", Conf: map[string]any{"check_interval": "1s", "limit_mib": 4000, "spike_limit_mib": 800}, Valid: true},
+		{Name: "percentage", Conf: map[string]any{"check_interval": "1s", "limit_percentage": 80, "spike_limit_percentage": 20}, Valid: true},
+		{Name: "defaults", Conf: map[string]any{}},
+		{Name: "no limit", Conf: map[string]any{"check_interval": "1s"}},
+		{Name: "spike above the limit", Conf: map[string]any{"check_interval": "1s", "limit_mib": 100, "spike_limit_mib": 100}},
+		{Name: "spike percentage above the limit", Conf: map[string]any{"check_interval": "1s", "limit_percentage": 50, "spike_limit_percentage": 60}},
+		{Name: "percentage above 100", Conf: map[string]any{"check_interval": "1s", "limit_percentage": 101}},
+		{Name: "unknown key", Conf: map[string]any{"check_interval": "1s", "limit_mb": 100}},
+	})
 }
 
 // TestWrapsTheCoreProcessors: each processor the wrapper creates embeds the
@@ -92,31 +67,38 @@ func TestWrapsTheCoreProcessors(t *testing.T) {
 	cfg.MemoryLimitMiB = 100
 	set := processortest.NewNopSettings(NewFactory().Type())
 	ctx := context.Background()
-	core := coremlp.NewFactory()
+	core, wrapper, next := coremlp.NewFactory(), NewFactory(), consumertest.NewNop()
+	wt, err1 := wrapper.CreateTraces(ctx, set, cfg, next)
+	ct, err2 := core.CreateTraces(ctx, set, cfg, next)
+	wm, err3 := wrapper.CreateMetrics(ctx, set, cfg, next)
+	cm, err4 := core.CreateMetrics(ctx, set, cfg, next)
+	wl, err5 := wrapper.CreateLogs(ctx, set, cfg, next)
+	cl, err6 := core.CreateLogs(ctx, set, cfg, next)
+	require.NoError(t, errors.Join(err1, err2, err3, err4, err5, err6))
+	for _, p := range []struct {
+		signal        string
+		wrapped, core capable
+	}{{"traces", wt, ct}, {"metrics", wm, cm}, {"logs", wl, cl}} {
+		inner := embeddedCore(p.wrapped)
+		require.NotNil(t, inner, "%s: the wrapper's processor is a %T", p.signal, p.wrapped)
+		assert.IsType(t, p.core, inner, "%s: the wrapped processor is the core's own type", p.signal)
+		assert.Equal(t, p.core.Capabilities(), p.wrapped.Capabilities(), p.signal)
+	}
+}
 
-	tp, err := NewFactory().CreateTraces(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	coreTP, err := core.CreateTraces(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	require.IsType(t, &tracesProcessor{}, tp)
-	assert.IsType(t, coreTP, tp.(*tracesProcessor).Traces)
-	assert.Equal(t, coreTP.Capabilities(), tp.Capabilities())
+type capable interface{ Capabilities() consumer.Capabilities }
 
-	mp, err := NewFactory().CreateMetrics(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	coreMP, err := core.CreateMetrics(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	require.IsType(t, &metricsProcessor{}, mp)
-	assert.IsType(t, coreMP, mp.(*metricsProcessor).Metrics)
-	assert.Equal(t, coreMP.Capabilities(), mp.Capabilities())
-
-	lp, err := NewFactory().CreateLogs(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	coreLP, err := core.CreateLogs(ctx, set, cfg, consumertest.NewNop())
-	require.NoError(t, err)
-	require.IsType(t, &logsProcessor{}, lp)
-	assert.IsType(t, coreLP, lp.(*logsProcessor).Logs)
-	assert.Equal(t, coreLP.Capabilities(), lp.Capabilities())
+// embeddedCore returns the core processor a wrapper's processor embeds.
+func embeddedCore(p capable) capable {
+	switch w := p.(type) {
+	case *tracesProcessor:
+		return w.Traces
+	case *metricsProcessor:
+		return w.Metrics
+	case *logsProcessor:
+		return w.Logs
+	}
+	return nil
 }
 
 // TestLimitsMatchTheCore checks Vigil's computation of the limits against

@@ -19,9 +19,8 @@ const (
 // exponentialHistogram translates an exponential histogram data point into
 // one native histogram sample of the family's series, with its exemplars.
 func (e *pointEmitter) exponentialHistogram(p pmetric.ExponentialHistogramDataPoint) {
-	ts := msOf(p.Timestamp())
-	if ts == 0 {
-		e.res.drop(KindHistogram, ReasonMissingTimestamp, 1)
+	ts, ok := e.timestamp(p.Timestamp(), KindHistogram, 1)
+	if !ok {
 		return
 	}
 	h, ok := nativeHistogram(p, ts)

@@ -17,14 +17,11 @@ import (
 // family's series: one cumulative _bucket per bound and +Inf (each with the
 // exemplars that fall in it), _sum when the point has one, and _count.
 func (e *pointEmitter) histogram(p pmetric.HistogramDataPoint) {
-	ts := msOf(p.Timestamp())
-	if ts == 0 {
-		e.res.drop(KindSample, ReasonMissingTimestamp, int64(p.BucketCounts().Len())+2)
+	x, ok := e.familySample(p.Timestamp(), p.StartTimestamp(), int64(p.BucketCounts().Len())+2)
+	if !ok {
 		return
 	}
-	e.seen(ts)
 	stale := p.Flags().NoRecordedValue()
-	x := Sample{Timestamp: ts, Start: msOf(p.StartTimestamp())}
 	exs := e.t.exemplars(e.res, p.Exemplars())
 	meta := e.dp.meta
 	bounds, counts := p.ExplicitBounds(), p.BucketCounts()
@@ -64,14 +61,11 @@ func exemplarsIn(exs []prompb.Exemplar, lower, upper float64) []prompb.Exemplar 
 // summary translates a summary data point into the family's series: one per
 // quantile (the family name with a quantile label), _sum and _count.
 func (e *pointEmitter) summary(p pmetric.SummaryDataPoint) {
-	ts := msOf(p.Timestamp())
-	if ts == 0 {
-		e.res.drop(KindSample, ReasonMissingTimestamp, int64(p.QuantileValues().Len())+2)
+	x, ok := e.familySample(p.Timestamp(), p.StartTimestamp(), int64(p.QuantileValues().Len())+2)
+	if !ok {
 		return
 	}
-	e.seen(ts)
 	stale := p.Flags().NoRecordedValue()
-	x := Sample{Timestamp: ts, Start: msOf(p.StartTimestamp())}
 	qs := p.QuantileValues()
 	for i := 0; i < qs.Len(); i++ {
 		q := qs.At(i)

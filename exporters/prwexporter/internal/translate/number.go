@@ -14,9 +14,8 @@ import (
 // number translates a gauge or counter data point: one sample, with the
 // start ("created") timestamp for a monotonic counter, and its exemplars.
 func (e *pointEmitter) number(p pmetric.NumberDataPoint) {
-	ts := msOf(p.Timestamp())
-	if ts == 0 {
-		e.res.drop(KindSample, ReasonMissingTimestamp, 1)
+	ts, ok := e.timestamp(p.Timestamp(), KindSample, 1)
+	if !ok {
 		return
 	}
 	x := Sample{Value: orStale(numberValue(p), p.Flags().NoRecordedValue()), Timestamp: ts}

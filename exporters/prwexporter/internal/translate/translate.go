@@ -413,3 +413,26 @@ func (e *pointEmitter) addExemplars(s *Series, ex []prompb.Exemplar) {
 // seen records that the data point's resource has data at ts (target_info
 // is stamped with the latest).
 func (e *pointEmitter) seen(ts int64) { e.dp.res.maxTs = max(e.dp.res.maxTs, ts) }
+
+// timestamp returns the data point's timestamp in ms. A data point without
+// one cannot be sent: ok is false, and it is counted as n dropped items of
+// kind.
+func (e *pointEmitter) timestamp(ts pcommon.Timestamp, kind string, n int64) (ms int64, ok bool) {
+	if ms = msOf(ts); ms == 0 {
+		e.res.drop(kind, ReasonMissingTimestamp, n)
+		return 0, false
+	}
+	return ms, true
+}
+
+// familySample starts the samples of a histogram or summary data point:
+// all its series share its timestamp and start timestamp. ok is false when
+// the point has no timestamp (see timestamp; n is its number of series).
+func (e *pointEmitter) familySample(ts, start pcommon.Timestamp, n int64) (x Sample, ok bool) {
+	ms, ok := e.timestamp(ts, KindSample, n)
+	if !ok {
+		return Sample{}, false
+	}
+	e.seen(ms)
+	return Sample{Timestamp: ms, Start: msOf(start)}, true
+}
