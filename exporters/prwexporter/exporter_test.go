@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadatatest"
+	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 )
 
 // received is one decoded request seen by the test server.
@@ -379,4 +380,66 @@ func TestPermanentErrorIsNotWrappedAsRetry(t *testing.T) {
 // pushMetrics sends md as one queued export.
 func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
 	return e.pushParts(ctx, []part{{md: md}})
+}
+
+// TestMixedShardOutcomes: of 4 shards, one is throttled for 7s, one for 60s,
+// one rejected, one accepted. The export is retried (not permanent), after
+// the longest Retry-After, with the data of the two throttled shards only;
+// the rejected shard's message is kept in the error.
+func TestMixedShardOutcomes(t *testing.T) {
+	t.Parallel()
+	md := gauges(40)
+	// Which series each shard holds, as the exporter will cut them.
+	shardOf := map[string]int{}
+	for i, sh := range translate.New(translate.Settings{Shards: 4, TargetInfo: true}).Translate(md).Shards {
+		for _, s := range sh.Series {
+			for _, l := range s.Labels() {
+				if l.Name == "__name__" {
+					shardOf[l.Value] = i
+				}
+			}
+		}
+	}
+	outcome := map[int]struct {
+		status     int
+		retryAfter string
+	}{0: {http.StatusTooManyRequests, "7"}, 1: {http.StatusServiceUnavailable, "60"}, 2: {http.StatusBadRequest, ""}}
+	e, _, _ := newTestExporter(t, func(c *Config) { c.Shards = 4 }, func(w http.ResponseWriter, got received) {
+		o, ok := outcome[shardOf[got.names[0]]]
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if o.retryAfter != "" {
+			w.Header().Set("Retry-After", o.retryAfter)
+		}
+		w.WriteHeader(o.status)
+		_, _ = fmt.Fprintf(w, "shard %d says %d", shardOf[got.names[0]], o.status)
+	})
+	err := e.pushMetrics(context.Background(), md)
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "a rejected shard must not stop the retry of the throttled ones")
+	assert.Contains(t, err.Error(), "Throttle (1m0s)")
+	assert.Contains(t, err.Error(), "shard 2 says 400")
+	var pe *partialError
+	require.ErrorAs(t, err, &pe)
+	require.Len(t, pe.rest, 1)
+	var retried []string
+	rms := pe.rest[0].md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			for k := 0; k < sms.At(j).Metrics().Len(); k++ {
+				retried = append(retried, sms.At(j).Metrics().At(k).Name())
+			}
+		}
+	}
+	var want []string
+	for i := range 40 {
+		if n := fmt.Sprintf("g%d", i); shardOf[n] == 0 || shardOf[n] == 1 {
+			want = append(want, n)
+		}
+	}
+	require.NotEmpty(t, want)
+	assert.ElementsMatch(t, want, retried, "exactly the throttled shards' data is handed back")
 }
