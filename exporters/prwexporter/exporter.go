@@ -125,8 +125,8 @@ func (e *prwExporter) shutdown(context.Context) error {
 }
 
 // pushParts translates the parts of one export into shards and sends them
-// concurrently. Ordering
-// design: the queue has one consumer, so exports leave it in order and one
+// concurrently (internal/shardsend, the send path shared with the loki
+// exporter). Ordering design: the queue has one consumer, so exports leave it in order and one
 // export finishes (including its retries) before the next starts; within an
 // export every series lives in exactly one shard (hash of its labels, as
 // Prometheus' own QueueManager does), and a shard larger than
