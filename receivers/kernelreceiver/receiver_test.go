@@ -34,6 +34,7 @@ type fakeTracer struct {
 	peers       map[tcpstats.Peer]tcpstats.PeerStats
 	states      map[tcpstats.StateKey]int64
 	drops       tcpstats.Drops
+	newCgroups  map[uint64]string
 	bad         int
 	closed      int
 }
@@ -52,6 +53,13 @@ func (f *fakeTracer) ReadStates(fn func(tcpstats.StateKey, int64)) error {
 	return nil
 }
 func (f *fakeTracer) Drops() (tcpstats.Drops, error) { return f.drops, nil }
+func (f *fakeTracer) ReadNewCgroups(fn func(uint64, string)) error {
+	for id, p := range f.newCgroups {
+		fn(id, p)
+	}
+	clear(f.newCgroups)
+	return nil
+}
 func (f *fakeTracer) ForgetCgroups(ids []uint64) (int, error) {
 	n := 0
 	for p := range f.peers {
