@@ -27,16 +27,19 @@ static __always_inline struct sock_id sock_identity(const struct sock *sk, const
 }
 
 // sock_is_passive tells whether full socket sk is a connection a listener
-// accepted, from its slot in the socket table (SOCK_FLAG_PASSIVE). A socket
-// the table does not track (accepted before the programs were loaded, or no
-// free slot) counts as not passive.
-static __always_inline int sock_is_passive(const struct sock *sk)
+// accepted: from its slot in the socket table (SOCK_FLAG_PASSIVE), else
+// (a socket accepted before the programs were loaded, one that found no
+// free slot, or one already in CLOSE, whose slot is freed: an abort's
+// reset) from sk_max_ack_backlog, which an accepted socket copies from its
+// listener (sk_clone_lock) and a client, never listening, leaves at 0. The
+// fallback misses the children of a listen(fd, 0) listener.
+static __always_inline int sock_is_passive(const struct sock *sk, const bool btf)
 {
 	struct sock_bucket *b = NULL;
 	int i = sock_find(sock_scalar(sk), &b);
-	if (!b || i < 0 || i >= SOCK_WAYS)
-		return 0;
-	return b->info[i].flags & SOCK_FLAG_PASSIVE;
+	if (b && i >= 0 && i < SOCK_WAYS)
+		return b->info[i].flags & SOCK_FLAG_PASSIVE;
+	return KREAD(btf, sk, sk_max_ack_backlog) != 0;
 }
 
 // fill_from_common fills family, remote address and port choice of key from
@@ -71,10 +74,26 @@ static __always_inline int fill_from_sock(struct peer_key *key, const struct soc
 	key->netns = id->netns;
 	if (id->full) {
 		if (passive < 0)
-			passive = sock_is_passive(sk);
+			passive = sock_is_passive(sk, btf);
 		server = passive || (KREAD(btf, sk, sk_userlocks) & SOCK_BINDPORT_LOCK);
 	}
-	return fill_from_common(key, &sk->__sk_common, server, btf);
+	if (fill_from_common(key, &sk->__sk_common, server, btf) != 0)
+		return -1;
+	if (server && key->local_port == 0 && id->full) {
+		// A socket entering CLOSE gives its port back (inet_put_port
+		// zeroes skc_num) before an abort sends its reset; the port
+		// is still in inet_sport.
+		__be16 sport = 0;
+		if (btf) {
+			const struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+			if (tp)
+				sport = tp->inet_conn.icsk_inet.inet_sport;
+		} else {
+			bpf_probe_read_kernel(&sport, sizeof(sport), &((const struct tcp_sock *)sk)->inet_conn.icsk_inet.inet_sport);
+		}
+		key->local_port = bpf_ntohs(sport);
+	}
+	return 0;
 }
 
 // fill_peer_from_packet fills family and remote address of key from the
@@ -294,7 +313,7 @@ static __always_inline int on_set_state(__u64 *ctx, const bool btf)
 	int rtt = success || oldstate == TCP_ESTABLISHED;
 	int peer = attempt || success || failure || rtt;
 	int child = oldstate == TCP_LISTEN && newstate == TCP_SYN_RECV;
-	int passive = child;
+	int passive = child ? 1 : -1;  // -1: fill_from_sock looks it up
 	struct sock_id id = {};
 	__u64 syn_ns = 0;
 	if (newstate != TCP_CLOSE && (oldstate == TCP_CLOSE || child)) {
@@ -319,12 +338,13 @@ static __always_inline int on_set_state(__u64 *ctx, const bool btf)
 				id = sock_identity(sk, btf);
 		} else {
 			// Not tracked: a socket older than the receiver, seen for
-			// the first time (tracked from its new state on; whether
-			// it was accepted is unknown), or one that found no free
-			// slot.
+			// the first time (tracked from its new state on), or one
+			// that found no free slot.
 			id = sock_identity(sk, btf);
-			if (newstate != TCP_CLOSE)
-				sock_track(skp, 0, id.cgroup_id, id.netns, newstate, 0);
+			if (newstate != TCP_CLOSE) {
+				passive = id.full && KREAD(btf, sk, sk_max_ack_backlog) != 0;
+				sock_track(skp, 0, id.cgroup_id, id.netns, newstate, passive ? SOCK_FLAG_PASSIVE : 0);
+			}
 		}
 	}
 	if (!peer)

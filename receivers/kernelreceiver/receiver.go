@@ -85,11 +85,11 @@ func newKernelReceiver(set receiver.Settings, cfg *Config, next consumer.Metrics
 		return nil, fmt.Errorf("metadata.NewTelemetryBuilder: %w", err)
 	}
 	return &kernelReceiver{
-		cfg:        cfg,
-		set:        set,
-		next:       next,
-		obsrecv:    obsrecv,
-		tb:         tb,
+		cfg:       cfg,
+		set:       set,
+		next:      next,
+		obsrecv:   obsrecv,
+		tb:        tb,
 		load:      func(c tcpstats.Config) (tracer, error) { return tcpstats.Load(c) },
 		states:    newStateMemory(cfg.MaxStateEntries),
 		cgroups:   newCgroupBook(),
@@ -213,4 +213,3 @@ func (r *kernelReceiver) collectAndSend(ctx context.Context) {
 	err = r.next.ConsumeMetrics(opCtx, md)
 	r.obsrecv.EndMetricsOp(opCtx, metadata.Type.String(), md.DataPointCount(), err)
 }
-

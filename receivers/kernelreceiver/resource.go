@@ -187,4 +187,3 @@ func (f resourceFilter) matches(res pcommon.Resource) bool {
 	}
 	return true
 }
-
