@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -203,6 +204,24 @@ func Serve(ln net.Listener, wg *sync.WaitGroup) <-chan int64 {
 		}
 	})
 	return got
+}
+
+// CloseAfterPeer closes c once the peer has everything: it shuts down the
+// sending side (FIN after the data), reads until the peer closes, then
+// closes. A plain Close with data still unacknowledged orphans the socket,
+// and the kernel resets an orphan whose retransmits keep failing
+// (tcp_orphan_retries), which heavy injected loss makes likely.
+func CloseAfterPeer(c net.Conn) error {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return c.Close()
+	}
+	if err := tc.CloseWrite(); err != nil {
+		_ = tc.Close()
+		return err
+	}
+	_, err := io.Copy(io.Discard, tc)
+	return errors.Join(err, tc.Close())
 }
 
 // SNMP returns the kernel's Tcp counters (RetransSegs, OutRsts,

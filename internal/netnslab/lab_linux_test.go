@@ -34,7 +34,7 @@ func TestDrop(t *testing.T) {
 		_, err := c.Write(buf)
 		require.NoError(t, err)
 	}
-	require.NoError(t, c.Close())
+	require.NoError(t, CloseAfterPeer(c))
 	require.Equal(t, int64(128*len(buf)), <-got)
 	after, afterExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	t.Logf("RetransSegs %d OutSegs %d TCPRetransFail %d TCPLossProbes %d", Delta(after, before, "RetransSegs"), Delta(after, before, "OutSegs"), Delta(afterExt, beforeExt, "TCPRetransFail"), Delta(afterExt, beforeExt, "TCPLossProbes"))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -236,4 +237,81 @@ func inode(t *testing.T, p string) uint64 {
 	var st syscall.Stat_t
 	require.NoError(t, syscall.Stat(p, &st))
 	return st.Ino
+}
+
+// TestSeriesPerNode measures the series of the README's cardinality example:
+// N containers (cgroups) in one namespace, each a client of the same M
+// services (listeners in a second namespace), 2 connects per peer, no loss.
+// It checks the README's bound, N × (8 M + 10) per side, and one resource
+// per container, and logs the series counted by metric.
+func TestSeriesPerNode(t *testing.T) {
+	l := netnslab.New(t)
+	const nPods, mPeers = 3, 4
+	root := cgroup2Root(t)
+	cfg := createDefaultConfig().(*Config)
+	cfg.CgroupRoot = root
+	sink, _ := startReceiverWith(t, cfg)
+	var (
+		wg    sync.WaitGroup
+		addrs []string
+		gots  []<-chan int64
+	)
+	t.Cleanup(wg.Wait)
+	for i := range mPeers {
+		a := fmt.Sprintf("%s:%d", l.AddrB, 5200+i)
+		ln := l.Listen(l.NsB, a)
+		t.Cleanup(func() { _ = ln.Close() })
+		gots = append(gots, netnslab.Serve(ln, &wg))
+		addrs = append(addrs, a)
+	}
+	var pods []string
+	for range nPods {
+		_, dir, rel, _, _ := newTestCgroup(t)
+		pods = append(pods, "/"+rel)
+		runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 2")
+	}
+	for _, g := range gots {
+		for range nPods * 2 {
+			<-g
+		}
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		md := latest(sink)
+		n := sumWhere(md, l.InoA, nil, "kernel.tcp.connect.successes", nil)
+		return n == nPods*mPeers*2, fmt.Sprintf("successes %d, want %d", n, nPods*mPeers*2)
+	})
+	md := latest(sink)
+	byMetric := map[string]int{}
+	series := map[uint32]int{}
+	resources := map[uint32]int{}
+	for _, netns := range []uint32{l.InoA, l.InoB} {
+		rms := md.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			rm := rms.At(i)
+			if v, _ := rm.Resource().Attributes().Get("vigil.netns.inode"); v.Int() != int64(netns) {
+				continue
+			}
+			resources[netns]++
+			ms := rm.ScopeMetrics().At(0).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				var n int
+				switch m.Type() {
+				case pmetric.MetricTypeSum:
+					n = m.Sum().DataPoints().Len()
+				case pmetric.MetricTypeHistogram:
+					n = m.Histogram().DataPoints().Len()
+				}
+				byMetric[m.Name()] += n
+				series[netns] += n
+			}
+		}
+	}
+	t.Logf("N=%d containers x M=%d peers: clients' namespace %d resources, %d series; servers' namespace %d resources, %d series; by metric %v",
+		nPods, mPeers, resources[l.InoA], series[l.InoA], resources[l.InoB], series[l.InoB], byMetric)
+	assert.Equal(t, nPods, resources[l.InoA], "one resource per container")
+	assert.LessOrEqual(t, series[l.InoA], nPods*(8*mPeers+10))
+	for _, p := range pods {
+		assert.Equal(t, int64(2*mPeers), sumWhere(md, l.InoA, map[string]any{"vigil.cgroup.path": p}, "kernel.tcp.connect.successes", nil), p)
+	}
 }

@@ -64,7 +64,7 @@ func startReceiverMod(t *testing.T, cfg *Config, mod func(*kernelReceiver)) (*co
 
 // TestRetransmitsMatchKernel sends bulk transfers from namespace a to b
 // while TCX programs drop packets for the server port: 10 % at b's ingress
-// (loss on the wire, which makes a retransmit) and half at a's egress, so
+// (loss on the wire, which makes a retransmit) and 30 % at a's egress, so
 // that many retransmits fail to leave: the kernel counts a retransmit it
 // then fails to send (NET_XMIT_DROP) in TcpRetransSegs and TCPRetransFail. The
 // retransmitted segments the receiver reports must equal the kernel's own
@@ -85,7 +85,7 @@ func testRetransmitsMatchKernel(t *testing.T, kind string) {
 	l := netnslab.New(t)
 	const port = 5001
 	l.DropIngress(l.NsB, "vb", port, 10)
-	l.DropEgress(l.NsA, "va", port, 50)
+	l.DropEgress(l.NsA, "va", port, 30)
 	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 
 	var wg sync.WaitGroup
@@ -107,7 +107,7 @@ func testRetransmitsMatchKernel(t *testing.T, kind string) {
 			_, err := c.Write(buf)
 			require.NoError(t, err)
 		}
-		require.NoError(t, c.Close())
+		closeAfterPeer(t, c)
 		require.Equal(t, int64(size), <-got, "server read everything")
 	}
 	fails := netnslab.Delta(l.TCPExt(l.NsA), beforeExt, "TCPRetransFail")

@@ -21,6 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/vigil-otel/vigil/internal/netnslab"
 )
 
 // ---- reading the receiver's output -----------------------------------------
@@ -49,6 +51,13 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("condition not met within %s: %s", timeout, msg)
+}
+
+// closeAfterPeer closes c once the server has read everything (see
+// netnslab.CloseAfterPeer).
+func closeAfterPeer(t *testing.T, c net.Conn) {
+	t.Helper()
+	require.NoError(t, netnslab.CloseAfterPeer(c))
 }
 
 // ---- the helper process (for the cgroup test) -------------------------------

@@ -288,7 +288,7 @@ func TestCollectHistogramsOwnResource(t *testing.T) {
 	both := tcpstats.PeerStats{ConnectAttempts: 5, RTTCount: 5}
 	both.RTTBuckets[4] = 5
 	ft := &fakeTracer{attachments: allHooks(nil), peers: map[tcpstats.Peer]tcpstats.PeerStats{
-		{CgroupID: 1 << 40, Netns: 31, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}:     onlyRTT,
+		{CgroupID: 1 << 40, Netns: 31, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}:   onlyRTT,
 		{CgroupID: 1<<40 + 1, Netns: 31, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}: both,
 	}}
 	cfg := createDefaultConfig().(*Config)

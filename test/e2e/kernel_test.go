@@ -108,7 +108,9 @@ service:
 			t.Fatal(err)
 		}
 	}
-	_ = c.Close()
+	if err := netnslab.CloseAfterPeer(c); err != nil {
+		t.Fatal(err)
+	}
 	if n := <-got; n != size {
 		t.Fatalf("server read %d bytes, want %d", n, size)
 	}
