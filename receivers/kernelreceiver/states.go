@@ -14,25 +14,25 @@ type statePair struct {
 // (kernel.tcp.connections) was ever non-zero, so that a gauge whose sockets
 // are gone is reported as 0 rather than vanishing, while states never used
 // stay out of the output. The tracer only counts sockets; this is the one
-// place that remembers. At most max pairs; a pair beyond is reported while
+// place that remembers. At most limit pairs; a pair beyond is reported while
 // it has sockets, without zeros.
 type stateMemory struct {
-	max  int
-	seen map[statePair]uint32 // bit s set: state s was non-zero once
+	limit int
+	seen  map[statePair]uint32 // bit s set: state s was non-zero once
 }
 
-func newStateMemory(max int) *stateMemory {
-	return &stateMemory{max: max, seen: map[statePair]uint32{}}
+func newStateMemory(limit int) *stateMemory {
+	return &stateMemory{limit: limit, seen: map[statePair]uint32{}}
 }
 
 // report calls fn for every gauge to report this collection: the non-zero
 // counts, and a 0 for each remembered state without sockets. It reports
-// whether a pair with sockets could not be remembered (max reached).
+// whether a pair with sockets could not be remembered (limit reached).
 func (m *stateMemory) report(counts map[tcpstats.StateKey]int64, fn func(tcpstats.StateKey, int64)) (full bool) {
 	for k, v := range counts {
 		p := statePair{k.CgroupID, k.Netns}
 		mask, ok := m.seen[p]
-		if !ok && len(m.seen) >= m.max {
+		if !ok && len(m.seen) >= m.limit {
 			full = true
 			fn(k, v) // not remembered: no zero once it empties
 			continue
