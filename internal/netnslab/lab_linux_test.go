@@ -20,7 +20,7 @@ func TestDrop(t *testing.T) {
 	l := New(t)
 	const port = 5001
 	l.DropIngress(l.NsB, "vb", port, 10)
-	l.DropEgress(l.NsA, "va", port, 50)
+	l.DropEgress(l.NsA, "va", port, 30)
 	var wg sync.WaitGroup
 	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 	got := Serve(ln, &wg)
@@ -30,12 +30,12 @@ func TestDrop(t *testing.T) {
 	c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 	require.NoError(t, err)
 	buf := make([]byte, 64<<10)
-	for range 128 {
+	for range 64 {
 		_, err := c.Write(buf)
 		require.NoError(t, err)
 	}
 	require.NoError(t, CloseAfterPeer(c))
-	require.Equal(t, int64(128*len(buf)), <-got)
+	require.Equal(t, int64(64*len(buf)), <-got)
 	after, afterExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	t.Logf("RetransSegs %d OutSegs %d TCPRetransFail %d TCPLossProbes %d", Delta(after, before, "RetransSegs"), Delta(after, before, "OutSegs"), Delta(afterExt, beforeExt, "TCPRetransFail"), Delta(afterExt, beforeExt, "TCPLossProbes"))
 	require.Positive(t, Delta(after, before, "RetransSegs"))

@@ -19,6 +19,9 @@ const (
 	offIPVerIHL  = 14
 	offIPProto   = 23
 	offTCPDport  = 14 + 20 + 2
+	offTCPFlags  = 14 + 20 + 13
+
+	tcpFlagSYN = 0x02
 
 	tcActShot = 2 // TC_ACT_SHOT (TCX_DROP)
 	tcxNext   = -1
@@ -43,7 +46,8 @@ func loadField(off int32, size asm.Size) asm.Instructions {
 
 // DropEgress makes device dev of namespace ns drop pct % of the IPv4 TCP
 // packets it sends to destination port port, at random, before they leave
-// (a TCX egress program, Linux 6.6+). The sending socket sees the drop as
+// (a TCX egress program, Linux 6.6+); SYNs pass, so that connects do not
+// time out. The sending socket sees the drop as
 // NET_XMIT_DROP, like a drop by a local qdisc: a first transmission that
 // fails stays queued and is sent again as new data, while a retransmission
 // that fails is counted as retransmitted and in TCPRetransFail. Under
@@ -54,7 +58,7 @@ func (l *Lab) DropEgress(ns, dev string, port uint16, pct int) {
 }
 
 // DropIngress makes device dev of namespace ns drop pct % of the IPv4 TCP
-// packets it receives for destination port port, at random (a TCX ingress
+// packets it receives for destination port port, at random, SYNs excepted (a TCX ingress
 // program): loss on the wire, as the sender sees it. Detached in t.Cleanup.
 func (l *Lab) DropIngress(ns, dev string, port uint16, pct int) {
 	l.t.Helper()
@@ -83,8 +87,10 @@ func (l *Lab) drop(ns, dev string, attach ebpf.AttachType, port uint16, pct int)
 	insns = append(insns, loadField(offIPProto, asm.Byte)...)
 	insns = append(insns, asm.JNE.Imm(asm.R5, 6, "pass")) // TCP
 	insns = append(insns, loadField(offTCPDport, asm.Half)...)
+	insns = append(insns, asm.JNE.Imm(asm.R5, be16(port), "pass"))
+	insns = append(insns, loadField(offTCPFlags, asm.Byte)...)
 	insns = append(insns,
-		asm.JNE.Imm(asm.R5, be16(port), "pass"),
+		asm.JSet.Imm(asm.R5, tcpFlagSYN, "pass"), // handshakes go through
 		asm.FnGetPrandomU32.Call(),
 		asm.Mod.Imm(asm.R0, 100),
 		asm.JGE.Imm(asm.R0, int32(pct), "pass"),
