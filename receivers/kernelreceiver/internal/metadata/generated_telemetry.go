@@ -23,16 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ReceiverKernelCgroupLookupFailures metric.Int64Counter
-	ReceiverKernelDecodeErrors         metric.Int64Counter
-	ReceiverKernelForgottenCgroups     metric.Int64Counter
-	ReceiverKernelPeerMapFull          metric.Int64Counter
-	ReceiverKernelPeerOverflow         metric.Int64Counter
-	ReceiverKernelSocketMapFull        metric.Int64Counter
-	ReceiverKernelStateMapFull         metric.Int64Counter
+	meter                           metric.Meter
+	mu                              sync.Mutex
+	registrations                   []metric.Registration
+	ReceiverKernelDecodeErrors      metric.Int64Counter
+	ReceiverKernelForgottenCgroups  metric.Int64Counter
+	ReceiverKernelLostCgroupPaths   metric.Int64Counter
+	ReceiverKernelPeerMapFull       metric.Int64Counter
+	ReceiverKernelPeerOverflow      metric.Int64Counter
+	ReceiverKernelSocketMapFull     metric.Int64Counter
+	ReceiverKernelStateMapFull      metric.Int64Counter
+	ReceiverKernelUnresolvedCgroups metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -64,12 +65,6 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ReceiverKernelCgroupLookupFailures, err = builder.meter.Int64Counter(
-		"otelcol_receiver_kernel_cgroup_lookup_failures",
-		metric.WithDescription("Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]"),
-		metric.WithUnit("{lookups}"),
-	)
-	errs = errors.Join(errs, err)
 	builder.ReceiverKernelDecodeErrors, err = builder.meter.Int64Counter(
 		"otelcol_receiver_kernel_decode_errors",
 		metric.WithDescription("Kernel map entries that could not be decoded and were skipped. [Development]"),
@@ -82,6 +77,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ReceiverKernelLostCgroupPaths, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_lost_cgroup_paths",
+		metric.WithDescription("New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]"),
+		metric.WithUnit("{cgroups}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverKernelPeerMapFull, err = builder.meter.Int64Counter(
 		"otelcol_receiver_kernel_peer_map_full",
 		metric.WithDescription("Kernel events not counted because the peers map was full (raise max_peers). [Development]"),
@@ -90,7 +91,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ReceiverKernelPeerOverflow, err = builder.meter.Int64Counter(
 		"otelcol_receiver_kernel_peer_overflow",
-		metric.WithDescription("Kernel events folded into a cgroup's overflow peer because it exceeded max_peers_per_cgroup, or the cgroup map was full. [Development]"),
+		metric.WithDescription("Kernel events folded into a cgroup's overflow peer (network.peer.address overflow) because the cgroup exceeded max_peers_per_cgroup, or the cgroup map was full; non-zero means per-peer series of some container are incomplete. [Development]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
@@ -104,6 +105,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_kernel_state_map_full",
 		metric.WithDescription("Collections in which a (cgroup, netns) pair with open connections could not be remembered because max_state_entries pairs already were; its kernel.tcp.connections gauges are reported while non-zero but vanish instead of dropping to 0 (raise max_state_entries). [Development]"),
 		metric.WithUnit("{collections}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKernelUnresolvedCgroups, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_unresolved_cgroups",
+		metric.WithDescription("Cgroup ids seen in the kernel maps that could not be mapped to a path (cgroup removed before its path was learned, or the path index at max_cgroup_paths); each id is counted once. Their series carry vigil.cgroup.id but no path, container or pod. [Development]"),
+		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

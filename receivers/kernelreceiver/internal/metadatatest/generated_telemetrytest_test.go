@@ -19,20 +19,21 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ReceiverKernelCgroupLookupFailures.Add(context.Background(), 1)
 	tb.ReceiverKernelDecodeErrors.Add(context.Background(), 1)
 	tb.ReceiverKernelForgottenCgroups.Add(context.Background(), 1)
+	tb.ReceiverKernelLostCgroupPaths.Add(context.Background(), 1)
 	tb.ReceiverKernelPeerMapFull.Add(context.Background(), 1)
 	tb.ReceiverKernelPeerOverflow.Add(context.Background(), 1)
 	tb.ReceiverKernelSocketMapFull.Add(context.Background(), 1)
 	tb.ReceiverKernelStateMapFull.Add(context.Background(), 1)
-	AssertEqualReceiverKernelCgroupLookupFailures(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
+	tb.ReceiverKernelUnresolvedCgroups.Add(context.Background(), 1)
 	AssertEqualReceiverKernelDecodeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKernelForgottenCgroups(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverKernelLostCgroupPaths(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKernelPeerMapFull(t, testTel,
@@ -45,6 +46,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKernelStateMapFull(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverKernelUnresolvedCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
