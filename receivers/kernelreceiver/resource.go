@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 
-	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
+	"github.com/vigil-otel/vigil/internal/cgrouppath"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
 
@@ -96,7 +96,7 @@ func (r *kernelReceiver) resource(ctx context.Context, k resourceKey) pcommon.Re
 		return rb.Emit()
 	}
 	rb.SetVigilCgroupPath(path)
-	id := cgroups.Parse(path)
+	id := cgrouppath.Parse(path)
 	if id.ContainerID != "" {
 		rb.SetContainerID(id.ContainerID)
 	}
