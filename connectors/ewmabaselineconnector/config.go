@@ -160,8 +160,9 @@ type RuleConfig struct {
 type WarmupConfig struct {
 	// Samples is the number of samples seen. Default 30.
 	Samples int `mapstructure:"samples"`
-	// Duration is the time since the first sample (data time). Default 0;
-	// with seasonality at least one period.
+	// Duration is the time since the first sample (data time). Default 0.
+	// With seasonality, during the first period a sample is also judged
+	// only once its slot has 10 samples.
 	Duration time.Duration `mapstructure:"duration"`
 }
 

@@ -268,9 +268,44 @@ func TestSeasonalFromFirstPeriod(t *testing.T) {
 		assert.InDelta(t, shape(ts), r.baseline[ts.UnixNano()], 15, "baseline at %s", ts)
 	}
 
-	// No verdict during the first period: its shape is not known yet.
+	// No false alert during the first period, while its shape is learnt.
 	for _, e := range r.events {
 		assert.False(t, e.ts.Before(t0.Add(24*time.Hour)), "transition in the first period: %v", e)
+	}
+}
+
+// TestSeasonalFirstPeriodVerdicts: during the first period a sample is
+// judged once its slot has slotWarmSamples samples. A burst at hour 12 of
+// the first day fires on a 1-minute series (60 samples per hourly slot); on
+// a 15-minute series (4 per slot) the first day has no verdict at all.
+func TestSeasonalFirstPeriodVerdicts(t *testing.T) {
+	t.Parallel()
+	burst := t0.Add(12*time.Hour + 20*time.Minute)
+	gen := func(step time.Duration) []sample {
+		rng := rand.New(rand.NewPCG(13, 14))
+		return regular(int(36*time.Hour/step), step, func(_ int, ts time.Time) float64 {
+			phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
+			v := 100 + 50*math.Sin(phase) + 2*rng.NormFloat64()
+			if !ts.Before(burst) && ts.Before(burst.Add(30*time.Minute)) {
+				v += 40
+			}
+			return v
+		})
+	}
+	rule := testRule(func(r *RuleConfig) {
+		r.HalfLife = 0
+		r.For = 5 * time.Minute
+		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+	})
+	r := runGauge(t, rule, gen(time.Minute))
+	require.Equal(t, 1, r.count("firing"), "one alert, for the burst: %v", r.events)
+	fire, _ := r.first("firing")
+	assert.False(t, fire.ts.Before(burst), "not before the burst: %s", fire.ts)
+	assert.True(t, fire.ts.Before(burst.Add(30*time.Minute)), "during the burst, in the first day: %s", fire.ts)
+
+	coarse := runGauge(t, rule, gen(15*time.Minute))
+	for _, e := range coarse.events {
+		assert.False(t, e.ts.Before(t0.Add(24*time.Hour)), "15 m: transition in the first period: %v", e)
 	}
 }
 
