@@ -313,7 +313,7 @@ func validRestored(s *series, seasonal []slot) bool {
 	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !(s.weight >= 0 && s.weight <= 1) ||
 		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
 		!finite(s.tail) || s.tail < 0 ||
-		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
+		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring || s.adopt < -1 || s.adopt > 1 {
 		return false
 	}
 	for i := range seasonal {
