@@ -24,6 +24,7 @@ phase() { # name cmd...
 
 phase backends bash scripts/backends.sh install
 phase helm bash scripts/helm.sh install
+phase k8s bash scripts/k8s.sh install
 phase toolchain bash scripts/ebpf-toolchain.sh install
 phase checks bash scripts/check.sh
 phase unit go test -race -count=1 ./...
