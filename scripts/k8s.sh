@@ -64,12 +64,14 @@ etcd_bin()      { echo "$CACHE/etcd-$ETCD_VERSION/etcd"; }
 # lower priority.
 GOBUILD=(nice -n 10 env CGO_ENABLED=0 GOFLAGS="-mod=mod -p=1" go build -trimpath)
 
-# timed runs a command and logs its wall time and peak RSS.
+# timed runs a command and logs its wall and CPU time and the peak RSS of
+# its largest process (GNU time; the link step for the apiserver).
 timed() { # label cmd...
   local label=$1; shift
-  local start rc=0 t; start=$(date +%s)
-  t=$(mktemp); /usr/bin/time -f '%M' -o "$t" "$@" || rc=$?
-  log "$label: $(( $(date +%s) - start ))s wall, peak RSS $(( $(tail -1 "$t") / 1024 )) MiB (exit $rc)"
+  local rc=0 t; t=$(mktemp)
+  /usr/bin/time -f '%e %U %S %M' -o "$t" "$@" || rc=$?
+  local wall user sys rss; read -r wall user sys rss < <(tail -1 "$t")
+  log "$label: ${wall}s wall, ${user}s user + ${sys}s sys CPU, peak RSS $(( rss / 1024 )) MiB (exit $rc)"
   rm -f "$t"; return $rc
 }
 
