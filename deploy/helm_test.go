@@ -25,33 +25,29 @@ import (
 )
 
 const (
-	chartDir    = "helm/vigil"
-	release     = "vigil"
-	namespace   = "observability"
-	helmVersion = "3.22.0" // keep in step with scripts/helm.sh
+	chartDir  = "helm/vigil"
+	release   = "vigil"
+	namespace = "observability"
 	// kubeVersion is the cluster version lint and template assume (a
 	// source-built helm defaults to v1.20, below the chart's kubeVersion).
 	kubeVersion = "1.33.0"
 )
 
-// helmBin finds the pinned Helm that scripts/helm.sh installs. Without it the
-// test fails in CI (CI=true) and skips elsewhere, saying how to install it.
+// helmBin finds the pinned Helm that scripts/helm.sh installs (the version
+// is pinned once, in scripts/versions.sh). Without it the test fails in CI
+// (CI=true) and skips elsewhere, saying how to install it.
 func helmBin(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("VIGIL_HELM_BIN"); p != "" {
 		return p
 	}
-	cache := os.Getenv("VIGIL_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		require.NoError(t, err)
-		cache = filepath.Join(home, ".cache", "vigil")
-	}
-	p := filepath.Join(cache, "helm-"+helmVersion, "helm")
+	out, err := exec.Command("bash", filepath.Join("..", "scripts", "helm.sh"), "bin").Output()
+	require.NoError(t, err, "scripts/helm.sh bin")
+	p := strings.TrimSpace(string(out))
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	msg := fmt.Sprintf("helm %s not found at %s: install it with `bash scripts/helm.sh install` (or set VIGIL_HELM_BIN)", helmVersion, p)
+	msg := fmt.Sprintf("helm not found at %s: install it with `bash scripts/helm.sh install` (or set VIGIL_HELM_BIN)", p)
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}

@@ -1,35 +1,32 @@
 #!/usr/bin/env bash
 # backends.sh installs, starts and stops the real backends Vigil's bench and
 # end-to-end tests talk to: Jaeger v2, Prometheus 3 (and on demand a second
-# one, prometheus3meta, with type-and-unit labels), Loki 3, plus the
-# telemetrygen load generator, the upstream collector builder (for the peer)
-# and, from Debian, Prometheus 2.42 and Alertmanager.
+# one, prometheus3meta, with type-and-unit labels), VictoriaLogs (the logs
+# backend: it implements Loki's push API), the telemetrygen load generator
+# and, from Debian, Prometheus 2.42 and Alertmanager. What builds Vigil itself
+# (ocb, mdatagen, Helm, clang, gcc) is scripts/toolchain.sh's job.
 #
-# Everything is built from the Go module proxy into a cache outside the work
-# tree, keyed by name and version, so a second install takes seconds:
+# Names and versions are in scripts/versions.sh. Everything is built from the
+# Go module proxy into a cache outside the work tree, keyed by name and
+# version, so a second install takes seconds:
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/<name>-<version>/
 # Running state (configs, data, logs, PIDs) lives under
 #   ${VIGIL_RUN:-/tmp/vigil-bench}/<name>/
 # `stop` keeps the data (an outage test stops and restarts a backend);
 # `clean` stops and throws it away. Every listener binds 127.0.0.1.
 #
-# Usage: scripts/backends.sh install|start|stop|clean|status|env [name...]
+# Usage: scripts/backends.sh install [step...]   (default: every step, in order)
+#        scripts/backends.sh start|stop|clean [service...]
+#        scripts/backends.sh status|env
 set -euo pipefail
-
-JAEGER_VERSION=2.13.0          # module github.com/jaegertracing/jaeger@v1.76.0
-JAEGER_MODULE_VERSION=v1.76.0
-PROMETHEUS_VERSION=3.16.0      # module github.com/prometheus/prometheus@v0.316.0
-PROMETHEUS_MODULE_VERSION=v0.316.0
-LOKI_VERSION=3.7.8
-TELEMETRYGEN_VERSION=0.161.0
-OCB_VERSION=0.162.0            # the collector builder, for the bench peer
-# mdatagen v0.160.0 and later import modules whose zips the module proxy
-# refuses (internal/schemagen), so v0.159.0 is the newest that builds here.
-MDATAGEN_VERSION=0.159.0
-
-CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
-RUN=${VIGIL_RUN:-/tmp/vigil-bench}
+LOG_NAME=backends
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$HERE/lib.sh"
+RUN=${VIGIL_RUN:-/tmp/vigil-bench}
+# Prometheus 3.x.y is the Go module version v0.3xx.y.
+IFS=. read -r prom_major prom_minor prom_patch <<<"$PROMETHEUS_VERSION"
+PROMETHEUS_MODULE_VERSION=$(printf 'v0.%d%02d.%d' "$prom_major" "$prom_minor" "$prom_patch")
 
 # Ports. Jaeger v2 is itself a collector; its defaults (4317, 4318, 8888,
 # 13133) would collide with Vigil's, so it gets its own.
@@ -43,114 +40,56 @@ JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-18888}
 PROMETHEUS_ADDR=${PROMETHEUS_ADDR:-127.0.0.1:9090}
 PROMETHEUS3META_ADDR=${PROMETHEUS3META_ADDR:-127.0.0.1:9091}
 PROMETHEUS2_ADDR=${PROMETHEUS2_ADDR:-127.0.0.1:9092}
-LOKI_HTTP_PORT=${LOKI_HTTP_PORT:-3100}
-LOKI_GRPC_PORT=${LOKI_GRPC_PORT:-9096}
+VICTORIALOGS_ADDR=${VICTORIALOGS_ADDR:-127.0.0.1:9428}
 ALERTMANAGER_ADDR=${ALERTMANAGER_ADDR:-127.0.0.1:9093}
 
-log() { printf '%s backends: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-jaeger_bin()       { echo "$CACHE/jaeger-$JAEGER_VERSION/jaeger"; }
+jaeger_bin()       { echo "$CACHE/jaeger-$JAEGER_MODULE_VERSION/jaeger"; }
 prometheus_bin()   { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/prometheus"; }
 promtool_bin()     { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/promtool"; }
-loki_bin()         { echo "$CACHE/loki-$LOKI_VERSION/loki"; }
+victorialogs_bin() { echo "$CACHE/victorialogs-$VICTORIALOGS_VERSION/victoria-logs"; }
 telemetrygen_bin() { echo "$CACHE/telemetrygen-$TELEMETRYGEN_VERSION/telemetrygen"; }
-ocb_bin()          { echo "$CACHE/ocb-$OCB_VERSION/builder"; }
-mdatagen_bin()     { echo "$CACHE/mdatagen-$MDATAGEN_VERSION/mdatagen"; }
-
-# build_from_module copies a module out of the (read-only) module cache into a
-# writable directory, so that replace directives the proxy cannot satisfy can
-# be dropped, and builds one command from it.
-build_from_module() { # module version pkg out [go-mod-edit-args...]
-  local module=$1 version=$2 pkg=$3 out=$4; shift 4
-  local src work
-  src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  [ -d "$src" ] || die "go mod download $module@$version gave no directory"
-  work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-build.XXXXXX")
-  cp -r "$src/." "$work/" && chmod -R u+w "$work"
-  if [ $# -gt 0 ]; then (cd "$work" && go mod edit "$@"); fi
-  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$out" "$pkg")
-  rm -rf "$work"
-}
 
 install_jaeger() {
-  local bin; bin=$(jaeger_bin)
-  [ -x "$bin" ] && { log "jaeger $JAEGER_VERSION cached"; return; }
-  log "building jaeger $JAEGER_VERSION ($JAEGER_MODULE_VERSION)"
+  local bin
+  bin=$(jaeger_bin)
+  [ -x "$bin" ] && { log "jaeger $JAEGER_MODULE_VERSION cached"; return; }
+  log "building jaeger (module v$JAEGER_MODULE_VERSION)"
   mkdir -p "$(dirname "$bin")"
-  build_from_module github.com/jaegertracing/jaeger "$JAEGER_MODULE_VERSION" ./cmd/jaeger "$bin.tmp"
+  build_from_module github.com/jaegertracing/jaeger "v$JAEGER_MODULE_VERSION" ./cmd/jaeger "$bin.tmp"
   mv "$bin.tmp" "$bin"
 }
 
 install_prometheus() {
-  local dir="$CACHE/prometheus-$PROMETHEUS_VERSION"
-  [ -x "$dir/prometheus" ] && [ -x "$dir/promtool" ] && { log "prometheus $PROMETHEUS_VERSION cached"; return; }
+  local dir
+  dir=$(dirname "$(prometheus_bin)")
+  [ -x "$(prometheus_bin)" ] && [ -x "$(promtool_bin)" ] && { log "prometheus $PROMETHEUS_VERSION cached"; return; }
   log "building prometheus $PROMETHEUS_VERSION ($PROMETHEUS_MODULE_VERSION)"
   mkdir -p "$dir"
   # remove_all_sd: one service-discovery dependency is refused by the proxy,
   # and the bench needs no service discovery.
-  GOBIN="$dir" CGO_ENABLED=0 go install -trimpath -tags remove_all_sd \
+  GOBIN="$dir" CGO_ENABLED=0 GOFLAGS= go install -trimpath -tags remove_all_sd \
     "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
 }
 
-install_loki() {
-  local bin; bin=$(loki_bin)
-  [ -x "$bin" ] && { log "loki $LOKI_VERSION cached"; return; }
-  log "building loki $LOKI_VERSION"
-  mkdir -p "$(dirname "$bin")"
-  # Loki replaces pkg/push with a nested module the zip lacks; the proxy
-  # serves the version its go.mod requires, so drop the replace.
-  build_from_module github.com/grafana/loki/v3 "v$LOKI_VERSION" ./cmd/loki "$bin.tmp" \
-    -dropreplace=github.com/grafana/loki/pkg/push
-  mv "$bin.tmp" "$bin"
+install_victorialogs() {
+  [ -x "$(victorialogs_bin)" ] && { log "victorialogs $VICTORIALOGS_VERSION cached"; return; }
+  log "building victorialogs $VICTORIALOGS_VERSION"
+  go_install_into "$(dirname "$(victorialogs_bin)")" \
+    "github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@v$VICTORIALOGS_VERSION"
 }
 
 install_telemetrygen() {
-  local dir="$CACHE/telemetrygen-$TELEMETRYGEN_VERSION"
-  [ -x "$dir/telemetrygen" ] && { log "telemetrygen $TELEMETRYGEN_VERSION cached"; return; }
+  [ -x "$(telemetrygen_bin)" ] && { log "telemetrygen $TELEMETRYGEN_VERSION cached"; return; }
   log "building telemetrygen $TELEMETRYGEN_VERSION"
-  mkdir -p "$dir"
-  GOBIN="$dir" CGO_ENABLED=0 go install -trimpath \
+  go_install_into "$(dirname "$(telemetrygen_bin)")" \
     "github.com/open-telemetry/opentelemetry-collector-contrib/cmd/telemetrygen@v$TELEMETRYGEN_VERSION"
 }
 
-install_ocb() {
-  local dir="$CACHE/ocb-$OCB_VERSION"
-  [ -x "$dir/builder" ] && { log "ocb $OCB_VERSION cached"; return; }
-  log "building ocb $OCB_VERSION"
-  mkdir -p "$dir"
-  GOBIN="$dir" CGO_ENABLED=0 go install -trimpath "go.opentelemetry.io/collector/cmd/builder@v$OCB_VERSION"
-}
-
-install_mdatagen() {
-  local bin; bin=$(mdatagen_bin)
-  [ -x "$bin" ] && { log "mdatagen $MDATAGEN_VERSION cached"; return; }
-  log "building mdatagen $MDATAGEN_VERSION"
-  mkdir -p "$(dirname "$bin")"
-  # Its go.mod replaces every collector module with a sibling directory of
-  # the collector repository, which the module zip lacks: drop them all.
-  local src drops=()
-  src=$(go mod download -json "go.opentelemetry.io/collector/cmd/mdatagen@v$MDATAGEN_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-  while read -r old; do drops+=("-dropreplace=$old"); done < <(sed -n 's/^\(replace\)\{0,1\}[[:space:]]*\([^ ]*\) => \.\..*/\2/p' "$src/go.mod")
-  build_from_module go.opentelemetry.io/collector/cmd/mdatagen "v$MDATAGEN_VERSION" . "$bin.tmp" "${drops[@]}"
-  mv "$bin.tmp" "$bin"
-}
-
 # Debian's packages: Prometheus 2.42 (for the remote-write 1.0 path and the
-# 2.0 fallback) and Alertmanager (for the baseline connector's alerts).
-install_debian() {
-  if command -v /usr/bin/prometheus >/dev/null && command -v /usr/bin/prometheus-alertmanager >/dev/null; then
-    log "debian prometheus and alertmanager present"; return
-  fi
-  log "installing Debian prometheus and prometheus-alertmanager"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  # The packages' own services must not start: we run them ourselves.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
-  rm -f /usr/sbin/policy-rc.d
-}
+# 2.0 fallback) and Alertmanager (for the baseline connector's alerts). Their
+# own services must not start: we run them ourselves (see apt_install).
+install_debian() { apt_install --no-start "${BACKEND_DEBIAN_PACKAGES[@]}"; }
 
 # ---------------------------------------------------------------- running ---
 
@@ -314,62 +253,20 @@ start_prometheus2() {
   wait_ready prometheus2 "http://$PROMETHEUS2_ADDR/-/ready"
 }
 
-start_loki() {
-  local d="$RUN/loki"; mkdir -p "$d/data"
-  cat >"$d/config.yaml" <<YAML
-auth_enabled: false
-analytics:
-  reporting_enabled: false
-server:
-  http_listen_address: 127.0.0.1
-  http_listen_port: $LOKI_HTTP_PORT
-  grpc_listen_address: 127.0.0.1
-  grpc_listen_port: $LOKI_GRPC_PORT
-  log_level: warn
-common:
-  instance_addr: 127.0.0.1
-  path_prefix: $d/data
-  storage:
-    filesystem:
-      chunks_directory: $d/data/chunks
-      rules_directory: $d/data/rules
-  replication_factor: 1
-  ring:
-    kvstore:
-      store: inmemory
-frontend:
-  scheduler_dns_lookup_period: 1s
-frontend_worker:
-  dns_lookup_duration: 1s
-query_range:
-  results_cache:
-    cache:
-      embedded_cache:
-        enabled: true
-        max_size_mb: 50
-schema_config:
-  configs:
-    - from: 2024-01-01
-      store: tsdb
-      object_store: filesystem
-      schema: v13
-      index:
-        prefix: index_
-        period: 24h
-limits_config:
-  allow_structured_metadata: true
-  volume_enabled: true
-  reject_old_samples: false
-  ingestion_rate_mb: 64
-  ingestion_burst_size_mb: 128
-  per_stream_rate_limit: 64MB
-  per_stream_rate_limit_burst: 128MB
-  max_entries_limit_per_query: 100000
-ruler:
-  alertmanager_url: http://$ALERTMANAGER_ADDR
-YAML
-  launch loki "$(loki_bin)" -config.file="$d/config.yaml"
-  wait_ready loki "http://127.0.0.1:$LOKI_HTTP_PORT/ready" 180
+# victorialogs is the logs backend: Loki's push API at
+# /insert/loki/api/v1/push, its own LogsQL query API at /select/logsql/*.
+# -loki.disableMessageParsing: keep each pushed line whole in _msg, as Loki
+#   stores it (by default VictoriaLogs splits JSON lines into fields); LogsQL
+#   unpacks at query time (unpack_json), as LogQL's | json does.
+# -retentionPeriod=100y: the tests may send records with old timestamps,
+#   which the default retention (7 days) would drop.
+start_victorialogs() {
+  local d="$RUN/victorialogs"
+  mkdir -p "$d/data"
+  launch victorialogs "$(victorialogs_bin)" \
+    -httpListenAddr="$VICTORIALOGS_ADDR" -storageDataPath="$d/data" \
+    -loki.disableMessageParsing -retentionPeriod=100y -loggerLevel=WARN
+  wait_ready victorialogs "http://$VICTORIALOGS_ADDR/health"
 }
 
 start_alertmanager() {
@@ -402,38 +299,30 @@ stop_one() { # name
   rm -f "$pf"
 }
 
-ALL_INSTALL=(jaeger prometheus loki telemetrygen ocb mdatagen debian)
-ALL_START=(jaeger prometheus loki)
-
-cmd=${1:-}; shift || true
+cmd=${1:-}
+shift || true
 case "$cmd" in
   install)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL_INSTALL[@]}")
-    mkdir -p "$CACHE"
-    for n in "${names[@]}"; do
-      # One build of a thing at a time on this machine: a second install
-      # waits for the first and then finds it cached.
-      exec {lock}>"$CACHE/.install-$n.lock"
-      flock "$lock"
-      t0=$(date +%s); "install_$n"; log "install $n took $(( $(date +%s) - t0 ))s"
-      exec {lock}>&-
-    done ;;
+    steps=("$@")
+    [ ${#steps[@]} -gt 0 ] || steps=("${BACKEND_STEPS[@]}")
+    run_steps "${steps[@]}" ;;
   start)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${ALL_START[@]}")
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${BACKEND_DEFAULT_SERVICES[@]}")
     for n in "${names[@]}"; do "start_$n"; done ;;
   stop)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus3meta prometheus2 loki alertmanager)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${BACKEND_SERVICES[@]}")
     for n in "${names[@]}"; do stop_one "$n"; done ;;
   clean)
-    names=("$@"); [ ${#names[@]} -gt 0 ] || names=(jaeger prometheus prometheus3meta prometheus2 loki alertmanager)
+    names=("$@"); [ ${#names[@]} -gt 0 ] || names=("${BACKEND_SERVICES[@]}")
     for n in "${names[@]}"; do stop_one "$n"; rm -rf "${RUN:?}/$n"; done ;;
   status)
-    for n in jaeger prometheus prometheus3meta prometheus2 loki alertmanager; do
+    for n in "${BACKEND_SERVICES[@]}"; do
       if running "$n"; then echo "$n running pid $(cat "$(pidfile "$n")")"; else echo "$n stopped"; fi
     done ;;
-  env) # paths for scripts and tests: eval "$(scripts/backends.sh env)"
+  env) # paths and addresses for scripts and tests: eval "$(scripts/backends.sh env)"
     echo "export VIGIL_JAEGER_BIN=$(jaeger_bin) VIGIL_PROMETHEUS_BIN=$(prometheus_bin) VIGIL_PROMTOOL_BIN=$(promtool_bin)"
-    echo "export VIGIL_LOKI_BIN=$(loki_bin) VIGIL_TELEMETRYGEN_BIN=$(telemetrygen_bin) VIGIL_OCB_BIN=$(ocb_bin) VIGIL_MDATAGEN_BIN=$(mdatagen_bin)"
+    echo "export VIGIL_VICTORIALOGS_BIN=$(victorialogs_bin) VIGIL_TELEMETRYGEN_BIN=$(telemetrygen_bin)"
+    echo "export VIGIL_VICTORIALOGS_ADDR=$VICTORIALOGS_ADDR"
     echo "export VIGIL_BACKENDS_SCRIPT=$HERE/backends.sh" ;;
-  *) echo "usage: $0 install|start|stop|clean|status|env [name...]" >&2; exit 2 ;;
+  *) echo "usage: $0 install [${BACKEND_STEPS[*]}] | start|stop|clean [${BACKEND_SERVICES[*]}] | status | env" >&2; exit 2 ;;
 esac

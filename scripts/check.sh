@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # check.sh: gofmt, go vet, and that the committed generated code matches its
-# sources (components.go from builder-config.yaml; bpf2go output, when the
-# eBPF toolchain script provides a check).
+# sources (components.go from builder-config.yaml; mdatagen output from each
+# metadata.yaml; bpf2go output from the C sources).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -11,5 +11,6 @@ go vet ./...
 go vet -tags e2e ./test/e2e/
 bash scripts/gen-components.sh >/dev/null
 git diff --exit-code -- cmd/gateway/components.go || { echo "components.go is stale: run make generate-components"; exit 1; }
-if [ -x scripts/check-bpf2go.sh ]; then bash scripts/check-bpf2go.sh; fi
+bash scripts/check-mdatagen.sh
+bash scripts/check-bpf2go.sh
 echo "checks ok"

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # test.sh (also `make test`) is what CI runs: it installs what the tests need
-# (backends are cached under ~/.cache/vigil, keyed by version), then runs the
-# static checks, the unit tests with -race, and the end-to-end suite against
-# real Jaeger, Prometheus and Loki on loopback. It prints how long each phase
-# took, so CI's 90-minute budget stays visible.
+# (the toolchain and the backends, each install step its own phase; Go builds
+# are cached under ~/.cache/vigil, keyed by version), then runs the static
+# checks, the unit tests with -race, and the end-to-end suite against real
+# Jaeger, Prometheus and VictoriaLogs (the logs backend, through Loki's push
+# API) on loopback. It prints how long each phase took, so CI's 90-minute
+# budget stays visible, and go test's own ok/FAIL lines.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=versions.sh
+. scripts/versions.sh
 
 declare -a summary=()
 status=0
@@ -15,17 +19,16 @@ phase() { # name cmd...
   local t0=$SECONDS
   echo "=== phase $name: $*"
   if "$@"; then
-    summary+=("$(printf '%-10s %5ds  ok' "$name" $((SECONDS - t0)))")
+    summary+=("$(printf '%-22s %5ds  ok' "$name" $((SECONDS - t0)))")
   else
-    summary+=("$(printf '%-10s %5ds  FAILED' "$name" $((SECONDS - t0)))")
+    summary+=("$(printf '%-22s %5ds  FAILED' "$name" $((SECONDS - t0)))")
     status=1
   fi
 }
 
-phase backends bash scripts/backends.sh install
-phase helm bash scripts/helm.sh install
+for step in "${TOOLCHAIN_STEPS[@]}"; do phase "toolchain:$step" bash scripts/toolchain.sh install "$step"; done
+for step in "${BACKEND_STEPS[@]}"; do phase "backends:$step" bash scripts/backends.sh install "$step"; done
 phase k8s bash scripts/k8s.sh install
-phase toolchain bash scripts/ebpf-toolchain.sh install
 phase checks bash scripts/check.sh
 phase unit go test -race -count=1 ./...
 phase e2e go test -tags e2e -count=1 -v -timeout 45m ./test/e2e/

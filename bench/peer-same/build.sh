@@ -9,7 +9,7 @@
 #   ./bin/bench-runner -peer "$(bash bench/peer-same/build.sh)" -signals metrics -shapes batched ...
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-contrib=v0.162.0
+contrib=v0.165.1
 rev=$(git -C "$root" rev-parse --short=12 HEAD)
 dir=${VIGIL_CACHE:-$HOME/.cache/vigil}/peer-same-$contrib-$rev
 bin=$dir/vigil-contribprw

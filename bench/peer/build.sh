@@ -4,14 +4,15 @@
 # the binary's path.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-bash "$root/scripts/backends.sh" install ocb >&2
-eval "$(bash "$root/scripts/backends.sh" env)"
+# shellcheck source=../../scripts/versions.sh
+. "$root/scripts/versions.sh"
+ocb=$(bash "$root/scripts/toolchain.sh" path ocb)
 hash=$(sha256sum "$root/bench/peer/builder-config.yaml" | cut -c1-12)
-dir=${VIGIL_CACHE:-$HOME/.cache/vigil}/peer-0.162.0-$hash
+dir=${VIGIL_CACHE:-$HOME/.cache/vigil}/peer-$OCB_VERSION-$hash
 if [ ! -x "$dir/_build/otelcol-peer" ]; then
   mkdir -p "$dir"
   cp "$root/bench/peer/builder-config.yaml" "$dir/"
   echo "building the bench peer in $dir" >&2
-  (cd "$dir" && "$VIGIL_OCB_BIN" --config builder-config.yaml >&2)
+  (cd "$dir" && "$ocb" --config builder-config.yaml >&2)
 fi
 echo "$dir/_build/otelcol-peer"

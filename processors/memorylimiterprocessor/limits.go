@@ -13,7 +13,7 @@ type limits struct {
 }
 
 // effectiveLimits computes the thresholds the core memory limiter of
-// collector v0.162.0 derives from cfg (internal/memorylimiter
+// collector v0.165.0 derives from cfg (internal/memorylimiter
 // getMemUsageChecker, newFixedMemUsageChecker, newPercentageMemUsageChecker):
 //   - limit_mib set: hard = limit_mib MiB, spike = spike_limit_mib MiB; the
 //     percentages are ignored.

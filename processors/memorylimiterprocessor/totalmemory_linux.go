@@ -17,7 +17,7 @@ import (
 	"strings"
 )
 
-// The files the core memory limiter (collector v0.162.0,
+// The files the core memory limiter (collector v0.165.0,
 // internal/memorylimiter/iruntime and cgroups) reads on Linux.
 const (
 	procMountInfo    = "/proc/self/mountinfo"

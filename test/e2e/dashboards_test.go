@@ -98,7 +98,7 @@ exporters:
     resource_to_telemetry_conversion:
       enabled: true
   loki:
-    endpoint: {{LOKI}}/loki/api/v1/push
+    endpoint: {{LOKI_PUSH}}
     structured_metadata:
       attributes: [alert.rule, alert.state, alert.fingerprint, metric.name]
   # The same exporters against a closed port, without retries: their sends
@@ -245,10 +245,12 @@ func closedPort(t *testing.T) string {
 // TestDashboardQueries runs Vigil with the components the dashboards read,
 // drives traces (with errors), metrics, logs, an injected anomaly and TCP
 // connects, then runs every PromQL query of every dashboard panel and alert
-// rule against the real Prometheus and every LogQL query against the real
-// Loki, with the template variables set to this run's service, instance and
-// tracked series, and asserts each one returns data. Queries whose source
-// component is not in the binary are listed as errors, not skipped.
+// rule against the real Prometheus and every LogQL query, translated to
+// LogsQL (logQLToLogsQL), against the logs backend that received the loki
+// exporter's pushes (VictoriaLogs), with the template variables set to this
+// run's service, instance and tracked series, and asserts each one returns
+// data. Queries whose source component is not in the binary, and LogQL that
+// has no LogsQL equivalent, are listed as errors, not skipped.
 func TestDashboardQueries(t *testing.T) {
 	comps := vigilComponents(t)
 	sfx := RandomSuffix()
@@ -268,7 +270,7 @@ func TestDashboardQueries(t *testing.T) {
 		"{{ANOMALY_METRIC}}", anomalyMetric,
 		"{{JAEGER_GRPC}}", JaegerGRPC,
 		"{{PROMETHEUS}}", PrometheusURL,
-		"{{LOKI}}", LokiURL,
+		"{{LOKI_PUSH}}", LokiPushURL,
 		"{{CLOSED}}", closedPort(t),
 		"{{INSTANCE}}", instance,
 	).Replace(dashboardsConfig)
@@ -520,15 +522,15 @@ func queryHasData(q dashboards.Query, expr, service string, start time.Time) (bo
 		}
 		return false, fmt.Sprintf("%d samples, none a number", len(s))
 	case dashboards.VarLoki:
-		streams, err := lokiQueryRange(expr, start.Add(-5*time.Minute), time.Now().Add(time.Minute))
+		logsql, err := logQLToLogsQL(expr)
+		if err != nil {
+			return false, fmt.Sprintf("this LogQL cannot be checked against the logs backend: %v", err)
+		}
+		n, err := logsCount(logsql, start.Add(-5*time.Minute), time.Now().Add(time.Minute))
 		if err != nil {
 			return false, err.Error()
 		}
-		n := 0
-		for _, st := range streams {
-			n += len(st.Entries)
-		}
-		return n > 0, "no log lines"
+		return n > 0, fmt.Sprintf("no log entries for the LogsQL %s", logsql)
 	case dashboards.VarJaeger:
 		svc := q.Service
 		if strings.Contains(svc, "$") {
@@ -661,13 +663,14 @@ func jaegerTraceID(t *testing.T, service string) pcommon.TraceID {
 }
 
 // checkAlertRecordsLinkToJaeger asserts what the anomalies dashboard's
-// trace links need: the alert records in Loki carry, as trace_id structured
-// metadata, the trace of the exemplar that triggered them, and Jaeger has it.
+// trace links need: the alert records the loki exporter pushed carry, as
+// trace_id structured metadata, the trace of the exemplar that triggered
+// them, and Jaeger has it.
 func checkAlertRecordsLinkToJaeger(t *testing.T, rule string, traceID pcommon.TraceID, start time.Time) {
 	t.Helper()
 	want := hex.EncodeToString(traceID[:])
 	Eventually(t, 60*time.Second, func() (bool, string) {
-		streams, err := lokiQueryRange(fmt.Sprintf(`{level=~".+"} | alert_rule=%q | trace_id=~".+"`, rule), start.Add(-5*time.Minute), time.Now().Add(time.Minute))
+		streams, err := logsQuery(fmt.Sprintf(`{level=~".+"} alert_rule:=%s trace_id:~"."`, LogsQLString(rule)), start.Add(-5*time.Minute), time.Now().Add(time.Minute))
 		if err != nil {
 			return false, err.Error()
 		}

@@ -22,7 +22,9 @@ import (
 
 // ewmaConfig: the raw metrics go to Prometheus directly and into the
 // ewma_baseline connector, whose derived series go to Prometheus and whose
-// alert records go to Loki; alerts also go to Alertmanager.
+// alert records go, as in the default configuration, through the loki
+// exporter to the logs backend (VictoriaLogs's Loki push API); alerts also go
+// to Alertmanager.
 const ewmaConfig = `
 extensions:
   health_check:
@@ -56,8 +58,11 @@ exporters:
     metrics_endpoint: %[3]s/api/v1/otlp/v1/metrics
     sending_queue:
       num_consumers: 1
-  otlp_http/loki:
-    logs_endpoint: %[4]s/otlp/v1/logs
+  loki:
+    endpoint: %[4]s
+    line_format: logfmt
+    structured_metadata:
+      attributes: [alert.rule, alert.state, alert.fingerprint, metric.name]
     sending_queue:
       num_consumers: 1
 service:
@@ -80,7 +85,7 @@ service:
       exporters: [otlp_http/prometheus]
     logs/alerts:
       receivers: [ewma_baseline]
-      exporters: [otlp_http/loki]
+      exporters: [loki]
 `
 
 // postGauge sends samples of one gauge series as OTLP/HTTP protobuf, with
@@ -137,13 +142,13 @@ func amAlertsFor(t *testing.T, metric string) []amAlertJSON {
 // TestEWMABaseline drives one series with controlled timestamps: 240 s of
 // noise around 100, a +30 burst for 30 s, then 60 s of noise. It checks the
 // derived series in Prometheus, exactly one firing and one resolved record
-// in Loki, and the alert's life in Alertmanager.
+// in the logs backend, and the alert's life in Alertmanager.
 func TestEWMABaseline(t *testing.T) {
 	EnsureBackend(t, "alertmanager")
 	sfx := RandomSuffix()
 	name := "e2e_latency_" + sfx
 	service := "ewma-e2e-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiURL))
+	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
 
 	const normal1, burst, normal2 = 240, 30, 60
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -190,22 +195,23 @@ func TestEWMABaseline(t *testing.T) {
 		return len(as) == 0, fmt.Sprintf("alert still in alertmanager: %+v", as)
 	})
 
-	// Loki: exactly one firing and one resolved record for this series.
+	// The logs backend: exactly one firing and one resolved record for this
+	// series (alert_state is the records' structured metadata).
 	q := func(state string) string {
-		return fmt.Sprintf(`{service_name=%q} | alert_state=%q`, service, state)
+		return fmt.Sprintf(`{service_name=%s} alert_state:=%s`, LogsQLString(service), LogsQLString(state))
 	}
 	from, to := start.Add(-time.Minute), time.Now().Add(time.Minute)
 	Eventually(t, 60*time.Second, func() (bool, string) {
-		f, r := LokiLineCount(t, q("firing"), from, to), LokiLineCount(t, q("resolved"), from, to)
-		return f >= 1 && r >= 1, fmt.Sprintf("loki: %d firing, %d resolved", f, r)
+		f, r := LogsCount(t, q("firing"), from, to), LogsCount(t, q("resolved"), from, to)
+		return f >= 1 && r >= 1, fmt.Sprintf("logs backend: %d firing, %d resolved", f, r)
 	})
-	if f := LokiLineCount(t, q("firing"), from, to); f != 1 {
-		t.Errorf("loki firing records = %d, want exactly 1", f)
+	if f := LogsCount(t, q("firing"), from, to); f != 1 {
+		t.Errorf("firing records = %d, want exactly 1", f)
 	}
-	if r := LokiLineCount(t, q("resolved"), from, to); r != 1 {
-		t.Errorf("loki resolved records = %d, want exactly 1", r)
+	if r := LogsCount(t, q("resolved"), from, to); r != 1 {
+		t.Errorf("resolved records = %d, want exactly 1", r)
 	}
-	streams := LokiQueryRange(t, q("firing"), from, to)
+	streams := LogsQuery(t, q("firing"), from, to)
 	line := streams[0].Entries[0]
 	firedAt := start.Add(time.Duration(normal1+3) * time.Second)
 	if !line.Time.Equal(firedAt) {
@@ -258,7 +264,7 @@ func TestEWMABaselineRestart(t *testing.T) {
 	sfx := RandomSuffix()
 	name := "e2e_restart_" + sfx
 	service := "ewma-e2e-restart-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiURL))
+	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
 
 	const before, burst, after = 200, 10, 50
 	rng := rand.New(rand.NewPCG(13, 17))
@@ -279,13 +285,13 @@ func TestEWMABaselineRestart(t *testing.T) {
 	}
 	postGauge(t, v, service, name, start, values[before:], before)
 
-	q := fmt.Sprintf(`{service_name=%q} | alert_state="firing"`, service)
+	q := fmt.Sprintf(`{service_name=%s} alert_state:="firing"`, LogsQLString(service))
 	from, to := start.Add(-time.Minute), time.Now().Add(time.Minute)
 	Eventually(t, 60*time.Second, func() (bool, string) {
-		n := LokiLineCount(t, q, from, to)
-		return n >= 1, fmt.Sprintf("loki: %d firing records", n)
+		n := LogsCount(t, q, from, to)
+		return n >= 1, fmt.Sprintf("logs backend: %d firing records", n)
 	})
-	streams := LokiQueryRange(t, q, from, to)
+	streams := LogsQuery(t, q, from, to)
 	if n := len(streams[0].Entries); len(streams) != 1 || n != 1 {
 		t.Fatalf("want exactly one firing record, got %+v", streams)
 	}

@@ -88,7 +88,8 @@ func jaegerServiceTraces(t *testing.T, service string) jaegerTraces {
 
 // TestDefaultConfigTelemetrygen runs vigil with its embedded default
 // configuration and proves that telemetrygen's traces, metrics and logs reach
-// Jaeger, Prometheus and Loki, counted exactly.
+// Jaeger, Prometheus and the logs backend (VictoriaLogs, through the loki
+// exporter's Loki push API), counted exactly.
 func TestDefaultConfigTelemetrygen(t *testing.T) {
 	v := StartVigil(t, "")
 	svc := "tg-" + RandomSuffix()
@@ -147,21 +148,16 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 		}
 	})
 
-	t.Run("logs in Loki", func(t *testing.T) {
-		q := fmt.Sprintf(`{service_name=%q}`, svc)
-		var streams []LokiStream
+	t.Run("logs in the logs backend", func(t *testing.T) {
+		q := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
 		Eventually(t, 60*time.Second, func() (bool, string) {
-			var err error
-			streams, err = lokiQueryRange(q, start, time.Now().Add(time.Minute))
+			n, err := logsCount(q, start, time.Now().Add(time.Minute))
 			if err != nil {
 				return false, err.Error()
 			}
-			n := 0
-			for _, s := range streams {
-				n += len(s.Entries)
-			}
-			return n == logs, fmt.Sprintf("%s: %d lines, want %d", q, n, logs)
+			return n == logs, fmt.Sprintf("%s: %d entries, want %d", q, n, logs)
 		})
+		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		// The default config writes logfmt lines: the body, then the
 		// attributes that are neither labels nor structured metadata
 		// (telemetrygen adds app=server to every record).
@@ -338,21 +334,16 @@ func TestDefaultConfigSDK(t *testing.T) {
 		}
 	})
 
-	t.Run("logs in Loki", func(t *testing.T) {
-		q := fmt.Sprintf(`{service_name=%q} | trace_id=%q`, svc, traceID)
-		var streams []LokiStream
+	t.Run("logs in the logs backend", func(t *testing.T) {
+		q := fmt.Sprintf(`{service_name=%s} trace_id:=%s`, LogsQLString(svc), LogsQLString(traceID))
 		Eventually(t, 60*time.Second, func() (bool, string) {
-			var err error
-			streams, err = lokiQueryRange(q, start, time.Now().Add(time.Minute))
+			n, err := logsCount(q, start, time.Now().Add(time.Minute))
 			if err != nil {
 				return false, err.Error()
 			}
-			n := 0
-			for _, s := range streams {
-				n += len(s.Entries)
-			}
-			return n == nlogs, fmt.Sprintf("%s: %d lines, want %d", q, n, nlogs)
+			return n == nlogs, fmt.Sprintf("%s: %d entries, want %d", q, n, nlogs)
 		})
+		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		var lines []string
 		for _, s := range streams {
 			for _, e := range s.Entries {

@@ -4,9 +4,15 @@
 //go:build e2e
 
 // Package e2e holds Vigil's end-to-end tests: the built `vigil` binary
-// between real OTLP clients and real Jaeger, Prometheus and Loki binaries, all
-// on 127.0.0.1. TestMain installs (from the cache, see scripts/backends.sh)
-// and starts the backends, and builds vigil; each test starts its own vigil.
+// between real OTLP clients and real Jaeger, Prometheus and VictoriaLogs
+// binaries, all on 127.0.0.1. VictoriaLogs is the logs backend: vigil's loki
+// exporter speaks Loki's push API, which VictoriaLogs implements, and the
+// tests read the records back through VictoriaLogs's own query language,
+// LogsQL. (Loki itself is AGPL-licensed and is not built here; its own
+// refusals, such as out-of-order entries and rate limits, are covered by the
+// exporter's unit tests against a fake Loki.) TestMain installs (from the
+// cache, see scripts/backends.sh) and starts the backends, and builds vigil;
+// each test starts its own vigil.
 //
 // Run: go test -tags e2e -count=1 -v ./test/e2e/
 // Set VIGIL_E2E_KEEP=1 to leave the backends running afterwards.
@@ -28,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +45,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 // Backend addresses, as scripts/backends.sh starts them.
@@ -45,11 +53,13 @@ const (
 	PrometheusURL      = "http://127.0.0.1:9090"
 	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
 	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
-	LokiURL            = "http://127.0.0.1:3100"
-	JaegerQueryURL     = "http://127.0.0.1:16686"
-	JaegerGRPC         = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
-	JaegerOTLPGRPC     = "127.0.0.1:24317"
-	AlertmanagerURL    = "http://127.0.0.1:9093"
+	// VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at /select/logsql.
+	LogsURL         = "http://127.0.0.1:9428"
+	LokiPushURL     = LogsURL + "/insert/loki/api/v1/push"
+	JaegerQueryURL  = "http://127.0.0.1:16686"
+	JaegerGRPC      = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
+	JaegerOTLPGRPC  = "127.0.0.1:24317"
+	AlertmanagerURL = "http://127.0.0.1:9093"
 )
 
 var (
@@ -115,7 +125,7 @@ func lockRun() (func(), error) {
 
 func setup() error {
 	t0 := time.Now()
-	if err := backends("install", "jaeger", "prometheus", "loki", "telemetrygen"); err != nil {
+	if err := backends("install", "jaeger", "prometheus", "victorialogs", "telemetrygen"); err != nil {
 		return fmt.Errorf("installing backends: %w", err)
 	}
 	out, err := exec.Command("bash", backendsScript, "env").Output()
@@ -135,7 +145,7 @@ func setup() error {
 	if err := backends("clean"); err != nil {
 		return err
 	}
-	for _, name := range []string{"jaeger", "prometheus", "loki"} {
+	for _, name := range []string{"jaeger", "prometheus", "victorialogs"} {
 		if err := backends("start", name); err != nil {
 			return fmt.Errorf("backend %s did not start (its log is above): %w", name, err)
 		}
@@ -220,7 +230,8 @@ type Vigil struct {
 // ${env:VIGIL_OTLP_GRPC_ENDPOINT}, ${env:VIGIL_OTLP_HTTP_ENDPOINT},
 // ${env:VIGIL_HEALTH_ENDPOINT}, ${env:VIGIL_TELEMETRY_PORT} and
 // ${env:VIGIL_STORAGE_DIR}; the harness gives each a free port or a fresh
-// directory. extraEnv entries are "KEY=value".
+// directory. The default configuration's loki exporter is pointed at
+// LokiPushURL (VIGIL_LOKI_ENDPOINT). extraEnv entries are "KEY=value".
 func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 	t.Helper()
 	dir := t.TempDir()
@@ -243,6 +254,7 @@ func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 		"VIGIL_TELEMETRY_HOST=127.0.0.1",
 		"VIGIL_TELEMETRY_PORT="+ports[3],
 		"VIGIL_STORAGE_DIR="+v.StorageDir,
+		"VIGIL_LOKI_ENDPOINT="+LokiPushURL,
 	)
 	v.env = append(v.env, extraEnv...)
 	if configYAML != "" {
@@ -531,98 +543,170 @@ func promQuery(baseURL, expr string) ([]PromSample, error) {
 	}
 }
 
-// LokiEntry is one log line with its structured metadata.
-type LokiEntry struct {
+// LogEntry is one pushed log line as the logs backend stored it.
+type LogEntry struct {
 	Time     time.Time
 	Line     string
-	Metadata map[string]string
+	Metadata map[string]string // the entry's structured metadata
 }
 
-// LokiStream is one stream of a query_range answer.
-type LokiStream struct {
-	Labels  map[string]string // index labels only
-	Entries []LokiEntry
+// LogStream is the entries of one label set (Loki's stream labels, which
+// VictoriaLogs keeps as its stream fields), in time order.
+type LogStream struct {
+	Labels  map[string]string
+	Entries []LogEntry
 }
 
-// LokiQueryRange runs a LogQL log query over [start, end] (forward, up to
-// 5000 lines) and returns its streams, with structured metadata kept apart
-// from the index labels.
-func LokiQueryRange(t *testing.T, logql string, start, end time.Time) []LokiStream {
+// LogsQuery runs a LogsQL query over [start, end] against VictoriaLogs and
+// returns the matching entries grouped by stream, each stream in time order
+// and the streams ordered by their labels. Structured metadata is told apart
+// from the labels: a Loki push's labels become VictoriaLogs's stream fields
+// (listed in each row's _stream), its structured metadata become the row's
+// other fields, its line becomes _msg.
+func LogsQuery(t *testing.T, logsql string, start, end time.Time) []LogStream {
 	t.Helper()
-	s, err := lokiQueryRange(logql, start, end)
+	s, err := logsQuery(logsql, start, end)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func lokiQueryRange(logql string, start, end time.Time) ([]LokiStream, error) {
-	q := url.Values{}
-	q.Set("query", logql)
-	q.Set("start", strconv.FormatInt(start.UnixNano(), 10))
-	q.Set("end", strconv.FormatInt(end.UnixNano(), 10))
-	q.Set("limit", "5000")
-	q.Set("direction", "forward")
-	var resp struct {
-		Data struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Stream map[string]string   `json:"stream"`
-				Values [][]json.RawMessage `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	hdr := http.Header{"X-Loki-Response-Encoding-Flags": {"categorize-labels"}}
-	if err := getJSON(LokiURL+"/loki/api/v1/query_range?"+q.Encode(), hdr, &resp); err != nil {
+// logsRowLimit bounds one query's answer; a query that reaches it is an
+// error, not a silently cut answer (count with LogsCount instead).
+const logsRowLimit = 10000
+
+func logsQuery(logsql string, start, end time.Time) ([]LogStream, error) {
+	rows, err := logsRows(logsql+" | sort by (_time)", start, end, logsRowLimit+1)
+	if err != nil {
 		return nil, err
 	}
-	if resp.Data.ResultType != "streams" {
-		return nil, fmt.Errorf("query %q: result type %q, want streams", logql, resp.Data.ResultType)
+	if len(rows) > logsRowLimit {
+		return nil, fmt.Errorf("LogsQL %q: more than %d rows", logsql, logsRowLimit)
 	}
-	out := make([]LokiStream, 0, len(resp.Data.Result))
-	for _, r := range resp.Data.Result {
-		st := LokiStream{Labels: r.Stream}
-		for _, v := range r.Values {
-			if len(v) < 2 {
-				return nil, fmt.Errorf("query %q: entry with %d fields", logql, len(v))
-			}
-			var tsStr, line string
-			if err := json.Unmarshal(v[0], &tsStr); err != nil {
-				return nil, err
-			}
-			if err := json.Unmarshal(v[1], &line); err != nil {
-				return nil, err
-			}
-			ns, err := strconv.ParseInt(tsStr, 10, 64)
-			if err != nil {
-				return nil, err
-			}
-			e := LokiEntry{Time: time.Unix(0, ns), Line: line}
-			if len(v) > 2 {
-				var cat struct {
-					StructuredMetadata map[string]string `json:"structuredMetadata"`
-				}
-				if err := json.Unmarshal(v[2], &cat); err != nil {
-					return nil, err
-				}
-				e.Metadata = cat.StructuredMetadata
-			}
-			st.Entries = append(st.Entries, e)
+	byStream := map[string]*LogStream{}
+	var keys []string
+	for _, row := range rows {
+		labels, err := parseStreamLabels(row["_stream"])
+		if err != nil {
+			return nil, fmt.Errorf("LogsQL %q: %w", logsql, err)
 		}
-		out = append(out, st)
+		ts, err := time.Parse(time.RFC3339Nano, row["_time"])
+		if err != nil {
+			return nil, fmt.Errorf("LogsQL %q: _time: %w", logsql, err)
+		}
+		e := LogEntry{Time: ts, Line: row["_msg"], Metadata: map[string]string{}}
+		for k, v := range row {
+			if _, isLabel := labels[k]; isLabel || strings.HasPrefix(k, "_") {
+				continue
+			}
+			e.Metadata[k] = v
+		}
+		st := byStream[row["_stream"]]
+		if st == nil {
+			st = &LogStream{Labels: labels}
+			byStream[row["_stream"]] = st
+			keys = append(keys, row["_stream"])
+		}
+		st.Entries = append(st.Entries, e)
+	}
+	sort.Strings(keys)
+	out := make([]LogStream, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byStream[k])
 	}
 	return out, nil
 }
 
-// LokiLineCount returns how many lines a LogQL query matches over [start, end].
-func LokiLineCount(t *testing.T, logql string, start, end time.Time) int {
+// logsRows runs a LogsQL query and returns its rows (VictoriaLogs answers
+// one JSON object of string fields per line).
+func logsRows(logsql string, start, end time.Time, limit int) ([]map[string]string, error) {
+	q := url.Values{}
+	q.Set("query", logsql)
+	q.Set("start", start.UTC().Format(time.RFC3339Nano))
+	q.Set("end", end.UTC().Format(time.RFC3339Nano))
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	u := LogsURL + "/select/logsql/query?" + q.Encode()
+	resp, err := http.Get(u)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("LogsQL %q: %s: %s", logsql, resp.Status, tail(string(body), 5))
+	}
+	var rows []map[string]string
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for dec.More() {
+		var row map[string]string
+		if err := dec.Decode(&row); err != nil {
+			return nil, fmt.Errorf("LogsQL %q: decoding: %w", logsql, err)
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// parseStreamLabels parses VictoriaLogs's _stream field, {name="value",...}.
+func parseStreamLabels(s string) (map[string]string, error) {
+	if s == "{}" {
+		return map[string]string{}, nil
+	}
+	ms, err := parser.NewParser(parser.Options{}).ParseMetricSelector(s)
+	if err != nil {
+		return nil, fmt.Errorf("_stream %q: %w", s, err)
+	}
+	out := make(map[string]string, len(ms))
+	for _, m := range ms {
+		out[m.Name] = m.Value
+	}
+	return out, nil
+}
+
+// LogsCount returns how many entries a LogsQL filter matches over
+// [start, end], counted by VictoriaLogs (stats count()).
+func LogsCount(t *testing.T, logsql string, start, end time.Time) int {
 	t.Helper()
-	n := 0
-	for _, s := range LokiQueryRange(t, logql, start, end) {
-		n += len(s.Entries)
+	n, err := logsCount(logsql, start, end)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }
+
+func logsCount(logsql string, start, end time.Time) (int, error) {
+	rows, err := logsRows(logsql+" | stats count() as n", start, end, 0)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) != 1 {
+		return 0, fmt.Errorf("LogsQL %q | stats count(): %d rows, want 1", logsql, len(rows))
+	}
+	return strconv.Atoi(rows[0]["n"])
+}
+
+// logsBackendRefusals sums what VictoriaLogs refused or dropped of what it
+// was sent: failed Loki push requests and rows dropped for any reason (too
+// old, too far in the future, too many fields). The counters restart from
+// zero when VictoriaLogs restarts.
+func logsBackendRefusals(t *testing.T) float64 {
+	t.Helper()
+	families, err := scrape(LogsURL + "/metrics")
+	if err != nil {
+		t.Fatalf("scraping VictoriaLogs: %v", err)
+	}
+	return sumFamily(families["vl_rows_dropped_total"], nil) +
+		sumFamily(families["vl_http_errors_total"], map[string]string{"path": "/insert/loki/api/v1/push"})
+}
+
+// LogsQLString quotes s for a LogsQL query.
+func LogsQLString(s string) string { return strconv.Quote(s) }
 
 // RandomSuffix returns a short random hex string for names that must not
 // collide between tests sharing one backend.
