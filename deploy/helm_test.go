@@ -546,6 +546,27 @@ func TestChartOptions(t *testing.T) {
 				require.Len(t, r.pdbs, 1)
 				assert.Equal(t, d.Spec.Selector.MatchLabels, r.pdbs[0].Spec.Selector.MatchLabels)
 
+				// The gateway runs as its own account, bound to no role and
+				// with no token mounted: it makes no API calls, so it must
+				// not share the agent's read access to every pod.
+				gwSA := d.Spec.Template.Spec.ServiceAccountName
+				agentSA := r.daemonSets[0].Spec.Template.Spec.ServiceAccountName
+				assert.Equal(t, release+"-gateway", gwSA)
+				assert.NotEqual(t, agentSA, gwSA, "gateway and agent must not share a service account")
+				if assert.NotNil(t, d.Spec.Template.Spec.AutomountServiceAccountToken) {
+					assert.False(t, *d.Spec.Template.Spec.AutomountServiceAccountToken, "gateway pods mount no token")
+				}
+				var names []string
+				for _, sa := range r.serviceAccounts {
+					names = append(names, sa.Name)
+				}
+				assert.ElementsMatch(t, []string{agentSA, gwSA}, names)
+				for _, b := range r.bindings {
+					for _, s := range b.Subjects {
+						assert.NotEqualf(t, gwSA, s.Name, "ClusterRoleBinding %s binds the gateway's account", b.Name)
+					}
+				}
+
 				headless := r.service(release + "-gateway-headless")
 				require.NotNil(t, headless)
 				assert.Equal(t, corev1.ClusterIPNone, headless.Spec.ClusterIP)
