@@ -23,6 +23,10 @@ const (
 	mConnections     = "kernel_tcp_connections"
 	mConnectDuration = "kernel_tcp_connect_duration_seconds"
 	mRTT             = "kernel_tcp_rtt_seconds"
+	// The kernel receiver's self-telemetry (metadata.yaml telemetry).
+	mKernelPeerOverflow = "otelcol_kernel_receiver_peer_overflow_total"
+	mKernelPeerMapFull  = "otelcol_kernel_receiver_peer_map_full_total"
+	mKernelSockMapFull  = "otelcol_kernel_receiver_socket_map_full_total"
 
 	// span_metrics connector (contrib), namespace traces.span.metrics,
 	// duration histogram in milliseconds.
@@ -161,11 +165,11 @@ func KernelNetwork() *Dashboard {
 	b.row("Resets and connects")
 	b.add(8, 8, timeseries("Resets", "TCP resets sent (transmit) and received (receive) per second.", "cps",
 		q(fmt.Sprintf(`sum by (network_io_direction) (rate(%s{%s}[$__rate_interval]))`, mResets, kernelSel), "{{network_io_direction}}")))
-	b.add(8, 8, timeseries("Connect attempts and failures", "Active opens per second: attempts, established, failed.", "cps",
+	b.add(8, 8, timeseries("Connect attempts and failures", "Active opens per second: attempts, established, failed. Failed counts every attempt that ended before being established (SYN_SENT → CLOSE): refused, timed out, unreachable, and also attempts the application abandoned (closed while connecting, e.g. its own dial timeout), which the kernel's TcpAttemptFails leaves out.", "cps",
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts"),
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectSuccess, kernelSel), "established"),
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "failed")))
-	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10).", "percentunit",
+	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10); failed includes attempts the application abandoned.", "percentunit",
 		q(fmt.Sprintf(`topk(10, sum by (network_peer_address, network_peer_port) (rate(%[1]s{%[3]s}[$__rate_interval])) / sum by (network_peer_address, network_peer_port) (rate(%[2]s{%[3]s}[$__rate_interval])))`, mConnectFailures, mConnectAttempts, kernelSel), "{{network_peer_address}}:{{network_peer_port}}")))
 
 	b.row("Latency")
@@ -180,8 +184,17 @@ func KernelNetwork() *Dashboard {
 	b.row("Connections")
 	b.add(12, 8, timeseries("Connections by state", "TCP sockets by state (counting sockets that changed state since the receiver started).", "short",
 		q(fmt.Sprintf(`sum by (network_connection_state) (%s{%s})`, mConnections, kernelSel), "{{network_connection_state}}")))
-	b.add(12, 8, timeseries("Connect failures by pod", "Failed active opens per second, per pod.", "cps",
+	b.add(12, 8, timeseries("Connect failures by pod", "Failed active opens per second, per pod (attempts the application abandoned included).", "cps",
 		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "{{k8s_namespace_name}}/{{k8s_pod_name}}")))
+
+	b.row("Receiver limits")
+	b.add(12, 8, timeseries("Peer overflow and kernel map drops", "Kernel events per second that lost their peer (folded into a pod's network.peer.address=\"overflow\" series: the pod exceeded max_peers_per_cgroup, or max_cgroups was reached) or were not counted at all (peers map full: raise max_peers), and sockets the socket table could not track (raise max_sockets), per Vigil instance. Non-zero overflow means per-peer series of some pod are incomplete.", "cps",
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelPeerOverflow), "overflow {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelPeerMapFull), "peers map full {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelSockMapFull), "socket table full {{instance}}")))
+	b.add(12, 8, timeseries("Overflow series by pod", "Events per second in each pod's overflow peer (network.peer.address=\"overflow\"): connect attempts and retransmitted segments whose peer was not kept.", "cps",
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts {{k8s_namespace_name}}/{{k8s_pod_name}}"),
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mRetrans, kernelSel), "retransmits {{k8s_namespace_name}}/{{k8s_pod_name}}")))
 	return b.d
 }
 

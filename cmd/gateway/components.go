@@ -14,6 +14,7 @@ import (
 	prwexporter "github.com/vigil-otel/vigil/exporters/prwexporter"
 	filestorage "github.com/vigil-otel/vigil/extensions/filestorage"
 	memorylimiterprocessor "github.com/vigil-otel/vigil/processors/memorylimiterprocessor"
+	cgroupreceiver "github.com/vigil-otel/vigil/receivers/cgroupreceiver"
 	kernelreceiver "github.com/vigil-otel/vigil/receivers/kernelreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -67,6 +68,7 @@ func components() (otelcol.Factories, error) {
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		kernelreceiver.NewFactory(),
+		cgroupreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -74,6 +76,7 @@ func components() (otelcol.Factories, error) {
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
 		otlpreceiver.NewFactory().Type():   "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
 		kernelreceiver.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
+		cgroupreceiver.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](

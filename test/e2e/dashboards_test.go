@@ -86,6 +86,8 @@ connectors:
         clear_score: 2
         direction: up
         for: 0s
+        seasonality:
+          enabled: false
         warmup:
           samples: 20
 exporters:

@@ -48,6 +48,11 @@ connectors:
         clear_score: 2
         direction: up
         for: 3s
+        # The test pins "for" on a few minutes of data: no immediate firing,
+        # no seasonal baseline (whose warm-up is one period).
+        immediate_score: 0
+        seasonality:
+          enabled: false
         warmup:
           samples: 20
     alertmanager:

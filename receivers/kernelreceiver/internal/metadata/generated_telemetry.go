@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                          metric.Meter
 	mu                             sync.Mutex
 	registrations                  []metric.Registration
+	KernelReceiverCgroupPathLost   metric.Int64Counter
 	KernelReceiverCgroupUnresolved metric.Int64Counter
 	KernelReceiverCgroupsForgotten metric.Int64Counter
 	KernelReceiverDecodeErrors     metric.Int64Counter
@@ -64,10 +65,16 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.KernelReceiverCgroupPathLost, err = builder.meter.Int64Counter(
+		"otelcol_kernel_receiver_cgroup_path_lost",
+		metric.WithDescription("New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]"),
+		metric.WithUnit("{cgroups}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.KernelReceiverCgroupUnresolved, err = builder.meter.Int64Counter(
 		"otelcol_kernel_receiver_cgroup_unresolved",
-		metric.WithDescription("Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]"),
-		metric.WithUnit("{lookups}"),
+		metric.WithDescription("Cgroup ids seen in the kernel maps that could not be mapped to a path (cgroup removed before its path was learned, or the path index at max_cgroup_paths); each id is counted once. Their series carry vigil.cgroup.id but no path, container or pod. [Development]"),
+		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.KernelReceiverCgroupsForgotten, err = builder.meter.Int64Counter(
@@ -90,7 +97,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.KernelReceiverPeerOverflow, err = builder.meter.Int64Counter(
 		"otelcol_kernel_receiver_peer_overflow",
-		metric.WithDescription("Kernel events folded into a cgroup's overflow peer because it exceeded max_peers_per_cgroup, or the cgroup map was full. [Development]"),
+		metric.WithDescription("Kernel events folded into a cgroup's overflow peer (network.peer.address overflow) because the cgroup exceeded max_peers_per_cgroup, or the cgroup map was full; non-zero means per-peer series of some container are incomplete. [Development]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)

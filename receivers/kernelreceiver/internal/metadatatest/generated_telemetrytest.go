@@ -21,11 +21,27 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 	return set
 }
 
+func AssertEqualKernelReceiverCgroupPathLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_kernel_receiver_cgroup_path_lost",
+		Description: "New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]",
+		Unit:        "{cgroups}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_kernel_receiver_cgroup_path_lost")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualKernelReceiverCgroupUnresolved(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_kernel_receiver_cgroup_unresolved",
-		Description: "Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]",
-		Unit:        "{lookups}",
+		Description: "Cgroup ids seen in the kernel maps that could not be mapped to a path (cgroup removed before its path was learned, or the path index at max_cgroup_paths); each id is counted once. Their series carry vigil.cgroup.id but no path, container or pod. [Development]",
+		Unit:        "{cgroups}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,
@@ -88,7 +104,7 @@ func AssertEqualKernelReceiverPeerMapFull(t *testing.T, tt *componenttest.Teleme
 func AssertEqualKernelReceiverPeerOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_kernel_receiver_peer_overflow",
-		Description: "Kernel events folded into a cgroup's overflow peer because it exceeded max_peers_per_cgroup, or the cgroup map was full. [Development]",
+		Description: "Kernel events folded into a cgroup's overflow peer (network.peer.address overflow) because the cgroup exceeded max_peers_per_cgroup, or the cgroup map was full; non-zero means per-peer series of some container are incomplete. [Development]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -19,6 +19,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.KernelReceiverCgroupPathLost.Add(context.Background(), 1)
 	tb.KernelReceiverCgroupUnresolved.Add(context.Background(), 1)
 	tb.KernelReceiverCgroupsForgotten.Add(context.Background(), 1)
 	tb.KernelReceiverDecodeErrors.Add(context.Background(), 1)
@@ -26,6 +27,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.KernelReceiverPeerOverflow.Add(context.Background(), 1)
 	tb.KernelReceiverSocketMapFull.Add(context.Background(), 1)
 	tb.KernelReceiverStateMapFull.Add(context.Background(), 1)
+	AssertEqualKernelReceiverCgroupPathLost(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualKernelReceiverCgroupUnresolved(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
