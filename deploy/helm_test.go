@@ -381,9 +381,8 @@ func TestChartDefault(t *testing.T) {
 			resources[res] = true
 		}
 	}
-	for _, res := range []string{"pods", "namespaces", "replicasets", "jobs"} {
-		assert.Truef(t, resources[res], "ClusterRole must allow reading %s", res)
-	}
+	// Pods only: what k8s_attributes watches for the names the chart extracts.
+	assert.Equal(t, map[string]bool{"pods": true}, resources, "ClusterRole resources")
 	require.Len(t, r.bindings, 1)
 	b := r.bindings[0]
 	assert.Equal(t, r.clusterRoles[0].Name, b.RoleRef.Name)
@@ -511,6 +510,20 @@ func TestChartOptions(t *testing.T) {
 			check: func(t *testing.T, r rendered) {
 				c := r.daemonSets[0].Spec.Template.Spec.Containers[0]
 				assert.Equal(t, "921MiB", envByName(c)["GOMEMLIMIT"].Value) // 90% of 1024MiB
+			},
+		},
+		{
+			name: "k8sAttributes extraRules",
+			sets: []string{"k8sAttributes.extraRules[0].apiGroups[0]=", "k8sAttributes.extraRules[0].resources[0]=namespaces",
+				"k8sAttributes.extraRules[0].verbs={get,list,watch}"},
+			check: func(t *testing.T, r rendered) {
+				require.Len(t, r.clusterRoles, 1)
+				rules := r.clusterRoles[0].Rules
+				require.Len(t, rules, 2)
+				assert.Equal(t, []string{"pods"}, rules[0].Resources)
+				assert.Equal(t, []string{""}, rules[1].APIGroups)
+				assert.Equal(t, []string{"namespaces"}, rules[1].Resources)
+				assert.Equal(t, []string{"get", "list", "watch"}, rules[1].Verbs)
 			},
 		},
 		{
