@@ -24,9 +24,9 @@ const (
 	mConnectDuration = "kernel_tcp_connect_duration_seconds"
 	mRTT             = "kernel_tcp_rtt_seconds"
 	// The kernel receiver's self-telemetry (metadata.yaml telemetry).
-	mKernelPeerOverflow = "otelcol_kernel_receiver_peer_overflow_total"
-	mKernelPeerMapFull  = "otelcol_kernel_receiver_peer_map_full_total"
-	mKernelSockMapFull  = "otelcol_kernel_receiver_socket_map_full_total"
+	mKernelPeerOverflow = "otelcol_receiver_kernel_peer_overflow_total"
+	mKernelPeerMapFull  = "otelcol_receiver_kernel_peer_map_full_total"
+	mKernelSockMapFull  = "otelcol_receiver_kernel_socket_map_full_total"
 
 	// span_metrics connector (contrib), namespace traces.span.metrics,
 	// duration histogram in milliseconds.
@@ -108,9 +108,9 @@ func GatewayHealth() *Dashboard {
 	b.add(8, 8, timeseries("Jaeger: sent spans", "Spans the Jaeger collector accepted (PostSpans OK), per exporter.", "cps",
 		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_jaeger_sent_spans_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
 	b.add(8, 8, timeseries("Remote write: sent", "Samples, histograms and exemplars the remote-write receiver accepted.", "cps",
-		q(fmt.Sprintf(`sum by (exporter, kind) (rate(otelcol_exporter_prw_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}} {{kind}}")))
+		q(fmt.Sprintf(`sum by (exporter, kind) (rate(otelcol_exporter_prometheusremotewrite_sent_items_total{%s}[$__rate_interval]))`, inst), "{{exporter}} {{kind}}")))
 	b.add(8, 8, timeseries("Loki: sent entries", "Log entries Loki accepted.", "cps",
-		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_loki_entries_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
+		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_loki_sent_entries_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
 
 	b.row("Queues and resources")
 	b.add(8, 8, timeseries("Sending queue", "Items in each exporter's sending queue against its capacity (with sending_queue.storage this is the persistent, on-disk queue).", "short",
@@ -128,8 +128,8 @@ func GatewayHealth() *Dashboard {
 		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_soft_limit_bytes{%s})`, inst), "soft limit {{processor}} {{instance}}"),
 		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_hard_limit_bytes{%s})`, inst), "hard limit {{processor}} {{instance}}")))
 	b.add(12, 8, timeseries("Export latency (remote write)", "p50 / p99 duration of remote-write requests.", "s",
-		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
-		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prometheusremotewrite_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prometheusremotewrite_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
 	b.add(12, 8, timeseries("Export latency (OTLP/HTTP clients)", "p99 duration of HTTP requests the collector's HTTP clients make (otelhttp instrumentation, telemetry level detailed).", "s",
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, server_address) (rate(http_client_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{server_address}}")))
 	return b.d
@@ -231,11 +231,11 @@ func Anomalies() *Dashboard {
 	b.add(12, 8, timeseries("Alert state", "Alert state series per tracked series (0 inactive, 1 pending, 2 firing).", "none",
 		q(`{__name__=~"${metric}_alert.*"}`, "{{__name__}}")))
 	b.add(8, 6, stat("Alert transitions/s", "Alert state transitions, by state entered.", "cps",
-		q(`sum by (state) (rate(otelcol_ewma_baseline_alert_transitions_total[$__rate_interval]))`, "{{state}}")))
+		q(`sum by (state) (rate(otelcol_connector_ewma_baseline_alert_transitions_total[$__rate_interval]))`, "{{state}}")))
 	b.add(8, 6, stat("Tracked series", "Series currently holding a baseline.", "short",
-		q(`sum(otelcol_ewma_baseline_series_tracked)`, "series")))
+		q(`sum(otelcol_connector_ewma_baseline_tracked_series)`, "series")))
 	b.add(8, 6, stat("Skipped points/s", "Points matched by a rule but not used, by reason.", "cps",
-		q(`sum by (reason) (rate(otelcol_ewma_baseline_points_skipped_total[$__rate_interval]))`, "{{reason}}")))
+		q(`sum by (reason) (rate(otelcol_connector_ewma_baseline_skipped_points_total[$__rate_interval]))`, "{{reason}}")))
 
 	b.row("Alert log")
 	b.add(24, 10, logs("Alert transitions (Loki)", "One record per alert transition, with value, baseline, band and score. Records carrying a trace ID link to Jaeger through the Loki datasource's derived field.",

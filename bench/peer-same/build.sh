@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # build.sh builds a second bench peer: vigil's own distribution (every
 # component of cmd/gateway) with contrib's prometheusremotewrite exporter in
 # place of vigil's. Against it, the bench compares the two exporters with the

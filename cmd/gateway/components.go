@@ -12,8 +12,8 @@ import (
 	jaegerexporter "github.com/vigil-otel/vigil/exporters/jaegerexporter"
 	lokiexporter "github.com/vigil-otel/vigil/exporters/lokiexporter"
 	prwexporter "github.com/vigil-otel/vigil/exporters/prwexporter"
-	filestorage "github.com/vigil-otel/vigil/extensions/filestorage"
-	memorylimiterprocessor "github.com/vigil-otel/vigil/processors/memorylimiterprocessor"
+	filestoragewrapper "github.com/vigil-otel/vigil/extensions/filestoragewrapper"
+	memorylimiterwrapper "github.com/vigil-otel/vigil/processors/memorylimiterwrapper"
 	cgroupreceiver "github.com/vigil-otel/vigil/receivers/cgroupreceiver"
 	kernelreceiver "github.com/vigil-otel/vigil/receivers/kernelreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -54,7 +54,7 @@ func components() (otelcol.Factories, error) {
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
-		filestorage.NewFactory(),
+		filestoragewrapper.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -62,7 +62,7 @@ func components() (otelcol.Factories, error) {
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
 		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
 		pprofextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.1",
-		filestorage.NewFactory().Type():          "github.com/vigil-otel/vigil v0.0.0",
+		filestoragewrapper.NewFactory().Type():   "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
@@ -102,7 +102,7 @@ func components() (otelcol.Factories, error) {
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
-		memorylimiterprocessor.NewFactory(),
+		memorylimiterwrapper.NewFactory(),
 		batchprocessor.NewFactory(),
 		k8sattributesprocessor.NewFactory(),
 	)
@@ -110,7 +110,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		memorylimiterprocessor.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
+		memorylimiterwrapper.NewFactory().Type():   "github.com/vigil-otel/vigil v0.0.0",
 		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
 		k8sattributesprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor v1.2.0",
 	})

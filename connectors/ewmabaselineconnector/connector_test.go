@@ -119,9 +119,9 @@ func TestConnectorSharesOneEngine(t *testing.T) {
 	require.NoError(t, mm.Shutdown(context.Background()))
 	require.NoError(t, ml.Shutdown(context.Background()))
 
-	metadatatest.AssertEqualEwmaBaselinePointsProcessed(t, tel, []metricdata.DataPoint[int64]{{Value: int64(len(s))}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualEwmaBaselineSeriesTracked(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualEwmaBaselineAlertTransitions(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualConnectorEwmaBaselineProcessedPoints(t, tel, []metricdata.DataPoint[int64]{{Value: int64(len(s))}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorEwmaBaselineTrackedSeries(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorEwmaBaselineAlertTransitions(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("state", "pending")), Value: 1},
 		{Attributes: attribute.NewSet(attribute.String("state", "firing")), Value: 1},
 		{Attributes: attribute.NewSet(attribute.String("state", "resolved")), Value: 1},
@@ -159,7 +159,7 @@ func TestSkippedPointsAreCounted(t *testing.T) {
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch(s, map[string]any{"host": "b"}))) // over max_series
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch(s[2:], map[string]any{"host": "a"})))
 	require.NoError(t, c.Shutdown(context.Background()))
-	metadatatest.AssertEqualEwmaBaselinePointsSkipped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualConnectorEwmaBaselineSkippedPoints(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("reason", "max_series")), Value: 3},
 		{Attributes: attribute.NewSet(attribute.String("reason", "duplicate_timestamp")), Value: 1},
 	}, metricdatatest.IgnoreTimestamp())

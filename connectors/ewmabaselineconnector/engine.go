@@ -30,7 +30,7 @@ import (
 // keeps the series table, baseline.go the statistics, alert.go the alert
 // state machine, output.go builds the derived metrics and alert records.
 
-// Skip reasons, the `reason` attribute of ewma_baseline_points_skipped.
+// Skip reasons, the `reason` attribute of connector_ewma_baseline_skipped_points.
 const (
 	reasonNaNInf = iota
 	reasonOutOfOrder
@@ -234,19 +234,19 @@ func (e *engine) process(md pmetric.Metrics) *batch {
 func (e *engine) record(b *batch, dTracked int64) {
 	ctx := context.Background()
 	if dTracked != 0 {
-		e.tb.EwmaBaselineSeriesTracked.Add(ctx, dTracked)
+		e.tb.ConnectorEwmaBaselineTrackedSeries.Add(ctx, dTracked)
 	}
 	if b.points > 0 {
-		e.tb.EwmaBaselinePointsProcessed.Add(ctx, b.points)
+		e.tb.ConnectorEwmaBaselineProcessedPoints.Add(ctx, b.points)
 	}
 	for r, n := range b.skipped {
 		if n > 0 {
-			e.tb.EwmaBaselinePointsSkipped.Add(ctx, n, e.reasonOpts[r])
+			e.tb.ConnectorEwmaBaselineSkippedPoints.Add(ctx, n, e.reasonOpts[r])
 		}
 	}
 	for t, n := range b.trans {
 		if n > 0 {
-			e.tb.EwmaBaselineAlertTransitions.Add(ctx, n, e.transOpts[t])
+			e.tb.ConnectorEwmaBaselineAlertTransitions.Add(ctx, n, e.transOpts[t])
 		}
 	}
 }

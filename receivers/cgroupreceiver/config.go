@@ -60,7 +60,7 @@ type Config struct {
 	// Scope selects the cgroups reported: containers (default), pods, all.
 	Scope Scope `mapstructure:"scope"`
 	// MaxCgroups bounds the cgroups reported in one scrape; further ones
-	// are left out and counted in otelcol_cgroup_receiver_cgroups_dropped.
+	// are left out and counted in otelcol_receiver_cgroup_dropped_cgroups.
 	// Default 4096.
 	MaxCgroups int `mapstructure:"max_cgroups"`
 

@@ -152,9 +152,9 @@ func (s *cgroupScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	md := s.mb.Emit()
 	if s.tb != nil {
-		s.tb.CgroupReceiverCgroupsDropped.Add(ctx, s.dropped)
-		s.tb.CgroupReceiverFilesMalformed.Add(ctx, s.malformed)
-		s.tb.CgroupReceiverReadErrors.Add(ctx, s.readErrors)
+		s.tb.ReceiverCgroupDroppedCgroups.Add(ctx, s.dropped)
+		s.tb.ReceiverCgroupMalformedFiles.Add(ctx, s.malformed)
+		s.tb.ReceiverCgroupReadErrors.Add(ctx, s.readErrors)
 	}
 	return md, nil
 }

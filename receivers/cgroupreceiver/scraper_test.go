@@ -110,9 +110,9 @@ func TestScrapeV2Fixture(t *testing.T) {
 	}, resources[ctr3].AsRaw())
 	assert.Empty(t, resources["node"].AsRaw())
 
-	metadatatest.AssertEqualCgroupReceiverFilesMalformed(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualCgroupReceiverReadErrors(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualCgroupReceiverCgroupsDropped(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupMalformedFiles(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupReadErrors(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupDroppedCgroups(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 }
 
 func resourceNames(res map[string]any) []string {
@@ -188,7 +188,7 @@ func TestScrapeMaxCgroups(t *testing.T) {
 		assert.Equal(t, ctr2, p.Str())
 	}
 	// two containers left out in each of two scrapes.
-	metadatatest.AssertEqualCgroupReceiverCgroupsDropped(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupDroppedCgroups(t, tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
 	assert.Len(t, s.firstSeen, 1)
 }
 
@@ -236,7 +236,7 @@ func TestScrapeCgroupRemoved(t *testing.T) {
 	md := scrapeOnce(t, s)
 	assert.Equal(t, 0, md.ResourceMetrics().Len())
 	assert.Empty(t, s.firstSeen)
-	metadatatest.AssertEqualCgroupReceiverReadErrors(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupReadErrors(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 }
 
 func TestStartFailsWithoutHierarchy(t *testing.T) {
@@ -289,7 +289,7 @@ func TestScrapeV1Fixture(t *testing.T) {
 	assert.Equal(t, map[string]any{"container.id": v1c1, "vigil.cgroup.path": docker}, resources[docker].AsRaw())
 	assert.Equal(t, map[string]any{"container.id": v1c2, "k8s.pod.uid": uid1, "vigil.cgroup.path": podCtr}, resources[podCtr].AsRaw())
 	// memory.max_usage_in_bytes of the pod's container is malformed.
-	metadatatest.AssertEqualCgroupReceiverFilesMalformed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupMalformedFiles(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	assert.Equal(t, "/sys/fs/cgroup/cpu,cpuacct", strings.TrimPrefix(s.layout.CPU.MountPoint, mustAbs(t, "testdata/v1")))
 	assert.Same(t, s.layout.CPU, s.layout.CPUAcct)
 }

@@ -377,5 +377,5 @@ func TestV1RealKernel(t *testing.T) {
 		b[key(burner.rel, "cgroup.cpu.throttled_time")], a[key(allocator.rel, "cgroup.memory.peak")],
 		a[key(allocator.rel, "cgroup.memory.events", "cgroup.memory.event=oom_kill")])
 	// A real kernel's files always parse.
-	metadatatest.AssertEqualCgroupReceiverFilesMalformed(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverCgroupMalformedFiles(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 }

@@ -54,7 +54,7 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		g.peers = append(g.peers, peerEntry{p, s})
 	})
 	if bad > 0 {
-		r.tb.KernelReceiverDecodeErrors.Add(ctx, int64(bad))
+		r.tb.ReceiverKernelDecodeErrors.Add(ctx, int64(bad))
 	}
 	if err != nil {
 		return pmetric.Metrics{}, err
@@ -67,7 +67,7 @@ func (r *kernelReceiver) collect(ctx context.Context) (pmetric.Metrics, error) {
 		g := get(resourceKey{k.CgroupID, k.Netns})
 		g.states = append(g.states, stateEntry{k.State, v})
 	}); full {
-		r.tb.KernelReceiverStateMapFull.Add(ctx, 1)
+		r.tb.ReceiverKernelStateMapFull.Add(ctx, 1)
 	}
 	r.recordDrops(ctx)
 	// After reading the maps: every cgroup the maps hold was created
@@ -198,9 +198,9 @@ func (r *kernelReceiver) recordDrops(ctx context.Context) {
 		}
 		return int64(cur - prev)
 	}
-	r.tb.KernelReceiverPeerMapFull.Add(ctx, delta(d.PeerMapFull, p.PeerMapFull))
-	r.tb.KernelReceiverPeerOverflow.Add(ctx, delta(d.PeerOverflow+d.CgroupMapFull, p.PeerOverflow+p.CgroupMapFull))
-	r.tb.KernelReceiverSocketMapFull.Add(ctx, delta(d.SockMapFull, p.SockMapFull))
-	r.tb.KernelReceiverCgroupPathLost.Add(ctx, delta(d.CgroupPathLost, p.CgroupPathLost))
+	r.tb.ReceiverKernelPeerMapFull.Add(ctx, delta(d.PeerMapFull, p.PeerMapFull))
+	r.tb.ReceiverKernelPeerOverflow.Add(ctx, delta(d.PeerOverflow+d.CgroupMapFull, p.PeerOverflow+p.CgroupMapFull))
+	r.tb.ReceiverKernelSocketMapFull.Add(ctx, delta(d.SockMapFull, p.SockMapFull))
+	r.tb.ReceiverKernelLostCgroupPaths.Add(ctx, delta(d.CgroupPathLost, p.CgroupPathLost))
 	r.prevDrops = d
 }

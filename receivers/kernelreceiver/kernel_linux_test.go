@@ -349,7 +349,7 @@ func TestPeerOverflow(t *testing.T) {
 			fmt.Sprintf("successes %d (want %d), in overflow %d (want %d), named peers %d (want 2)", total, nPorts, overflow, nPorts-2, named)
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
-		m, err := tel.GetMetric("otelcol_kernel_receiver_peer_overflow")
+		m, err := tel.GetMetric("otelcol_receiver_kernel_peer_overflow")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -357,7 +357,7 @@ func TestPeerOverflow(t *testing.T) {
 		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 			n += dp.Value
 		}
-		return n >= nPorts-2, fmt.Sprintf("otelcol_kernel_receiver_peer_overflow = %d, want >= %d", n, nPorts-2)
+		return n >= nPorts-2, fmt.Sprintf("otelcol_receiver_kernel_peer_overflow = %d, want >= %d", n, nPorts-2)
 	})
 }
 
@@ -418,7 +418,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	require.NoError(t, os.Remove(dir))
 	eventually(t, 10*time.Second, func() (bool, string) {
 		n := sumWhere(latest(sink), l.InoA, nil, "kernel.tcp.connect.attempts", peer)
-		m, err := tel.GetMetric("otelcol_kernel_receiver_cgroups_forgotten")
+		m, err := tel.GetMetric("otelcol_receiver_kernel_forgotten_cgroups")
 		if err != nil {
 			return false, err.Error()
 		}

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.uber.org/zap"
 
-	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
+	"github.com/vigil-otel/vigil/internal/cgrouppath"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
 
@@ -38,7 +38,7 @@ type cgroupBook struct {
 	// found), with the time they were first missed; bounded likewise.
 	gone map[uint64]time.Time
 	// unresolved remembers the cgroup ids already counted as unresolved, so
-	// that kernel_receiver_cgroup_unresolved counts ids, not collections.
+	// that receiver_kernel_unresolved_cgroups counts ids, not collections.
 	unresolved map[uint64]struct{}
 }
 
@@ -61,7 +61,7 @@ func (r *kernelReceiver) learnNewCgroups(ctx context.Context) {
 	if err != nil {
 		r.set.Logger.Error("reading new cgroups", zap.Error(err))
 	}
-	r.tb.KernelReceiverCgroupPathLost.Add(ctx, int64(lost))
+	r.tb.ReceiverKernelLostCgroupPaths.Add(ctx, int64(lost))
 }
 
 // resource builds the resource of a (cgroup, netns) group: its identity,
@@ -91,12 +91,12 @@ func (r *kernelReceiver) resource(ctx context.Context, k resourceKey) pcommon.Re
 			if len(b.unresolved) < r.cfg.MaxCgroupPaths {
 				b.unresolved[k.cgroup] = struct{}{}
 			}
-			r.tb.KernelReceiverCgroupUnresolved.Add(ctx, 1)
+			r.tb.ReceiverKernelUnresolvedCgroups.Add(ctx, 1)
 		}
 		return rb.Emit()
 	}
 	rb.SetVigilCgroupPath(path)
-	id := cgroups.Parse(path)
+	id := cgrouppath.Parse(path)
 	if id.ContainerID != "" {
 		rb.SetContainerID(id.ContainerID)
 	}
@@ -135,7 +135,7 @@ func (r *kernelReceiver) forgetGoneCgroups(ctx context.Context) {
 		r.set.Logger.Error("deleting the kernel aggregates of removed cgroups", zap.Uint64s("cgroup_ids", ids), zap.Error(err))
 		return
 	}
-	r.tb.KernelReceiverCgroupsForgotten.Add(ctx, int64(len(ids)))
+	r.tb.ReceiverKernelForgottenCgroups.Add(ctx, int64(len(ids)))
 	forgotten := make(map[uint64]struct{}, len(ids))
 	for _, id := range ids {
 		forgotten[id] = struct{}{}

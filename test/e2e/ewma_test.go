@@ -255,7 +255,7 @@ func TestEWMABaseline(t *testing.T) {
 
 	// Self-telemetry: every point was processed exactly once.
 	Eventually(t, 30*time.Second, func() (bool, string) {
-		n := v.SelfMetric(t, "otelcol_ewma_baseline_points_processed", nil)
+		n := v.SelfMetric(t, "otelcol_connector_ewma_baseline_processed_points", nil)
 		return n == float64(len(values)), fmt.Sprintf("points processed %v, want %d", n, len(values))
 	})
 }

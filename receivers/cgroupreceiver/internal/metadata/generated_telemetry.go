@@ -26,9 +26,9 @@ type TelemetryBuilder struct {
 	meter                        metric.Meter
 	mu                           sync.Mutex
 	registrations                []metric.Registration
-	CgroupReceiverCgroupsDropped metric.Int64Counter
-	CgroupReceiverFilesMalformed metric.Int64Counter
-	CgroupReceiverReadErrors     metric.Int64Counter
+	ReceiverCgroupDroppedCgroups metric.Int64Counter
+	ReceiverCgroupMalformedFiles metric.Int64Counter
+	ReceiverCgroupReadErrors     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,20 +60,20 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.CgroupReceiverCgroupsDropped, err = builder.meter.Int64Counter(
-		"otelcol_cgroup_receiver_cgroups_dropped",
+	builder.ReceiverCgroupDroppedCgroups, err = builder.meter.Int64Counter(
+		"otelcol_receiver_cgroup_dropped_cgroups",
 		metric.WithDescription("Cgroup directories not reported in a scrape because max_cgroups cgroups were already tracked in it (counted once per hierarchy walked, per scrape). [Development]"),
 		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.CgroupReceiverFilesMalformed, err = builder.meter.Int64Counter(
-		"otelcol_cgroup_receiver_files_malformed",
+	builder.ReceiverCgroupMalformedFiles, err = builder.meter.Int64Counter(
+		"otelcol_receiver_cgroup_malformed_files",
 		metric.WithDescription("Controller files whose content could not be parsed; the figures they carry are left out of that scrape. [Development]"),
 		metric.WithUnit("{files}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.CgroupReceiverReadErrors, err = builder.meter.Int64Counter(
-		"otelcol_cgroup_receiver_read_errors",
+	builder.ReceiverCgroupReadErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_cgroup_read_errors",
 		metric.WithDescription("Controller files that exist but could not be read (permission, I/O error). Files that do not exist (cgroup removed, file not on this kernel) are not counted. [Development]"),
 		metric.WithUnit("{files}"),
 	)

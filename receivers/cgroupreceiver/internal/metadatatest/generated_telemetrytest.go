@@ -21,9 +21,9 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 	return set
 }
 
-func AssertEqualCgroupReceiverCgroupsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverCgroupDroppedCgroups(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_cgroup_receiver_cgroups_dropped",
+		Name:        "otelcol_receiver_cgroup_dropped_cgroups",
 		Description: "Cgroup directories not reported in a scrape because max_cgroups cgroups were already tracked in it (counted once per hierarchy walked, per scrape). [Development]",
 		Unit:        "{cgroups}",
 		Data: metricdata.Sum[int64]{
@@ -32,14 +32,14 @@ func AssertEqualCgroupReceiverCgroupsDropped(t *testing.T, tt *componenttest.Tel
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_cgroup_receiver_cgroups_dropped")
+	got, err := tt.GetMetric("otelcol_receiver_cgroup_dropped_cgroups")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualCgroupReceiverFilesMalformed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverCgroupMalformedFiles(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_cgroup_receiver_files_malformed",
+		Name:        "otelcol_receiver_cgroup_malformed_files",
 		Description: "Controller files whose content could not be parsed; the figures they carry are left out of that scrape. [Development]",
 		Unit:        "{files}",
 		Data: metricdata.Sum[int64]{
@@ -48,14 +48,14 @@ func AssertEqualCgroupReceiverFilesMalformed(t *testing.T, tt *componenttest.Tel
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_cgroup_receiver_files_malformed")
+	got, err := tt.GetMetric("otelcol_receiver_cgroup_malformed_files")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualCgroupReceiverReadErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverCgroupReadErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_cgroup_receiver_read_errors",
+		Name:        "otelcol_receiver_cgroup_read_errors",
 		Description: "Controller files that exist but could not be read (permission, I/O error). Files that do not exist (cgroup removed, file not on this kernel) are not counted. [Development]",
 		Unit:        "{files}",
 		Data: metricdata.Sum[int64]{
@@ -64,7 +64,7 @@ func AssertEqualCgroupReceiverReadErrors(t *testing.T, tt *componenttest.Telemet
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_cgroup_receiver_read_errors")
+	got, err := tt.GetMetric("otelcol_receiver_cgroup_read_errors")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

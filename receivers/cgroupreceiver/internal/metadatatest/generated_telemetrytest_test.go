@@ -19,16 +19,16 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.CgroupReceiverCgroupsDropped.Add(context.Background(), 1)
-	tb.CgroupReceiverFilesMalformed.Add(context.Background(), 1)
-	tb.CgroupReceiverReadErrors.Add(context.Background(), 1)
-	AssertEqualCgroupReceiverCgroupsDropped(t, testTel,
+	tb.ReceiverCgroupDroppedCgroups.Add(context.Background(), 1)
+	tb.ReceiverCgroupMalformedFiles.Add(context.Background(), 1)
+	tb.ReceiverCgroupReadErrors.Add(context.Background(), 1)
+	AssertEqualReceiverCgroupDroppedCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualCgroupReceiverFilesMalformed(t, testTel,
+	AssertEqualReceiverCgroupMalformedFiles(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualCgroupReceiverReadErrors(t, testTel,
+	AssertEqualReceiverCgroupReadErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

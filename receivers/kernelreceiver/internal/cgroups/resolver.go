@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package cgroups
+// Package cgroups maps cgroup v2 ids to cgroup paths (the path → container
+// and pod identity parsing is internal/cgrouppath, shared with the cgroup
+// receiver).
+package cgroups // import "github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 
 import (
 	"bufio"
