@@ -475,12 +475,37 @@ func TestChartOptions(t *testing.T) {
 				c := r.daemonSets[0].Spec.Template.Spec.Containers[0]
 				assert.Empty(t, capsAdded(c), "no capabilities without the kernel receiver")
 				m := mounts(c)
-				for _, p := range kernelMounts {
-					assert.NotContains(t, m, p)
+				assert.NotContains(t, m, "/sys/kernel/btf")
+				assert.NotContains(t, m, "/sys/kernel/tracing")
+				// The cgroup receiver (on by default) still reads the cgroup files.
+				if assert.Contains(t, m, "/sys/fs/cgroup") {
+					assert.True(t, m["/sys/fs/cgroup"].ReadOnly)
 				}
 				cfg := config(t, r.configMap(t, release+"-agent"))
 				assert.NotContains(t, cfg.Receivers, "kernel")
 				assert.NotContains(t, cfg.Connectors, "ewma_baseline")
+				assert.Contains(t, cfg.Receivers, "cgroup")
+			},
+		},
+		{
+			name: "kernel and cgroup disabled",
+			sets: []string{"agent.kernel.enabled=false", "agent.cgroup.enabled=false"},
+			check: func(t *testing.T, r rendered) {
+				m := mounts(r.daemonSets[0].Spec.Template.Spec.Containers[0])
+				for _, p := range kernelMounts {
+					assert.NotContains(t, m, p)
+				}
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.NotContains(t, cfg.Receivers, "cgroup")
+				assert.NotContains(t, cfg.Service.Pipelines["metrics"].Receivers, "cgroup")
+			},
+		},
+		{
+			name: "cgroup receiver by default",
+			check: func(t *testing.T, r rendered) {
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.Contains(t, cfg.Receivers, "cgroup")
+				assert.Contains(t, cfg.Service.Pipelines["metrics"].Receivers, "cgroup")
 			},
 		},
 		{
