@@ -373,6 +373,11 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	case !warm:
 		// Before the warm-up σ is not known well enough to clip by.
 		s.g.update(c, cv, a)
+	case p.dir != DirectionBoth && s.state == stateFiring && res.trans != transFiring:
+		// A one-sided rule cannot report the return to the old level, so
+		// its level must not adopt a change faster than the EWMA: once
+		// the alert has fired the updates are only no longer clipped.
+		s.g.update(c, cv, a)
 	case (s.state == stateFiring && res.trans != transFiring) || s.adopt != 0:
 		// Adoption. Once the alert has fired (and not on the sample that
 		// fired it: that may be a lone spike) the change has been

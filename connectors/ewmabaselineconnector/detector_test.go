@@ -457,3 +457,38 @@ func TestScoreSuppression(t *testing.T) {
 		require.Equal(t, r.score, r.reported, "0 turns it off (sample %d)", i)
 	}
 }
+
+// TestAdoptionTwoSidedOnly: a +30σ burst of 30 samples. A two-sided rule
+// adopts it (the level reaches the burst, and the return could alert); a
+// one-sided rule cannot report the return, so its level only follows the
+// unclipped EWMA while firing and comes back near the old level afterwards.
+func TestAdoptionTwoSidedOnly(t *testing.T) {
+	t.Parallel()
+	run := func(dir Direction) (res []result, s *series) {
+		rule := NewDefaultRuleConfig()
+		rule.HalfLife = time.Minute
+		rule.K, rule.ClearScore, rule.Direction, rule.For, rule.ImmediateScore = 4, 2, dir, 3*time.Second, 0
+		rule.Seasonality = configoptional.None[SeasonalityConfig]()
+		rule.Warmup.Samples = 20
+		p := newParams(&rule)
+		rng := rand.New(rand.NewPCG(7, 11))
+		s = &series{}
+		for i := 0; i < 330; i++ {
+			v := 100 + rng.NormFloat64()
+			if i >= 240 && i < 270 {
+				v += 30
+			}
+			res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Second).UnixNano(), v))
+		}
+		return res, s
+	}
+	up, _ := run(DirectionUp)
+	assert.Equal(t, transFiring, up[243].trans)
+	for i := 244; i <= 247; i++ {
+		assert.NotEqual(t, transResolved, up[i].trans, "one-sided: still firing at %d", i)
+	}
+	assert.InDelta(t, 105, up[329].baseline, 10, "one-sided: back near the old level")
+
+	both, _ := run(DirectionBoth)
+	assert.InDelta(t, 130, both[269].baseline, 3, "two-sided: the burst was adopted")
+}
