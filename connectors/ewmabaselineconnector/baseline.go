@@ -32,6 +32,8 @@ import (
 // with a memory of at most adoptSamples samples until it has reached the
 // data, while the variance still takes the residual clipped at
 // huberC·σ, so the move does not inflate σ and the next change is seen.
+// Only two-sided rules adopt; a one-sided rule cannot report the return to
+// the old level, so once it fired its updates are merely not clipped.
 // Slowing the updates while an alert is pending or firing instead was
 // measured and dropped: it kept a shifted series scoring high for hours (NAB
 // 36 → 6).
