@@ -154,6 +154,47 @@ func TestSecondShiftSeen(t *testing.T) {
 	assert.Less(t, res[b-1].sigma, 1.7*0.05*50*0.65, "σ before the second step is near the noise at the new level (×2 without adoption)")
 }
 
+// TestDriftCUSUM: a slow leak on a 10 s series (memory growing by 60% over
+// 6 h, 2% noise), which the level follows with a lag of about 2σ, below k,
+// is reported by the drift CUSUM once, and the alert stays firing while the
+// leak lasts (the level is not snapped to a drift, which made it resolve and
+// fire again every few hundred samples). The same noise without the leak
+// never fires, and the CUSUM of white noise stays far from cusumH.
+func TestDriftCUSUM(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule.For = 0
+	p := newParams(&rule)
+	const n, a = 4320, 1440 // 12 h at 10 s; the leak starts after 4 h
+	slope := 0.6 / 2160     // of the level per sample (60% over 6 h)
+	leak := noisy(n, 7, 1, 0.02)
+	clean := append([]float64(nil), leak...)
+	for i := a; i < n; i++ {
+		leak[i] *= 1 + slope*float64(i-a)
+	}
+
+	s, res := observeAll(&p, nil, 10*time.Second, leak)
+	var firing []int
+	for i, r := range res {
+		if r.trans == transFiring {
+			firing = append(firing, i)
+		}
+	}
+	require.Len(t, firing, 1, "one alert for the whole leak")
+	assert.Greater(t, firing[0], a)
+	assert.Less(t, firing[0], a+720, "within 2 h of the leak's start")
+	f := res[firing[0]]
+	assert.Less(t, math.Abs(leak[firing[0]]-f.baseline)/f.sigma, p.k, "the residual alone was below k: the CUSUM fired")
+	assert.Equal(t, stateFiring, s.state, "still firing while the leak lasts")
+
+	s, res = observeAll(&p, nil, 10*time.Second, clean)
+	for i, r := range res {
+		require.NotEqual(t, transFiring, r.trans, "noise fired at %d", i)
+	}
+	assert.Less(t, float64(max(s.cusUp, s.cusDown)), cusumH/4)
+}
+
 // TestSigmaFloor: the floor is the largest of the series' own resolution,
 // the relative and the absolute floor; a series that sat at exactly 0
 // scores at most maxScore, and no finite input scores above it.
@@ -386,7 +427,7 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 		fresh := newTestEngine(t, rule)
 		_, err := fresh.decodeState(old)
 		return err
-	}(), `"EWB1", this version reads "EWB3"`)
+	}(), `"EWB1", this version reads "EWB4"`)
 
 	fresh := newTestEngine(t, rule)
 	n, err := fresh.decodeState(good)
