@@ -81,13 +81,19 @@ import (
 //     more than the allowance, e.g. for N = k (the alert threshold) 225
 //     σ·samples, a lag of 2σ for about 150 samples. It reports the slow
 //     leaks the level follows too closely for any one sample to score k.
-//     The `_score` output carries the drift reading until the alert fires
-//     (the alert state machine always sees it); while firing it shows the
-//     sample's own deviation.
-//     While an alert is firing on a drift alone (the sample itself within
-//     clear_score) the level is not snapped to the data as for a step
-//     (adoption): it keeps following at its usual pace, so a lasting leak
-//     is one alert that stays firing, not one every few hundred samples.
+//   - variance, k·V/varH, V being the CUSUM of the squared standardised
+//     residual (of the rule's side) clipped at varClip, less varDelta per
+//     sample: a score of N says the recent samples have been beyond
+//     √varDelta σ ≈ 2.45σ often enough to accumulate N/k·varH σ²·samples of
+//     excess, e.g. for N = k a noise grown 5× for 3-4 samples.
+//
+// The `_score` output carries the drift and variance readings until the
+// alert fires (the alert state machine always sees them); while firing it
+// shows the sample's own deviation. While an alert is firing on them alone
+// (the sample itself within clear_score) the level is not snapped to the
+// data as for a step (adoption): it keeps following at its usual pace, so a
+// lasting leak is one alert that stays firing, not one every few hundred
+// samples.
 //
 // Seasonality. Additive, as in Holt-Winters: the expected value is the
 // level plus the offset of the current slot of the period. Each slot's offset
@@ -134,6 +140,21 @@ const (
 	// 100 anomaly-free series-days; δ 1 h 60 56.6/82% with 2.6.
 	cusumDelta = 0.5
 	cusumH     = 225.0
+	// varDelta, varClip and varH are the variance CUSUM's allowance
+	// (σ² per sample), clip of the squared standardised residual (σ²) and
+	// decision sum (σ²·samples): it adds min(z², varClip) − varDelta,
+	// floored at 0, and a sum of varH scores k. Gaussian noise (mean z² 1)
+	// drives it down; samples beyond √varDelta ≈ 2.45σ in a row drive it up,
+	// e.g. a noise grown 5× (z² ≈ 25 until σ catches up) reaches k in about
+	// 3-4 samples, while one spike adds at most 30. Chosen on both
+	// benchmarks (bench/detection/README.md, Experiments of round 3): with
+	// the drift CUSUM, 6/36/60 NAB 59.1, recall 86%, 0.9 false alerts per
+	// 100 anomaly-free series-days; 5/25/60 58.8/86%; 5/25/50 57.9/86%;
+	// 2/9/60 55.0/90% with 4.0 false alerts and 15 artificialNoAnomaly
+	// rows; 8/64/30 59.3/86% with 2.0.
+	varDelta = 6.0
+	varClip  = 36.0
+	varH     = 60.0
 	// maxScore bounds the score.
 	maxScore = 1000.0
 	// adoptSamples is the longest memory of the level while it adopts a
@@ -183,9 +204,8 @@ type slot struct {
 	samples uint32
 }
 
-// series is the state of one tracked series. Without seasonality it is 152
-// bytes (see TestSeriesStateSize; the two CUSUMs took the padding after
-// adopt, so 152 B as before them); the index adds 16 bytes plus table
+// series is the state of one tracked series. Without seasonality it is 160
+// bytes (see TestSeriesStateSize; 152 before the CUSUMs); the index adds 16 bytes plus table
 // overhead, measured by BenchmarkConsume. It holds no pointers (the seasonal
 // slots live in the engine's slot table, at soff), so the GC never scans the
 // series table: with 100k series, scanning it took ~8% of the CPU.
@@ -209,14 +229,15 @@ type series struct {
 	// the warm-up ends (then tailGauss).
 	tail float64
 	// cusUp and cusDown are the one-sided CUSUMs of the clipped
-	// standardised residual (drift, see observe), in σ·samples.
-	cusUp, cusDown float32
-	samples        uint32
-	soff           int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
-	rule           uint16
-	state          alertState
-	dtype          uint8 // pmetric.MetricType of the first point; a change is skipped
-	hasPrev        bool
+	// standardised residual (drift, see observe), in σ·samples; cusVar
+	// the CUSUM of its square (variance), in σ²·samples.
+	cusUp, cusDown, cusVar float32
+	samples                uint32
+	soff                   int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
+	rule                   uint16
+	state                  alertState
+	dtype                  uint8 // pmetric.MetricType of the first point; a change is skipped
+	hasPrev                bool
 	// adopt is the side (+1 above, −1 below) of the data while the level
 	// adopts a reported change, 0 otherwise (see observe).
 	adopt int8
@@ -388,27 +409,36 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 
 	warm := s.samples >= p.warmSamples && ts-s.firstTS >= p.warmDur &&
 		(sl == nil || sl.samples >= slotWarmSamples || ts-s.firstTS >= p.period)
-	// Drift. A slow leak is followed by the level, so its residual can
-	// stay a few σ below k for as long as it lasts. The one-sided CUSUMs
+	// Drift and variance. A slow leak is followed by the level, so its
+	// residual can stay a few σ below k for as long as it lasts; a noise
+	// grown several times scores above k often, but rarely for the whole
+	// `for` without one sample at or below clear_score. The one-sided CUSUMs
 	// (Page 1954) of the clipped standardised residual accumulate its
 	// excess over cusumDelta σ per sample; the sum of the rule's direction
 	// reads as a score of k·sum/cusumH, and the verdict is the larger of
-	// that and the residual's own score. They run from the warm-up on
+	// that and the residual's own score. The variance CUSUM likewise
+	// accumulates the squared standardised residual's excess over
+	// varDelta and scores k·sum/varH. They run from the warm-up on
 	// (before it σ means little).
 	if s.samples >= p.warmSamples && ts-s.firstTS >= p.warmDur {
 		zc := min(max(dev, -huberC), huberC)
 		s.cusUp = float32(max(0, float64(s.cusUp)+zc-cusumDelta))
 		s.cusDown = float32(max(0, float64(s.cusDown)-zc-cusumDelta))
 		var cs float64
+		zd := dev // the side of the rule's direction, for the variance
 		switch p.dir {
 		case DirectionUp:
 			cs = float64(s.cusUp)
+			zd = max(dev, 0)
 		case DirectionDown:
 			cs = float64(s.cusDown)
+			zd = min(dev, 0)
 		default:
 			cs = float64(max(s.cusUp, s.cusDown))
 		}
-		if cs = min(p.k*cs/cusumH, maxScore); cs > dirScore {
+		s.cusVar = float32(max(0, float64(s.cusVar)+min(zd*zd, varClip)-varDelta))
+		cs = max(cs/cusumH, float64(s.cusVar)/varH)
+		if cs = min(p.k*cs, maxScore); cs > dirScore {
 			dirScore = cs
 			// Once the alert fires the drift has been reported; the
 			// score output then shows the sample's own deviation, so a

@@ -195,6 +195,40 @@ func TestDriftCUSUM(t *testing.T) {
 	assert.Less(t, float64(max(s.cusUp, s.cusDown)), cusumH/4)
 }
 
+// TestVarianceCUSUM: latency noise grown 5× (same mean) for an hour on a
+// 10 s series fires through the variance CUSUM within that hour, and resolves
+// after the noise is back; the same series without the change never fires.
+func TestVarianceCUSUM(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	const n, a, d = 8640, 4320, 360 // a day at 10 s; 1 h of 5× noise after 12 h
+	clean := noisy(n, 13, 0.2, 0.006)
+	wide := append([]float64(nil), clean...)
+	for i := a; i < a+d; i++ {
+		wide[i] = 0.2 + 5*(clean[i]-0.2)
+	}
+
+	s, res := observeAll(&p, nil, 10*time.Second, wide)
+	var firing []int
+	for i, r := range res {
+		if r.trans == transFiring {
+			firing = append(firing, i)
+		}
+	}
+	require.NotEmpty(t, firing)
+	assert.GreaterOrEqual(t, firing[0], a)
+	assert.Less(t, firing[0], a+d, "within the hour of wide noise")
+	assert.Equal(t, stateOK, s.state, "resolved once the noise is back")
+
+	s, res = observeAll(&p, nil, 10*time.Second, clean)
+	for i, r := range res {
+		require.NotEqual(t, transFiring, r.trans, "noise fired at %d", i)
+	}
+	assert.Less(t, float64(s.cusVar), varH/4)
+}
+
 // TestSigmaFloor: the floor is the largest of the series' own resolution,
 // the relative and the absolute floor; a series that sat at exactly 0
 // scores at most maxScore, and no finite input scores above it.

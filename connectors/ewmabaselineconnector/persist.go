@@ -22,15 +22,15 @@ import (
 //	"EWB4" u64 keyCheck u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
 //	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev, i8 adopt, u16 supp,
-//	  f32 cusUp cusDown,
+//	  f32 cusUp cusDown cusVar,
 //	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
 //
 // The version covers everything a saved series depends on: the layout of the
 // statistics (EWB1 held per-slot mean/variance of the statistics before the
-// robust detector; EWB2 had no score-suppression counter and adoption flag; EWB3 no drift
-// CUSUMs) and the series key. keyCheck is seriesKey of a fixed probe
+// robust detector; EWB2 had no score-suppression counter and adoption flag; EWB3 no drift and
+// variance CUSUMs) and the series key. keyCheck is seriesKey of a fixed probe
 // series (keyCheckValue): if the key hash ever changes, saved keys would no
 // longer match their series, so a file whose keyCheck differs is discarded
 // as a whole (TestSeriesKeyPinned pins both). A file of another version is
@@ -130,6 +130,7 @@ func (e *engine) encodeState() []byte {
 		w.u16(s.supp)
 		w.u32(math.Float32bits(s.cusUp))
 		w.u32(math.Float32bits(s.cusDown))
+		w.u32(math.Float32bits(s.cusVar))
 		seasonal := e.seasonOf(s)
 		w.u16(uint16(len(seasonal)))
 		for _, sl := range seasonal {
@@ -257,7 +258,7 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
 		s.adopt = int8(r.u8())
 		s.supp = r.u16()
-		s.cusUp, s.cusDown = math.Float32frombits(r.u32()), math.Float32frombits(r.u32())
+		s.cusUp, s.cusDown, s.cusVar = math.Float32frombits(r.u32()), math.Float32frombits(r.u32()), math.Float32frombits(r.u32())
 		nslots := int(r.u16())
 		if nslots > 0 {
 			if nslots > maxSeasonSlots {
@@ -319,7 +320,8 @@ func validRestored(s *series, seasonal []slot) bool {
 		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
 		!finite(s.tail) || s.tail < 0 ||
 		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring || s.adopt < -1 || s.adopt > 1 ||
-		!(s.cusUp >= 0 && s.cusUp <= math.MaxFloat32) || !(s.cusDown >= 0 && s.cusDown <= math.MaxFloat32) {
+		!(s.cusUp >= 0 && s.cusUp <= math.MaxFloat32) || !(s.cusDown >= 0 && s.cusDown <= math.MaxFloat32) ||
+		!(s.cusVar >= 0 && s.cusVar <= math.MaxFloat32) {
 		return false
 	}
 	for i := range seasonal {
