@@ -148,7 +148,8 @@ const (
 	// e.g. a noise grown 5× (z² ≈ 25 until σ catches up) reaches k in about
 	// 3-4 samples, while one spike adds at most 30. Chosen on both
 	// benchmarks (bench/detection/README.md, Experiments of round 3): with
-	// the drift CUSUM, 6/36/60 NAB 59.1, recall 86%, 0.9 false alerts per
+	// the drift CUSUM, 6/36/60 NAB 59.1 (60.6 once the variance reading
+	// stayed out of `_score`), recall 86%, 0.9 false alerts per
 	// 100 anomaly-free series-days; 5/25/60 58.8/86%; 5/25/50 57.9/86%;
 	// 2/9/60 55.0/90% with 4.0 false alerts and 15 artificialNoAnomaly
 	// rows; 8/64/30 59.3/86% with 2.0.
