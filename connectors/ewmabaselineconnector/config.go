@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
 // ValueKind selects which value of a data point a rule tracks.
@@ -179,6 +181,15 @@ type AlertmanagerConfig struct {
 	// QueueSize bounds alerts waiting to be sent; more are dropped and
 	// counted. Default 1000.
 	QueueSize int `mapstructure:"queue_size"`
+}
+
+var _ confmap.Unmarshaler = (*AlertmanagerConfig)(nil)
+
+// Unmarshal rejects unknown keys, then decodes: confighttp.ClientConfig is
+// squashed into AlertmanagerConfig and implements confmap.Unmarshaler, which
+// switches the decoder's own unknown-key check off (see internal/strictconfig).
+func (a *AlertmanagerConfig) Unmarshal(conf *confmap.Conf) error {
+	return strictconfig.Unmarshal(conf, a)
 }
 
 const (

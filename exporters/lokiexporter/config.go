@@ -13,7 +13,10 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
 // maxLabels is Loki's default `max_label_names_per_series`. A stream with more
@@ -140,7 +143,17 @@ func (a *LineSizeAction) UnmarshalText(text []byte) error {
 	}
 }
 
-var _ component.Config = (*Config)(nil)
+var (
+	_ component.Config    = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// Unmarshal rejects unknown keys, then decodes: confighttp.ClientConfig is
+// squashed into Config and implements confmap.Unmarshaler, which switches the
+// decoder's own unknown-key check off (see internal/strictconfig).
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	return strictconfig.Unmarshal(conf, cfg)
+}
 
 // highCardinality lists attributes whose values are (nearly) unique per
 // request, pod or record. As labels each value would create a new stream and

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/prometheus/common/model"
@@ -19,6 +17,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
 // Protocol is the remote-write protocol version.
@@ -125,42 +125,11 @@ var (
 	_ confmap.Unmarshaler = (*Config)(nil)
 )
 
-// Unmarshal rejects unknown keys, then decodes. confighttp.ClientConfig is
-// squashed into Config and implements confmap.Unmarshaler, which (core
-// v0.162) switches off the decoder's unknown-key check for the whole
-// exporter: without this, a typo such as `protcol: v2` is ignored silently.
+// Unmarshal rejects unknown keys, then decodes: confighttp.ClientConfig is
+// squashed into Config and implements confmap.Unmarshaler, which switches the
+// decoder's own unknown-key check off (see internal/strictconfig).
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
-	allowed := map[string]bool{}
-	collectKeys(reflect.TypeFor[Config](), allowed)
-	var unknown []string
-	for _, k := range conf.AllKeys() {
-		top, rest, nested := strings.Cut(k, confmap.KeyDelimiter)
-		switch {
-		case !allowed[top]:
-			unknown = append(unknown, top)
-		case nested && (top == "target_info" || top == "resource_to_telemetry_conversion") && rest != "enabled":
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		slices.Sort(unknown)
-		return fmt.Errorf("the prometheusremotewrite exporter config has invalid keys: %s", strings.Join(slices.Compact(unknown), ", "))
-	}
-	return conf.Unmarshal(cfg)
-}
-
-// collectKeys adds the mapstructure names of t's fields, descending into
-// squashed fields.
-func collectKeys(t reflect.Type, into map[string]bool) {
-	for f := range t.Fields() {
-		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		switch {
-		case strings.Contains(opts, "squash"):
-			collectKeys(f.Type, into)
-		case name != "" && name != "-":
-			into[name] = true
-		}
-	}
+	return strictconfig.Unmarshal(conf, cfg)
 }
 
 const (

@@ -73,7 +73,7 @@ func TestBadConfigs(t *testing.T) {
 		{file: "bad_external_label_empty.yaml", validateErr: "`external_labels::cluster` must not be empty"},
 		{file: "bad_translation_strategy.yaml", validateErr: "`translation_strategy` (\"Escaped\") must be one of UnderscoreEscapingWithSuffixes, UnderscoreEscapingWithoutSuffixes, NoUTF8EscapingWithSuffixes, NoTranslation"},
 		{file: "bad_protocol.yaml", unmarshal: "invalid protocol \"v3\": must be v1 or v2"},
-		{file: "bad_unknown_key.yaml", unmarshal: "the prometheusremotewrite exporter config has invalid keys: protcol, target_info::enabeld"},
+		{file: "bad_unknown_key.yaml", unmarshal: "'prwexporter.Config' has invalid keys: protcol, target_info::enabeld"},
 		{file: "bad_v2_unacknowledged.yaml", unmarshal: "invalid v2_unacknowledged \"ignore\": must be fallback_to_v1 or fail"},
 	}
 	for _, tt := range tests {
