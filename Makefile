@@ -1,3 +1,6 @@
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
+
 # Shortcuts for the scripts. The two that matter on a fresh machine need
 # only bash and Go, not make: bash scripts/run.sh and bash scripts/test.sh
 # (make run and make test call them).

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # run.sh is `make bench`: the same telemetrygen load through vigil and through
 # the peer (upstream collector, bench/peer/builder-config.yaml), alternating,
 # medians and ratios. Arguments are passed to bench/runner (e.g.

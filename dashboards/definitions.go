@@ -23,6 +23,10 @@ const (
 	mConnections     = "kernel_tcp_connections"
 	mConnectDuration = "kernel_tcp_connect_duration_seconds"
 	mRTT             = "kernel_tcp_rtt_seconds"
+	// The kernel receiver's self-telemetry (metadata.yaml telemetry).
+	mKernelPeerOverflow = "otelcol_receiver_kernel_peer_overflow_total"
+	mKernelPeerMapFull  = "otelcol_receiver_kernel_peer_map_full_total"
+	mKernelSockMapFull  = "otelcol_receiver_kernel_socket_map_full_total"
 
 	// span_metrics connector (contrib), namespace traces.span.metrics,
 	// duration histogram in milliseconds.
@@ -104,9 +108,9 @@ func GatewayHealth() *Dashboard {
 	b.add(8, 8, timeseries("Jaeger: sent spans", "Spans the Jaeger collector accepted (PostSpans OK), per exporter.", "cps",
 		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_jaeger_sent_spans_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
 	b.add(8, 8, timeseries("Remote write: sent", "Samples, histograms and exemplars the remote-write receiver accepted.", "cps",
-		q(fmt.Sprintf(`sum by (exporter, kind) (rate(otelcol_exporter_prw_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}} {{kind}}")))
+		q(fmt.Sprintf(`sum by (exporter, kind) (rate(otelcol_exporter_prometheusremotewrite_sent_items_total{%s}[$__rate_interval]))`, inst), "{{exporter}} {{kind}}")))
 	b.add(8, 8, timeseries("Loki: sent entries", "Log entries Loki accepted.", "cps",
-		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_loki_entries_sent_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
+		q(fmt.Sprintf(`sum by (exporter) (rate(otelcol_exporter_loki_sent_entries_total{%s}[$__rate_interval]))`, inst), "{{exporter}}")))
 
 	b.row("Queues and resources")
 	b.add(8, 8, timeseries("Sending queue", "Items in each exporter's sending queue against its capacity (with sending_queue.storage this is the persistent, on-disk queue).", "short",
@@ -124,8 +128,8 @@ func GatewayHealth() *Dashboard {
 		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_soft_limit_bytes{%s})`, inst), "soft limit {{processor}} {{instance}}"),
 		q(fmt.Sprintf(`max by (instance, processor) (otelcol_processor_memory_limiter_hard_limit_bytes{%s})`, inst), "hard limit {{processor}} {{instance}}")))
 	b.add(12, 8, timeseries("Export latency (remote write)", "p50 / p99 duration of remote-write requests.", "s",
-		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
-		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prw_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
+		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, exporter) (rate(otelcol_exporter_prometheusremotewrite_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p50 {{exporter}}"),
+		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prometheusremotewrite_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
 	b.add(12, 8, timeseries("Export latency (OTLP/HTTP clients)", "p99 duration of HTTP requests the collector's HTTP clients make (otelhttp instrumentation, telemetry level detailed).", "s",
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, server_address) (rate(http_client_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{server_address}}")))
 	return b.d
@@ -161,11 +165,11 @@ func KernelNetwork() *Dashboard {
 	b.row("Resets and connects")
 	b.add(8, 8, timeseries("Resets", "TCP resets sent (transmit) and received (receive) per second.", "cps",
 		q(fmt.Sprintf(`sum by (network_io_direction) (rate(%s{%s}[$__rate_interval]))`, mResets, kernelSel), "{{network_io_direction}}")))
-	b.add(8, 8, timeseries("Connect attempts and failures", "Active opens per second: attempts, established, failed.", "cps",
+	b.add(8, 8, timeseries("Connect attempts and failures", "Active opens per second: attempts, established, failed. Failed counts every attempt that ended before being established (SYN_SENT → CLOSE): refused, timed out, unreachable, and also attempts the application abandoned (closed while connecting, e.g. its own dial timeout), which the kernel's TcpAttemptFails leaves out.", "cps",
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts"),
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectSuccess, kernelSel), "established"),
 		q(fmt.Sprintf(`sum(rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "failed")))
-	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10).", "percentunit",
+	b.add(8, 8, timeseries("Connect failure ratio by peer", "Failed / attempted active opens per remote endpoint (top 10); failed includes attempts the application abandoned.", "percentunit",
 		q(fmt.Sprintf(`topk(10, sum by (network_peer_address, network_peer_port) (rate(%[1]s{%[3]s}[$__rate_interval])) / sum by (network_peer_address, network_peer_port) (rate(%[2]s{%[3]s}[$__rate_interval])))`, mConnectFailures, mConnectAttempts, kernelSel), "{{network_peer_address}}:{{network_peer_port}}")))
 
 	b.row("Latency")
@@ -180,8 +184,17 @@ func KernelNetwork() *Dashboard {
 	b.row("Connections")
 	b.add(12, 8, timeseries("Connections by state", "TCP sockets by state (counting sockets that changed state since the receiver started).", "short",
 		q(fmt.Sprintf(`sum by (network_connection_state) (%s{%s})`, mConnections, kernelSel), "{{network_connection_state}}")))
-	b.add(12, 8, timeseries("Connect failures by pod", "Failed active opens per second, per pod.", "cps",
+	b.add(12, 8, timeseries("Connect failures by pod", "Failed active opens per second, per pod (attempts the application abandoned included).", "cps",
 		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s}[$__rate_interval]))`, mConnectFailures, kernelSel), "{{k8s_namespace_name}}/{{k8s_pod_name}}")))
+
+	b.row("Receiver limits")
+	b.add(12, 8, timeseries("Peer overflow and kernel map drops", "Kernel events per second that lost their peer (folded into a pod's network.peer.address=\"overflow\" series: the pod exceeded max_peers_per_cgroup, or max_cgroups was reached) or were not counted at all (peers map full: raise max_peers), and sockets the socket table could not track (raise max_sockets), per Vigil instance. Non-zero overflow means per-peer series of some pod are incomplete.", "cps",
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelPeerOverflow), "overflow {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelPeerMapFull), "peers map full {{instance}}"),
+		q(fmt.Sprintf(`sum by (instance) (rate(%s[$__rate_interval]))`, mKernelSockMapFull), "socket table full {{instance}}")))
+	b.add(12, 8, timeseries("Overflow series by pod", "Events per second in each pod's overflow peer (network.peer.address=\"overflow\"): connect attempts and retransmitted segments whose peer was not kept.", "cps",
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts {{k8s_namespace_name}}/{{k8s_pod_name}}"),
+		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mRetrans, kernelSel), "retransmits {{k8s_namespace_name}}/{{k8s_pod_name}}")))
 	return b.d
 }
 
@@ -218,11 +231,11 @@ func Anomalies() *Dashboard {
 	b.add(12, 8, timeseries("Alert state", "Alert state series per tracked series (0 inactive, 1 pending, 2 firing).", "none",
 		q(`{__name__=~"${metric}_alert.*"}`, "{{__name__}}")))
 	b.add(8, 6, stat("Alert transitions/s", "Alert state transitions, by state entered.", "cps",
-		q(`sum by (state) (rate(otelcol_ewma_baseline_alert_transitions_total[$__rate_interval]))`, "{{state}}")))
+		q(`sum by (state) (rate(otelcol_connector_ewma_baseline_alert_transitions_total[$__rate_interval]))`, "{{state}}")))
 	b.add(8, 6, stat("Tracked series", "Series currently holding a baseline.", "short",
-		q(`sum(otelcol_ewma_baseline_series_tracked)`, "series")))
+		q(`sum(otelcol_connector_ewma_baseline_tracked_series)`, "series")))
 	b.add(8, 6, stat("Skipped points/s", "Points matched by a rule but not used, by reason.", "cps",
-		q(`sum by (reason) (rate(otelcol_ewma_baseline_points_skipped_total[$__rate_interval]))`, "{{reason}}")))
+		q(`sum by (reason) (rate(otelcol_connector_ewma_baseline_skipped_points_total[$__rate_interval]))`, "{{reason}}")))
 
 	b.row("Alert log")
 	b.add(24, 10, logs("Alert transitions (Loki)", "One record per alert transition, with value, baseline, band and score. Records carrying a trace ID link to Jaeger through the Loki datasource's derived field.",

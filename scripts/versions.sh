@@ -11,10 +11,17 @@
 # What builds and checks Vigil itself (scripts/toolchain.sh).
 
 # The collector builder (ocb): cmd/gateway/components.go and the bench peer.
-# Follows the collector core release in go.mod.
-OCB_VERSION=0.162.0
-# mdatagen v0.160.0 and later import modules whose zips the module proxy
-# refuses (internal/schemagen), so v0.159.0 is the newest that builds here.
+# Follows the collector core release in go.mod (v0.165.0 / v1.71.0).
+OCB_VERSION=0.165.0
+# mdatagen stays at v0.159.0, the newest that builds here (checked against
+# the v0.165 core on 2026-12-04):
+#   v0.165.0, v0.164.0, v0.163.0, v0.162.0, v0.160.0: the module proxy has no
+#     such version: ".../cmd/mdatagen/@v/v0.165.0.info: 404 Not Found";
+#   v0.161.0 downloads, but its internal/cfggen imports
+#     go.opentelemetry.io/collector/internal/schemagen v0.161.0, which is not
+#     served: ".../internal/schemagen/@v/v0.161.0.info: 404 Not Found".
+# Its output (internal/metadata, generated_*_test.go, documentation.md) still
+# compiles and passes against the v0.165 core.
 MDATAGEN_VERSION=0.159.0
 # Helm, for the chart tests (deploy/helm_test.go, test/e2e) and the install
 # example: helm.sh/helm/v4 v4.3.2, the approved release the package list

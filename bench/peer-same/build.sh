@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # build.sh builds a second bench peer: vigil's own distribution (every
 # component of cmd/gateway) with contrib's prometheusremotewrite exporter in
 # place of vigil's. Against it, the bench compares the two exporters with the
@@ -9,7 +11,7 @@
 #   ./bin/bench-runner -peer "$(bash bench/peer-same/build.sh)" -signals metrics -shapes batched ...
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-contrib=v0.162.0
+contrib=v0.165.1
 rev=$(git -C "$root" rev-parse --short=12 HEAD)
 dir=${VIGIL_CACHE:-$HOME/.cache/vigil}/peer-same-$contrib-$rev
 bin=$dir/vigil-contribprw

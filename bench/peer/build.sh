@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # build.sh builds the bench peer (bench/peer/builder-config.yaml) with the
 # collector builder into the cache, keyed by the config's hash, and prints
 # the binary's path.

@@ -12,8 +12,9 @@ import (
 	jaegerexporter "github.com/vigil-otel/vigil/exporters/jaegerexporter"
 	lokiexporter "github.com/vigil-otel/vigil/exporters/lokiexporter"
 	prwexporter "github.com/vigil-otel/vigil/exporters/prwexporter"
-	filestorage "github.com/vigil-otel/vigil/extensions/filestorage"
-	memorylimiterprocessor "github.com/vigil-otel/vigil/processors/memorylimiterprocessor"
+	filestoragewrapper "github.com/vigil-otel/vigil/extensions/filestoragewrapper"
+	memorylimiterwrapper "github.com/vigil-otel/vigil/processors/memorylimiterwrapper"
+	cgroupreceiver "github.com/vigil-otel/vigil/receivers/cgroupreceiver"
 	kernelreceiver "github.com/vigil-otel/vigil/receivers/kernelreceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -53,27 +54,29 @@ func components() (otelcol.Factories, error) {
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		healthcheckextension.NewFactory(),
 		pprofextension.NewFactory(),
-		filestorage.NewFactory(),
+		filestoragewrapper.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.162.0",
-		pprofextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.162.0",
-		filestorage.NewFactory().Type():          "github.com/vigil-otel/vigil v0.0.0",
+		healthcheckextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
+		pprofextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.165.1",
+		filestoragewrapper.NewFactory().Type():   "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
 		otlpreceiver.NewFactory(),
 		kernelreceiver.NewFactory(),
+		cgroupreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		otlpreceiver.NewFactory().Type():   "go.opentelemetry.io/collector/receiver/otlpreceiver v0.162.0",
+		otlpreceiver.NewFactory().Type():   "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
 		kernelreceiver.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
+		cgroupreceiver.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -89,9 +92,9 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExporterModules = makeModulesMap(factories.Exporters, map[component.Type]string{
-		debugexporter.NewFactory().Type():         "go.opentelemetry.io/collector/exporter/debugexporter v0.162.0",
-		otlpexporter.NewFactory().Type():          "go.opentelemetry.io/collector/exporter/otlpexporter v0.162.0",
-		otlphttpexporter.NewFactory().Type():      "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.162.0",
+		debugexporter.NewFactory().Type():         "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0",
+		otlpexporter.NewFactory().Type():          "go.opentelemetry.io/collector/exporter/otlpexporter v0.165.0",
+		otlphttpexporter.NewFactory().Type():      "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.165.0",
 		jaegerexporter.NewFactory().Type():        "github.com/vigil-otel/vigil v0.0.0",
 		prwexporter.NewFactory().Type():           "github.com/vigil-otel/vigil v0.0.0",
 		lokiexporter.NewFactory().Type():          "github.com/vigil-otel/vigil v0.0.0",
@@ -99,7 +102,7 @@ func components() (otelcol.Factories, error) {
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
-		memorylimiterprocessor.NewFactory(),
+		memorylimiterwrapper.NewFactory(),
 		batchprocessor.NewFactory(),
 		k8sattributesprocessor.NewFactory(),
 	)
@@ -107,9 +110,9 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		memorylimiterprocessor.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
-		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.162.0",
-		k8sattributesprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor v1.1.0",
+		memorylimiterwrapper.NewFactory().Type():   "github.com/vigil-otel/vigil v0.0.0",
+		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
+		k8sattributesprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor v1.2.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](
@@ -120,7 +123,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
-		spanmetricsconnector.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.162.0",
+		spanmetricsconnector.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.1",
 		ewmabaselineconnector.NewFactory().Type(): "github.com/vigil-otel/vigil v0.0.0",
 	})
 

@@ -38,6 +38,10 @@ var defaultConfig string
 var version = "0.1.0-dev"
 
 func main() {
+	if err := setStateDirDefault(); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
 	if err := newCommand().Execute(); err != nil {
 		// cobra has printed the error already.
 		os.Exit(1)

@@ -26,11 +26,17 @@ func TestMain(m *testing.M) {
 }
 
 // runVigil runs `vigil args...` as a child process and returns its exit code
-// and combined output.
+// and combined output. Its state directory is the test's own.
 func runVigil(t *testing.T, args ...string) (int, string) {
 	t.Helper()
+	return runVigilEnv(t, []string{stateDirEnv + "=" + t.TempDir()}, args...)
+}
+
+// runVigilEnv is runVigil with env added to the environment.
+func runVigilEnv(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -50,6 +56,54 @@ func TestDefaultConfigValidates(t *testing.T) {
 	code, out := runVigil(t, "validate")
 	if code != 0 {
 		t.Fatalf("vigil validate (embedded default) exited %d:\n%s", code, out)
+	}
+}
+
+// TestDefaultConfigUsesTheStateDir: the embedded configuration keeps its
+// state under VIGIL_STORAGE_DIR, so a state directory that is a file (not
+// a directory) makes validation fail, naming it.
+func TestDefaultConfigUsesTheStateDir(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := runVigilEnv(t, []string{stateDirEnv + "=" + file}, "validate")
+	if code == 0 || !strings.Contains(out, file+"/queue") {
+		t.Fatalf("vigil validate with %s=%s (a file) exited %d, want an error naming %s/queue:\n%s", stateDirEnv, file, code, file, out)
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	noHome := func() (string, error) { return "", errors.New("$HOME is not defined") }
+	home := func() (string, error) { return "/home/u", nil }
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	tests := []struct {
+		name    string
+		euid    int
+		getenv  func(string) string
+		homeDir func() (string, error)
+		want    string
+		wantErr bool
+	}{
+		{name: "root", euid: 0, getenv: env(map[string]string{"XDG_STATE_HOME": "/x"}), homeDir: noHome, want: "/var/lib/vigil"},
+		{name: "xdg", euid: 1000, getenv: env(map[string]string{"XDG_STATE_HOME": "/x/state"}), homeDir: home, want: "/x/state/vigil"},
+		{name: "relative xdg ignored", euid: 1000, getenv: env(map[string]string{"XDG_STATE_HOME": "state"}), homeDir: home, want: "/home/u/.local/state/vigil"},
+		{name: "home", euid: 1000, getenv: env(nil), homeDir: home, want: "/home/u/.local/state/vigil"},
+		{name: "no home", euid: 1000, getenv: env(nil), homeDir: noHome, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := defaultStateDir(tt.euid, tt.getenv, tt.homeDir)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("got %q, want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
 	}
 }
 

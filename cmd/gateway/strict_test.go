@@ -78,6 +78,16 @@ func TestValidateRejectsMisspeltKeys(t *testing.T) {
 			pipeline: "metrics: {receivers: [kernel], exporters: [debug]}", bad: "enabeld",
 		},
 		{
+			name: "cgroup top-level", section: "receivers", id: "cgroup",
+			body:     "collection_intervall: 10s",
+			pipeline: "metrics: {receivers: [cgroup], exporters: [debug]}", bad: "collection_intervall",
+		},
+		{
+			name: "cgroup metrics block", section: "receivers", id: "cgroup",
+			body:     "metrics:\n  cgroup.cpu.time: {enabeld: false}",
+			pipeline: "metrics: {receivers: [cgroup], exporters: [debug]}", bad: "enabeld",
+		},
+		{
 			name: "ewma_baseline top-level", section: "connectors", id: "ewma_baseline",
 			body:     "max_serie: 10\nrules: [{name: r, metric: m}]",
 			pipeline: "metrics/in: {receivers: [otlp], exporters: [ewma_baseline]}\n    metrics/out: {receivers: [ewma_baseline], exporters: [debug]}", bad: "max_serie",

@@ -96,7 +96,7 @@ func (c *amClient) enqueue(a amAlert) {
 	select {
 	case c.queue <- a:
 	default:
-		c.tb.EwmaBaselineAlertmanagerAlertsDropped.Add(context.Background(), 1, c.dropFull)
+		c.tb.ConnectorEwmaBaselineAlertmanagerDroppedAlerts.Add(context.Background(), 1, c.dropFull)
 	}
 }
 
@@ -163,12 +163,12 @@ func (c *amClient) send(ctx context.Context, alerts []amAlert) {
 		}
 	}
 	if err != nil {
-		c.tb.EwmaBaselineAlertmanagerAlertsDropped.Add(context.Background(), n, c.dropFailed)
+		c.tb.ConnectorEwmaBaselineAlertmanagerDroppedAlerts.Add(context.Background(), n, c.dropFailed)
 		// One line per failed POST (not per data point); POSTs are rare.
 		c.logger.Warn("ewma_baseline: posting alerts to Alertmanager failed", zap.Int64("alerts", n), zap.Error(err))
 		return
 	}
-	c.tb.EwmaBaselineAlertmanagerAlertsSent.Add(context.Background(), n)
+	c.tb.ConnectorEwmaBaselineAlertmanagerSentAlerts.Add(context.Background(), n)
 }
 
 var labelNamer = otlptranslator.LabelNamer{}

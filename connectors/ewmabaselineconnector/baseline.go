@@ -7,107 +7,156 @@ import (
 	"math"
 )
 
-// This file holds the statistics: a time-decayed EWMA of mean and variance
-// per series (and per seasonal slot), the score and the alert state machine.
-// It knows nothing about pdata, so it is tested on plain float series.
+// This file holds the statistics: per series a robust, exponentially
+// weighted level and residual variance, an optional seasonal offset per slot
+// of a period, the σ floor and the bounded score. It knows nothing about
+// pdata, so it is tested on plain float series.
 //
-// Smoothing. With a half-life h and a gap Δt since the previous sample the
-// weight of the past is 2^(−Δt/h), i.e. α = 1 − 2^(−Δt/h). Because
-// (1−α₁)(1−α₂) = 2^(−(Δt₁+Δt₂)/h), a signal that is constant between sample
-// times decays the same whether it was sampled once or many times: irregular
-// scrapes give the same baseline as regular ones.
+// Time constants. A rule's memory is a half-life in samples
+// (half_life_samples, default 100) turned into time with the series' own
+// sampling interval, estimated from its data timestamps (series.interval). So one
+// default fits a 10 s scrape (half-life ≈ 17 min) and an hourly series
+// (≈ 4 days) alike. With an explicit `half_life` the memory is that time.
+// Either way a gap of Δt weighs the past by 2^(−Δt/h), α = 1 − 2^(−Δt/h):
+// since (1−α₁)(1−α₂) = 2^(−(Δt₁+Δt₂)/h), a signal that is constant between
+// samples decays the same whether it was sampled once or many times.
 //
-// Bias. The mean is seeded by the first sample, but the variance starts at 0
-// and reaches its level only as weight accumulates: after a time T the
-// weight given to the data is W = 1 − 2^(−T/h) and E[S] ≈ W·σ². σ is
-// therefore computed from S/W (the correction Adam uses for its moments).
-// Without it σ is underestimated by half just after a 30-sample warm-up and
-// ordinary noise alerts. W comes from firstTS, so it costs no state.
+// Robust update. The residual r = x − expected is clipped before it updates
+// the state (Huber's ψ; Gelper, Fried and Croux 2010, "Robust forecasting
+// with exponential and Holt-Winters smoothing"): to ±huberC·σ for the level,
+// to ±huberVarC·σ for the variance. A spike moves the level by at most
+// α·huberC·σ, so neither a spike nor the first samples of an anomaly drag the
+// baseline towards them, and it widens σ by a bounded factor (see huberVarC).
+// A lasting level shift is still followed: the clipped variance steps widen σ
+// until the new level is inside the band, and once the alert fires (the
+// change has been reported) the updates are not clipped, so a lasting change
+// becomes the new normal at the EWMA's own pace and the alert resolves.
+// Slowing the updates while an alert is pending or firing instead was
+// measured and dropped: it kept a shifted series scoring high for hours (NAB
+// 36 → 6).
 //
 // Variance. The incremental form of West (1979) as given by Finch (2009,
-// "Incremental calculation of weighted mean and variance", §9):
+// "Incremental calculation of weighted mean and variance", §9), on the
+// clipped residual c:
 //
-//	d = x − μ;  μ += α·d;  S = (1−α)·(S + α·d²)
+//	μ += α·c;  S = (1−α)·(S + α·c²)
 //
 // One pass, no sum of squares, so no cancellation for large means; S stays ≥ 0
-// because every term is ≥ 0. Prometheus' storage/remote/ewma.go keeps only a
-// mean with a fixed α per tick; we need time-based α and a variance, so this
-// is our own (STYLE §6 asks for seeding from the first sample: done below).
+// because every term is ≥ 0. The level is seeded by the first sample (no zero
+// bias) and S starts at 0, so σ is read as √(S/W) with W = 1 − Π(1−α) the
+// weight given to the data so far (the correction Adam uses for its moments).
+//
+// Heavy tails. Clipping keeps σ the spread of the bulk of the residuals; for
+// a series whose usual residuals are heavy-tailed (bursty traffic, disk
+// writes) that bulk σ would score every usual burst as an anomaly. So σ is
+// widened by tail/tailGauss, where tail is a running estimate (stochastic
+// quantile tracking) of the score that a share tailP = 0.1% of the series'
+// samples exceed: for Gaussian residuals tail stays at tailGauss = 3.29 and
+// nothing changes; the heavier the tail, the wider σ. (NAB: 36 → 48 with
+// it.) The exceedance test uses the widened σ, so at equilibrium 0.1% of the
+// samples score above tail.
+//
+// σ floor. σ used for score and band is
+// max(σ_ewma·tail/tailGauss, resolution, relative·|expected|, absolute),
+// where resolution is the smallest non-zero difference between two
+// consecutive values the series has shown (1 for integer counts, 0.1 for a
+// percentage with one decimal): the series cannot be known more precisely
+// than its own resolution, and a series that sat at exactly 0 gets a floor as
+// soon as it first moves.
+//
+// Score. |x − expected| / σ, capped at maxScore: a score of N says the sample
+// is N σ away from what the baseline expected, σ being the series' own
+// recent residual spread as above: about 0.1% of a series' ordinary samples
+// score above its tail estimate (3.3 for Gaussian-like noise, where 6·10⁻⁵
+// score above the default k of 4). maxScore says "at least maxScore σ", e.g.
+// the first non-zero value of a series that was exactly 0 until then.
+//
+// Seasonality. Additive, as in Holt-Winters: the expected value is the
+// level plus the offset of the current slot of the period. Each slot's offset
+// is the mean of x − level over the slot's samples (a running mean for its
+// first samples, then an EWMA whose half-life is `seasonality.half_life` of
+// data time), so a slot is used from its first sample: from the second period
+// on the daily shape is expected, not alerted on. The level is updated with
+// the seasonally adjusted value, so it does not follow the daily swing.
 
-// alertState is the state of a series' alert.
-type alertState uint8
-
+// Tuning constants of the detector, chosen on the NAB development categories
+// and the in-repo scenario corpus (figures in the README).
 const (
-	stateOK alertState = iota
-	statePending
-	stateFiring
+	// huberC clips the residual that moves the level, in σ.
+	huberC = 3.0
+	// huberVarC clips the residual that updates the variance, in σ. Wider
+	// than huberC: a spike of 50σ then widens σ by ×1.3 at a half-life of
+	// 100 samples (×4.2 unclipped), while a lasting shift still widens the
+	// band fast enough that it is reported once, not for hours. On NAB:
+	// 6σ 28.5, 10σ 35.8, 20σ 36.5 (with firing updates unclipped).
+	huberVarC = 10.0
+	// tailP is the share of samples the tail estimate leaves above itself.
+	tailP = 0.001
+	// tailGauss is the two-sided (1 − tailP) quantile of a standard normal:
+	// for Gaussian residuals the tail estimate settles there and widens
+	// nothing.
+	tailGauss = 3.2905
+	// tailStep is the log step of the tail estimate: up by tailStep on an
+	// exceedance, down by tailStep·tailP/(1−tailP) otherwise. At 0.05 it
+	// learns a heavy tail within a few hundred samples. (NAB: 0.2 lost 2.)
+	tailStep = 0.05
+	// maxScore bounds the score.
+	maxScore = 1000.0
+	// stepGain is the weight of a new gap in the sampling-interval estimate,
+	// whose input is clamped to [step/2, 2·step] so a missed scrape or a
+	// burst of points barely moves it.
+	stepGain = 1.0 / 8
 )
 
-// transition is a state change reported to the caller.
-type transition uint8
-
-const (
-	transNone transition = iota
-	transPending
-	transFiring
-	transResolved
-	// transCancelled: pending dropped back to ok before `for` elapsed. Counted
-	// and logged at debug severity; not an alert.
-	transCancelled
+// tailUp and tailDown are the factors of one tail step.
+var (
+	tailUp   = math.Exp(tailStep)
+	tailDown = math.Exp(-tailStep * tailP / (1 - tailP))
 )
 
-func (t transition) String() string {
-	switch t {
-	case transPending:
-		return "pending"
-	case transFiring:
-		return "firing"
-	case transResolved:
-		return "resolved"
-	case transCancelled:
-		return "cancelled"
-	}
-	return "none"
-}
-
-// ewma is one exponentially weighted mean/variance pair.
+// ewma is one exponentially weighted level/variance pair.
 type ewma struct {
 	mean float64
 	vari float64
 }
 
-// update folds x in with weight alpha (West/Finch incremental form).
-func (e *ewma) update(x, alpha float64) {
-	d := x - e.mean
-	incr := alpha * d
-	e.mean += incr
-	e.vari = (1 - alpha) * (e.vari + d*incr)
+// update folds the clipped residuals in with weight alpha (West/Finch): cm
+// moves the level, cv the variance.
+func (e *ewma) update(cm, cv, alpha float64) {
+	e.mean += alpha * cm
+	e.vari = (1 - alpha) * (e.vari + alpha*cv*cv)
 }
 
-// slot is the seasonal state of one slot of the period (32 bytes).
+// slot is the seasonal state of one slot of the period (16 bytes).
 type slot struct {
-	ewma
-	lastTau int64 // slot clock (ns of time spent inside this slot) at the last sample
+	offset  float64 // mean of x − level over the slot's samples
 	samples uint32
-	// weight is 1 − Π(1−α) over the slot's updates, for the bias correction
-	// (see sigmaOf). float32 fits the padding; it only scales σ.
-	weight float32
 }
 
-// series is the state of one tracked series. Without seasonality it is 104
-// bytes (see TestSeriesStateSize); the map entry adds ~16 bytes plus table
+// series is the state of one tracked series. Without seasonality it is 144
+// bytes (see TestSeriesStateSize); the index adds 16 bytes plus table
 // overhead, measured by BenchmarkConsume. It holds no pointers (the seasonal
 // slots live in the engine's slot table, at soff), so the GC never scans the
 // series table: with 100k series, scanning it took ~8% of the CPU.
-//
-// The fields every gauge sample reads or writes come first (bytes 0-61, up
-// to hasPrev); engine.probe loads their first and last word ahead of use.
 type series struct {
-	lastSeen  int64 // wall clock (unix ns) of the last data point, for idle eviction
-	prevTS    int64 // timestamp of the last accepted raw point (order check, rates)
-	lastTS    int64 // timestamp (ns) of the last accepted sample
-	firstTS   int64 // timestamp of the first sample (warm-up duration)
-	g         ewma  // global baseline
+	lastSeen int64 // wall clock (unix ns) of the last data point, for idle eviction
+	prevTS   int64 // timestamp of the last accepted raw point (order check, rates)
+	lastTS   int64 // timestamp (ns) of the last accepted sample
+	firstTS  int64 // timestamp of the first sample (warm-up duration)
+	g        ewma  // level and residual variance
+	// interval is the estimated sampling interval (ns): the first gap, then
+	// an EWMA of clamped gaps. It sets the half-life in samples and the
+	// eviction clock.
+	interval int64
+	// weight is W = 1 − Π(1−α) over the updates, for the bias correction.
+	weight float64
+	// resolution is the smallest non-zero |x − lastX| seen, 0 until the
+	// series first moves.
+	resolution float64
+	lastX      float64 // previous sample (for resolution)
+	// tail tracks the (1 − tailP) quantile of |residual|/σ, in σ; 0 until
+	// the warm-up ends (then tailGauss).
+	tail      float64
 	samples   uint32
 	soff      int32 // first seasonal slot in engine.slots (p.slots of them); unused without seasonality
 	rule      uint16
@@ -123,33 +172,46 @@ type series struct {
 
 // params are the per-rule constants the hot path needs, precomputed.
 type params struct {
-	ln2OverHalfLife float64 // ln2 / half-life in ns
+	// ln2OverHalfLife is ln2 / half-life in ns, 0 when the half-life is in
+	// samples (halfLifeSamples).
+	ln2OverHalfLife float64
+	halfLifeSamples float64
 	k, clear        float64
 	dir             Direction
 	warmSamples     uint32
 	warmDur         int64
 	forDur          int64
+	immediate       float64 // immediate_score; +Inf when 0 (off)
 	floorRel        float64
 	floorAbs        float64
 	// seasonality (slots == 0: off)
-	slots      int
-	period     int64
-	slotWidth  int64
-	seasonLn2  float64 // ln2 / seasonal half-life, per ns of slot clock
-	seasonWarm uint32
+	slots     int
+	period    int64
+	slotWidth int64
+	// seasonLn2 is ln2 / the seasonal half-life in ns of slot time: a slot
+	// is current for slotWidth per period, so a half-life of H of data time
+	// is H·slotWidth/period of the slot's own time.
+	seasonLn2 float64
 }
 
 func newParams(r *RuleConfig) params {
 	p := params{
-		ln2OverHalfLife: math.Ln2 / float64(r.HalfLife),
+		halfLifeSamples: float64(r.HalfLifeSamples),
 		k:               r.K,
 		clear:           r.ClearScore,
 		dir:             r.Direction,
 		warmSamples:     uint32(r.Warmup.Samples),
 		warmDur:         int64(r.Warmup.Duration),
 		forDur:          int64(r.For),
+		immediate:       math.Inf(1),
 		floorRel:        r.SigmaFloor.Relative,
 		floorAbs:        r.SigmaFloor.Absolute,
+	}
+	if r.ImmediateScore > 0 {
+		p.immediate = r.ImmediateScore
+	}
+	if r.HalfLife > 0 {
+		p.ln2OverHalfLife = math.Ln2 / float64(r.HalfLife)
 	}
 	if r.Seasonality.HasValue() {
 		s := r.Seasonality.Get()
@@ -158,21 +220,16 @@ func newParams(r *RuleConfig) params {
 		p.slotWidth = p.period / int64(s.Slots)
 		hl := s.HalfLife
 		if hl == 0 {
-			hl = 3 * s.Period
+			hl = defaultSeasonHalfLifePeriods * s.Period
 		}
-		// The slot clock advances slotWidth per period, so one period of wall
-		// time is slotWidth of slot time: scale the half-life accordingly.
 		p.seasonLn2 = math.Ln2 / (float64(hl) * float64(p.slotWidth) / float64(p.period))
-		p.seasonWarm = uint32(s.WarmupSamples)
-		if p.seasonWarm == 0 {
-			p.seasonWarm = p.warmSamples
-		}
+		// Until the series has been seen for a whole period, some slots
+		// have no offset yet and the period's shape would read as
+		// anomalies: verdicts wait for one period.
+		p.warmDur = max(p.warmDur, p.period)
 	}
 	return p
 }
-
-// weightSaturated is an exponent x from which −expm1(−x) rounds to 1.0.
-const weightSaturated = 40
 
 // alpha returns 1 − 2^(−Δt/h) for a gap of dt ns, computed as −expm1(−Δt·ln2/h)
 // so that tiny gaps keep their precision.
@@ -180,15 +237,18 @@ func alpha(dt int64, ln2OverH float64) float64 {
 	return -math.Expm1(-float64(dt) * ln2OverH)
 }
 
-// slotOf returns the slot index and the slot clock of timestamp ts: the
-// time spent inside this slot since the epoch, so each slot is a continuous
-// EWMA on its own clock that only runs while the slot is current.
-func (p *params) slotOf(ts int64) (int, int64) {
+// ln2OverH returns ln2 / the half-life in ns that applies to s.
+func (p *params) ln2OverH(s *series) float64 {
+	if p.ln2OverHalfLife > 0 {
+		return p.ln2OverHalfLife
+	}
+	return math.Ln2 / (p.halfLifeSamples * float64(max(s.interval, 1)))
+}
+
+// slotOf returns the slot index of timestamp ts.
+func (p *params) slotOf(ts int64) int {
 	cycles := floorDiv(ts, p.period)
-	inPeriod := ts - cycles*p.period
-	idx := inPeriod / p.slotWidth
-	tau := cycles*p.slotWidth + (inPeriod - idx*p.slotWidth)
-	return int(idx), tau
+	return int((ts - cycles*p.period) / p.slotWidth)
 }
 
 func floorDiv(a, b int64) int64 {
@@ -207,6 +267,18 @@ type result struct {
 	trans                  transition
 }
 
+// sigmaOf returns the floored σ of s for an expected value.
+func (s *series) sigmaOf(p *params, expected float64) float64 {
+	sigma := 0.0
+	if s.weight > 0 {
+		sigma = math.Sqrt(s.g.vari / s.weight)
+	}
+	if s.tail > tailGauss {
+		sigma *= s.tail / tailGauss // heavy tails: see observe
+	}
+	return max(sigma, s.resolution, p.floorRel*math.Abs(expected), p.floorAbs)
+}
+
 // observe folds sample x at ts (ns, strictly after s.lastTS unless first) into
 // s and returns the verdict against the baseline *before* the update, so the
 // emitted band is the one the score was judged against. seasonal holds the
@@ -214,11 +286,7 @@ type result struct {
 func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result {
 	if s.samples == 0 {
 		s.g = ewma{mean: x}
-		s.firstTS, s.lastTS, s.samples = ts, ts, 1
-		if p.slots > 0 {
-			i, tau := p.slotOf(ts)
-			seasonal[i] = slot{ewma: ewma{mean: x}, lastTau: tau, samples: 1}
-		}
+		s.firstTS, s.lastTS, s.lastX, s.samples = ts, ts, x, 1
 		return result{}
 	}
 
@@ -227,44 +295,22 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	if d := x - s.g.mean; !finite(d * d) {
 		return result{rejected: true}
 	}
-
-	base := s.g
-	// W = 1 − 2^(−T/h) = −expm1(−age). expm1 keeps the precision of a
-	// young series' small W; from age 0.5 on e^(−age) ≤ 0.61, so 1 − e^(−age)
-	// loses nothing and math.Exp is cheaper; from age 40 (58 half-lives) W
-	// is exactly 1.0 in float64 (TestWeightSaturates).
-	weight := 1.0
-	switch age := float64(ts-s.firstTS) * p.ln2OverHalfLife; {
-	case age < 0.5:
-		weight = -math.Expm1(-age)
-	case age < weightSaturated:
-		weight = 1 - math.Exp(-age)
+	dt := ts - s.lastTS
+	if s.samples == 1 {
+		s.interval = dt
+	} else {
+		s.interval += int64(stepGain * float64(min(max(dt, s.interval/2), 2*s.interval)-s.interval))
 	}
+
 	var sl *slot
-	var tau int64
-	slotWarm := true
+	expected := s.g.mean
 	if p.slots > 0 {
-		var i int
-		i, tau = p.slotOf(ts)
-		sl = &seasonal[i]
-		slotWarm = sl.samples >= p.seasonWarm
-		if sl.samples > 0 && slotWarm {
-			base, weight = sl.ewma, float64(sl.weight)
-		}
+		sl = &seasonal[p.slotOf(ts)]
+		expected += sl.offset
 	}
-
-	sigma := 0.0
-	if weight > 0 {
-		sigma = math.Sqrt(base.vari / weight)
-	}
-	if f := p.floorRel * math.Abs(base.mean); f > sigma {
-		sigma = f
-	}
-	if p.floorAbs > sigma {
-		sigma = p.floorAbs
-	}
-	dev := (x - base.mean) / sigma
-	score := math.Abs(dev)
+	sigma := s.sigmaOf(p, expected)
+	dev := (x - expected) / sigma
+	score := min(math.Abs(dev), maxScore)
 	var dirScore float64
 	switch p.dir {
 	case DirectionUp:
@@ -272,66 +318,61 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	case DirectionDown:
 		dirScore = max(-dev, 0)
 	default:
-		dirScore = score
+		dirScore = math.Abs(dev)
 	}
 
-	warm := s.samples >= p.warmSamples && ts-s.firstTS >= p.warmDur && slotWarm
-	res := result{baseline: base.mean, sigma: sigma, score: score, emit: true}
+	warm := s.samples >= p.warmSamples && ts-s.firstTS >= p.warmDur
+	res := result{baseline: expected, sigma: sigma, score: score, emit: true}
 	if warm || s.state != stateOK {
 		res.trans = s.step(p, ts, dirScore)
 	}
 
-	// Update after the verdict.
-	s.g.update(x, alpha(ts-s.lastTS, p.ln2OverHalfLife))
-	if sl != nil && sl.samples > 0 && !finite((x-sl.mean)*(x-sl.mean)) {
-		sl = nil // the slot cannot take it; the global baseline did
+	// Update after the verdict, with the clipped residual. Before the
+	// warm-up σ is not known well enough to clip by.
+	a := alpha(dt, p.ln2OverH(s))
+	c := x - expected
+	cv := c
+	// Once the alert has fired (and not on the sample that fired it: that
+	// may be a lone spike) the change has been reported and is no longer
+	// clipped, so a lasting change becomes the new normal.
+	if warm && (s.state != stateFiring || res.trans == transFiring) {
+		lim := huberC * sigma
+		c = min(max(c, -lim), lim)
+		lim = huberVarC * sigma
+		cv = min(max(cv, -lim), lim)
 	}
-	if sl != nil {
-		if sl.samples == 0 {
-			*sl = slot{ewma: ewma{mean: x}, lastTau: tau, samples: 1}
+	s.g.update(c, cv, a)
+	if warm {
+		// Stochastic quantile tracking (multiplicative, so it needs no
+		// scale): at equilibrium a share tailP of the residuals exceeds
+		// tail·σ. σ is read against it, so a series whose residuals are
+		// heavy-tailed (bursty traffic, Student-t noise) scores its usual
+		// bursts like a Gaussian series scores its usual noise.
+		if s.tail == 0 {
+			s.tail = tailGauss
+		}
+		if math.Abs(x-expected) > s.tail*sigma {
+			s.tail *= tailUp
 		} else {
-			a := alpha(tau-sl.lastTau, p.seasonLn2)
-			sl.update(x, a)
-			sl.weight = float32(1 - (1-float64(sl.weight))*(1-a))
-			sl.lastTau = tau
+			s.tail *= tailDown
+		}
+	}
+	s.weight = 1 - (1-s.weight)*(1-a)
+	if sl != nil {
+		// The slot learns what is left after the level moved.
+		g := alpha(s.interval, p.seasonLn2)
+		g = max(g, 1/float64(sl.samples+1)) // a running mean at first
+		sl.offset += g * (c - a*c)
+		if sl.samples < math.MaxUint32 {
 			sl.samples++
 		}
 	}
-	s.lastTS = ts
+	if d := math.Abs(x - s.lastX); d > 0 && (s.resolution == 0 || d < s.resolution) {
+		s.resolution = d
+	}
+	s.lastX, s.lastTS = x, ts
 	if s.samples < math.MaxUint32 {
 		s.samples++
 	}
 	return res
-}
-
-// step advances the alert state machine with the directional score.
-func (s *series) step(p *params, ts int64, dirScore float64) transition {
-	switch s.state {
-	case stateOK:
-		if dirScore > p.k {
-			s.since = ts
-			if p.forDur == 0 {
-				s.state = stateFiring
-				return transFiring
-			}
-			s.state = statePending
-			return transPending
-		}
-	case statePending:
-		if dirScore <= p.clear {
-			s.state = stateOK
-			return transCancelled
-		}
-		if ts-s.since >= p.forDur {
-			s.state = stateFiring
-			s.since = ts
-			return transFiring
-		}
-	case stateFiring:
-		if dirScore <= p.clear {
-			s.state = stateOK
-			return transResolved
-		}
-	}
-	return transNone
 }

@@ -174,7 +174,7 @@ func BenchmarkConsume(b *testing.B) {
 				continue
 			}
 			b.Run(fmt.Sprintf("outputs=%d/feed=%s", len(outs), feed), func(b *testing.B) {
-				benchConsume(b, outs, feed, false)
+				benchConsume(b, outs, feed, false, false)
 			})
 		}
 	}
@@ -187,7 +187,7 @@ func BenchmarkConsume(b *testing.B) {
 // (points/s divided by the cores used). With -cpu 1 it equals
 // BenchmarkConsume.
 func BenchmarkConsumeParallel(b *testing.B) {
-	benchConsume(b, []string{"baseline", "upper", "lower", "score", "alert"}, "parallel", false)
+	benchConsume(b, []string{"baseline", "upper", "lower", "score", "alert"}, "parallel", false, false)
 }
 
 // BenchmarkConsumeYielding is BenchmarkConsume/outputs=5/feed=recycled with
@@ -200,11 +200,23 @@ func BenchmarkConsumeParallel(b *testing.B) {
 // with a yield it lasts ~1 ms. Both are reported; the tight loop is the
 // worst case.
 func BenchmarkConsumeYielding(b *testing.B) {
-	benchConsume(b, []string{"baseline", "upper", "lower", "score", "alert"}, "recycled", true)
+	benchConsume(b, []string{"baseline", "upper", "lower", "score", "alert"}, "recycled", true, false)
 }
 
-func benchConsume(b *testing.B, outs []string, feedKind string, yield bool) {
-	rule := testRule(func(r *RuleConfig) { r.Outputs = outs })
+// BenchmarkConsumeSeasonal is BenchmarkConsume/outputs=5/feed=recycled with
+// the default daily seasonality (24 slots of 16 bytes per series): its
+// B/series is the memory cost of seasonality.
+func BenchmarkConsumeSeasonal(b *testing.B) {
+	benchConsume(b, []string{"baseline", "upper", "lower", "score", "alert"}, "recycled", false, true)
+}
+
+func benchConsume(b *testing.B, outs []string, feedKind string, yield, seasonal bool) {
+	rule := testRule(func(r *RuleConfig) {
+		r.Outputs = outs
+		if seasonal {
+			r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+		}
+	})
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
 	cfg.Rules = []RuleConfig{rule}

@@ -85,7 +85,8 @@ type Config struct {
 	// Default 100000.
 	MaxSeries int `mapstructure:"max_series"`
 	// IdleTimeout evicts a series that received no data point for this long
-	// (wall clock). Default 1h.
+	// (wall clock), or for 3 of its own sampling intervals if that is longer,
+	// so a live hourly series is never evicted between its samples. Default 1h.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// Storage is the ID of a storage extension (e.g. file_storage) that keeps
 	// the baselines across restarts. Optional.
@@ -112,8 +113,12 @@ type RuleConfig struct {
 	Attributes []string `mapstructure:"attributes"`
 	// Value is gauge (default), counter_rate, histogram_mean or histogram_count_rate.
 	Value ValueKind `mapstructure:"value"`
-	// HalfLife is the time after which a sample's weight halves. Default 10m.
+	// HalfLife, when set, is the time after which a sample's weight halves.
+	// Default 0: the memory is HalfLifeSamples samples of the series' own
+	// sampling interval, estimated from its data timestamps.
 	HalfLife time.Duration `mapstructure:"half_life"`
+	// HalfLifeSamples is the half-life in samples when HalfLife is 0. Default 100.
+	HalfLifeSamples int `mapstructure:"half_life_samples"`
 	// K is the band half-width in σ and the alert threshold. Default 4.
 	K float64 `mapstructure:"k"`
 	// ClearScore: an alert resolves (and a pending one is dropped) once the
@@ -123,12 +128,18 @@ type RuleConfig struct {
 	Direction Direction `mapstructure:"direction"`
 	// Warmup must pass before any verdict.
 	Warmup WarmupConfig `mapstructure:"warmup"`
-	// For is how long the score must stay above k before the alert fires.
-	// Default 1m; 0 fires on the first anomalous sample.
+	// For is how long the score must stay above clear_score, after a sample
+	// above k, before the alert fires (data time). Default 1m; 0 fires on the
+	// first sample above k.
 	For time.Duration `mapstructure:"for"`
+	// ImmediateScore: a sample scoring above it fires at once, without
+	// waiting for `for` (a short spike on a coarse series is a single
+	// sample). Must be ≥ k; 0 turns it off. Default 12.
+	ImmediateScore float64 `mapstructure:"immediate_score"`
 	// SigmaFloor bounds σ from below.
 	SigmaFloor SigmaFloorConfig `mapstructure:"sigma_floor"`
-	// Seasonality, when set, keeps a baseline per slot of the period.
+	// Seasonality keeps an offset per slot of the period (default: daily, 24
+	// slots, 16 bytes per slot and series). `enabled: false` turns it off.
 	Seasonality configoptional.Optional[SeasonalityConfig] `mapstructure:"seasonality"`
 	// Severity is the `severity` label of Alertmanager alerts. Default warning.
 	Severity string `mapstructure:"severity"`
@@ -143,12 +154,15 @@ type RuleConfig struct {
 type WarmupConfig struct {
 	// Samples is the number of samples seen. Default 30.
 	Samples int `mapstructure:"samples"`
-	// Duration is the time since the first sample. Default 0.
+	// Duration is the time since the first sample (data time). Default 0;
+	// with seasonality at least one period.
 	Duration time.Duration `mapstructure:"duration"`
 }
 
 // SigmaFloorConfig: σ used for bands and scores is
-// max(σ_ewma, absolute, relative·|baseline|).
+// max(σ_ewma (widened for heavy tails), the series' resolution, absolute,
+// relative·|baseline|), where the resolution is the smallest non-zero step
+// between two consecutive values the series has shown (see the README).
 type SigmaFloorConfig struct {
 	// Relative to |baseline|. Default 0.01.
 	Relative float64 `mapstructure:"relative"`
@@ -162,12 +176,10 @@ type SeasonalityConfig struct {
 	Period time.Duration `mapstructure:"period"`
 	// Slots divides the period. Default 24.
 	Slots int `mapstructure:"slots"`
-	// HalfLife is in wall-clock time: a slot visited once a period loses
-	// half its weight after this long. Default 3 periods.
+	// HalfLife is in data time (the points' timestamps, not the wall
+	// clock): a slot's offset loses half its weight after this long, whether
+	// the series was sampled often or rarely in between. Default 3 periods.
 	HalfLife time.Duration `mapstructure:"half_life"`
-	// WarmupSamples per slot before the slot's baseline is used for verdicts.
-	// Default: the rule's warmup.samples.
-	WarmupSamples int `mapstructure:"warmup_samples"`
 }
 
 // AlertmanagerConfig configures the Alertmanager v2 client.
@@ -196,18 +208,24 @@ const (
 	defaultMaxSeries       = 100_000
 	defaultIdleTimeout     = time.Hour
 	defaultPersistInterval = 5 * time.Minute
-	defaultHalfLife        = 10 * time.Minute
+	defaultHalfLifeSamples = 100
 	defaultK               = 4.0
 	defaultClearScore      = 3.0
 	defaultWarmupSamples   = 30
 	defaultFor             = time.Minute
+	defaultImmediateScore  = 12.0
 	defaultFloorRelative   = 0.01
 	defaultFloorAbsolute   = 1e-9
 	defaultSeasonSlots     = 24
-	defaultResendInterval  = time.Minute
-	defaultQueueSize       = 1000
+	// defaultSeasonHalfLifePeriods is seasonality.half_life's default, in periods.
+	defaultSeasonHalfLifePeriods = 3
+	defaultResendInterval        = time.Minute
+	defaultQueueSize             = 1000
 	// maxSeasonSlots bounds per-series memory with seasonality (32 B per slot).
 	maxSeasonSlots = 10_080
+	// maxHalfLifeSamples bounds half_life_samples (a memory of a million
+	// samples is no longer a baseline).
+	maxHalfLifeSamples = 1_000_000
 	// maxRules keeps the rule index in a uint16.
 	maxRules = 1024
 )
@@ -228,15 +246,16 @@ func createDefaultConfig() component.Config {
 // NewDefaultRuleConfig returns a rule with every default filled in.
 func NewDefaultRuleConfig() RuleConfig {
 	return RuleConfig{
-		Value:      ValueGauge,
-		HalfLife:   defaultHalfLife,
-		K:          defaultK,
-		ClearScore: defaultClearScore,
-		Direction:  DirectionBoth,
-		Warmup:     WarmupConfig{Samples: defaultWarmupSamples},
-		For:        defaultFor,
-		SigmaFloor: SigmaFloorConfig{Relative: defaultFloorRelative, Absolute: defaultFloorAbsolute},
-		Seasonality: configoptional.Default(SeasonalityConfig{
+		Value:           ValueGauge,
+		HalfLifeSamples: defaultHalfLifeSamples,
+		K:               defaultK,
+		ClearScore:      defaultClearScore,
+		Direction:       DirectionBoth,
+		Warmup:          WarmupConfig{Samples: defaultWarmupSamples},
+		For:             defaultFor,
+		ImmediateScore:  defaultImmediateScore,
+		SigmaFloor:      SigmaFloorConfig{Relative: defaultFloorRelative, Absolute: defaultFloorAbsolute},
+		Seasonality: configoptional.Some(SeasonalityConfig{
 			Period: 24 * time.Hour,
 			Slots:  defaultSeasonSlots,
 		}),
@@ -306,14 +325,20 @@ func (r *RuleConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("`metric_regex` (%q) is not a valid regular expression: %w", r.MetricRegex, err))
 		}
 	}
-	if r.HalfLife <= 0 {
-		errs = append(errs, fmt.Errorf("`half_life` (%s) must be greater than 0", r.HalfLife))
+	if r.HalfLife < 0 {
+		errs = append(errs, fmt.Errorf("`half_life` (%s) must not be negative", r.HalfLife))
+	}
+	if r.HalfLife == 0 && (r.HalfLifeSamples < 1 || r.HalfLifeSamples > maxHalfLifeSamples) {
+		errs = append(errs, fmt.Errorf("`half_life_samples` (%d) must be between 1 and %d when `half_life` is 0", r.HalfLifeSamples, maxHalfLifeSamples))
 	}
 	if !(r.K > 0) || math.IsInf(r.K, 0) {
 		errs = append(errs, fmt.Errorf("`k` (%v) must be a finite number greater than 0", r.K))
 	}
 	if !(r.ClearScore >= 0) || r.ClearScore > r.K {
 		errs = append(errs, fmt.Errorf("`clear_score` (%v) must be between 0 and `k` (%v)", r.ClearScore, r.K))
+	}
+	if r.ImmediateScore != 0 && (!(r.ImmediateScore >= r.K) || math.IsInf(r.ImmediateScore, 0)) {
+		errs = append(errs, fmt.Errorf("`immediate_score` (%v) must be 0 (off) or a finite number ≥ `k` (%v)", r.ImmediateScore, r.K))
 	}
 	if r.Warmup.Samples < 1 {
 		errs = append(errs, fmt.Errorf("`warmup.samples` (%d) must be at least 1", r.Warmup.Samples))
@@ -351,9 +376,6 @@ func (r *RuleConfig) Validate() error {
 		}
 		if s.HalfLife < 0 {
 			errs = append(errs, fmt.Errorf("`seasonality.half_life` (%s) must not be negative", s.HalfLife))
-		}
-		if s.WarmupSamples < 0 {
-			errs = append(errs, fmt.Errorf("`seasonality.warmup_samples` (%d) must not be negative", s.WarmupSamples))
 		}
 	}
 	return errors.Join(errs...)

@@ -71,6 +71,21 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, want, cfg)
 }
 
+// TestSeasonalityDefault: seasonality is on by default (daily, 24 slots),
+// `enabled: false` turns it off, and a weekly period keeps the other defaults.
+func TestSeasonalityDefault(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "seasonality_off.yaml")
+	require.NoError(t, err)
+	require.NoError(t, confmap.Validate(cfg))
+	def := NewDefaultRuleConfig()
+	require.True(t, def.Seasonality.HasValue())
+	assert.Equal(t, SeasonalityConfig{Period: 24 * time.Hour, Slots: 24}, *def.Seasonality.Get())
+	assert.False(t, cfg.Rules[0].Seasonality.HasValue(), "enabled: false")
+	require.True(t, cfg.Rules[1].Seasonality.HasValue())
+	assert.Equal(t, SeasonalityConfig{Period: 168 * time.Hour, Slots: 168}, *cfg.Rules[1].Seasonality.Get())
+}
+
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -81,12 +96,13 @@ func TestBadConfigs(t *testing.T) {
 		{file: "bad_no_rules.yaml", validate: []string{"`rules` must contain at least one rule"}},
 		{file: "bad_rule.yaml", validate: []string{
 			`rules[0] ("r"): only one of ` + "`metric` (\"a\") and `metric_regex` (\"b\") may be set",
-			"`half_life` (0s) must be greater than 0",
+			"`half_life` (-1m0s) must not be negative",
 			"`clear_score` (3) must be between 0 and `k` (2)",
 			"`warmup.samples` (0) must be at least 1",
 			`outputs` + "` has unknown entry \"median\": must be one of baseline, upper, lower, score, alert",
 			"`sigma_floor.absolute` (0) must be a finite number greater than 0, so a flat series never divides by zero",
 		}},
+		{file: "bad_half_life_samples.yaml", validate: []string{"`half_life_samples` (0) must be between 1 and 1000000 when `half_life` is 0"}},
 		{file: "bad_value.yaml", unmarshal: `invalid value "p99": must be one of gauge, counter_rate, histogram_mean, histogram_count_rate`},
 		{file: "bad_seasonality.yaml", validate: []string{"`seasonality.slots` (7) must divide `seasonality.period` (24h0m0s) evenly"}},
 		{file: "bad_alertmanager.yaml", validate: []string{

@@ -119,9 +119,9 @@ func TestConnectorSharesOneEngine(t *testing.T) {
 	require.NoError(t, mm.Shutdown(context.Background()))
 	require.NoError(t, ml.Shutdown(context.Background()))
 
-	metadatatest.AssertEqualEwmaBaselinePointsProcessed(t, tel, []metricdata.DataPoint[int64]{{Value: int64(len(s))}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualEwmaBaselineSeriesTracked(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualEwmaBaselineAlertTransitions(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualConnectorEwmaBaselineProcessedPoints(t, tel, []metricdata.DataPoint[int64]{{Value: int64(len(s))}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorEwmaBaselineTrackedSeries(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualConnectorEwmaBaselineAlertTransitions(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("state", "pending")), Value: 1},
 		{Attributes: attribute.NewSet(attribute.String("state", "firing")), Value: 1},
 		{Attributes: attribute.NewSet(attribute.String("state", "resolved")), Value: 1},
@@ -159,7 +159,7 @@ func TestSkippedPointsAreCounted(t *testing.T) {
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch(s, map[string]any{"host": "b"}))) // over max_series
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch(s[2:], map[string]any{"host": "a"})))
 	require.NoError(t, c.Shutdown(context.Background()))
-	metadatatest.AssertEqualEwmaBaselinePointsSkipped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualConnectorEwmaBaselineSkippedPoints(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("reason", "max_series")), Value: 3},
 		{Attributes: attribute.NewSet(attribute.String("reason", "duplicate_timestamp")), Value: 1},
 	}, metricdatatest.IgnoreTimestamp())
@@ -206,11 +206,9 @@ func TestIdleEvictionSeasonal(t *testing.T) {
 	e.process(gaugeBatch(regular(1, time.Second, func(int, time.Time) float64 { return 5 }), map[string]any{"host": "b"}))
 	assert.Len(t, e.slots, 4, "the freed slots are reused")
 	b := e.slab[0]
-	sl := e.seasonOf(&b)
-	assert.Equal(t, uint32(1), sl[0].samples)
-	assert.Equal(t, 5.0, sl[0].mean, "seeded by b's own first sample")
-	for i := 1; i < len(sl); i++ {
-		assert.Equal(t, slot{}, sl[i], "slot %d of b is empty", i)
+	assert.Equal(t, 5.0, b.g.mean, "seeded by b's own first sample")
+	for i, sl := range e.seasonOf(&b) {
+		assert.Equal(t, slot{}, sl, "slot %d of b is empty (the first sample only seeds the level)", i)
 	}
 }
 

@@ -8,9 +8,8 @@
 // alert state and alert transitions as log records (and, optionally,
 // Alertmanager v2 alerts).
 //
-// It is a connector (metrics → metrics and metrics → logs), not a processor,
-// although it lives under processors/ where the design places the baseline
-// work. A processor can only emit the signal it receives, so alert records
+// It is a connector (metrics → metrics and metrics → logs), not a processor.
+// A processor can only emit the signal it receives, so alert records
 // would need a second component that re-derives the transitions from the
 // alert-state series and keeps its own per-series state. One connector keeps
 // one state table, one configuration and one place that decides a

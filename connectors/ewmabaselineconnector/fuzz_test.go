@@ -36,7 +36,7 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(good[:len(good)/2])
 	f.Add([]byte("EWB1"))
 	f.Add([]byte("nope"))
-	huge := append([]byte{}, good[:8]...)
+	huge := append([]byte{}, good[:12]...) // magic and key check, then the rule count
 	huge = binary.LittleEndian.AppendUint32(huge, math.MaxUint32)
 	f.Add(huge)
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -55,7 +55,7 @@ func (e *engine) start(ctx context.Context, host component.Host) error {
 		e.store = client
 		if err := e.load(ctx); err != nil {
 			// A damaged state costs a re-warm-up, not the pipeline.
-			e.tb.EwmaBaselineStatePersistErrors.Add(ctx, 1)
+			e.tb.ConnectorEwmaBaselineStatePersistErrors.Add(ctx, 1)
 			e.logger().Warn("ewma_baseline: could not restore baseline state; starting empty", zap.Error(err))
 		}
 	}
@@ -86,14 +86,14 @@ func (e *engine) start(ctx context.Context, host component.Host) error {
 func (e *engine) sweep() {
 	ctx := context.Background()
 	if n := e.evictIdle(); n > 0 {
-		e.tb.EwmaBaselineSeriesEvicted.Add(ctx, int64(n))
+		e.tb.ConnectorEwmaBaselineEvictedSeries.Add(ctx, int64(n))
 		e.reportTracked()
 	}
 	e.resendFiring()
 	if e.store != nil && e.now().Sub(e.lastSave) >= e.cfg.PersistInterval {
 		e.lastSave = e.now()
 		if err := e.save(ctx); err != nil {
-			e.tb.EwmaBaselineStatePersistErrors.Add(ctx, 1)
+			e.tb.ConnectorEwmaBaselineStatePersistErrors.Add(ctx, 1)
 			e.logger().Warn("ewma_baseline: saving baseline state failed", zap.Error(err))
 		}
 	}
@@ -142,7 +142,7 @@ func (e *engine) shutdownInstance(ctx context.Context) error {
 		}
 		if e.store != nil {
 			if err := e.save(ctx); err != nil {
-				e.tb.EwmaBaselineStatePersistErrors.Add(ctx, 1)
+				e.tb.ConnectorEwmaBaselineStatePersistErrors.Add(ctx, 1)
 				errs = append(errs, fmt.Errorf("ewma_baseline: saving state: %w", err))
 			}
 			if err := e.store.Close(ctx); err != nil {
@@ -163,6 +163,6 @@ func (e *engine) reportTracked() {
 	e.trackedReported = n
 	e.mu.Unlock()
 	if d != 0 {
-		e.tb.EwmaBaselineSeriesTracked.Add(context.Background(), d)
+		e.tb.ConnectorEwmaBaselineTrackedSeries.Add(context.Background(), d)
 	}
 }

@@ -13,28 +13,56 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // State persistence: the whole table is one value under stateKey in the
 // storage extension, in a small versioned binary format (little endian):
 //
-//	"EWB1" u32 nrules { str name, u64 fingerprint }
-//	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart,
-//	  f64 mean vari prev prev2, u32 samples, u8 state dtype hasPrev,
-//	  u16 nslots { f64 mean vari, i64 lastTau, u32 samples, f32 weight },
+//	"EWB2" u64 keyCheck u32 nrules { str name, u64 fingerprint }
+//	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
+//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev,
+//	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
+//
+// The version covers everything a saved series depends on: the layout of the
+// statistics (EWB1 held per-slot mean/variance of the statistics before the
+// robust detector) and the series key. keyCheck is seriesKey of a fixed probe
+// series (keyCheckValue): if the key hash ever changes, saved keys would no
+// longer match their series, so a file whose keyCheck differs is discarded
+// as a whole (TestSeriesKeyPinned pins both). A file of another version is
+// discarded too, with a logged reason and a count in state_persist_errors:
+// the statistics differ, so migrating would only carry wrong baselines over;
+// the cost is one warm-up.
 //
 // A rule is matched on restore by name and fingerprint (what selects and
 // derives its values); series of rules that changed are dropped, not reused.
 
 const (
 	stateKey   = "ewma_baseline_state"
-	stateMagic = "EWB1"
+	stateMagic = "EWB2"
 	// maxStateStrLen bounds a decoded string (labels) so corrupt input cannot
 	// ask for a huge allocation.
 	maxStateStrLen = 1 << 16
+	// slotRecordSize is the encoded size of one seasonal slot.
+	slotRecordSize = 12
 )
+
+// errStateVersion reports a saved state of another format version.
+var errStateVersion = errors.New("saved state has another format version")
+
+// keyCheckValue is seriesKey of the probe series: rule "probe", metric
+// "probe.metric", attributes {k: "v", n: 1}, all attributes identifying.
+func keyCheckValue() uint64 {
+	r := &compiledRule{cfg: &RuleConfig{}, seed: ruleSeed("probe")}
+	attrs := pcommon.NewMap()
+	attrs.PutStr("k", "v")
+	attrs.PutInt("n", 1)
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "probe")
+	return seriesKey(r, xxhash.Sum64String("probe.metric"), mapHash(res.Attributes()), attrs, res)
+}
 
 func ruleFingerprint(r *RuleConfig) uint64 {
 	var sb strings.Builder
@@ -67,6 +95,7 @@ func boolByte(b bool) uint8 {
 func (e *engine) encodeState() []byte {
 	w := &encoder{b: make([]byte, 0, 64+e.index.len()*128)}
 	w.b = append(w.b, stateMagic...)
+	w.u64(keyCheckValue())
 	w.u32(uint32(len(e.rules)))
 	for i := range e.rules {
 		w.str(e.rules[i].cfg.Name)
@@ -82,8 +111,13 @@ func (e *engine) encodeState() []byte {
 		w.i64(s.since)
 		w.i64(s.prevTS)
 		w.i64(s.prevStart)
+		w.i64(s.interval)
 		w.f64(s.g.mean)
 		w.f64(s.g.vari)
+		w.f64(s.weight)
+		w.f64(s.resolution)
+		w.f64(s.lastX)
+		w.f64(s.tail)
 		w.f64(s.prev)
 		w.f64(s.prev2)
 		w.u32(s.samples)
@@ -93,11 +127,8 @@ func (e *engine) encodeState() []byte {
 		seasonal := e.seasonOf(s)
 		w.u16(uint16(len(seasonal)))
 		for _, sl := range seasonal {
-			w.f64(sl.mean)
-			w.f64(sl.vari)
-			w.i64(sl.lastTau)
+			w.f64(sl.offset)
 			w.u32(sl.samples)
-			w.u32(math.Float32bits(sl.weight))
 		}
 		info, ok := e.alerts[s.key]
 		w.u8(boolByte(ok))
@@ -180,8 +211,15 @@ func (r *decoder) str() string {
 // number of restored series. Called with e.mu held.
 func (e *engine) decodeState(data []byte) (int, error) {
 	r := &decoder{b: data}
-	if string(r.take(len(stateMagic))) != stateMagic {
+	switch magic := string(r.take(len(stateMagic))); {
+	case magic == stateMagic:
+	case len(magic) == len(stateMagic) && strings.HasPrefix(magic, "EWB"):
+		return 0, fmt.Errorf("%w: %q, this version reads %q; discarded, baselines start a new warm-up", errStateVersion, magic, stateMagic)
+	default:
 		return 0, errors.New("state has an unknown format (bad magic)")
+	}
+	if got, want := r.u64(), keyCheckValue(); got != want {
+		return 0, fmt.Errorf("%w: series key hash check %016x, this version computes %016x; discarded, baselines start a new warm-up", errStateVersion, got, want)
 	}
 	nrules := r.u32()
 	if nrules > maxRules {
@@ -206,8 +244,9 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		var seasonal []slot
 		ri := r.u16()
 		s.key = r.u64()
-		s.lastTS, s.firstTS, s.since, s.prevTS, s.prevStart = r.i64(), r.i64(), r.i64(), r.i64(), r.i64()
-		s.g.mean, s.g.vari, s.prev, s.prev2 = r.f64(), r.f64(), r.f64(), r.f64()
+		s.lastTS, s.firstTS, s.since, s.prevTS, s.prevStart, s.interval = r.i64(), r.i64(), r.i64(), r.i64(), r.i64(), r.i64()
+		s.g.mean, s.g.vari, s.weight, s.resolution, s.lastX, s.tail = r.f64(), r.f64(), r.f64(), r.f64(), r.f64(), r.f64()
+		s.prev, s.prev2 = r.f64(), r.f64()
 		s.samples = r.u32()
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
 		nslots := int(r.u16())
@@ -215,14 +254,13 @@ func (e *engine) decodeState(data []byte) (int, error) {
 			if nslots > maxSeasonSlots {
 				return restored, fmt.Errorf("state series has %d seasonal slots, more than %d", nslots, maxSeasonSlots)
 			}
-			if len(r.b) < nslots*32 {
+			if len(r.b) < nslots*slotRecordSize {
 				return restored, errShortState
 			}
 			seasonal = slotBuf[:nslots]
 			for j := range seasonal {
 				sl := &seasonal[j]
-				sl.mean, sl.vari, sl.lastTau, sl.samples = r.f64(), r.f64(), r.i64(), r.u32()
-				sl.weight = math.Float32frombits(r.u32())
+				sl.offset, sl.samples = r.f64(), r.u32()
 			}
 		}
 		var info *alertInfo
@@ -268,12 +306,15 @@ func (e *engine) decodeState(data []byte) (int, error) {
 // validRestored rejects records no running engine could have written, so a
 // corrupt file cannot put NaN into a baseline.
 func validRestored(s *series, seasonal []slot) bool {
-	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
+	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !(s.weight >= 0 && s.weight <= 1) ||
+		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
+		!finite(s.tail) || s.tail < 0 ||
+		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
 		return false
 	}
 	for i := range seasonal {
 		sl := &seasonal[i]
-		if !finite(sl.mean) || !finite(sl.vari) || sl.vari < 0 || !(sl.weight >= 0 && sl.weight <= 1) {
+		if !finite(sl.offset) {
 			return false
 		}
 	}

@@ -65,10 +65,28 @@ func DecodeStats(v RawPeerStats) PeerStats {
 	return s
 }
 
-// RawPeerKey, RawPeerStats and RawSockBucket are the generated mirrors of
-// struct peer_key, struct peer_stats and struct sock_bucket in tcpstats.c.
+// cgroupPath returns the NUL-terminated path of v, or "" when it is not an
+// absolute path (the programs record only complete ones).
+func cgroupPath(v RawCgroupPath) string {
+	b := make([]byte, 0, len(v.Path))
+	for _, c := range v.Path {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	if len(b) == 0 || b[0] != '/' {
+		return ""
+	}
+	return string(b)
+}
+
+// RawPeerKey, RawPeerStats, RawSockBucket and RawCgroupPath are the
+// generated mirrors of struct peer_key, struct peer_stats, struct
+// sock_bucket and struct cgroup_path in tcpstats.c.
 type (
 	RawPeerKey    = tcpstatsPeerKey
 	RawPeerStats  = tcpstatsPeerStats
 	RawSockBucket = tcpstatsSockBucket
+	RawCgroupPath = tcpstatsCgroupPath
 )

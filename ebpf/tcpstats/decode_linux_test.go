@@ -98,3 +98,18 @@ func FuzzDecodePeer(f *testing.F) {
 		}
 	})
 }
+
+func TestCgroupPath(t *testing.T) {
+	t.Parallel()
+	raw := func(s string) RawCgroupPath {
+		var v RawCgroupPath
+		for i := range len(s) {
+			v.Path[i] = int8(s[i])
+		}
+		return v
+	}
+	assert.Equal(t, "/a.slice/b.scope", cgroupPath(raw("/a.slice/b.scope")))
+	assert.Equal(t, "/", cgroupPath(raw("/")))
+	assert.Empty(t, cgroupPath(raw("")), "no path recorded")
+	assert.Empty(t, cgroupPath(raw("a/b")), "not relative to the root")
+}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -31,20 +30,11 @@ type Tracer struct {
 	cgroupPeers *ebpf.Map
 	socks       *ebpf.Map
 	drops       *ebpf.Map
+	newCgroups  *ebpf.Map
 	// sockMem maps socks into this process, read-only (BPF_F_MMAPABLE,
 	// Linux 5.5+): ReadStates reads it in place, without a system call.
 	// nil: read with batch lookups. Close unmaps it.
 	sockMem []byte
-
-	// mu guards the state-gauge bookkeeping below (ReadStates, ForgetCgroups,
-	// Drops).
-	mu sync.Mutex
-	// pairs are the (cgroup, netns) pairs whose state gauges ReadStates
-	// reports, zeros included, until ForgetCgroups; at most maxPairs.
-	pairs    map[statePair]struct{}
-	maxPairs int
-	// pairsFull counts the reads in which a pair could not join pairs.
-	pairsFull uint64
 }
 
 // statePair is a (cgroup, netns) pair of the connection-state gauges.
@@ -96,7 +86,7 @@ func Load(cfg Config) (*Tracer, error) {
 		spec.Maps[tcpstatsMapSocks].Flags |= uint32(features.BPF_F_MMAPABLE)
 	}
 
-	t := &Tracer{pairs: map[statePair]struct{}{}, maxPairs: int(cfg.MaxStates)}
+	t := &Tracer{}
 	// Maps first, in a collection without programs, so that each program can
 	// be loaded (and fail) on its own against the same maps.
 	mapsSpec := spec.Copy()
@@ -115,6 +105,7 @@ func Load(cfg Config) (*Tracer, error) {
 		}
 	}
 	t.drops = t.maps.Maps[tcpstatsMapDrops]
+	t.newCgroups = t.maps.Maps[tcpstatsMapNewCgroups]
 	replacements := map[string]*ebpf.Map{}
 	for name, m := range t.maps.Maps {
 		if !strings.HasPrefix(name, ".") { // .rodata is per program collection
@@ -251,11 +242,8 @@ func (t *Tracer) ReadPeers(fn func(Peer, PeerStats)) (bad int, err error) {
 }
 
 // ReadStates counts the tracked sockets (the socks table) by (cgroup, netns,
-// state) and calls fn for every named state of every pair it reports:
-// pairs with open sockets, and pairs seen before (zeros included, so that a
-// gauge drops to 0 rather than vanishing) until ForgetCgroups. At most
-// MaxStates pairs are remembered; a pair beyond it is reported while it has
-// sockets, without zeros, and counted in Drops().StateMapFull. The table
+// state) and calls fn for every non-zero count. Remembering which gauges to
+// report as 0 once their sockets are gone is the caller's job. The table
 // changes while it is read: a socket changing state is counted once, in
 // either state; one being born or closing may be missed.
 func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
@@ -263,44 +251,19 @@ func (t *Tracer) ReadStates(fn func(StateKey, int64)) error {
 	if err != nil {
 		return err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	full := false
 	for p, c := range counts {
-		if _, ok := t.pairs[p]; ok {
-			continue
+		for s, n := range c {
+			if n == 0 || State(s).String() == "" || State(s) == stateClosed {
+				continue
+			}
+			fn(StateKey{CgroupID: p.cgroup, Netns: p.netns, State: State(s)}, n)
 		}
-		if len(t.pairs) < t.maxPairs {
-			t.pairs[p] = struct{}{}
-			continue
-		}
-		full = true
-		reportStates(p, c, false, fn)
-	}
-	if full { // counted per read, as documented (StateMapFull)
-		t.pairsFull++
-	}
-	for p := range t.pairs {
-		reportStates(p, counts[p], true, fn)
 	}
 	return nil
 }
 
 // stateCounts are the open connections of one pair, indexed by state.
 type stateCounts [len(stateNames)]int64
-
-func reportStates(p statePair, c *stateCounts, zeros bool, fn func(StateKey, int64)) {
-	for s := range len(stateNames) {
-		var n int64
-		if c != nil {
-			n = c[s]
-		}
-		if State(s).String() == "" || State(s) == stateClosed || (n == 0 && !zeros) {
-			continue
-		}
-		fn(StateKey{CgroupID: p.cgroup, Netns: p.netns, State: State(s)}, n)
-	}
-}
 
 // countSocks reads the socks table (from its memory mapping, else entry by
 // entry) and counts its sockets. No batch lookups for the second case: a
@@ -355,34 +318,57 @@ func countBucket(b *RawSockBucket, counts map[statePair]*stateCounts) {
 // Drops sums the per-CPU drop counters.
 func (t *Tracer) Drops() (Drops, error) {
 	var d Drops
-	// Index 3 (DROP_STATE_MAP_FULL) is no longer written by the programs:
-	// StateMapFull is counted by ReadStates.
-	dst := []*uint64{&d.PeerMapFull, &d.PeerOverflow, &d.SockMapFull, nil, &d.CgroupMapFull}
-	for i, p := range dst {
-		if p == nil {
-			continue
-		}
+	for reason, p := range map[tcpstatsDropReason]*uint64{
+		tcpstatsDropReasonDROP_PEER_MAP_FULL:    &d.PeerMapFull,
+		tcpstatsDropReasonDROP_PEER_OVERFLOW:    &d.PeerOverflow,
+		tcpstatsDropReasonDROP_SOCK_MAP_FULL:    &d.SockMapFull,
+		tcpstatsDropReasonDROP_CGROUP_MAP_FULL:  &d.CgroupMapFull,
+		tcpstatsDropReasonDROP_CGROUP_PATH_LOST: &d.CgroupPathLost,
+	} {
 		var perCPU []uint64
-		if err := t.drops.Lookup(uint32(i), &perCPU); err != nil {
-			return Drops{}, fmt.Errorf("tcpstats: reading drops[%d]: %w", i, err)
+		if err := t.drops.Lookup(uint32(reason), &perCPU); err != nil {
+			return Drops{}, fmt.Errorf("tcpstats: reading drops[%d]: %w", reason, err)
 		}
 		for _, v := range perCPU {
 			*p += v
 		}
 	}
-	t.mu.Lock()
-	d.StateMapFull = t.pairsFull
-	t.mu.Unlock()
 	return d, nil
 }
 
+// ReadNewCgroups calls fn with the id and path (relative to the cgroup v2
+// root, as "/a/b") of every cgroup created since the last call, and forgets
+// them. The programs record them from cgroup:cgroup_mkdir.
+func (t *Tracer) ReadNewCgroups(fn func(id uint64, path string)) error {
+	var (
+		id  uint64
+		v   RawCgroupPath
+		ids []uint64
+	)
+	it := t.newCgroups.Iterate()
+	for it.Next(&id, &v) {
+		ids = append(ids, id)
+		if p := cgroupPath(v); p != "" {
+			fn(id, p)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("tcpstats: iterating new cgroups: %w", err)
+	}
+	// Deleted after the walk: deleting while iterating a hash map restarts
+	// the iteration.
+	for _, id := range ids {
+		_ = t.newCgroups.Delete(id)
+	}
+	return nil
+}
+
 // ForgetCgroups deletes every aggregate of the cgroups ids (peers, their
-// peer counts) and forgets their state-gauge pairs, so that the maps do not
+// peer counts), so that the maps do not
 // fill up with the cgroups of containers that are gone; the peers map is
 // walked once for all of them. It returns the number of peer entries
 // deleted. Events racing with the deletion may be lost; a later event of a
-// cgroup simply starts new entries (and a socket of the cgroup still open
-// brings its pair back).
+// cgroup simply starts new entries.
 func (t *Tracer) ForgetCgroups(ids []uint64) (int, error) {
 	if len(ids) == 0 {
 		return 0, nil
@@ -414,12 +400,5 @@ func (t *Tracer) ForgetCgroups(ids []uint64) (int, error) {
 	for id := range gone {
 		_ = t.cgroupPeers.Delete(id)
 	}
-	t.mu.Lock()
-	for p := range t.pairs {
-		if _, ok := gone[p.cgroup]; ok {
-			delete(t.pairs, p)
-		}
-	}
-	t.mu.Unlock()
 	return n, nil
 }

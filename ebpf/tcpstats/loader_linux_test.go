@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -27,7 +28,7 @@ func requireRoot(t *testing.T) {
 // hook attached (as tp_btf, the preferred kind), and closes everything.
 func TestLoadAttachClose(t *testing.T) {
 	requireRoot(t)
-	tr, err := Load(Config{MaxPeers: 128, MaxSockets: 128, MaxStates: 64, MaxCgroups: 16, MaxPeersPerCgroup: 8})
+	tr, err := Load(Config{MaxPeers: 128, MaxSockets: 128, MaxCgroups: 16, MaxPeersPerCgroup: 8})
 	require.NoError(t, err)
 	require.Len(t, tr.Attachments(), len(Hooks))
 	for _, a := range tr.Attachments() {
@@ -109,4 +110,49 @@ func TestLoadWithoutPrivileges(t *testing.T) {
 	t.Logf("unprivileged Load: %s", out)
 	assert.Contains(t, string(out), "operation not permitted")
 	assert.Contains(t, string(out), "needs root, or CAP_BPF+CAP_PERFMON")
+}
+
+// TestNewCgroupPaths creates a cgroup v2 directory and checks that the
+// programs recorded its id (the directory's inode) and path, with either
+// program kind, and that a read forgets what it returned.
+func TestNewCgroupPaths(t *testing.T) {
+	requireRoot(t)
+	root := cgroup2Mount(t)
+	for _, kind := range []string{"tp_btf", "raw_tp"} {
+		t.Run(kind, func(t *testing.T) {
+			tr, err := Load(Config{Kinds: []string{kind}})
+			require.NoError(t, err)
+			defer tr.Close()
+			name := fmt.Sprintf("vigil-tcpstats-%s-%d", kind, os.Getpid())
+			dir := filepath.Join(root, name)
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			defer os.Remove(dir)
+			var st syscall.Stat_t
+			require.NoError(t, syscall.Stat(dir, &st))
+
+			got := map[uint64]string{}
+			require.NoError(t, tr.ReadNewCgroups(func(id uint64, p string) { got[id] = p }))
+			assert.Equal(t, "/"+name, got[st.Ino])
+			clear(got)
+			require.NoError(t, tr.ReadNewCgroups(func(id uint64, p string) { got[id] = p }))
+			assert.NotContains(t, got, st.Ino, "drained by the first read")
+		})
+	}
+}
+
+// cgroup2Mount returns the cgroup v2 mount point from /proc/self/mountinfo.
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
+				return f[4]
+			}
+		}
+	}
+	t.Skip("no cgroup2 mount")
+	return ""
 }

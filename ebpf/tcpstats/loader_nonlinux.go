@@ -30,5 +30,8 @@ func (*Tracer) ReadStates(func(StateKey, int64)) error { return ErrUnsupported }
 // Drops returns nothing outside Linux.
 func (*Tracer) Drops() (Drops, error) { return Drops{}, ErrUnsupported }
 
+// ReadNewCgroups does nothing outside Linux.
+func (*Tracer) ReadNewCgroups(func(uint64, string)) error { return ErrUnsupported }
+
 // ForgetCgroups does nothing outside Linux.
 func (*Tracer) ForgetCgroups([]uint64) (int, error) { return 0, ErrUnsupported }

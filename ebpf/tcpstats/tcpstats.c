@@ -7,19 +7,23 @@
 // connect latency and smoothed RTT (log2 histograms), and the state of every
 // socket seen since load (open connections by state). Nothing is sent to user
 // space per packet: Vigil's kernel receiver reads the maps on an interval.
+// It also records the path of every cgroup v2 directory created after load
+// (cgroup:cgroup_mkdir), so that short-lived containers are attributed by
+// path without waiting for user space to walk the hierarchy.
 //
-// Hooks are the stable TCP tracepoints, attached as tp_btf (BTF-typed raw
-// tracepoints, no tracefs needed) with a raw_tp fallback. Every field is read
-// with BPF_CORE_READ (bpf_probe_read_kernel + CO-RE relocation), which both
-// program types accept. No kprobes, no fentry.
+// Hooks are the stable tracepoints, each compiled into two programs (see
+// "Entry points" at the end): a tp_btf program (BTF-typed raw tracepoint, no
+// tracefs needed), which reads kernel fields with plain loads, and its raw_tp
+// twin, which reads them with BPF_CORE_READ, for kernels that refuse the
+// first. Both use CO-RE relocations. No kprobes, no fentry.
 //
 // Aggregation key (see peer_key): cgroup id of the socket, network namespace,
-// remote address, and EITHER the local port (when the socket's port was bound
-// explicitly: listeners and the connections they accept) OR the remote port
-// (connections whose local port the kernel picked: clients). Ephemeral ports
-// are dropped on both sides, so a busy client produces one series per remote
-// service and a busy server one series per client host, not one per
-// connection.
+// remote address, and EITHER the local port (listeners and the connections
+// they accepted, and sockets bound to their port explicitly) OR the remote
+// port (connections whose local port the kernel picked: clients). Ephemeral
+// ports are dropped on both sides, so a busy client produces one series per
+// remote service and a busy server one series per (listening port, client
+// host), not one per connection.
 
 // -Wpadded applies to our own structs (shared with Go); the kernel's and
 // libbpf's headers are exempt.
@@ -39,7 +43,13 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_TCP 6
 #define SOCK_BINDPORT_LOCK 8
-#define ENOBUFS 105
+
+// Error codes (include/uapi/asm-generic/errno*.h) of retransmit_counted.
+#define EAGAIN 11
+#define ENOMEM 12
+#define EBUSY 16
+#define EINVAL 22
+#define EHOSTUNREACH 113
 
 // TCP states (include/net/tcp_states.h).
 #define TCP_ESTABLISHED 1
@@ -58,13 +68,14 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 
 #define PEER_FLAG_OVERFLOW 1
 
-// Indexes of the drops per-CPU array. Keep in sync with the loader.
+// Indexes of the drops per-CPU array; bpf2go generates the Go constants
+// (-type drop_reason), so the loader reads them by name, not by position.
 enum drop_reason {
 	DROP_PEER_MAP_FULL = 0,    // peers full: event not counted
 	DROP_PEER_OVERFLOW = 1,    // cgroup over max_peers: event folded into overflow peer
-	DROP_SOCK_MAP_FULL = 2,    // socks full: socket not tracked (state gauge, connect latency)
-	DROP_STATE_MAP_FULL = 3,   // unused since states live in socks (kept: index stable)
-	DROP_CGROUP_MAP_FULL = 4,  // cgroup_peers full: event folded into overflow peer
+	DROP_SOCK_MAP_FULL = 2,    // socks full: socket not tracked (state gauge, connect latency, server key)
+	DROP_CGROUP_MAP_FULL = 3,  // cgroup_peers full: event folded into overflow peer
+	DROP_CGROUP_PATH_LOST = 4, // new_cgroups full, or path too long: attributed after user space's next walk
 	DROP_MAX = 5,
 };
 
@@ -99,8 +110,15 @@ struct sock_info {
 	__u64 syn_sent_ns;  // ktime of the SYN_SENT transition, 0 if not a client
 	__u64 cgroup_id;    // the socket's cgroup and network namespace
 	__u32 netns;
-	__u32 state;        // TCP state; 0 while the slot is being filled or freed
+	__u16 state;        // TCP state; 0 while the slot is being filled or freed
+	__u16 flags;        // SOCK_FLAG_*
 };
+
+// SOCK_FLAG_PASSIVE marks a connection a listener accepted (born LISTEN ->
+// SYN_RECV). The kernel clears SOCK_BINDPORT_LOCK on accepted sockets
+// (sk_clone_lock), so this flag is what tells a server's connection from a
+// client's and keeps the client's ephemeral port out of the key.
+#define SOCK_FLAG_PASSIVE 1
 
 #define SOCK_WAYS 4
 
@@ -155,6 +173,33 @@ struct {
 	__type(value, __u64);
 } drops SEC(".maps");
 
+// CGROUP_PATH_MAX bounds a recorded cgroup path, NUL included. Kubelet
+// container paths (systemd driver) are about 180 bytes.
+#define CGROUP_PATH_MAX 256
+
+struct cgroup_path {
+	char path[CGROUP_PATH_MAX];  // relative to the cgroup v2 root, NUL-terminated
+};
+
+// new_cgroups holds the cgroup v2 directories created since user space last
+// drained it (cgroup id -> path). Creating a cgroup is rare next to packets,
+// so the map is small; a full map is counted (DROP_CGROUP_PATH_LOST) and
+// user space's walk of the hierarchy finds the cgroup later.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct cgroup_path);
+} new_cgroups SEC(".maps");
+
+// path_scratch holds the path being recorded (too big for the stack).
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct cgroup_path);
+} path_scratch SEC(".maps");
+
 // max_peers_per_cgroup and sock_bucket_mask (buckets of socks - 1) are set
 // by the loader before loading.
 volatile const __u32 max_peers_per_cgroup = 256;
@@ -164,6 +209,8 @@ volatile const __u32 sock_bucket_mask = 1023;
 const struct peer_key *unused_peer_key __attribute__((unused));
 const struct peer_stats *unused_peer_stats __attribute__((unused));
 const struct sock_bucket *unused_sock_bucket __attribute__((unused));
+const struct cgroup_path *unused_cgroup_path __attribute__((unused));
+const enum drop_reason *unused_drop_reason __attribute__((unused));
 
 static __always_inline void count_drop(__u32 reason)
 {
@@ -309,16 +356,16 @@ static __always_inline int bucket_used(const struct sock_bucket *b)
 // sock_set_state publishes a slot's state. The state is written last when a
 // slot is filled and first when it is freed, so that user space, reading
 // the table while it changes, skips slots in between (state 0).
-static __always_inline void sock_set_state(struct sock_info *info, __u32 state)
+static __always_inline void sock_set_state(struct sock_info *info, __u16 state)
 {
-	*(volatile __u32 *)&info->state = state;
+	*(volatile __u16 *)&info->state = state;
 }
 
 // sock_track starts tracking socket skp (a socket entering its first state)
 // in state `state`; it returns 0, or -1 (counted) when both its buckets are
 // full. A slot left by an earlier socket at the same address (freed without
 // a transition to CLOSE) is reused.
-static __always_inline int sock_track(__u64 skp, __u64 syn_sent_ns, __u64 cgroup_id, __u32 netns, __u32 state)
+static __always_inline int sock_track(__u64 skp, __u64 syn_sent_ns, __u64 cgroup_id, __u32 netns, __u16 state, __u16 flags)
 {
 	struct sock_bucket *b1, *b2, *b;
 	int i = -1;
@@ -359,6 +406,7 @@ static __always_inline int sock_track(__u64 skp, __u64 syn_sent_ns, __u64 cgroup
 	info->syn_sent_ns = syn_sent_ns;
 	info->cgroup_id = cgroup_id;
 	info->netns = netns;
+	info->flags = flags;
 	sock_set_state(info, state);
 	return 0;
 }
@@ -370,37 +418,21 @@ static __always_inline void add_histogram(__u64 *buckets, __u64 v)
 		__sync_fetch_and_add(&buckets[b], 1);
 }
 
-// The hooks are compiled twice from tcpstats_hooks.h:
-//   - as tp_btf programs (btf_*), where the context's pointers are BTF-typed
-//     and kernel fields are read with plain loads (the verifier turns them
-//     into fault-safe loads; no helper call per field), preferred;
-//   - as raw_tp programs (raw_*), where every field is read through
-//     bpf_probe_read_kernel (BPF_CORE_READ), the fallback where tp_btf
-//     programs are refused.
-// Both use CO-RE relocations. RD(p, a, b, ...) reads p->a->b->...; the
-// loader attaches one of the two per hook and records which.
+// ---- Reading kernel fields --------------------------------------------------
+//
+// Every handler below is written once and takes `btf`, a compile-time
+// constant set by its entry point: true in tp_btf programs, whose context
+// pointers are BTF-typed, so that fields are read with plain loads (the
+// verifier turns them into fault-safe loads; no helper call per field);
+// false in raw_tp programs, which must read every field through
+// bpf_probe_read_kernel (BPF_CORE_READ). The handlers are always inlined
+// into their entry point, so the compiler drops the branch not taken.
+// KREAD(btf, p, a, b, ...) reads p->a->b->... either way.
 #define ARROW_N(_1, _2, _3, _4, N, ...) N
 #define ARROW2(a, b) ((a)->b)
 #define ARROW3(a, b, c) ((a)->b->c)
 #define ARROW4(a, b, c, d) ((a)->b->c->d)
 #define ARROW(...) ARROW_N(__VA_ARGS__, ARROW4, ARROW3, ARROW2, unused)(__VA_ARGS__)
+#define KREAD(btf, ...) ((btf) ? ARROW(__VA_ARGS__) : BPF_CORE_READ(__VA_ARGS__))
 
-#define PFX(name) btf_##name
-#define SECPFX "tp_btf/"
-#define RD(...) ARROW(__VA_ARGS__)
-#define HOOKS_TP_BTF 1
 #include "tcpstats_hooks.h"
-#undef PFX
-#undef SECPFX
-#undef RD
-#undef HOOKS_TP_BTF
-
-#define PFX(name) raw_##name
-#define SECPFX "raw_tp/"
-#define RD(...) BPF_CORE_READ(__VA_ARGS__)
-#define HOOKS_TP_BTF 0
-#include "tcpstats_hooks.h"
-#undef PFX
-#undef SECPFX
-#undef RD
-#undef HOOKS_TP_BTF

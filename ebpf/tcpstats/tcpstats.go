@@ -4,13 +4,15 @@ package tcpstats
 
 import "net/netip"
 
-// Hooks lists the kernel tracepoints tcpstats attaches to, in attach order.
+// Hooks lists the kernel tracepoints tcpstats attaches to, in attach order:
+// the TCP ones, and cgroup_mkdir, which records the paths of new cgroups.
 var Hooks = []string{
 	"tcp_retransmit_skb",
 	"tcp_retransmit_synack",
 	"tcp_send_reset",
 	"tcp_receive_reset",
 	"inet_sock_set_state",
+	"cgroup_mkdir",
 }
 
 // NumBuckets is the number of log2 buckets of the latency histograms
@@ -44,9 +46,6 @@ type Config struct {
 	// 4-slot buckets. A socket whose two candidate buckets are full is not
 	// tracked and counted (rare below MaxSockets, certain well above).
 	MaxSockets uint32
-	// MaxStates is how many (cgroup, netns) pairs the connection-state
-	// gauges remember (to report zeros once their sockets are gone).
-	MaxStates uint32
 
 	// Kinds restricts the program kinds tried per hook, in order: "tp_btf",
 	// "raw_tp". Empty: tp_btf, then raw_tp. Tests use it to run the raw_tp
@@ -60,7 +59,6 @@ const (
 	DefaultMaxPeersPerCgroup = 512
 	DefaultMaxCgroups        = 4096
 	DefaultMaxSockets        = 65536
-	DefaultMaxStates         = 8192
 )
 
 // sockWays is SOCK_WAYS in tcpstats.c: slots per bucket of the socks table.
@@ -89,7 +87,6 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxPeersPerCgroup, DefaultMaxPeersPerCgroup)
 	def(&c.MaxCgroups, DefaultMaxCgroups)
 	def(&c.MaxSockets, DefaultMaxSockets)
-	def(&c.MaxStates, DefaultMaxStates)
 	if len(c.Kinds) == 0 {
 		c.Kinds = []string{"tp_btf", "raw_tp"}
 	}
@@ -172,13 +169,14 @@ type Drops struct {
 	PeerMapFull uint64
 	// PeerOverflow: events folded into a cgroup's overflow peer.
 	PeerOverflow uint64
-	// SockMapFull: sockets not tracked because the socks map was full.
+	// SockMapFull: sockets not tracked because the socks map was full
+	// (no connections-by-state, connect latency or server key for them).
 	SockMapFull uint64
-	// StateMapFull: reads in which a (cgroup, netns) pair with open
-	// connections could not be remembered (MaxStates reached): its gauges
-	// are reported while non-zero but vanish instead of dropping to 0.
-	StateMapFull uint64
 	// CgroupMapFull: events folded into the overflow peer because the
 	// cgroup map was full.
 	CgroupMapFull uint64
+	// CgroupPathLost: new cgroups whose path was not recorded (new-cgroup
+	// map full, or path longer than 255 bytes); user space finds them on
+	// its next walk of the hierarchy.
+	CgroupPathLost uint64
 }

@@ -13,6 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type tcpstatsCgroupPath struct {
+	_    structs.HostLayout
+	Path [256]int8
+}
+
+type tcpstatsDropReason uint32
+
+const (
+	tcpstatsDropReasonDROP_PEER_MAP_FULL    tcpstatsDropReason = 0
+	tcpstatsDropReasonDROP_PEER_OVERFLOW    tcpstatsDropReason = 1
+	tcpstatsDropReasonDROP_SOCK_MAP_FULL    tcpstatsDropReason = 2
+	tcpstatsDropReasonDROP_CGROUP_MAP_FULL  tcpstatsDropReason = 3
+	tcpstatsDropReasonDROP_CGROUP_PATH_LOST tcpstatsDropReason = 4
+	tcpstatsDropReasonDROP_MAX              tcpstatsDropReason = 5
+)
+
 type tcpstatsPeerKey struct {
 	_          structs.HostLayout
 	CgroupId   uint64
@@ -48,7 +64,8 @@ type tcpstatsSockBucket struct {
 		SynSentNs uint64
 		CgroupId  uint64
 		Netns     uint32
-		State     uint32
+		State     uint16
+		Flags     uint16
 	}
 }
 
@@ -58,15 +75,19 @@ type tcpstatsSockBucket struct {
 const (
 	tcpstatsMapCgroupPeers               = "cgroup_peers"
 	tcpstatsMapDrops                     = "drops"
+	tcpstatsMapNewCgroups                = "new_cgroups"
+	tcpstatsMapPathScratch               = "path_scratch"
 	tcpstatsMapPeers                     = "peers"
 	tcpstatsMapScratch                   = "scratch"
 	tcpstatsMapSocks                     = "socks"
+	tcpstatsProgBtfCgroupMkdir           = "btf_cgroup_mkdir"
 	tcpstatsProgBtfInetSockSetState      = "btf_inet_sock_set_state"
 	tcpstatsProgBtfTcpReceiveReset       = "btf_tcp_receive_reset"
 	tcpstatsProgBtfTcpRetransmitSkb      = "btf_tcp_retransmit_skb"
 	tcpstatsProgBtfTcpRetransmitSkbNoerr = "btf_tcp_retransmit_skb_noerr"
 	tcpstatsProgBtfTcpRetransmitSynack   = "btf_tcp_retransmit_synack"
 	tcpstatsProgBtfTcpSendReset          = "btf_tcp_send_reset"
+	tcpstatsProgRawCgroupMkdir           = "raw_cgroup_mkdir"
 	tcpstatsProgRawInetSockSetState      = "raw_inet_sock_set_state"
 	tcpstatsProgRawTcpReceiveReset       = "raw_tcp_receive_reset"
 	tcpstatsProgRawTcpRetransmitSkb      = "raw_tcp_retransmit_skb"
@@ -75,6 +96,8 @@ const (
 	tcpstatsProgRawTcpSendReset          = "raw_tcp_send_reset"
 	tcpstatsVarMaxPeersPerCgroup         = "max_peers_per_cgroup"
 	tcpstatsVarSockBucketMask            = "sock_bucket_mask"
+	tcpstatsVarUnusedCgroupPath          = "unused_cgroup_path"
+	tcpstatsVarUnusedDropReason          = "unused_drop_reason"
 	tcpstatsVarUnusedPeerKey             = "unused_peer_key"
 	tcpstatsVarUnusedPeerStats           = "unused_peer_stats"
 	tcpstatsVarUnusedSockBucket          = "unused_sock_bucket"
@@ -122,12 +145,14 @@ type tcpstatsSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpstatsProgramSpecs struct {
+	BtfCgroupMkdir           *ebpf.ProgramSpec `ebpf:"btf_cgroup_mkdir"`
 	BtfInetSockSetState      *ebpf.ProgramSpec `ebpf:"btf_inet_sock_set_state"`
 	BtfTcpReceiveReset       *ebpf.ProgramSpec `ebpf:"btf_tcp_receive_reset"`
 	BtfTcpRetransmitSkb      *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_skb"`
 	BtfTcpRetransmitSkbNoerr *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_skb_noerr"`
 	BtfTcpRetransmitSynack   *ebpf.ProgramSpec `ebpf:"btf_tcp_retransmit_synack"`
 	BtfTcpSendReset          *ebpf.ProgramSpec `ebpf:"btf_tcp_send_reset"`
+	RawCgroupMkdir           *ebpf.ProgramSpec `ebpf:"raw_cgroup_mkdir"`
 	RawInetSockSetState      *ebpf.ProgramSpec `ebpf:"raw_inet_sock_set_state"`
 	RawTcpReceiveReset       *ebpf.ProgramSpec `ebpf:"raw_tcp_receive_reset"`
 	RawTcpRetransmitSkb      *ebpf.ProgramSpec `ebpf:"raw_tcp_retransmit_skb"`
@@ -142,6 +167,8 @@ type tcpstatsProgramSpecs struct {
 type tcpstatsMapSpecs struct {
 	CgroupPeers *ebpf.MapSpec `ebpf:"cgroup_peers"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
+	NewCgroups  *ebpf.MapSpec `ebpf:"new_cgroups"`
+	PathScratch *ebpf.MapSpec `ebpf:"path_scratch"`
 	Peers       *ebpf.MapSpec `ebpf:"peers"`
 	Scratch     *ebpf.MapSpec `ebpf:"scratch"`
 	Socks       *ebpf.MapSpec `ebpf:"socks"`
@@ -153,6 +180,8 @@ type tcpstatsMapSpecs struct {
 type tcpstatsVariableSpecs struct {
 	MaxPeersPerCgroup *ebpf.VariableSpec `ebpf:"max_peers_per_cgroup"`
 	SockBucketMask    *ebpf.VariableSpec `ebpf:"sock_bucket_mask"`
+	UnusedCgroupPath  *ebpf.VariableSpec `ebpf:"unused_cgroup_path"`
+	UnusedDropReason  *ebpf.VariableSpec `ebpf:"unused_drop_reason"`
 	UnusedPeerKey     *ebpf.VariableSpec `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.VariableSpec `ebpf:"unused_peer_stats"`
 	UnusedSockBucket  *ebpf.VariableSpec `ebpf:"unused_sock_bucket"`
@@ -180,6 +209,8 @@ func (o *tcpstatsObjects) Close() error {
 type tcpstatsMaps struct {
 	CgroupPeers *ebpf.Map `ebpf:"cgroup_peers"`
 	Drops       *ebpf.Map `ebpf:"drops"`
+	NewCgroups  *ebpf.Map `ebpf:"new_cgroups"`
+	PathScratch *ebpf.Map `ebpf:"path_scratch"`
 	Peers       *ebpf.Map `ebpf:"peers"`
 	Scratch     *ebpf.Map `ebpf:"scratch"`
 	Socks       *ebpf.Map `ebpf:"socks"`
@@ -189,6 +220,8 @@ func (m *tcpstatsMaps) Close() error {
 	return _TcpstatsClose(
 		m.CgroupPeers,
 		m.Drops,
+		m.NewCgroups,
+		m.PathScratch,
 		m.Peers,
 		m.Scratch,
 		m.Socks,
@@ -201,6 +234,8 @@ func (m *tcpstatsMaps) Close() error {
 type tcpstatsVariables struct {
 	MaxPeersPerCgroup *ebpf.Variable `ebpf:"max_peers_per_cgroup"`
 	SockBucketMask    *ebpf.Variable `ebpf:"sock_bucket_mask"`
+	UnusedCgroupPath  *ebpf.Variable `ebpf:"unused_cgroup_path"`
+	UnusedDropReason  *ebpf.Variable `ebpf:"unused_drop_reason"`
 	UnusedPeerKey     *ebpf.Variable `ebpf:"unused_peer_key"`
 	UnusedPeerStats   *ebpf.Variable `ebpf:"unused_peer_stats"`
 	UnusedSockBucket  *ebpf.Variable `ebpf:"unused_sock_bucket"`
@@ -210,12 +245,14 @@ type tcpstatsVariables struct {
 //
 // It can be passed to loadTcpstatsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpstatsPrograms struct {
+	BtfCgroupMkdir           *ebpf.Program `ebpf:"btf_cgroup_mkdir"`
 	BtfInetSockSetState      *ebpf.Program `ebpf:"btf_inet_sock_set_state"`
 	BtfTcpReceiveReset       *ebpf.Program `ebpf:"btf_tcp_receive_reset"`
 	BtfTcpRetransmitSkb      *ebpf.Program `ebpf:"btf_tcp_retransmit_skb"`
 	BtfTcpRetransmitSkbNoerr *ebpf.Program `ebpf:"btf_tcp_retransmit_skb_noerr"`
 	BtfTcpRetransmitSynack   *ebpf.Program `ebpf:"btf_tcp_retransmit_synack"`
 	BtfTcpSendReset          *ebpf.Program `ebpf:"btf_tcp_send_reset"`
+	RawCgroupMkdir           *ebpf.Program `ebpf:"raw_cgroup_mkdir"`
 	RawInetSockSetState      *ebpf.Program `ebpf:"raw_inet_sock_set_state"`
 	RawTcpReceiveReset       *ebpf.Program `ebpf:"raw_tcp_receive_reset"`
 	RawTcpRetransmitSkb      *ebpf.Program `ebpf:"raw_tcp_retransmit_skb"`
@@ -226,12 +263,14 @@ type tcpstatsPrograms struct {
 
 func (p *tcpstatsPrograms) Close() error {
 	return _TcpstatsClose(
+		p.BtfCgroupMkdir,
 		p.BtfInetSockSetState,
 		p.BtfTcpReceiveReset,
 		p.BtfTcpRetransmitSkb,
 		p.BtfTcpRetransmitSkbNoerr,
 		p.BtfTcpRetransmitSynack,
 		p.BtfTcpSendReset,
+		p.RawCgroupMkdir,
 		p.RawInetSockSetState,
 		p.RawTcpReceiveReset,
 		p.RawTcpRetransmitSkb,

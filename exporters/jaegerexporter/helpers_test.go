@@ -25,7 +25,7 @@ type resourceBatch struct {
 // mapping tests assert what Jaeger receives.
 func tracesToBatches(td ptrace.Traces) ([]resourceBatch, error) {
 	var out []resourceBatch
-	for _, b := range jaegerproto.Encode(td, jaegerproto.Options{}) {
+	for _, b := range jaegerproto.Encode(td, jaegerproto.DefaultOptions()) {
 		var req api_v2.PostSpansRequest
 		if err := req.Unmarshal(b.AppendRequest(nil, 0, b.NumSpans())); err != nil {
 			return nil, fmt.Errorf("resource %d: %w", b.Origins[0].Resource, err)

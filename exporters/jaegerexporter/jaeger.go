@@ -95,7 +95,7 @@ func (e *jaegerExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 	if e.conn == nil {
 		return errors.New("jaeger exporter not started")
 	}
-	batches := jaegerproto.Encode(td, jaegerproto.Options{})
+	batches := jaegerproto.Encode(td, jaegerproto.DefaultOptions())
 	if len(e.md) > 0 {
 		ctx = grpcmetadata.NewOutgoingContext(ctx, e.md.Copy())
 	}

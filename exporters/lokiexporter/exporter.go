@@ -6,14 +6,12 @@ package lokiexporter // import "github.com/vigil-otel/vigil/exporters/lokiexport
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang/snappy"
@@ -21,7 +19,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -30,7 +27,7 @@ import (
 
 	"github.com/vigil-otel/vigil/exporters/lokiexporter/internal/metadata"
 	"github.com/vigil-otel/vigil/internal/keepalive"
-	"github.com/vigil-otel/vigil/internal/retryafter"
+	"github.com/vigil-otel/vigil/internal/shardsend"
 )
 
 const (
@@ -121,13 +118,6 @@ func (e *lokiExporter) shutdown(context.Context) error {
 	return nil
 }
 
-// sendResult is the outcome of one push request.
-type sendResult struct {
-	err        error         // nil: accepted (or refused with a 400 and counted)
-	permanent  bool          // err is not worth retrying
-	retryAfter time.Duration // from Retry-After on 429/503
-}
-
 func reasonAttr(reason string) metric.AddOption {
 	return metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reason)))
 }
@@ -135,56 +125,18 @@ func reasonAttr(reason string) metric.AddOption {
 func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	b := e.tr.translate(ld)
 	for reason, n := range b.dropped {
-		e.tb.ExporterLokiEntriesDropped.Add(ctx, n, reasonAttr(reason))
+		e.tb.ExporterLokiDroppedEntries.Add(ctx, n, reasonAttr(reason))
 	}
 	if b.truncated > 0 {
-		e.tb.ExporterLokiLinesTruncated.Add(ctx, b.truncated)
+		e.tb.ExporterLokiTruncatedLines.Add(ctx, b.truncated)
 	}
 	if len(b.groups) == 0 {
 		return nil
 	}
 
-	results := make([]sendResult, len(b.groups))
-	if len(b.groups) == 1 {
-		results[0] = e.send(ctx, b.groups[0])
-	} else {
-		var wg sync.WaitGroup
-		for i, g := range b.groups {
-			wg.Go(func() { results[i] = e.send(ctx, g) })
-		}
-		wg.Wait()
-	}
-
-	var (
-		retryErrs, permErrs []error
-		failed              = make([]bool, len(b.groups))
-		anyFailed           bool
-		delay               time.Duration
-	)
-	for i, r := range results {
-		switch {
-		case r.err == nil:
-		case r.permanent:
-			permErrs = append(permErrs, r.err)
-		default:
-			retryErrs = append(retryErrs, r.err)
-			failed[i] = true
-			anyFailed = true
-			delay = max(delay, r.retryAfter)
-		}
-	}
-	if anyFailed {
-		// Retry only the records of the failed requests.
-		var err error = consumererror.NewLogs(errors.Join(append(retryErrs, permErrs...)...), failedLogs(ld, b, failed))
-		if delay > 0 {
-			err = exporterhelper.NewThrottleRetry(err, delay)
-		}
-		return err
-	}
-	if len(permErrs) > 0 {
-		return consumererror.NewPermanent(errors.Join(permErrs...))
-	}
-	return nil
+	// Retry only the records of the requests that failed retryably.
+	out := shardsend.NewOutcome(shardsend.Send(len(b.groups), func(i int) error { return e.send(ctx, b.groups[i]) }))
+	return out.Err(func(err error) error { return consumererror.NewLogs(err, failedLogs(ld, b, out.Failed)) })
 }
 
 // send encodes one group as a snappy-compressed PushRequest, posts it and
@@ -197,19 +149,23 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 //	                         message, logged at a bounded rate
 //	other 4xx (401, 413...)  permanent error (auth, size or endpoint problem)
 //	transport error          retryable
-func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
+//
+// The error is nil when the entries were accepted (or refused with a 400,
+// and counted), permanent (consumererror.NewPermanent) when sending them
+// again cannot succeed, and retryable otherwise.
+func (e *lokiExporter) send(ctx context.Context, g *group) error {
 	req := push.PushRequest{Streams: g.streams}
 	raw, err := req.Marshal()
 	if err != nil {
 		e.countDropped(ctx, g, int64(g.entries), reasonInvalid)
-		return sendResult{err: fmt.Errorf("failed to marshal the push request: %w", err), permanent: true}
+		return consumererror.NewPermanent(fmt.Errorf("failed to marshal the push request: %w", err))
 	}
 	body := snappy.Encode(nil, raw)
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
 	if err != nil {
 		e.countDropped(ctx, g, int64(g.entries), reasonInvalid)
-		return sendResult{err: fmt.Errorf("failed to build the push request: %w", err), permanent: true}
+		return consumererror.NewPermanent(fmt.Errorf("failed to build the push request: %w", err))
 	}
 	httpReq.Header.Set("Content-Type", "application/x-protobuf")
 	httpReq.Header.Set("User-Agent", e.userAgent)
@@ -220,15 +176,16 @@ func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
 	resp, err := e.client.Do(httpReq)
 	if err != nil {
 		e.countFailed(ctx, g)
-		return sendResult{err: fmt.Errorf("failed to make an HTTP request: %w", err)}
+		return fmt.Errorf("failed to make an HTTP request: %w", err)
 	}
 	defer resp.Body.Close()
 
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	status := shardsend.Classify(resp.StatusCode)
+	if status == shardsend.Accepted {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
-		e.tb.ExporterLokiEntriesSent.Add(ctx, int64(g.entries))
-		e.tb.ExporterLokiStreamsSent.Add(ctx, int64(len(g.streams)))
-		return sendResult{}
+		e.tb.ExporterLokiSentEntries.Add(ctx, int64(g.entries))
+		e.tb.ExporterLokiSentStreams.Add(ctx, int64(len(g.streams)))
+		return nil
 	}
 
 	msgBytes, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrMsgLen))
@@ -236,30 +193,30 @@ func (e *lokiExporter) send(ctx context.Context, g *group) sendResult {
 	statusErr := fmt.Errorf("loki push to %s (tenant %q) failed with HTTP %d: %s", e.cfg.ClientConfig.Endpoint, g.key.tenant, resp.StatusCode, msg)
 
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+	case status == shardsend.Retryable:
 		e.countFailed(ctx, g)
-		return sendResult{err: statusErr, retryAfter: retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())}
+		return shardsend.Retry(statusErr, shardsend.RetryAfter(resp.Header, time.Now()))
 	case resp.StatusCode == http.StatusBadRequest:
 		reason, n := classifyRejection(msg, g.entries)
 		e.countDropped(ctx, g, n, reason)
 		e.rejectLog.Warn("Loki refused entries; they are dropped (logged at most once per 10s)",
 			zap.String("reason", reason), zap.Int64("dropped_entries", n),
 			zap.Int("batch_entries", g.entries), zap.String("tenant", g.key.tenant), zap.String("loki_message", msg))
-		return sendResult{}
+		return nil
 	default:
 		e.countDropped(ctx, g, int64(g.entries), reasonRejected)
-		return sendResult{err: statusErr, permanent: true}
+		return consumererror.NewPermanent(statusErr)
 	}
 }
 
 func (e *lokiExporter) countFailed(ctx context.Context, g *group) {
-	e.tb.ExporterLokiEntriesFailed.Add(ctx, int64(g.entries))
-	e.tb.ExporterLokiStreamsFailed.Add(ctx, int64(len(g.streams)))
+	e.tb.ExporterLokiFailedEntries.Add(ctx, int64(g.entries))
+	e.tb.ExporterLokiFailedStreams.Add(ctx, int64(len(g.streams)))
 }
 
 func (e *lokiExporter) countDropped(ctx context.Context, g *group, entries int64, reason string) {
-	e.tb.ExporterLokiEntriesDropped.Add(ctx, entries, reasonAttr(reason))
-	e.tb.ExporterLokiStreamsDropped.Add(ctx, int64(len(g.streams)), reasonAttr(reason))
+	e.tb.ExporterLokiDroppedEntries.Add(ctx, entries, reasonAttr(reason))
+	e.tb.ExporterLokiDroppedStreams.Add(ctx, int64(len(g.streams)), reasonAttr(reason))
 }
 
 var ignoredRe = regexp.MustCompile(`total ignored: (\d+) out of \d+`)

@@ -208,10 +208,10 @@ func TestPushStatusTable(t *testing.T) {
 			if tt.status/100 == 2 {
 				sent = 5
 			}
-			metadatatest.AssertEqualExporterLokiEntriesSent(t, tel, []metricdata.DataPoint[int64]{{Value: sent}}, metricdatatest.IgnoreTimestamp())
+			metadatatest.AssertEqualExporterLokiSentEntries(t, tel, []metricdata.DataPoint[int64]{{Value: sent}}, metricdatatest.IgnoreTimestamp())
 			if tt.wantFailed > 0 {
-				metadatatest.AssertEqualExporterLokiEntriesFailed(t, tel, []metricdata.DataPoint[int64]{{Value: tt.wantFailed}}, metricdatatest.IgnoreTimestamp())
-				metadatatest.AssertEqualExporterLokiStreamsFailed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterLokiFailedEntries(t, tel, []metricdata.DataPoint[int64]{{Value: tt.wantFailed}}, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterLokiFailedStreams(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 			}
 			if tt.wantDropped != nil {
 				var dps, sdps []metricdata.DataPoint[int64]
@@ -220,10 +220,10 @@ func TestPushStatusTable(t *testing.T) {
 					dps = append(dps, metricdata.DataPoint[int64]{Attributes: attrs, Value: n})
 					sdps = append(sdps, metricdata.DataPoint[int64]{Attributes: attrs, Value: 1})
 				}
-				metadatatest.AssertEqualExporterLokiEntriesDropped(t, tel, dps, metricdatatest.IgnoreTimestamp())
-				metadatatest.AssertEqualExporterLokiStreamsDropped(t, tel, sdps, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterLokiDroppedEntries(t, tel, dps, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterLokiDroppedStreams(t, tel, sdps, metricdatatest.IgnoreTimestamp())
 			} else {
-				_, err := tel.GetMetric("otelcol_exporter_loki_entries_dropped")
+				_, err := tel.GetMetric("otelcol_exporter_loki_dropped_entries")
 				assert.Error(t, err, "nothing may be counted as dropped")
 			}
 		})

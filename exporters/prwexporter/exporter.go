@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -28,7 +27,7 @@ import (
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadata"
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 	"github.com/vigil-otel/vigil/internal/keepalive"
-	"github.com/vigil-otel/vigil/internal/retryafter"
+	"github.com/vigil-otel/vigil/internal/shardsend"
 )
 
 const (
@@ -126,8 +125,8 @@ func (e *prwExporter) shutdown(context.Context) error {
 }
 
 // pushParts translates the parts of one export into shards and sends them
-// concurrently. Ordering
-// design: the queue has one consumer, so exports leave it in order and one
+// concurrently (internal/shardsend, the send path shared with the loki
+// exporter). Ordering design: the queue has one consumer, so exports leave it in order and one
 // export finishes (including its retries) before the next starts; within an
 // export every series lives in exactly one shard (hash of its labels, as
 // Prometheus' own QueueManager does), and a shard larger than
@@ -143,43 +142,29 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 	}
 	res := e.tr.Translate(mds...)
 	for k, n := range res.Dropped {
-		e.tb.ExporterPrwDropped.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
+		e.tb.ExporterPrometheusremotewriteDroppedItems.Add(ctx, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("reason", k.Reason)))
 	}
 	if res.Collisions > 0 {
-		e.tb.ExporterPrwNameCollisions.Add(ctx, res.Collisions)
+		e.tb.ExporterPrometheusremotewriteNameCollisions.Add(ctx, res.Collisions)
 		e.collisionLog.Do(func() {
 			e.set.Logger.Warn("OTLP series collide after translation to Prometheus names; the later data points were dropped",
 				zap.Int64("collisions", res.Collisions))
 		})
 	}
-	errs := make([]error, len(res.Shards))
 	written := make([][]*translate.Shard, len(res.Shards))
-	var wg sync.WaitGroup
-	for i, sh := range res.Shards {
-		if len(sh.Series) == 0 {
-			continue
+	out := shardsend.NewOutcome(shardsend.Send(len(res.Shards), func(i int) error {
+		if len(res.Shards[i].Series) == 0 {
+			return nil
 		}
-		wg.Go(func() { written[i], errs[i] = e.sendShard(ctx, sh) })
-	}
-	wg.Wait()
-
-	var retryable, permanent []error
-	failed := make([]bool, len(res.Shards))
-	for i, err := range errs {
-		switch {
-		case err == nil:
-		case consumererror.IsPermanent(err):
-			permanent = append(permanent, err)
-		default:
-			failed[i] = true
-			retryable = append(retryable, err)
-		}
-	}
-	if len(retryable) > 0 {
+		var err error
+		written[i], err = e.sendShard(ctx, res.Shards[i])
+		return err
+	}))
+	return out.Err(func(err error) error {
 		// The groups of the parts a failed shard wrote (or dropped) before
 		// its failure are not retried.
 		done := map[uint64]struct{}{}
-		for i, f := range failed {
+		for i, f := range out.Failed {
 			if f {
 				for _, part := range written[i] {
 					part.Groups(done)
@@ -187,7 +172,7 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 			}
 		}
 		keep := func(shard int, group uint64) bool {
-			if !failed[shard] {
+			if !out.Failed[shard] {
 				return false
 			}
 			_, ok := done[group]
@@ -199,12 +184,8 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 				rest = append(rest, part{md: md, seq: p.seq})
 			}
 		}
-		return &partialError{err: errors.Join(retryable...), rest: rest}
-	}
-	if len(permanent) > 0 {
-		return consumererror.NewPermanent(errors.Join(permanent...))
-	}
-	return nil
+		return &partialError{err: err, rest: rest}
+	})
 }
 
 type counts struct{ samples, histograms, exemplars int64 }
@@ -267,7 +248,7 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		}
 	}
 	if err != nil {
-		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "marshal"))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "marshal"))
 		return consumererror.NewPermanent(err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
@@ -283,21 +264,21 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		req.Header.Set("Content-Type", contentTypeV2)
 		req.Header.Set("X-Prometheus-Remote-Write-Version", versionV2)
 	}
-	e.tb.ExporterPrwRequestSize.Record(ctx, int64(len(body)))
+	e.tb.ExporterPrometheusremotewriteRequestSize.Record(ctx, int64(len(body)))
 	start := time.Now()
 	resp, err := e.client.Do(req)
 	if err != nil {
-		e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
-		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "transport"))
+		e.tb.ExporterPrometheusremotewriteRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", "error")))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteFailedItems, attribute.String("reason", "transport"))
 		return fmt.Errorf("failed to make an HTTP request: %w", err)
 	}
 	defer resp.Body.Close()
-	e.tb.ExporterPrwRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
+	e.tb.ExporterPrometheusremotewriteRequestDuration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attribute.String("status", statusClass(resp.StatusCode))))
 
-	if resp.StatusCode/100 == 2 {
+	if shardsend.Classify(resp.StatusCode) == shardsend.Accepted {
 		_, _ = io.CopyN(io.Discard, resp.Body, maxDrainBytes)
 		if v1 {
-			c.record(ctx, e.tb.ExporterPrwSent)
+			c.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
 			return nil
 		}
 		return e.v2Response(ctx, sh, resp, c)
@@ -310,26 +291,17 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 		// only prometheus.WriteRequest enabled) refuses the content type.
 		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
 	}
-	if retryableStatus(resp.StatusCode) {
-		c.record(ctx, e.tb.ExporterPrwFailed, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
-		if d := retryafter.Parse(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
-			return exporterhelper.NewThrottleRetry(err, d)
-		}
-		return err
+	if shardsend.Classify(resp.StatusCode) == shardsend.Retryable {
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteFailedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+		return shardsend.Retry(err, shardsend.RetryAfter(resp.Header, time.Now()))
 	}
-	c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
+	c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "http_"+strconv.Itoa(resp.StatusCode)))
 	e.errLog.Do(func() {
 		e.set.Logger.Error("Remote-write receiver rejected a request; its data were dropped (logged at most every 10s)",
 			zap.Int("status", resp.StatusCode), zap.String("message", string(bytes.TrimSpace(msg))),
 			zap.Int64("samples", c.samples), zap.Int64("histograms", c.histograms))
 	})
 	return consumererror.NewPermanent(err)
-}
-
-// retryableStatus is the status-code table: 5xx and 429 are retried (with
-// Retry-After when given); every other non-2xx status is permanent.
-func retryableStatus(code int) bool {
-	return code == http.StatusTooManyRequests || code/100 == 5
 }
 
 func statusClass(code int) string { return strconv.Itoa(code/100) + "xx" }
@@ -343,11 +315,11 @@ func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp 
 		return e.v2Unacknowledged(ctx, sh, resp.Status, c)
 	}
 	written := counts{ws, wh, wx}
-	written.record(ctx, e.tb.ExporterPrwSent)
+	written.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
 	lost := counts{max(c.samples-ws, 0), max(c.histograms-wh, 0), max(c.exemplars-wx, 0)}
 	if lost.samples+lost.histograms+lost.exemplars > 0 {
-		e.tb.ExporterPrwPartialWrites.Add(ctx, 1)
-		lost.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "partial_write"))
+		e.tb.ExporterPrometheusremotewritePartialWrites.Add(ctx, 1)
+		lost.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "partial_write"))
 	}
 	return nil
 }
@@ -358,12 +330,12 @@ func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp 
 func (e *prwExporter) v2Unacknowledged(ctx context.Context, sh *translate.Shard, status string, c counts) error {
 	if e.cfg.V2Unacknowledged == V2Fail {
 		err := fmt.Errorf("remote-write receiver %s answered a 2.0 request with %s but without X-Prometheus-Remote-Write-*-Written headers: it does not support remote-write 2.0 (set `protocol: v1` or `v2_unacknowledged: fallback_to_v1`)", e.cfg.ClientConfig.Endpoint, status)
-		c.record(ctx, e.tb.ExporterPrwDropped, attribute.String("reason", "v2_unacknowledged"))
+		c.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "v2_unacknowledged"))
 		e.errLog.Do(func() { e.set.Logger.Error("Dropping data", zap.Error(err)) })
 		return consumererror.NewPermanent(err)
 	}
 	e.fallbackOnce.Do(func() {
-		e.tb.ExporterPrwProtocolFallbacks.Add(ctx, 1)
+		e.tb.ExporterPrometheusremotewriteProtocolFallbacks.Add(ctx, 1)
 		e.set.Logger.Warn("Remote-write receiver does not acknowledge remote-write 2.0 (no X-Prometheus-Remote-Write-*-Written headers); falling back to remote-write 1.0 for this exporter and resending",
 			zap.String("endpoint", e.cfg.ClientConfig.Endpoint), zap.String("status", status))
 	})

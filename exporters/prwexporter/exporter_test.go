@@ -31,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadatatest"
+	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 )
 
 // received is one decoded request seen by the test server.
@@ -208,7 +209,7 @@ func TestStatusCodes(t *testing.T) {
 			err := e.pushMetrics(context.Background(), gauges(3))
 			if !tt.wantErr {
 				require.NoError(t, err)
-				metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+				metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 					{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 3},
 				}, metricdatatest.IgnoreTimestamp())
 				return
@@ -229,9 +230,9 @@ func TestStatusCodes(t *testing.T) {
 			}
 			want := []metricdata.DataPoint[int64]{{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", tt.countReason)), Value: 3}}
 			if tt.countedAs == "dropped" {
-				metadatatest.AssertEqualExporterPrwDropped(t, tel, want, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, want, metricdatatest.IgnoreTimestamp())
 			} else {
-				metadatatest.AssertEqualExporterPrwFailed(t, tel, want, metricdatatest.IgnoreTimestamp())
+				metadatatest.AssertEqualExporterPrometheusremotewriteFailedItems(t, tel, want, metricdatatest.IgnoreTimestamp())
 			}
 		})
 	}
@@ -256,11 +257,11 @@ func TestV2WrittenHeadersAndPartialWrites(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	require.NoError(t, e.pushMetrics(context.Background(), gauges(5)))
-	metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 3},
 	}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualExporterPrwPartialWrites(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualExporterPrwDropped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewritePartialWrites(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", "partial_write")), Value: 2},
 	}, metricdatatest.IgnoreTimestamp())
 }
@@ -295,8 +296,8 @@ func TestV2UnacknowledgedFallsBackToV1(t *testing.T) {
 			assert.NotNil(t, reqs[1].v1)
 			assert.NotNil(t, reqs[2].v1)
 			assert.ElementsMatch(t, []string{"g0", "g1"}, reqs[1].names, "the unacknowledged data are resent")
-			metadatatest.AssertEqualExporterPrwProtocolFallbacks(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-			metadatatest.AssertEqualExporterPrwSent(t, tel, []metricdata.DataPoint[int64]{
+			metadatatest.AssertEqualExporterPrometheusremotewriteProtocolFallbacks(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+			metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
 				{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 4},
 			}, metricdatatest.IgnoreTimestamp())
 		})
@@ -311,7 +312,7 @@ func TestV2UnacknowledgedFails(t *testing.T) {
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.ErrorContains(t, err, "it does not support remote-write 2.0")
 	assert.Len(t, rec.all(), 1)
-	metadatatest.AssertEqualExporterPrwDropped(t, tel, []metricdata.DataPoint[int64]{
+	metadatatest.AssertEqualExporterPrometheusremotewriteDroppedItems(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("kind", "sample"), attribute.String("reason", "v2_unacknowledged")), Value: 2},
 	}, metricdatatest.IgnoreTimestamp())
 }
@@ -379,4 +380,66 @@ func TestPermanentErrorIsNotWrappedAsRetry(t *testing.T) {
 // pushMetrics sends md as one queued export.
 func (e *prwExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
 	return e.pushParts(ctx, []part{{md: md}})
+}
+
+// TestMixedShardOutcomes: of 4 shards, one is throttled for 7s, one for 60s,
+// one rejected, one accepted. The export is retried (not permanent), after
+// the longest Retry-After, with the data of the two throttled shards only;
+// the rejected shard's message is kept in the error.
+func TestMixedShardOutcomes(t *testing.T) {
+	t.Parallel()
+	md := gauges(40)
+	// Which series each shard holds, as the exporter will cut them.
+	shardOf := map[string]int{}
+	for i, sh := range translate.New(translate.Settings{Shards: 4, TargetInfo: true}).Translate(md).Shards {
+		for _, s := range sh.Series {
+			for _, l := range s.Labels() {
+				if l.Name == "__name__" {
+					shardOf[l.Value] = i
+				}
+			}
+		}
+	}
+	outcome := map[int]struct {
+		status     int
+		retryAfter string
+	}{0: {http.StatusTooManyRequests, "7"}, 1: {http.StatusServiceUnavailable, "60"}, 2: {http.StatusBadRequest, ""}}
+	e, _, _ := newTestExporter(t, func(c *Config) { c.Shards = 4 }, func(w http.ResponseWriter, got received) {
+		o, ok := outcome[shardOf[got.names[0]]]
+		if !ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		if o.retryAfter != "" {
+			w.Header().Set("Retry-After", o.retryAfter)
+		}
+		w.WriteHeader(o.status)
+		_, _ = fmt.Fprintf(w, "shard %d says %d", shardOf[got.names[0]], o.status)
+	})
+	err := e.pushMetrics(context.Background(), md)
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "a rejected shard must not stop the retry of the throttled ones")
+	assert.Contains(t, err.Error(), "Throttle (1m0s)")
+	assert.Contains(t, err.Error(), "shard 2 says 400")
+	var pe *partialError
+	require.ErrorAs(t, err, &pe)
+	require.Len(t, pe.rest, 1)
+	var retried []string
+	rms := pe.rest[0].md.ResourceMetrics()
+	for i := 0; i < rms.Len(); i++ {
+		sms := rms.At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			for k := 0; k < sms.At(j).Metrics().Len(); k++ {
+				retried = append(retried, sms.At(j).Metrics().At(k).Name())
+			}
+		}
+	}
+	var want []string
+	for i := range 40 {
+		if n := fmt.Sprintf("g%d", i); shardOf[n] == 0 || shardOf[n] == 1 {
+			want = append(want, n)
+		}
+	}
+	require.NotEmpty(t, want)
+	assert.ElementsMatch(t, want, retried, "exactly the throttled shards' data is handed back")
 }

@@ -12,28 +12,32 @@ import (
 
 func TestAtLeast(t *testing.T) {
 	t.Parallel()
-	withKeepalive := confighttp.NewDefaultClientConfig()
-	withKeepalive.Keepalive = configoptional.Some(confighttp.NewDefaultKeepaliveClientConfig())
-	flat := confighttp.NewDefaultClientConfig()
-	flat.Keepalive = configoptional.None[confighttp.KeepaliveClientConfig]()
-	for name, cc := range map[string]confighttp.ClientConfig{"keepalive": withKeepalive, "flat fields": flat} {
-		if got := PerHost(AtLeast(cc, 9)); got != 9 {
-			t.Errorf("%s: unset limit became %d, want 9", name, got)
-		}
-		if got := PerHost(cc); got != 0 {
-			t.Errorf("%s: AtLeast changed its argument (%d)", name, got)
-		}
-		set := AtLeast(cc, 3)
-		if got := PerHost(AtLeast(set, 9)); got != 3 {
-			t.Errorf("%s: an explicit limit became %d, want 3 kept", name, got)
-		}
+	cc := confighttp.NewDefaultClientConfig()
+	if got := perHost(AtLeast(cc, 9)); got != 9 {
+		t.Errorf("unset limit became %d, want 9", got)
+	}
+	if got := perHost(cc); got != 0 {
+		t.Errorf("AtLeast changed its argument (%d)", got)
+	}
+	set := AtLeast(cc, 3)
+	if got := perHost(AtLeast(set, 9)); got != 3 {
+		t.Errorf("an explicit limit became %d, want 3 kept", got)
 	}
 }
 
-// PerHost is the idle-connection limit per host ToClient will use.
-func PerHost(cc confighttp.ClientConfig) int {
+func TestAtLeastKeepsKeepalivesDisabled(t *testing.T) {
+	t.Parallel()
+	cc := confighttp.NewDefaultClientConfig()
+	cc.Keepalive = configoptional.None[confighttp.KeepaliveClientConfig]()
+	if got := AtLeast(cc, 9); got.Keepalive.HasValue() {
+		t.Errorf("keep-alives disabled by the user were turned on: %+v", got.Keepalive.Get())
+	}
+}
+
+// perHost is the idle-connection limit per host ToClient will use.
+func perHost(cc confighttp.ClientConfig) int {
 	if ka := cc.Keepalive.Get(); ka != nil {
 		return ka.MaxIdleConnsPerHost
 	}
-	return cc.MaxIdleConnsPerHost //nolint:staticcheck // the flat field
+	return 0
 }

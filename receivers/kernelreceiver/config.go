@@ -62,7 +62,7 @@ func createDefaultConfig() component.Config {
 		MaxPeersPerCgroup:    tcpstats.DefaultMaxPeersPerCgroup,
 		MaxCgroups:           tcpstats.DefaultMaxCgroups,
 		MaxSockets:           tcpstats.DefaultMaxSockets,
-		MaxStateEntries:      tcpstats.DefaultMaxStates,
+		MaxStateEntries:      8192,
 		MaxCgroupPaths:       16384,
 		MetricsBuilderConfig: metadata.DefaultMetricsBuilderConfig(),
 	}
@@ -101,6 +101,5 @@ func (cfg *Config) tracerConfig() tcpstats.Config {
 		MaxPeersPerCgroup: uint32(cfg.MaxPeersPerCgroup),
 		MaxCgroups:        uint32(cfg.MaxCgroups),
 		MaxSockets:        uint32(cfg.MaxSockets),
-		MaxStates:         uint32(cfg.MaxStateEntries),
 	}
 }

@@ -22,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigil-otel/vigil/internal/netnslab"
+
 	"github.com/vigil-otel/vigil/ebpf/tcpstats"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
@@ -60,10 +62,13 @@ func startReceiverMod(t *testing.T, cfg *Config, mod func(*kernelReceiver)) (*co
 	return sink, tel
 }
 
-// TestRetransmitsMatchKernel sends a bulk transfer from namespace a to b
-// while b drops 5% of the segments for the server port. The retransmitted
-// segments the receiver reports for that connection must equal the kernel's
-// own TcpRetransSegs delta in a, exactly.
+// TestRetransmitsMatchKernel sends bulk transfers from namespace a to b
+// while TCX programs drop packets for the server port: 10 % at b's ingress
+// (loss on the wire, which makes a retransmit) and 30 % at a's egress, so
+// that many retransmits fail to leave: the kernel counts a retransmit it
+// then fails to send (NET_XMIT_DROP) in TcpRetransSegs and TCPRetransFail. The
+// retransmitted segments the receiver reports must equal the kernel's own
+// TcpRetransSegs delta in a, exactly, failed sends included.
 func TestRetransmitsMatchKernel(t *testing.T) {
 	forEachKind(t, testRetransmitsMatchKernel)
 }
@@ -77,45 +82,53 @@ func forEachKind(t *testing.T, f func(t *testing.T, kind string)) {
 }
 
 func testRetransmitsMatchKernel(t *testing.T, kind string) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	const port = 5001
-	l.dropInB(port, 10) // veth GRO: ~128 packets per 8 MiB reach nftables; 10% makes "no drop" ~1e-6
+	l.DropIngress(l.NsB, "vb", port, 10)
+	l.DropEgress(l.NsA, "va", port, 30)
 	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 
 	var wg sync.WaitGroup
-	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
-	got := serve(ln, &wg)
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
+	got := netnslab.Serve(ln, &wg)
 	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	t.Cleanup(func() { _ = ln.Close() }) // before wg.Wait (cleanups run last-in first-out)
 
-	before := l.snmp(l.nsA)
-	c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
-	require.NoError(t, err)
-	const size = 8 << 20
-	buf := make([]byte, 64<<10)
-	for sent := 0; sent < size; sent += len(buf) {
-		_, err := c.Write(buf)
+	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
+	// Transfer until at least one retransmit failed to leave (almost
+	// always the first transfer; bounded, so the test cannot hang).
+	conns := 0
+	for ; conns < 5 && netnslab.Delta(l.TCPExt(l.NsA), beforeExt, "TCPRetransFail") == 0; conns++ {
+		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 		require.NoError(t, err)
+		const size = 4 << 20
+		buf := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(buf) {
+			_, err := c.Write(buf)
+			require.NoError(t, err)
+		}
+		closeAfterPeer(t, c)
+		require.Equal(t, int64(size), <-got, "server read everything")
 	}
-	require.NoError(t, c.Close())
-	require.Equal(t, int64(size), <-got, "server read everything")
+	fails := netnslab.Delta(l.TCPExt(l.NsA), beforeExt, "TCPRetransFail")
+	require.Positive(t, fails, "no retransmit was dropped at a's egress in %d transfers", conns)
 
-	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
 	var kernel, ours, all int64
 	eventually(t, 15*time.Second, func() (bool, string) {
-		kernel = delta(l.snmp(l.nsA), before, "RetransSegs")
+		kernel = netnslab.Delta(l.SNMP(l.NsA), before, "RetransSegs")
 		md := latest(sink)
-		ours = sumWhere(md, l.inoA, nil, "kernel.tcp.retransmitted_segments", peer)
-		all = sumWhere(md, l.inoA, nil, "kernel.tcp.retransmitted_segments", nil)
+		ours = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", peer)
+		all = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", nil)
 		return kernel > 0 && ours == kernel && all == kernel, fmt.Sprintf("TcpRetransSegs delta %d, receiver %d for the connection, %d in netns", kernel, ours, all)
 	})
-	t.Logf("TcpRetransSegs delta in netns a = %d, kernel.tcp.retransmitted_segments{peer=%s:%d} = %d", kernel, addrB, port, ours)
+	t.Logf("TcpRetransSegs delta in netns a = %d (TCPRetransFail %d), kernel.tcp.retransmitted_segments{peer=%s:%d} = %d", kernel, fails, l.AddrB, port, ours)
 
-	// The connection also produced a connect-latency and RTT sample.
+	// The connections also produced connect-latency and RTT samples.
 	md := latest(sink)
-	assert.Equal(t, int64(1), sumWhere(md, l.inoA, nil, "kernel.tcp.connect.successes", peer))
-	assert.Equal(t, int64(1), sumWhere(md, l.inoA, nil, "kernel.tcp.connect.duration", peer))
-	assert.Positive(t, sumWhere(md, l.inoA, nil, "kernel.tcp.rtt", peer))
+	assert.Equal(t, int64(conns), sumWhere(md, l.InoA, nil, "kernel.tcp.connect.successes", peer))
+	assert.Equal(t, int64(conns), sumWhere(md, l.InoA, nil, "kernel.tcp.connect.duration", peer))
+	assert.Positive(t, sumWhere(md, l.InoA, nil, "kernel.tcp.rtt", peer))
 }
 
 // TestResetsAndConnects connects from a to a closed port of b and to an open
@@ -127,39 +140,39 @@ func TestResetsAndConnects(t *testing.T) {
 }
 
 func testResetsAndConnects(t *testing.T, kind string) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 	const (
 		openPort, closedPort = 5002, 5999
 		nOpen, nClosed       = 7, 5
 	)
 	var wg sync.WaitGroup
-	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, openPort))
-	got := serve(ln, &wg)
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, openPort))
+	got := netnslab.Serve(ln, &wg)
 	t.Cleanup(wg.Wait)
 	t.Cleanup(func() { _ = ln.Close() })
 
-	beforeA, beforeB := l.snmp(l.nsA), l.snmp(l.nsB)
+	beforeA, beforeB := l.SNMP(l.NsA), l.SNMP(l.NsB)
 	for range nOpen {
-		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, openPort))
+		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, openPort))
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
 		<-got
 	}
 	for range nClosed {
-		_, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, closedPort))
+		_, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, closedPort))
 		require.ErrorContains(t, err, "connection refused")
 	}
-	afterA, afterB := l.snmp(l.nsA), l.snmp(l.nsB)
-	outRsts := delta(afterB, beforeB, "OutRsts")
+	afterA, afterB := l.SNMP(l.NsA), l.SNMP(l.NsB)
+	outRsts := netnslab.Delta(afterB, beforeB, "OutRsts")
 	require.Equal(t, int64(nClosed), outRsts, "kernel: one RST per refused connect")
-	require.Equal(t, int64(nOpen+nClosed), delta(afterA, beforeA, "ActiveOpens"))
-	require.Equal(t, int64(nClosed), delta(afterA, beforeA, "AttemptFails"))
+	require.Equal(t, int64(nOpen+nClosed), netnslab.Delta(afterA, beforeA, "ActiveOpens"))
+	require.Equal(t, int64(nClosed), netnslab.Delta(afterA, beforeA, "AttemptFails"))
 
-	closed := map[string]any{"network.peer.address": addrB, "network.peer.port": closedPort}
-	open := map[string]any{"network.peer.address": addrB, "network.peer.port": openPort}
+	closed := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": closedPort}
+	open := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": openPort}
 	// b's resets answer segments without a socket: no ports in the key.
-	fromA := map[string]any{"network.peer.address": addrA, "network.io.direction": "transmit"}
+	fromA := map[string]any{"network.peer.address": l.AddrA, "network.io.direction": "transmit"}
 	checks := []struct {
 		name   string
 		netns  uint32
@@ -167,18 +180,18 @@ func testResetsAndConnects(t *testing.T, kind string) {
 		attrs  map[string]any
 		want   int64
 	}{
-		{"resets sent by b == TcpOutRsts(b)", l.inoB, "kernel.tcp.resets", fromA, outRsts},
-		{"resets received by a == TcpOutRsts(b)", l.inoA, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}), outRsts},
-		{"attempts to the closed port", l.inoA, "kernel.tcp.connect.attempts", closed, nClosed},
-		{"failures == attempts to the closed port", l.inoA, "kernel.tcp.connect.failures", closed, nClosed},
-		{"no successes on the closed port", l.inoA, "kernel.tcp.connect.successes", closed, 0},
-		{"attempts to the open port", l.inoA, "kernel.tcp.connect.attempts", open, nOpen},
-		{"successes on the open port", l.inoA, "kernel.tcp.connect.successes", open, nOpen},
-		{"no failures on the open port", l.inoA, "kernel.tcp.connect.failures", open, 0},
-		{"connect latency samples", l.inoA, "kernel.tcp.connect.duration", open, nOpen},
-		{"all failures in a == AttemptFails(a)", l.inoA, "kernel.tcp.connect.failures", nil, delta(afterA, beforeA, "AttemptFails")},
-		{"all attempts in a == ActiveOpens(a)", l.inoA, "kernel.tcp.connect.attempts", nil, delta(afterA, beforeA, "ActiveOpens")},
-		{"b listens on one port", l.inoB, "kernel.tcp.connections", map[string]any{"network.connection.state": "listen"}, 1},
+		{"resets sent by b == TcpOutRsts(b)", l.InoB, "kernel.tcp.resets", fromA, outRsts},
+		{"resets received by a == TcpOutRsts(b)", l.InoA, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}), outRsts},
+		{"attempts to the closed port", l.InoA, "kernel.tcp.connect.attempts", closed, nClosed},
+		{"failures == attempts to the closed port", l.InoA, "kernel.tcp.connect.failures", closed, nClosed},
+		{"no successes on the closed port", l.InoA, "kernel.tcp.connect.successes", closed, 0},
+		{"attempts to the open port", l.InoA, "kernel.tcp.connect.attempts", open, nOpen},
+		{"successes on the open port", l.InoA, "kernel.tcp.connect.successes", open, nOpen},
+		{"no failures on the open port", l.InoA, "kernel.tcp.connect.failures", open, 0},
+		{"connect latency samples", l.InoA, "kernel.tcp.connect.duration", open, nOpen},
+		{"all failures in a == AttemptFails(a)", l.InoA, "kernel.tcp.connect.failures", nil, netnslab.Delta(afterA, beforeA, "AttemptFails")},
+		{"all attempts in a == ActiveOpens(a)", l.InoA, "kernel.tcp.connect.attempts", nil, netnslab.Delta(afterA, beforeA, "ActiveOpens")},
+		{"b listens on one port", l.InoB, "kernel.tcp.connections", map[string]any{"network.connection.state": "listen"}, 1},
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
@@ -196,7 +209,7 @@ func testResetsAndConnects(t *testing.T, kind string) {
 func newTestCgroup(t *testing.T) (root, dir, rel, containerID, podUID string) {
 	t.Helper()
 	root = cgroup2Root(t)
-	s := randSuffix(t)
+	s := netnslab.RandSuffix(t)
 	podUID = "0b1c2d3e-4f50-6172-8394-" + s + "abcd"
 	containerID = strings.Repeat(s, 8)
 	rel = filepath.Join("vigil-test-"+s+".slice",
@@ -237,21 +250,21 @@ func cgroup2Root(t *testing.T) string {
 // connections must carry that cgroup's path, container.id and k8s.pod.uid,
 // while the test's own connections (root cgroup) carry none.
 func TestCgroupAttribution(t *testing.T) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	root, dir, rel, containerID, podUID := newTestCgroup(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
 	sink, _ := startReceiverWith(t, cfg)
 	const port, nChild, nSelf = 5003, 3, 2
 	var wg sync.WaitGroup
-	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
-	got := serve(ln, &wg)
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
+	got := netnslab.Serve(ln, &wg)
 	t.Cleanup(wg.Wait)
 	t.Cleanup(func() { _ = ln.Close() })
 
-	l.runInCgroup(l.nsA, dir, fmt.Sprintf("connect %s:%d %d", addrB, port, nChild))
+	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
 	for range nSelf {
-		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
+		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
 	}
@@ -259,7 +272,7 @@ func TestCgroupAttribution(t *testing.T) {
 		<-got
 	}
 
-	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
 	container := map[string]any{
 		"vigil.cgroup.path": "/" + rel,
 		"container.id":      containerID,
@@ -267,15 +280,15 @@ func TestCgroupAttribution(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
-		inCgroup := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", peer)
-		total := sumWhere(md, l.inoA, nil, "kernel.tcp.connect.successes", peer)
+		inCgroup := sumWhere(md, l.InoA, container, "kernel.tcp.connect.successes", peer)
+		total := sumWhere(md, l.InoA, nil, "kernel.tcp.connect.successes", peer)
 		return inCgroup == nChild && total == nChild+nSelf,
 			fmt.Sprintf("successes attributed to the container %d (want %d), in netns %d (want %d)", inCgroup, nChild, total, nChild+nSelf)
 	})
 	// The test process itself sits in the root cgroup: host, no container.
 	md := latest(sink)
 	host := map[string]any{"vigil.cgroup.path": selfCgroup(t)}
-	assert.Equal(t, int64(nSelf), sumWhere(md, l.inoA, host, "kernel.tcp.connect.successes", peer))
+	assert.Equal(t, int64(nSelf), sumWhere(md, l.InoA, host, "kernel.tcp.connect.successes", peer))
 }
 
 // selfCgroup returns this process's cgroup v2 path ("0::<path>").
@@ -295,7 +308,7 @@ func selfCgroup(t *testing.T) string {
 // max_peers_per_cgroup gets exactly that many peer series plus an overflow
 // series that holds the rest, and the folding is counted.
 func TestPeerOverflow(t *testing.T) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	root, dir, rel, _, _ := newTestCgroup(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
@@ -310,13 +323,13 @@ func TestPeerOverflow(t *testing.T) {
 	)
 	t.Cleanup(wg.Wait)
 	for i := range nPorts {
-		a := fmt.Sprintf("%s:%d", addrB, 6000+i)
-		ln := l.listen(l.nsB, a)
+		a := fmt.Sprintf("%s:%d", l.AddrB, 6000+i)
+		ln := l.Listen(l.NsB, a)
 		t.Cleanup(func() { _ = ln.Close() })
-		gots = append(gots, serve(ln, &wg))
+		gots = append(gots, netnslab.Serve(ln, &wg))
 		addrs = append(addrs, a)
 	}
-	l.runInCgroup(l.nsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
+	runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
 	for _, g := range gots {
 		<-g
 	}
@@ -324,11 +337,11 @@ func TestPeerOverflow(t *testing.T) {
 	container := map[string]any{"vigil.cgroup.path": "/" + rel}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
-		total := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", nil)
-		overflow := sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.address": "overflow"})
+		total := sumWhere(md, l.InoA, container, "kernel.tcp.connect.successes", nil)
+		overflow := sumWhere(md, l.InoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.address": "overflow"})
 		named := 0
 		for i := range nPorts {
-			if sumWhere(md, l.inoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.port": 6000 + i}) > 0 {
+			if sumWhere(md, l.InoA, container, "kernel.tcp.connect.successes", map[string]any{"network.peer.port": 6000 + i}) > 0 {
 				named++
 			}
 		}
@@ -336,7 +349,7 @@ func TestPeerOverflow(t *testing.T) {
 			fmt.Sprintf("successes %d (want %d), in overflow %d (want %d), named peers %d (want 2)", total, nPorts, overflow, nPorts-2, named)
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
-		m, err := tel.GetMetric("otelcol_kernel_receiver_peer_overflow")
+		m, err := tel.GetMetric("otelcol_receiver_kernel_peer_overflow")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -344,7 +357,7 @@ func TestPeerOverflow(t *testing.T) {
 		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
 			n += dp.Value
 		}
-		return n >= nPorts-2, fmt.Sprintf("otelcol_kernel_receiver_peer_overflow = %d, want >= %d", n, nPorts-2)
+		return n >= nPorts-2, fmt.Sprintf("otelcol_receiver_kernel_peer_overflow = %d, want >= %d", n, nPorts-2)
 	})
 }
 
@@ -352,23 +365,23 @@ func TestPeerOverflow(t *testing.T) {
 // and resets carry the IPv6 peer and network.type ipv6.
 func TestIPv6(t *testing.T) {
 	forEachKind(t, func(t *testing.T, kind string) {
-		l := newLab(t)
-		l.addIPv6()
+		l := netnslab.New(t)
+		l.AddIPv6()
 		sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 		const n = 3
-		beforeB := l.snmp(l.nsB)
+		beforeB := l.SNMP(l.NsB)
 		for range n {
-			_, err := l.dial6(l.nsA, "["+addr6B+"]:6999")
+			_, err := l.Dial(l.NsA, "["+netnslab.Addr6B+"]:6999")
 			require.ErrorContains(t, err, "connection refused")
 		}
-		outRsts := delta(l.snmp(l.nsB), beforeB, "OutRsts")
+		outRsts := netnslab.Delta(l.SNMP(l.NsB), beforeB, "OutRsts")
 		require.Equal(t, int64(n), outRsts)
-		closed := map[string]any{"network.peer.address": addr6B, "network.peer.port": 6999, "network.type": "ipv6"}
+		closed := map[string]any{"network.peer.address": netnslab.Addr6B, "network.peer.port": 6999, "network.type": "ipv6"}
 		eventually(t, 10*time.Second, func() (bool, string) {
 			md := latest(sink)
-			f := sumWhere(md, l.inoA, nil, "kernel.tcp.connect.failures", closed)
-			rr := sumWhere(md, l.inoA, nil, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}))
-			rs := sumWhere(md, l.inoB, nil, "kernel.tcp.resets", map[string]any{"network.peer.address": addr6A, "network.type": "ipv6", "network.io.direction": "transmit"})
+			f := sumWhere(md, l.InoA, nil, "kernel.tcp.connect.failures", closed)
+			rr := sumWhere(md, l.InoA, nil, "kernel.tcp.resets", merge(closed, map[string]any{"network.io.direction": "receive"}))
+			rs := sumWhere(md, l.InoB, nil, "kernel.tcp.resets", map[string]any{"network.peer.address": netnslab.Addr6A, "network.type": "ipv6", "network.io.direction": "transmit"})
 			return f == n && rr == outRsts && rs == outRsts, fmt.Sprintf("failures %d, resets received %d, sent %d; want %d, %d, %d", f, rr, rs, n, outRsts, outRsts)
 		})
 	})
@@ -378,7 +391,7 @@ func TestIPv6(t *testing.T) {
 // aggregates leave the kernel maps (and the output) after the grace period,
 // so that pod churn cannot fill the bounded maps.
 func TestRemovedCgroupIsForgotten(t *testing.T) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	root, dir, rel, _, _ := newTestCgroup(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
@@ -388,24 +401,24 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	})
 	const port = 5004
 	var wg sync.WaitGroup
-	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
-	got := serve(ln, &wg)
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
+	got := netnslab.Serve(ln, &wg)
 	t.Cleanup(wg.Wait)
 	t.Cleanup(func() { _ = ln.Close() })
-	l.runInCgroup(l.nsA, dir, fmt.Sprintf("connect %s:%d 2", addrB, port))
+	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
 
-	peer := map[string]any{"network.peer.address": addrB, "network.peer.port": port}
+	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
 	eventually(t, 10*time.Second, func() (bool, string) {
-		n := sumWhere(latest(sink), l.inoA, map[string]any{"vigil.cgroup.path": "/" + rel}, "kernel.tcp.connect.successes", peer)
+		n := sumWhere(latest(sink), l.InoA, map[string]any{"vigil.cgroup.path": "/" + rel}, "kernel.tcp.connect.successes", peer)
 		return n == 2, fmt.Sprintf("successes in the cgroup: %d, want 2", n)
 	})
 	// The child has exited: the cgroup is empty and can go.
 	require.NoError(t, os.Remove(dir))
 	eventually(t, 10*time.Second, func() (bool, string) {
-		n := sumWhere(latest(sink), l.inoA, nil, "kernel.tcp.connect.attempts", peer)
-		m, err := tel.GetMetric("otelcol_kernel_receiver_cgroups_forgotten")
+		n := sumWhere(latest(sink), l.InoA, nil, "kernel.tcp.connect.attempts", peer)
+		m, err := tel.GetMetric("otelcol_receiver_kernel_forgotten_cgroups")
 		if err != nil {
 			return false, err.Error()
 		}
@@ -426,21 +439,21 @@ func TestConnectionStates(t *testing.T) {
 }
 
 func testConnectionStates(t *testing.T, kind string) {
-	l := newLab(t)
+	l := netnslab.New(t)
 	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 	const (
 		port = 5006
 		n    = 3
 	)
 	var wg sync.WaitGroup
-	ln := l.listen(l.nsB, fmt.Sprintf("%s:%d", addrB, port))
-	got := serve(ln, &wg)
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
+	got := netnslab.Serve(ln, &wg)
 	t.Cleanup(wg.Wait)
 	t.Cleanup(func() { _ = ln.Close() })
 
 	var conns []interface{ Close() error }
 	for range n {
-		c, err := l.dial(l.nsA, fmt.Sprintf("%s:%d", addrB, port))
+		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 		require.NoError(t, err)
 		conns = append(conns, c)
 	}
@@ -448,9 +461,9 @@ func testConnectionStates(t *testing.T, kind string) {
 	listen := map[string]any{"network.connection.state": "listen"}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
-		a := sumWhere(md, l.inoA, nil, "kernel.tcp.connections", established)
-		b := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", established)
-		lb := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", listen)
+		a := sumWhere(md, l.InoA, nil, "kernel.tcp.connections", established)
+		b := sumWhere(md, l.InoB, nil, "kernel.tcp.connections", established)
+		lb := sumWhere(md, l.InoB, nil, "kernel.tcp.connections", listen)
 		return a == n && b == n && lb == 1, fmt.Sprintf("established in a %d, in b %d, listening in b %d; want %d, %d, 1", a, b, lb, n, n)
 	})
 	for _, c := range conns {
@@ -459,10 +472,10 @@ func testConnectionStates(t *testing.T, kind string) {
 	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
-		pa := pointsWhere(md, l.inoA, "kernel.tcp.connections", established)
-		pb := pointsWhere(md, l.inoB, "kernel.tcp.connections", established)
-		a := sumWhere(md, l.inoA, nil, "kernel.tcp.connections", established)
-		b := sumWhere(md, l.inoB, nil, "kernel.tcp.connections", established)
+		pa := pointsWhere(md, l.InoA, "kernel.tcp.connections", established)
+		pb := pointsWhere(md, l.InoB, "kernel.tcp.connections", established)
+		a := sumWhere(md, l.InoA, nil, "kernel.tcp.connections", established)
+		b := sumWhere(md, l.InoB, nil, "kernel.tcp.connections", established)
 		return pa == 1 && pb == 1 && a == 0 && b == 0,
 			fmt.Sprintf("established in a: %d points, sum %d; in b: %d points, sum %d; want one point of 0 each", pa, a, pb, b)
 	})

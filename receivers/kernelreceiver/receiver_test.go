@@ -34,6 +34,7 @@ type fakeTracer struct {
 	peers       map[tcpstats.Peer]tcpstats.PeerStats
 	states      map[tcpstats.StateKey]int64
 	drops       tcpstats.Drops
+	newCgroups  map[uint64]string
 	bad         int
 	closed      int
 }
@@ -52,6 +53,13 @@ func (f *fakeTracer) ReadStates(fn func(tcpstats.StateKey, int64)) error {
 	return nil
 }
 func (f *fakeTracer) Drops() (tcpstats.Drops, error) { return f.drops, nil }
+func (f *fakeTracer) ReadNewCgroups(fn func(uint64, string)) error {
+	for id, p := range f.newCgroups {
+		fn(id, p)
+	}
+	clear(f.newCgroups)
+	return nil
+}
 func (f *fakeTracer) ForgetCgroups(ids []uint64) (int, error) {
 	n := 0
 	for p := range f.peers {
@@ -267,4 +275,60 @@ func TestCollectResourceFilter(t *testing.T) {
 	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.rtt", nil))
 	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.connect.duration", nil))
 	assert.Equal(t, int64(0), sumWhere(md, 21, nil, "kernel.tcp.rtt", nil))
+}
+
+// TestCollectHistogramsOwnResource: two cgroups of one namespace whose
+// paths are unknown, the first with nothing but an RTT sample, the second
+// with counters and RTT samples. Each resource (told apart by
+// vigil.cgroup.id) carries exactly its own histogram points.
+func TestCollectHistogramsOwnResource(t *testing.T) {
+	t.Parallel()
+	onlyRTT := tcpstats.PeerStats{RTTCount: 1}
+	onlyRTT.RTTBuckets[3] = 1
+	both := tcpstats.PeerStats{ConnectAttempts: 5, RTTCount: 5}
+	both.RTTBuckets[4] = 5
+	ft := &fakeTracer{attachments: allHooks(nil), peers: map[tcpstats.Peer]tcpstats.PeerStats{
+		{CgroupID: 1 << 40, Netns: 31, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}:   onlyRTT,
+		{CgroupID: 1<<40 + 1, Netns: 31, Addr: netip.MustParseAddr("10.0.0.1"), RemotePort: 80}: both,
+	}}
+	cfg := createDefaultConfig().(*Config)
+	cfg.CgroupRoot = t.TempDir() // no cgroup resolves
+	r, _ := newTestReceiver(t, cfg, func(tcpstats.Config) (tracer, error) { return ft, nil })
+	require.NoError(t, r.Start(context.Background(), &statusHost{}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	md, err := r.collect(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 2, md.ResourceMetrics().Len())
+	first := map[string]any{"vigil.cgroup.id": int64(1 << 40)}
+	second := map[string]any{"vigil.cgroup.id": int64(1<<40 + 1)}
+	assert.Equal(t, int64(1), sumWhere(md, 31, first, "kernel.tcp.rtt", nil))
+	assert.Equal(t, int64(5), sumWhere(md, 31, second, "kernel.tcp.rtt", nil))
+	assert.Equal(t, int64(0), sumWhere(md, 31, first, "kernel.tcp.connect.attempts", nil))
+	assert.Equal(t, int64(5), sumWhere(md, 31, second, "kernel.tcp.connect.attempts", nil))
+}
+
+// TestStateMemory: a state that had sockets is reported as 0 once empty,
+// states never used are not reported, and a pair beyond the bound is
+// reported while non-zero and flagged.
+func TestStateMemory(t *testing.T) {
+	t.Parallel()
+	m := newStateMemory(1)
+	est := tcpstats.StateKey{CgroupID: 7, Netns: 1, State: 1}
+	other := tcpstats.StateKey{CgroupID: 8, Netns: 1, State: 1}
+	collect := func(counts map[tcpstats.StateKey]int64) (map[tcpstats.StateKey]int64, bool) {
+		got := map[tcpstats.StateKey]int64{}
+		full := m.report(counts, func(k tcpstats.StateKey, v int64) { got[k] = v })
+		return got, full
+	}
+	got, full := collect(map[tcpstats.StateKey]int64{est: 3})
+	assert.Equal(t, map[tcpstats.StateKey]int64{est: 3}, got)
+	assert.False(t, full)
+	got, full = collect(map[tcpstats.StateKey]int64{other: 2})
+	assert.Equal(t, map[tcpstats.StateKey]int64{est: 0, other: 2}, got, "est drops to 0; other is reported without memory")
+	assert.True(t, full)
+	got, _ = collect(nil)
+	assert.Equal(t, map[tcpstats.StateKey]int64{est: 0}, got)
+	m.forget(map[uint64]struct{}{7: {}})
+	got, _ = collect(nil)
+	assert.Empty(t, got)
 }

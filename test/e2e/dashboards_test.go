@@ -86,6 +86,8 @@ connectors:
         clear_score: 2
         direction: up
         for: 0s
+        seasonality:
+          enabled: false
         warmup:
           samples: 20
 exporters:
@@ -184,11 +186,11 @@ service:
 // reads, by metric-name prefix; the first match wins.
 var dashboardSources = []struct{ prefix, kind, component string }{
 	{"kernel_", "receivers", "kernel"},
-	{"otelcol_kernel_receiver", "receivers", "kernel"},
+	{"otelcol_receiver_kernel", "receivers", "kernel"},
 	{"traces_span_metrics", "connectors", "span_metrics"},
-	{"otelcol_ewma_baseline", "connectors", "ewma_baseline"},
+	{"otelcol_connector_ewma_baseline", "connectors", "ewma_baseline"},
 	{"otelcol_exporter_jaeger", "exporters", "jaeger"},
-	{"otelcol_exporter_prw", "exporters", "prometheusremotewrite"},
+	{"otelcol_exporter_prometheusremotewrite", "exporters", "prometheusremotewrite"},
 	{"otelcol_exporter_loki", "exporters", "loki"},
 	{"otelcol_processor_memory_limiter_hard_limit", "processors", "memory_limiter"},
 	{"otelcol_processor_memory_limiter_soft_limit", "processors", "memory_limiter"},

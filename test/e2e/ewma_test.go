@@ -48,6 +48,11 @@ connectors:
         clear_score: 2
         direction: up
         for: 3s
+        # The test pins "for" on a few minutes of data: no immediate firing,
+        # no seasonal baseline (whose warm-up is one period).
+        immediate_score: 0
+        seasonality:
+          enabled: false
         warmup:
           samples: 20
     alertmanager:
@@ -250,7 +255,7 @@ func TestEWMABaseline(t *testing.T) {
 
 	// Self-telemetry: every point was processed exactly once.
 	Eventually(t, 30*time.Second, func() (bool, string) {
-		n := v.SelfMetric(t, "otelcol_ewma_baseline_points_processed", nil)
+		n := v.SelfMetric(t, "otelcol_connector_ewma_baseline_processed_points", nil)
 		return n == float64(len(values)), fmt.Sprintf("points processed %v, want %d", n, len(values))
 	})
 }

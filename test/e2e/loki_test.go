@@ -68,7 +68,7 @@ service:
 // selfDropped is every entry the exporter counted as dropped, any reason.
 func selfDropped(t *testing.T, v *Vigil) float64 {
 	t.Helper()
-	return v.SelfMetric(t, "otelcol_exporter_loki_entries_dropped", nil)
+	return v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries", nil)
 }
 
 // TestLokiExporterContent sends logs with known bodies, severities,
@@ -183,8 +183,8 @@ func TestLokiExporterContent(t *testing.T) {
 	if d := selfDropped(t, v); d != 0 {
 		t.Errorf("vigil dropped %v entries", d)
 	}
-	if got := v.SelfMetric(t, "otelcol_exporter_loki_entries_sent", nil); got != 8 {
-		t.Errorf("otelcol_exporter_loki_entries_sent = %v, want 8", got)
+	if got := v.SelfMetric(t, "otelcol_exporter_loki_sent_entries", nil); got != 8 {
+		t.Errorf("otelcol_exporter_loki_sent_entries = %v, want 8", got)
 	}
 }
 
@@ -243,7 +243,7 @@ func TestLokiExporterOutage(t *testing.T) {
 		// More than accepted would be records pushed twice.
 		return n == int(accepted), fmt.Sprintf("%s: %d entries in VictoriaLogs, want %v", sel, n, accepted)
 	})
-	if got := v.SelfMetric(t, "otelcol_exporter_loki_entries_failed", nil); got == 0 {
+	if got := v.SelfMetric(t, "otelcol_exporter_loki_failed_entries", nil); got == 0 {
 		t.Errorf("no failed pushes counted: the outage did not hit the exporter")
 	}
 	if d := selfDropped(t, v); d != 0 {

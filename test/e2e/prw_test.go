@@ -390,7 +390,7 @@ func TestPRWPrometheus3(t *testing.T) {
 				}
 			}
 
-			if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", nil); n != 0 {
+			if n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_dropped_items", nil); n != 0 {
 				t.Errorf("exporter dropped %v items", n)
 			}
 		})
@@ -452,7 +452,7 @@ func TestPRWPrometheus3(t *testing.T) {
 			t.Errorf("%slatency_seconds is not a native histogram: %+v", p, nh)
 		}
 		// HELP (the 2.0 help_ref) is not observable: no Prometheus API serves remote-written help text.
-		if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", nil); n != 0 {
+		if n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_dropped_items", nil); n != 0 {
 			t.Errorf("exporter dropped %v items", n)
 		}
 	})
@@ -482,7 +482,7 @@ func TestPRWPrometheus2(t *testing.T) {
 			assertValue(t, "quantile", one(t, Prometheus2URL, p+`gc_pause_seconds{quantile="0.99"}`).Value, 1.5)
 			// Both exports are stored: nothing was lost in the fallback.
 			waitValue(t, Prometheus2URL, "count_over_time("+p+"memory_bytes[10m])", 2)
-			falls := v.SelfMetric(t, "otelcol_exporter_prw_protocol_fallbacks", nil)
+			falls := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_protocol_fallbacks", nil)
 			logged := strings.Count(v.Log(), "does not acknowledge remote-write 2.0")
 			if tc.fallback && (falls != 1 || logged != 1) {
 				t.Errorf("fallback counted %v times and logged %d times, want 1 and 1", falls, logged)
@@ -501,7 +501,7 @@ func TestPRWPrometheus2(t *testing.T) {
 			t.Errorf("vigil acknowledged data that the receiver cannot store")
 		}
 		Eventually(t, 30*time.Second, func() (bool, string) {
-			n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", map[string]string{"reason": "v2_unacknowledged"})
+			n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_dropped_items", map[string]string{"reason": "v2_unacknowledged"})
 			return n > 0, fmt.Sprintf("dropped{reason=v2_unacknowledged} = %v", n)
 		})
 	})
@@ -681,11 +681,11 @@ func TestPRWOutage(t *testing.T) {
 		}
 	}
 	for _, r := range []string{"http_400", "partial_write"} {
-		if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", map[string]string{"reason": r}); n != 0 {
+		if n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_dropped_items", map[string]string{"reason": r}); n != 0 {
 			t.Errorf("exporter dropped %v items with reason %s (rejected by Prometheus)", n, r)
 		}
 	}
-	if n := v.SelfMetric(t, "otelcol_exporter_prw_failed", map[string]string{"reason": "transport"}); n == 0 {
+	if n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_failed_items", map[string]string{"reason": "transport"}); n == 0 {
 		t.Errorf("no failed sends were counted during the outage: was Prometheus really down?")
 	}
 }
@@ -719,7 +719,7 @@ func TestPRWCrash(t *testing.T) {
 	close(stop)
 	<-done
 	g.verify(t)
-	if n := v.SelfMetric(t, "otelcol_exporter_prw_dropped", nil); n != 0 {
+	if n := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_dropped_items", nil); n != 0 {
 		t.Errorf("the exporter dropped %v items", n)
 	}
 	// Prometheus was restarted above: its counters count since then.

@@ -36,7 +36,9 @@ func TestReplayGaugeSpikeFiresAndResolves(t *testing.T) {
 		spike[i] = true
 	}
 	s := noisyGauge(300, 10*time.Second, spike, 1000)
-	res, err := Replay(t.Context(), s, Options{})
+	// The series is 50 minutes long: without seasonality (whose warm-up is
+	// one period) and without immediate_score, to pin `for`.
+	res, err := Replay(t.Context(), s, Options{Rule: map[string]any{"seasonality": map[string]any{"enabled": false}, "immediate_score": 0}})
 	require.NoError(t, err)
 	require.Len(t, res.Steps, len(s.Points))
 
@@ -69,7 +71,7 @@ func TestReplayGaugeSpikeFiresAndResolves(t *testing.T) {
 func TestReplayRuleOverride(t *testing.T) {
 	t.Parallel()
 	s := noisyGauge(100, time.Minute, map[int]bool{80: true}, 1000)
-	res, err := Replay(t.Context(), s, Options{Rule: map[string]any{"for": "0s"}})
+	res, err := Replay(t.Context(), s, Options{Rule: map[string]any{"for": "0s", "seasonality": map[string]any{"enabled": false}}})
 	require.NoError(t, err)
 	require.NotEmpty(t, res.Events)
 	assert.Equal(t, "firing", res.Events[0].State, "for: 0 fires on the first anomalous sample")

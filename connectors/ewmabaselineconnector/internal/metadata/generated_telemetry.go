@@ -23,17 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	mu                                    sync.Mutex
-	registrations                         []metric.Registration
-	EwmaBaselineAlertTransitions          metric.Int64Counter
-	EwmaBaselineAlertmanagerAlertsDropped metric.Int64Counter
-	EwmaBaselineAlertmanagerAlertsSent    metric.Int64Counter
-	EwmaBaselinePointsProcessed           metric.Int64Counter
-	EwmaBaselinePointsSkipped             metric.Int64Counter
-	EwmaBaselineSeriesEvicted             metric.Int64Counter
-	EwmaBaselineSeriesTracked             metric.Int64UpDownCounter
-	EwmaBaselineStatePersistErrors        metric.Int64Counter
+	meter                                          metric.Meter
+	mu                                             sync.Mutex
+	registrations                                  []metric.Registration
+	ConnectorEwmaBaselineAlertTransitions          metric.Int64Counter
+	ConnectorEwmaBaselineAlertmanagerDroppedAlerts metric.Int64Counter
+	ConnectorEwmaBaselineAlertmanagerSentAlerts    metric.Int64Counter
+	ConnectorEwmaBaselineEvictedSeries             metric.Int64Counter
+	ConnectorEwmaBaselineProcessedPoints           metric.Int64Counter
+	ConnectorEwmaBaselineSkippedPoints             metric.Int64Counter
+	ConnectorEwmaBaselineStatePersistErrors        metric.Int64Counter
+	ConnectorEwmaBaselineTrackedSeries             metric.Int64UpDownCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -65,52 +65,52 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.EwmaBaselineAlertTransitions, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_alert_transitions",
+	builder.ConnectorEwmaBaselineAlertTransitions, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_alert_transitions",
 		metric.WithDescription("Alert state transitions, by state entered (pending, firing, resolved). [Development]"),
 		metric.WithUnit("{transitions}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.EwmaBaselineAlertmanagerAlertsDropped, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_alertmanager_alerts_dropped",
+	builder.ConnectorEwmaBaselineAlertmanagerDroppedAlerts, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_alertmanager_dropped_alerts",
 		metric.WithDescription("Alerts not delivered to Alertmanager, by reason (queue_full, send_failed). [Development]"),
 		metric.WithUnit("{alerts}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.EwmaBaselineAlertmanagerAlertsSent, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_alertmanager_alerts_sent",
+	builder.ConnectorEwmaBaselineAlertmanagerSentAlerts, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_alertmanager_sent_alerts",
 		metric.WithDescription("Alerts accepted by Alertmanager. [Development]"),
 		metric.WithUnit("{alerts}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.EwmaBaselinePointsProcessed, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_points_processed",
-		metric.WithDescription("Data points that updated a baseline. [Development]"),
-		metric.WithUnit("{datapoints}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.EwmaBaselinePointsSkipped, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_points_skipped",
-		metric.WithDescription("Data points matched by a rule but not used, by reason (nan_inf, out_of_order, duplicate_timestamp, type_change, counter_reset, no_value, empty_interval, max_series). [Development]"),
-		metric.WithUnit("{datapoints}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.EwmaBaselineSeriesEvicted, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_series_evicted",
+	builder.ConnectorEwmaBaselineEvictedSeries, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_evicted_series",
 		metric.WithDescription("Series removed because they were idle longer than idle_timeout. [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.EwmaBaselineSeriesTracked, err = builder.meter.Int64UpDownCounter(
-		"otelcol_ewma_baseline_series_tracked",
-		metric.WithDescription("Series that currently hold a baseline. [Development]"),
-		metric.WithUnit("{series}"),
+	builder.ConnectorEwmaBaselineProcessedPoints, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_processed_points",
+		metric.WithDescription("Data points that updated a baseline. [Development]"),
+		metric.WithUnit("{datapoints}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.EwmaBaselineStatePersistErrors, err = builder.meter.Int64Counter(
-		"otelcol_ewma_baseline_state_persist_errors",
+	builder.ConnectorEwmaBaselineSkippedPoints, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_skipped_points",
+		metric.WithDescription("Data points matched by a rule but not used, by reason (nan_inf, out_of_order, duplicate_timestamp, type_change, counter_reset, no_value, empty_interval, max_series). [Development]"),
+		metric.WithUnit("{datapoints}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorEwmaBaselineStatePersistErrors, err = builder.meter.Int64Counter(
+		"otelcol_connector_ewma_baseline_state_persist_errors",
 		metric.WithDescription("Failed attempts to save or restore baseline state in the storage extension. [Development]"),
 		metric.WithUnit("{errors}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ConnectorEwmaBaselineTrackedSeries, err = builder.meter.Int64UpDownCounter(
+		"otelcol_connector_ewma_baseline_tracked_series",
+		metric.WithDescription("Series that currently hold a baseline. [Development]"),
+		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

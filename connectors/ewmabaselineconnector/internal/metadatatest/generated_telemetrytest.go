@@ -21,9 +21,9 @@ func NewSettings(tt *componenttest.Telemetry) connector.Settings {
 	return set
 }
 
-func AssertEqualEwmaBaselineAlertTransitions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineAlertTransitions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_alert_transitions",
+		Name:        "otelcol_connector_ewma_baseline_alert_transitions",
 		Description: "Alert state transitions, by state entered (pending, firing, resolved). [Development]",
 		Unit:        "{transitions}",
 		Data: metricdata.Sum[int64]{
@@ -32,14 +32,14 @@ func AssertEqualEwmaBaselineAlertTransitions(t *testing.T, tt *componenttest.Tel
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_alert_transitions")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_alert_transitions")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualEwmaBaselineAlertmanagerAlertsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineAlertmanagerDroppedAlerts(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_alertmanager_alerts_dropped",
+		Name:        "otelcol_connector_ewma_baseline_alertmanager_dropped_alerts",
 		Description: "Alerts not delivered to Alertmanager, by reason (queue_full, send_failed). [Development]",
 		Unit:        "{alerts}",
 		Data: metricdata.Sum[int64]{
@@ -48,14 +48,14 @@ func AssertEqualEwmaBaselineAlertmanagerAlertsDropped(t *testing.T, tt *componen
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_alertmanager_alerts_dropped")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_alertmanager_dropped_alerts")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualEwmaBaselineAlertmanagerAlertsSent(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineAlertmanagerSentAlerts(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_alertmanager_alerts_sent",
+		Name:        "otelcol_connector_ewma_baseline_alertmanager_sent_alerts",
 		Description: "Alerts accepted by Alertmanager. [Development]",
 		Unit:        "{alerts}",
 		Data: metricdata.Sum[int64]{
@@ -64,46 +64,14 @@ func AssertEqualEwmaBaselineAlertmanagerAlertsSent(t *testing.T, tt *componentte
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_alertmanager_alerts_sent")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_alertmanager_sent_alerts")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualEwmaBaselinePointsProcessed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineEvictedSeries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_points_processed",
-		Description: "Data points that updated a baseline. [Development]",
-		Unit:        "{datapoints}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_points_processed")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualEwmaBaselinePointsSkipped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_points_skipped",
-		Description: "Data points matched by a rule but not used, by reason (nan_inf, out_of_order, duplicate_timestamp, type_change, counter_reset, no_value, empty_interval, max_series). [Development]",
-		Unit:        "{datapoints}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_points_skipped")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualEwmaBaselineSeriesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_series_evicted",
+		Name:        "otelcol_connector_ewma_baseline_evicted_series",
 		Description: "Series removed because they were idle longer than idle_timeout. [Development]",
 		Unit:        "{series}",
 		Data: metricdata.Sum[int64]{
@@ -112,30 +80,46 @@ func AssertEqualEwmaBaselineSeriesEvicted(t *testing.T, tt *componenttest.Teleme
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_series_evicted")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_evicted_series")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualEwmaBaselineSeriesTracked(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineProcessedPoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_series_tracked",
-		Description: "Series that currently hold a baseline. [Development]",
-		Unit:        "{series}",
+		Name:        "otelcol_connector_ewma_baseline_processed_points",
+		Description: "Data points that updated a baseline. [Development]",
+		Unit:        "{datapoints}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: false,
+			IsMonotonic: true,
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_series_tracked")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_processed_points")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualEwmaBaselineStatePersistErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualConnectorEwmaBaselineSkippedPoints(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_ewma_baseline_state_persist_errors",
+		Name:        "otelcol_connector_ewma_baseline_skipped_points",
+		Description: "Data points matched by a rule but not used, by reason (nan_inf, out_of_order, duplicate_timestamp, type_change, counter_reset, no_value, empty_interval, max_series). [Development]",
+		Unit:        "{datapoints}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_skipped_points")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorEwmaBaselineStatePersistErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_ewma_baseline_state_persist_errors",
 		Description: "Failed attempts to save or restore baseline state in the storage extension. [Development]",
 		Unit:        "{errors}",
 		Data: metricdata.Sum[int64]{
@@ -144,7 +128,23 @@ func AssertEqualEwmaBaselineStatePersistErrors(t *testing.T, tt *componenttest.T
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_ewma_baseline_state_persist_errors")
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_state_persist_errors")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualConnectorEwmaBaselineTrackedSeries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_connector_ewma_baseline_tracked_series",
+		Description: "Series that currently hold a baseline. [Development]",
+		Unit:        "{series}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: false,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_connector_ewma_baseline_tracked_series")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

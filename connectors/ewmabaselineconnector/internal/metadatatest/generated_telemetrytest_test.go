@@ -19,36 +19,36 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.EwmaBaselineAlertTransitions.Add(context.Background(), 1)
-	tb.EwmaBaselineAlertmanagerAlertsDropped.Add(context.Background(), 1)
-	tb.EwmaBaselineAlertmanagerAlertsSent.Add(context.Background(), 1)
-	tb.EwmaBaselinePointsProcessed.Add(context.Background(), 1)
-	tb.EwmaBaselinePointsSkipped.Add(context.Background(), 1)
-	tb.EwmaBaselineSeriesEvicted.Add(context.Background(), 1)
-	tb.EwmaBaselineSeriesTracked.Add(context.Background(), 1)
-	tb.EwmaBaselineStatePersistErrors.Add(context.Background(), 1)
-	AssertEqualEwmaBaselineAlertTransitions(t, testTel,
+	tb.ConnectorEwmaBaselineAlertTransitions.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineAlertmanagerDroppedAlerts.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineAlertmanagerSentAlerts.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineEvictedSeries.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineProcessedPoints.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineSkippedPoints.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineStatePersistErrors.Add(context.Background(), 1)
+	tb.ConnectorEwmaBaselineTrackedSeries.Add(context.Background(), 1)
+	AssertEqualConnectorEwmaBaselineAlertTransitions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselineAlertmanagerAlertsDropped(t, testTel,
+	AssertEqualConnectorEwmaBaselineAlertmanagerDroppedAlerts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselineAlertmanagerAlertsSent(t, testTel,
+	AssertEqualConnectorEwmaBaselineAlertmanagerSentAlerts(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselinePointsProcessed(t, testTel,
+	AssertEqualConnectorEwmaBaselineEvictedSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselinePointsSkipped(t, testTel,
+	AssertEqualConnectorEwmaBaselineProcessedPoints(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselineSeriesEvicted(t, testTel,
+	AssertEqualConnectorEwmaBaselineSkippedPoints(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselineSeriesTracked(t, testTel,
+	AssertEqualConnectorEwmaBaselineStatePersistErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualEwmaBaselineStatePersistErrors(t, testTel,
+	AssertEqualConnectorEwmaBaselineTrackedSeries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

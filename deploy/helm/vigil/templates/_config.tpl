@@ -100,6 +100,7 @@ connectors:
       - name: http.response.status_code
 {{- end }}
 {{- if $ewma }}
+  # The connector's defaults, untuned (see its README, "Detection quality").
   ewma_baseline:
     rules:
       - name: tcp_retransmits

@@ -76,7 +76,7 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		bs := Encode(td, Options{})
+		bs := Encode(td, DefaultOptions())
 		for _, rb := range bs {
 			_ = rb.RequestHeader(nil, 0, rb.NumSpans())
 		}

@@ -7,7 +7,7 @@
 // intermediate jaeger-idl model structs.
 //
 // Why our own encoder: the mapping is the one of contrib's
-// pkg/translator/jaeger (v0.162.0) plus the fields it leaves out (link
+// pkg/translator/jaeger (v0.165.1) plus the fields it leaves out (link
 // attributes, dropped counts), and the output is byte-for-byte what
 // ProtoFromTraces + that layer + the gogo marshaller produce (the reference
 // implementation in oracle_test.go; TestEncodeMatchesReference and FuzzEncode
@@ -72,12 +72,20 @@ const (
 )
 
 // Options mirror contrib's feature gates for HTTP status attributes
-// (pkg.translator.jaeger.DontEmitV0HttpConventions / EmitV1HttpConventions):
-// by default http.response.status_code and http.status_code are both sent as
-// http.status_code, the key Jaeger's UI knows.
+// (pkg.translator.jaeger.DontEmitV0HttpConventions / EmitV1HttpConventions).
+// The zero value is both gates off: http.response.status_code and
+// http.status_code are both sent as http.status_code.
 type Options struct {
 	DontEmitV0HTTPStatus bool
 	EmitV1HTTPStatus     bool
+}
+
+// DefaultOptions are contrib's defaults, which the exporter follows. In
+// contrib v0.165 both gates are beta, i.e. on: http.response.status_code and
+// http.status_code are both sent as http.response.status_code (semconv
+// v1.40.0) only. Up to v0.162 they were alpha (off).
+func DefaultOptions() Options {
+	return Options{DontEmitV0HTTPStatus: true, EmitV1HTTPStatus: true}
 }
 
 // Batch is the spans of all resources that map to the same Jaeger Process,

@@ -30,7 +30,7 @@ func assertSameAsReference(t *testing.T, td ptrace.Traces) {
 	for _, r := range ref {
 		refByRes[r.resource] = r.batch
 	}
-	got := Encode(td, Options{})
+	got := Encode(td, DefaultOptions())
 	seen := map[string]bool{}
 	total := 0
 	for bi := range got {
@@ -189,9 +189,9 @@ func TestEncodeExtremeTimes(t *testing.T) {
 // Encoding into released buffers gives the same bytes as into fresh ones.
 func TestReleaseReuse(t *testing.T) {
 	td := richTraces()
-	want := Encode(td, Options{})
+	want := Encode(td, DefaultOptions())
 	for range 3 {
-		got := Encode(td, Options{})
+		got := Encode(td, DefaultOptions())
 		require.Len(t, got, len(want))
 		for i := range got {
 			assert.Equal(t, want[i].Spans, got[i].Spans)
@@ -201,7 +201,7 @@ func TestReleaseReuse(t *testing.T) {
 		}
 		Release(got)
 		// A smaller request into the same buffers.
-		small := Encode(newSmallTraces(), Options{})
+		small := Encode(newSmallTraces(), DefaultOptions())
 		assertSameAsReference(t, newSmallTraces())
 		Release(small)
 	}
@@ -217,7 +217,7 @@ func newSmallTraces() ptrace.Traces {
 
 func TestRequestSizeAndRanges(t *testing.T) {
 	t.Parallel()
-	bs := Encode(richTraces(), Options{})
+	bs := Encode(richTraces(), DefaultOptions())
 	require.Len(t, bs, 3)
 	assert.Equal(t, []int{2, 3, 4}, []int{bs[0].Origins[0].Resource, bs[1].Origins[0].Resource, bs[2].Origins[0].Resource})
 	b := bs[0]
@@ -251,7 +251,7 @@ func TestSameProcessMerged(t *testing.T) {
 	rs.Resource().Attributes().PutStr("host.name", "h")
 	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetSpanID(pcommon.SpanID{9})
 
-	bs := Encode(td, Options{})
+	bs := Encode(td, DefaultOptions())
 	require.Len(t, bs, 3)
 	res := func(b Batch) []int {
 		var r []int
@@ -283,6 +283,7 @@ func TestHTTPStatusOptions(t *testing.T) {
 		return ks
 	}
 	assert.Equal(t, []string{"http.status_code"}, keys(Options{}))
+	assert.Equal(t, []string{"http.response.status_code"}, keys(DefaultOptions()))
 	assert.Equal(t, []string{"http.status_code", "http.response.status_code"}, keys(Options{EmitV1HTTPStatus: true}))
 	assert.Equal(t, []string{"http.response.status_code"}, keys(Options{DontEmitV0HTTPStatus: true, EmitV1HTTPStatus: true}))
 }

@@ -26,13 +26,13 @@ type TelemetryBuilder struct {
 	meter                      metric.Meter
 	mu                         sync.Mutex
 	registrations              []metric.Registration
-	ExporterLokiEntriesDropped metric.Int64Counter
-	ExporterLokiEntriesFailed  metric.Int64Counter
-	ExporterLokiEntriesSent    metric.Int64Counter
-	ExporterLokiLinesTruncated metric.Int64Counter
-	ExporterLokiStreamsDropped metric.Int64Counter
-	ExporterLokiStreamsFailed  metric.Int64Counter
-	ExporterLokiStreamsSent    metric.Int64Counter
+	ExporterLokiDroppedEntries metric.Int64Counter
+	ExporterLokiDroppedStreams metric.Int64Counter
+	ExporterLokiFailedEntries  metric.Int64Counter
+	ExporterLokiFailedStreams  metric.Int64Counter
+	ExporterLokiSentEntries    metric.Int64Counter
+	ExporterLokiSentStreams    metric.Int64Counter
+	ExporterLokiTruncatedLines metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -64,46 +64,46 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ExporterLokiEntriesDropped, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_entries_dropped",
+	builder.ExporterLokiDroppedEntries, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_dropped_entries",
 		metric.WithDescription("Log entries dropped, by reason (out_of_order, too_old, line_too_long, too_many_labels, rate_limited, invalid, other, rejected). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterLokiEntriesFailed, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_entries_failed",
-		metric.WithDescription("Log entries in push attempts that failed with a retryable error (429, 5xx, transport); they are retried by the sending queue. [Development]"),
-		metric.WithUnit("{entry}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterLokiEntriesSent, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_entries_sent",
-		metric.WithDescription("Log entries Loki accepted (push answered 2xx). [Development]"),
-		metric.WithUnit("{entry}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterLokiLinesTruncated, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_lines_truncated",
-		metric.WithDescription("Log lines longer than max_line_size that were truncated before sending. [Development]"),
-		metric.WithUnit("{entry}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterLokiStreamsDropped, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_streams_dropped",
+	builder.ExporterLokiDroppedStreams, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_dropped_streams",
 		metric.WithDescription("Streams whose push was refused with a permanent error, by reason. [Development]"),
 		metric.WithUnit("{stream}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterLokiStreamsFailed, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_streams_failed",
+	builder.ExporterLokiFailedEntries, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_failed_entries",
+		metric.WithDescription("Log entries in push attempts that failed with a retryable error (429, 5xx, transport); they are retried by the sending queue. [Development]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterLokiFailedStreams, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_failed_streams",
 		metric.WithDescription("Streams in push attempts that failed with a retryable error. [Development]"),
 		metric.WithUnit("{stream}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterLokiStreamsSent, err = builder.meter.Int64Counter(
-		"otelcol_exporter_loki_streams_sent",
+	builder.ExporterLokiSentEntries, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_sent_entries",
+		metric.WithDescription("Log entries Loki accepted (push answered 2xx). [Development]"),
+		metric.WithUnit("{entry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterLokiSentStreams, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_sent_streams",
 		metric.WithDescription("Streams in pushes Loki accepted. [Development]"),
 		metric.WithUnit("{stream}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterLokiTruncatedLines, err = builder.meter.Int64Counter(
+		"otelcol_exporter_loki_truncated_lines",
+		metric.WithDescription("Log lines longer than max_line_size that were truncated before sending. [Development]"),
+		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

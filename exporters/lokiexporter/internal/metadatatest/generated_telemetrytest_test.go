@@ -19,32 +19,32 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ExporterLokiEntriesDropped.Add(context.Background(), 1)
-	tb.ExporterLokiEntriesFailed.Add(context.Background(), 1)
-	tb.ExporterLokiEntriesSent.Add(context.Background(), 1)
-	tb.ExporterLokiLinesTruncated.Add(context.Background(), 1)
-	tb.ExporterLokiStreamsDropped.Add(context.Background(), 1)
-	tb.ExporterLokiStreamsFailed.Add(context.Background(), 1)
-	tb.ExporterLokiStreamsSent.Add(context.Background(), 1)
-	AssertEqualExporterLokiEntriesDropped(t, testTel,
+	tb.ExporterLokiDroppedEntries.Add(context.Background(), 1)
+	tb.ExporterLokiDroppedStreams.Add(context.Background(), 1)
+	tb.ExporterLokiFailedEntries.Add(context.Background(), 1)
+	tb.ExporterLokiFailedStreams.Add(context.Background(), 1)
+	tb.ExporterLokiSentEntries.Add(context.Background(), 1)
+	tb.ExporterLokiSentStreams.Add(context.Background(), 1)
+	tb.ExporterLokiTruncatedLines.Add(context.Background(), 1)
+	AssertEqualExporterLokiDroppedEntries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiEntriesFailed(t, testTel,
+	AssertEqualExporterLokiDroppedStreams(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiEntriesSent(t, testTel,
+	AssertEqualExporterLokiFailedEntries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiLinesTruncated(t, testTel,
+	AssertEqualExporterLokiFailedStreams(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiStreamsDropped(t, testTel,
+	AssertEqualExporterLokiSentEntries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiStreamsFailed(t, testTel,
+	AssertEqualExporterLokiSentStreams(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterLokiStreamsSent(t, testTel,
+	AssertEqualExporterLokiTruncatedLines(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

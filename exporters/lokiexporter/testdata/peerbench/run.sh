@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # run.sh compares the loki exporter with the peer path (OTLP through the
 # otlphttp exporter): the same telemetrygen load goes through vigil into a
 # private VictoriaLogs (127.0.0.1:9438, so the e2e backends are not touched),

@@ -23,17 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                        metric.Meter
-	mu                           sync.Mutex
-	registrations                []metric.Registration
-	ExporterPrwDropped           metric.Int64Counter
-	ExporterPrwFailed            metric.Int64Counter
-	ExporterPrwNameCollisions    metric.Int64Counter
-	ExporterPrwPartialWrites     metric.Int64Counter
-	ExporterPrwProtocolFallbacks metric.Int64Counter
-	ExporterPrwRequestDuration   metric.Float64Histogram
-	ExporterPrwRequestSize       metric.Int64Histogram
-	ExporterPrwSent              metric.Int64Counter
+	meter                                          metric.Meter
+	mu                                             sync.Mutex
+	registrations                                  []metric.Registration
+	ExporterPrometheusremotewriteDroppedItems      metric.Int64Counter
+	ExporterPrometheusremotewriteFailedItems       metric.Int64Counter
+	ExporterPrometheusremotewriteNameCollisions    metric.Int64Counter
+	ExporterPrometheusremotewritePartialWrites     metric.Int64Counter
+	ExporterPrometheusremotewriteProtocolFallbacks metric.Int64Counter
+	ExporterPrometheusremotewriteRequestDuration   metric.Float64Histogram
+	ExporterPrometheusremotewriteRequestSize       metric.Int64Histogram
+	ExporterPrometheusremotewriteSentItems         metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -65,52 +65,52 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ExporterPrwDropped, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_dropped",
+	builder.ExporterPrometheusremotewriteDroppedItems, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_dropped_items",
 		metric.WithDescription("Number of data points, samples, histograms and exemplars dropped before or after sending (attributes kind, reason). [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwFailed, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_failed",
+	builder.ExporterPrometheusremotewriteFailedItems, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_failed_items",
 		metric.WithDescription("Number of samples, histograms and exemplars in requests that failed (retryable or not; attributes kind, reason). [Development]"),
 		metric.WithUnit("{item}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwNameCollisions, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_name_collisions",
+	builder.ExporterPrometheusremotewriteNameCollisions, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_name_collisions",
 		metric.WithDescription("Number of OTLP series that collided with another series after name normalisation. [Development]"),
 		metric.WithUnit("{series}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwPartialWrites, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_partial_writes",
+	builder.ExporterPrometheusremotewritePartialWrites, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_partial_writes",
 		metric.WithDescription("Number of 2.0 responses whose written-count headers report fewer items than were sent. [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwProtocolFallbacks, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_protocol_fallbacks",
+	builder.ExporterPrometheusremotewriteProtocolFallbacks, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_protocol_fallbacks",
 		metric.WithDescription("Number of times the exporter fell back from protocol 2.0 to 1.0 because the receiver did not acknowledge 2.0. [Development]"),
 		metric.WithUnit("{event}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwRequestDuration, err = builder.meter.Float64Histogram(
-		"otelcol_exporter_prw_request_duration",
+	builder.ExporterPrometheusremotewriteRequestDuration, err = builder.meter.Float64Histogram(
+		"otelcol_exporter_prometheusremotewrite_request_duration",
 		metric.WithDescription("Duration of remote-write HTTP requests, by HTTP status class (attribute status). [Development]"),
 		metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries([]float64{0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}...),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwRequestSize, err = builder.meter.Int64Histogram(
-		"otelcol_exporter_prw_request_size",
+	builder.ExporterPrometheusremotewriteRequestSize, err = builder.meter.Int64Histogram(
+		"otelcol_exporter_prometheusremotewrite_request_size",
 		metric.WithDescription("Size of remote-write request bodies after snappy compression. [Development]"),
 		metric.WithUnit("By"),
 		metric.WithExplicitBucketBoundaries([]float64{1024, 4096, 16384, 65536, 262144, 1.048576e+06, 4.194304e+06, 1.6777216e+07}...),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterPrwSent, err = builder.meter.Int64Counter(
-		"otelcol_exporter_prw_sent",
+	builder.ExporterPrometheusremotewriteSentItems, err = builder.meter.Int64Counter(
+		"otelcol_exporter_prometheusremotewrite_sent_items",
 		metric.WithDescription("Number of samples, histograms and exemplars accepted by the remote-write receiver (attribute kind). [Development]"),
 		metric.WithUnit("{item}"),
 	)

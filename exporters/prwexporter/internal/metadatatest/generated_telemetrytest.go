@@ -21,9 +21,9 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 	return set
 }
 
-func AssertEqualExporterPrwDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteDroppedItems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_dropped",
+		Name:        "otelcol_exporter_prometheusremotewrite_dropped_items",
 		Description: "Number of data points, samples, histograms and exemplars dropped before or after sending (attributes kind, reason). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
@@ -32,14 +32,14 @@ func AssertEqualExporterPrwDropped(t *testing.T, tt *componenttest.Telemetry, dp
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_dropped")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_dropped_items")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwFailed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteFailedItems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_failed",
+		Name:        "otelcol_exporter_prometheusremotewrite_failed_items",
 		Description: "Number of samples, histograms and exemplars in requests that failed (retryable or not; attributes kind, reason). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
@@ -48,14 +48,14 @@ func AssertEqualExporterPrwFailed(t *testing.T, tt *componenttest.Telemetry, dps
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_failed")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_failed_items")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwNameCollisions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteNameCollisions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_name_collisions",
+		Name:        "otelcol_exporter_prometheusremotewrite_name_collisions",
 		Description: "Number of OTLP series that collided with another series after name normalisation. [Development]",
 		Unit:        "{series}",
 		Data: metricdata.Sum[int64]{
@@ -64,14 +64,14 @@ func AssertEqualExporterPrwNameCollisions(t *testing.T, tt *componenttest.Teleme
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_name_collisions")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_name_collisions")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwPartialWrites(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewritePartialWrites(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_partial_writes",
+		Name:        "otelcol_exporter_prometheusremotewrite_partial_writes",
 		Description: "Number of 2.0 responses whose written-count headers report fewer items than were sent. [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
@@ -80,14 +80,14 @@ func AssertEqualExporterPrwPartialWrites(t *testing.T, tt *componenttest.Telemet
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_partial_writes")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_partial_writes")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwProtocolFallbacks(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteProtocolFallbacks(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_protocol_fallbacks",
+		Name:        "otelcol_exporter_prometheusremotewrite_protocol_fallbacks",
 		Description: "Number of times the exporter fell back from protocol 2.0 to 1.0 because the receiver did not acknowledge 2.0. [Development]",
 		Unit:        "{event}",
 		Data: metricdata.Sum[int64]{
@@ -96,14 +96,14 @@ func AssertEqualExporterPrwProtocolFallbacks(t *testing.T, tt *componenttest.Tel
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_protocol_fallbacks")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_protocol_fallbacks")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwRequestDuration(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteRequestDuration(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_request_duration",
+		Name:        "otelcol_exporter_prometheusremotewrite_request_duration",
 		Description: "Duration of remote-write HTTP requests, by HTTP status class (attribute status). [Development]",
 		Unit:        "s",
 		Data: metricdata.Histogram[float64]{
@@ -111,14 +111,14 @@ func AssertEqualExporterPrwRequestDuration(t *testing.T, tt *componenttest.Telem
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_request_duration")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_request_duration")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwRequestSize(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteRequestSize(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_request_size",
+		Name:        "otelcol_exporter_prometheusremotewrite_request_size",
 		Description: "Size of remote-write request bodies after snappy compression. [Development]",
 		Unit:        "By",
 		Data: metricdata.Histogram[int64]{
@@ -126,14 +126,14 @@ func AssertEqualExporterPrwRequestSize(t *testing.T, tt *componenttest.Telemetry
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_request_size")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_request_size")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterPrwSent(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualExporterPrometheusremotewriteSentItems(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_prw_sent",
+		Name:        "otelcol_exporter_prometheusremotewrite_sent_items",
 		Description: "Number of samples, histograms and exemplars accepted by the remote-write receiver (attribute kind). [Development]",
 		Unit:        "{item}",
 		Data: metricdata.Sum[int64]{
@@ -142,7 +142,7 @@ func AssertEqualExporterPrwSent(t *testing.T, tt *componenttest.Telemetry, dps [
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_exporter_prw_sent")
+	got, err := tt.GetMetric("otelcol_exporter_prometheusremotewrite_sent_items")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -19,36 +19,36 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ExporterPrwDropped.Add(context.Background(), 1)
-	tb.ExporterPrwFailed.Add(context.Background(), 1)
-	tb.ExporterPrwNameCollisions.Add(context.Background(), 1)
-	tb.ExporterPrwPartialWrites.Add(context.Background(), 1)
-	tb.ExporterPrwProtocolFallbacks.Add(context.Background(), 1)
-	tb.ExporterPrwRequestDuration.Record(context.Background(), 1)
-	tb.ExporterPrwRequestSize.Record(context.Background(), 1)
-	tb.ExporterPrwSent.Add(context.Background(), 1)
-	AssertEqualExporterPrwDropped(t, testTel,
+	tb.ExporterPrometheusremotewriteDroppedItems.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteFailedItems.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteNameCollisions.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewritePartialWrites.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteProtocolFallbacks.Add(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteRequestDuration.Record(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteRequestSize.Record(context.Background(), 1)
+	tb.ExporterPrometheusremotewriteSentItems.Add(context.Background(), 1)
+	AssertEqualExporterPrometheusremotewriteDroppedItems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwFailed(t, testTel,
+	AssertEqualExporterPrometheusremotewriteFailedItems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwNameCollisions(t, testTel,
+	AssertEqualExporterPrometheusremotewriteNameCollisions(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwPartialWrites(t, testTel,
+	AssertEqualExporterPrometheusremotewritePartialWrites(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwProtocolFallbacks(t, testTel,
+	AssertEqualExporterPrometheusremotewriteProtocolFallbacks(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwRequestDuration(t, testTel,
+	AssertEqualExporterPrometheusremotewriteRequestDuration(t, testTel,
 		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwRequestSize(t, testTel,
+	AssertEqualExporterPrometheusremotewriteRequestSize(t, testTel,
 		[]metricdata.HistogramDataPoint[int64]{{}}, metricdatatest.IgnoreValue(),
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterPrwSent(t, testTel,
+	AssertEqualExporterPrometheusremotewriteSentItems(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package cgroups
+// Package cgroups maps cgroup v2 ids to cgroup paths (the path → container
+// and pod identity parsing is internal/cgrouppath, shared with the cgroup
+// receiver).
+package cgroups // import "github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 
 import (
 	"bufio"
@@ -46,37 +49,65 @@ func findCgroup2Mount(f interface{ Read([]byte) (int, error) }) (string, error) 
 }
 
 // Resolver maps cgroup ids (the kernfs inode numbers the kernel reports as
-// cgroup ids) to paths relative to the cgroup2 mount. It indexes the
-// hierarchy by walking it, and walks again on a miss, at most once per
-// minRefresh. The index holds at most maxEntries paths.
+// cgroup ids) to paths relative to the cgroup2 mount. It has two sources:
+// paths learned when cgroups are created (Learn, fed from the kernel's
+// cgroup_mkdir tracepoint), and an index built by walking the hierarchy,
+// walked again on a miss at most once per minRefresh. Each holds at most
+// maxEntries paths.
 type Resolver struct {
 	root       string
 	maxEntries int
 	minRefresh time.Duration
+	// keepRemoved is how long a learned path of a cgroup that is gone
+	// stays, so that the events it left behind are still attributed.
+	keepRemoved time.Duration
 
 	mu        sync.Mutex
 	paths     map[uint64]string
+	learned   map[uint64]learnedPath
 	lastWalk  time.Time
 	truncated bool
 }
 
-// NewResolver returns a Resolver over the cgroup2 hierarchy mounted at root.
-func NewResolver(root string, maxEntries int, minRefresh time.Duration) *Resolver {
-	return &Resolver{root: root, maxEntries: maxEntries, minRefresh: minRefresh, paths: map[uint64]string{}}
+type learnedPath struct {
+	path string
+	at   time.Time
 }
 
-// Lookup returns the path of cgroup id, walking the hierarchy again if the
-// id is unknown and the last walk is older than minRefresh. A known path is
-// checked with one stat, so a removed cgroup is not reported from the index.
+// NewResolver returns a Resolver over the cgroup2 hierarchy mounted at root.
+// A learned path outlives its cgroup by at least keepRemoved.
+func NewResolver(root string, maxEntries int, minRefresh, keepRemoved time.Duration) *Resolver {
+	return &Resolver{
+		root: root, maxEntries: maxEntries, minRefresh: minRefresh, keepRemoved: keepRemoved,
+		paths: map[uint64]string{}, learned: map[uint64]learnedPath{},
+	}
+}
+
+// Learn records the path of a cgroup created just now. It reports false
+// when maxEntries learned paths are already held (the path is then found
+// by a walk, if the cgroup still exists).
+func (r *Resolver) Learn(id uint64, path string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.learned[id]; !ok && len(r.learned) >= r.maxEntries {
+		return false
+	}
+	r.learned[id] = learnedPath{path: path, at: time.Now()}
+	return true
+}
+
+// Lookup returns the path of cgroup id: a learned one, or one from the
+// index, walking the hierarchy again if the id is unknown and the last
+// walk is older than minRefresh. The path may belong to a cgroup that is
+// gone by now (see Exists).
 func (r *Resolver) Lookup(id uint64) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if l, ok := r.learned[id]; ok {
+		return l.path, true
+	}
 	if p, ok := r.paths[id]; ok {
-		var st syscall.Stat_t
-		if syscall.Stat(filepath.Join(r.root, p), &st) == nil && st.Ino == id {
-			return p, true
-		}
-		delete(r.paths, id)
+		return p, true
 	}
 	if time.Since(r.lastWalk) < r.minRefresh {
 		return "", false
@@ -84,6 +115,22 @@ func (r *Resolver) Lookup(id uint64) (string, bool) {
 	r.walk()
 	p, ok := r.paths[id]
 	return p, ok
+}
+
+// Exists reports whether cgroup id still exists at path (one stat).
+func (r *Resolver) Exists(id uint64, path string) bool {
+	var st syscall.Stat_t
+	return syscall.Stat(filepath.Join(r.root, path), &st) == nil && st.Ino == id
+}
+
+// Forget drops what the resolver knows of the given cgroups.
+func (r *Resolver) Forget(ids []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		delete(r.learned, id)
+		delete(r.paths, id)
+	}
 }
 
 // LastWalk returns when the hierarchy was last walked.
@@ -100,7 +147,10 @@ func (r *Resolver) Truncated() bool {
 	return r.truncated
 }
 
-// walk rebuilds the index, so that removed cgroups leave it.
+// walk rebuilds the index, so that removed cgroups leave it, and drops the
+// learned paths of cgroups that are gone and were learned more than
+// keepRemoved ago (present ones stay: the walk might miss a cgroup created
+// during it).
 func (r *Resolver) walk() {
 	r.lastWalk = time.Now()
 	paths := make(map[uint64]string, len(r.paths))
@@ -139,4 +189,9 @@ func (r *Resolver) walk() {
 		return nil
 	})
 	r.paths = paths
+	for id, l := range r.learned {
+		if _, present := paths[id]; !present && !r.truncated && r.lastWalk.Sub(l.at) > r.keepRemoved {
+			delete(r.learned, id)
+		}
+	}
 }

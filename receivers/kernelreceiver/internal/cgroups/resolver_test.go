@@ -26,7 +26,7 @@ func inode(t *testing.T, p string) uint64 {
 func TestResolver(t *testing.T) {
 	root := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "a", "b"), 0o755))
-	r := NewResolver(root, 100, 0)
+	r := NewResolver(root, 100, 0, 0)
 
 	p, ok := r.Lookup(inode(t, filepath.Join(root, "a", "b")))
 	require.True(t, ok)
@@ -44,16 +44,47 @@ func TestResolver(t *testing.T) {
 	_, ok = r.Lookup(1 << 62)
 	assert.False(t, ok)
 
-	// A removed cgroup is no longer reported, even from the index.
+	// A removed cgroup: Exists says so at once, and the next walk drops
+	// it from the index.
 	ino := inode(t, filepath.Join(root, "c"))
+	assert.True(t, r.Exists(ino, "/c"))
 	require.NoError(t, os.Remove(filepath.Join(root, "c")))
+	assert.False(t, r.Exists(ino, "/c"))
+	r.Lookup(1 << 62) // a miss walks again
 	_, ok = r.Lookup(ino)
 	assert.False(t, ok)
 }
 
+// TestResolverLearn: a learned path resolves without a walk, and outlives
+// its cgroup (walks included) until keepRemoved has passed or it is
+// forgotten.
+func TestResolverLearn(t *testing.T) {
+	root := t.TempDir()
+	r := NewResolver(root, 2, 0, time.Hour)
+	require.True(t, r.Learn(7, "/short-lived.scope"))
+	p, ok := r.Lookup(7)
+	require.True(t, ok)
+	assert.Equal(t, "/short-lived.scope", p)
+	assert.False(t, r.Exists(7, p), "no such directory")
+	r.Lookup(1 << 62) // a walk does not drop it within keepRemoved
+	_, ok = r.Lookup(7)
+	assert.True(t, ok)
+
+	require.True(t, r.Learn(8, "/b"))
+	assert.False(t, r.Learn(9, "/c"), "bounded by maxEntries")
+	r.Forget([]uint64{7})
+	_, ok = r.Lookup(7)
+	assert.False(t, ok, "forgotten")
+
+	r.keepRemoved = 0
+	r.Lookup(1 << 62)
+	_, ok = r.Lookup(8)
+	assert.False(t, ok, "a gone cgroup learned longer than keepRemoved ago leaves at the next walk")
+}
+
 func TestResolverRateLimitsWalks(t *testing.T) {
 	root := t.TempDir()
-	r := NewResolver(root, 100, time.Hour)
+	r := NewResolver(root, 100, time.Hour, 0)
 	_, ok := r.Lookup(inode(t, root))
 	require.True(t, ok)
 	require.NoError(t, os.Mkdir(filepath.Join(root, "late"), 0o755))
@@ -66,7 +97,7 @@ func TestResolverBounded(t *testing.T) {
 	for _, d := range []string{"a", "b", "c", "d"} {
 		require.NoError(t, os.Mkdir(filepath.Join(root, d), 0o755))
 	}
-	r := NewResolver(root, 2, 0)
+	r := NewResolver(root, 2, 0, 0)
 	r.Lookup(1 << 62)
 	assert.True(t, r.Truncated())
 	r.mu.Lock()

@@ -388,6 +388,7 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 type ResourceAttributesConfig struct {
 	ContainerID     ResourceAttributeConfig `mapstructure:"container.id"`
 	K8sPodUID       ResourceAttributeConfig `mapstructure:"k8s.pod.uid"`
+	VigilCgroupID   ResourceAttributeConfig `mapstructure:"vigil.cgroup.id"`
 	VigilCgroupPath ResourceAttributeConfig `mapstructure:"vigil.cgroup.path"`
 	VigilNetnsInode ResourceAttributeConfig `mapstructure:"vigil.netns.inode"`
 }
@@ -398,6 +399,9 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		K8sPodUID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		VigilCgroupID: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		VigilCgroupPath: ResourceAttributeConfig{

@@ -60,6 +60,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 				ResourceAttributes: ResourceAttributesConfig{
 					ContainerID:     ResourceAttributeConfig{Enabled: true},
 					K8sPodUID:       ResourceAttributeConfig{Enabled: true},
+					VigilCgroupID:   ResourceAttributeConfig{Enabled: true},
 					VigilCgroupPath: ResourceAttributeConfig{Enabled: true},
 					VigilNetnsInode: ResourceAttributeConfig{Enabled: true},
 				},
@@ -103,6 +104,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 				ResourceAttributes: ResourceAttributesConfig{
 					ContainerID:     ResourceAttributeConfig{Enabled: false},
 					K8sPodUID:       ResourceAttributeConfig{Enabled: false},
+					VigilCgroupID:   ResourceAttributeConfig{Enabled: false},
 					VigilCgroupPath: ResourceAttributeConfig{Enabled: false},
 					VigilNetnsInode: ResourceAttributeConfig{Enabled: false},
 				},
@@ -213,6 +215,7 @@ func TestResourceAttributesConfig(t *testing.T) {
 			want: ResourceAttributesConfig{
 				ContainerID:     ResourceAttributeConfig{Enabled: true},
 				K8sPodUID:       ResourceAttributeConfig{Enabled: true},
+				VigilCgroupID:   ResourceAttributeConfig{Enabled: true},
 				VigilCgroupPath: ResourceAttributeConfig{Enabled: true},
 				VigilNetnsInode: ResourceAttributeConfig{Enabled: true},
 			},
@@ -222,6 +225,7 @@ func TestResourceAttributesConfig(t *testing.T) {
 			want: ResourceAttributesConfig{
 				ContainerID:     ResourceAttributeConfig{Enabled: false},
 				K8sPodUID:       ResourceAttributeConfig{Enabled: false},
+				VigilCgroupID:   ResourceAttributeConfig{Enabled: false},
 				VigilCgroupPath: ResourceAttributeConfig{Enabled: false},
 				VigilNetnsInode: ResourceAttributeConfig{Enabled: false},
 			},

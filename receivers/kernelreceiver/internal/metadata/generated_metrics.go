@@ -254,7 +254,7 @@ type metricKernelTCPConnectFailures struct {
 // init fills kernel.tcp.connect.failures metric with initial data.
 func (m *metricKernelTCPConnectFailures) init() {
 	m.data.SetName("kernel.tcp.connect.failures")
-	m.data.SetDescription("Active TCP connection attempts that failed (SYN_SENT → CLOSE, e.g. reset by a closed port, timeout, no route).")
+	m.data.SetDescription("Active TCP connection attempts that ended before being established (SYN_SENT → CLOSE) - refused (reset by a closed port), timed out in the kernel, unreachable, and also attempts the application abandoned (closed the socket while connecting, e.g. its own dial timeout), which the kernel's TcpAttemptFails does not count.")
 	m.data.SetUnit("{connection}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -648,7 +648,7 @@ type metricKernelTCPRetransmittedSegments struct {
 // init fills kernel.tcp.retransmitted_segments metric with initial data.
 func (m *metricKernelTCPRetransmittedSegments) init() {
 	m.data.SetName("kernel.tcp.retransmitted_segments")
-	m.data.SetDescription("TCP segments retransmitted (TSO/GSO segments counted individually, SYN-ACK retransmits included), as the kernel's TcpRetransSegs.")
+	m.data.SetDescription("TCP segments retransmitted (TSO/GSO segments counted individually, SYN and SYN-ACK retransmits included), counted like the kernel's TcpRetransSegs, including retransmits that the local qdisc or a tc program then dropped. Under handshake storms the kernel's counter can run ahead of its own tracepoints (measured up to ~2 %); see the receiver's README.")
 	m.data.SetUnit("{segment}")
 	m.data.SetEmptySum()
 	m.data.Sum().SetIsMonotonic(true)
@@ -799,6 +799,12 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	}
 	if mbc.ResourceAttributes.K8sPodUID.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["k8s.pod.uid"] = filter.CreateFilter(mbc.ResourceAttributes.K8sPodUID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.VigilCgroupID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["vigil.cgroup.id"] = filter.CreateFilter(mbc.ResourceAttributes.VigilCgroupID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.VigilCgroupID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["vigil.cgroup.id"] = filter.CreateFilter(mbc.ResourceAttributes.VigilCgroupID.MetricsExclude)
 	}
 	if mbc.ResourceAttributes.VigilCgroupPath.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["vigil.cgroup.path"] = filter.CreateFilter(mbc.ResourceAttributes.VigilCgroupPath.MetricsInclude)

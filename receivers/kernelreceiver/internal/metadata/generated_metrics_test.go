@@ -121,6 +121,7 @@ func TestMetricsBuilder(t *testing.T) {
 			rb := mb.NewResourceBuilder()
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetVigilCgroupID(15)
 			rb.SetVigilCgroupPath("vigil.cgroup.path-val")
 			rb.SetVigilNetnsInode(17)
 			res := rb.Emit()
@@ -224,7 +225,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.tcp.connect.failures"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Active TCP connection attempts that failed (SYN_SENT → CLOSE, e.g. reset by a closed port, timeout, no route).", mi.Description())
+						assert.Equal(t, "Active TCP connection attempts that ended before being established (SYN_SENT → CLOSE) - refused (reset by a closed port), timed out in the kernel, unreachable, and also attempts the application abandoned (closed the socket while connecting, e.g. its own dial timeout), which the kernel's TcpAttemptFails does not count.", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -250,7 +251,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.tcp.connect.failures"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "Active TCP connection attempts that failed (SYN_SENT → CLOSE, e.g. reset by a closed port, timeout, no route).", mi.Description())
+						assert.Equal(t, "Active TCP connection attempts that ended before being established (SYN_SENT → CLOSE) - refused (reset by a closed port), timed out in the kernel, unreachable, and also attempts the application abandoned (closed the socket while connecting, e.g. its own dial timeout), which the kernel's TcpAttemptFails does not count.", mi.Description())
 						assert.Equal(t, "{connection}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -450,7 +451,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.tcp.retransmitted_segments"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "TCP segments retransmitted (TSO/GSO segments counted individually, SYN-ACK retransmits included), as the kernel's TcpRetransSegs.", mi.Description())
+						assert.Equal(t, "TCP segments retransmitted (TSO/GSO segments counted individually, SYN and SYN-ACK retransmits included), counted like the kernel's TcpRetransSegs, including retransmits that the local qdisc or a tc program then dropped. Under handshake storms the kernel's counter can run ahead of its own tracepoints (measured up to ~2 %); see the receiver's README.", mi.Description())
 						assert.Equal(t, "{segment}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
@@ -476,7 +477,7 @@ func TestMetricsBuilder(t *testing.T) {
 						validatedMetrics["kernel.tcp.retransmitted_segments"] = true
 						assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
 						assert.Equal(t, 1, mi.Sum().DataPoints().Len())
-						assert.Equal(t, "TCP segments retransmitted (TSO/GSO segments counted individually, SYN-ACK retransmits included), as the kernel's TcpRetransSegs.", mi.Description())
+						assert.Equal(t, "TCP segments retransmitted (TSO/GSO segments counted individually, SYN and SYN-ACK retransmits included), counted like the kernel's TcpRetransSegs, including retransmits that the local qdisc or a tc program then dropped. Under handshake storms the kernel's counter can run ahead of its own tracepoints (measured up to ~2 %); see the receiver's README.", mi.Description())
 						assert.Equal(t, "{segment}", mi.Unit())
 						assert.True(t, mi.Sum().IsMonotonic())
 						assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())

@@ -35,6 +35,13 @@ func (rb *ResourceBuilder) SetK8sPodUID(val string) {
 	}
 }
 
+// SetVigilCgroupID sets provided value as "vigil.cgroup.id" attribute.
+func (rb *ResourceBuilder) SetVigilCgroupID(val int64) {
+	if rb.config.VigilCgroupID.Enabled {
+		rb.res.Attributes().PutInt("vigil.cgroup.id", val)
+	}
+}
+
 // SetVigilCgroupPath sets provided value as "vigil.cgroup.path" attribute.
 func (rb *ResourceBuilder) SetVigilCgroupPath(val string) {
 	if rb.config.VigilCgroupPath.Enabled {

@@ -15,6 +15,7 @@ func TestResourceBuilder(t *testing.T) {
 			rb := NewResourceBuilder(cfg)
 			rb.SetContainerID("container.id-val")
 			rb.SetK8sPodUID("k8s.pod.uid-val")
+			rb.SetVigilCgroupID(15)
 			rb.SetVigilCgroupPath("vigil.cgroup.path-val")
 			rb.SetVigilNetnsInode(17)
 
@@ -23,9 +24,9 @@ func TestResourceBuilder(t *testing.T) {
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 4, res.Attributes().Len())
+				assert.Equal(t, 5, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 4, res.Attributes().Len())
+				assert.Equal(t, 5, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
@@ -41,6 +42,11 @@ func TestResourceBuilder(t *testing.T) {
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "k8s.pod.uid-val", k8sPodUIDAttrVal.Str())
+			}
+			vigilCgroupIDAttrVal, ok := res.Attributes().Get("vigil.cgroup.id")
+			assert.True(t, ok)
+			if ok {
+				assert.EqualValues(t, 15, vigilCgroupIDAttrVal.Int())
 			}
 			vigilCgroupPathAttrVal, ok := res.Attributes().Get("vigil.cgroup.path")
 			assert.True(t, ok)

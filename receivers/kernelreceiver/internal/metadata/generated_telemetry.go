@@ -23,16 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                          metric.Meter
-	mu                             sync.Mutex
-	registrations                  []metric.Registration
-	KernelReceiverCgroupUnresolved metric.Int64Counter
-	KernelReceiverCgroupsForgotten metric.Int64Counter
-	KernelReceiverDecodeErrors     metric.Int64Counter
-	KernelReceiverPeerMapFull      metric.Int64Counter
-	KernelReceiverPeerOverflow     metric.Int64Counter
-	KernelReceiverSocketMapFull    metric.Int64Counter
-	KernelReceiverStateMapFull     metric.Int64Counter
+	meter                           metric.Meter
+	mu                              sync.Mutex
+	registrations                   []metric.Registration
+	ReceiverKernelDecodeErrors      metric.Int64Counter
+	ReceiverKernelForgottenCgroups  metric.Int64Counter
+	ReceiverKernelLostCgroupPaths   metric.Int64Counter
+	ReceiverKernelPeerMapFull       metric.Int64Counter
+	ReceiverKernelPeerOverflow      metric.Int64Counter
+	ReceiverKernelSocketMapFull     metric.Int64Counter
+	ReceiverKernelStateMapFull      metric.Int64Counter
+	ReceiverKernelUnresolvedCgroups metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -64,46 +65,52 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.KernelReceiverCgroupUnresolved, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_cgroup_unresolved",
-		metric.WithDescription("Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]"),
-		metric.WithUnit("{lookups}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.KernelReceiverCgroupsForgotten, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_cgroups_forgotten",
-		metric.WithDescription("Cgroups whose kernel aggregates were deleted because the cgroup no longer exists (container gone); their series end. [Development]"),
-		metric.WithUnit("{cgroups}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.KernelReceiverDecodeErrors, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_decode_errors",
+	builder.ReceiverKernelDecodeErrors, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_decode_errors",
 		metric.WithDescription("Kernel map entries that could not be decoded and were skipped. [Development]"),
 		metric.WithUnit("{entries}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.KernelReceiverPeerMapFull, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_peer_map_full",
+	builder.ReceiverKernelForgottenCgroups, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_forgotten_cgroups",
+		metric.WithDescription("Cgroups whose kernel aggregates were deleted because the cgroup no longer exists (container gone); their series end. [Development]"),
+		metric.WithUnit("{cgroups}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKernelLostCgroupPaths, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_lost_cgroup_paths",
+		metric.WithDescription("New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]"),
+		metric.WithUnit("{cgroups}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKernelPeerMapFull, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_peer_map_full",
 		metric.WithDescription("Kernel events not counted because the peers map was full (raise max_peers). [Development]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.KernelReceiverPeerOverflow, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_peer_overflow",
-		metric.WithDescription("Kernel events folded into a cgroup's overflow peer because it exceeded max_peers_per_cgroup, or the cgroup map was full. [Development]"),
+	builder.ReceiverKernelPeerOverflow, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_peer_overflow",
+		metric.WithDescription("Kernel events folded into a cgroup's overflow peer (network.peer.address overflow) because the cgroup exceeded max_peers_per_cgroup, or the cgroup map was full; non-zero means per-peer series of some container are incomplete. [Development]"),
 		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.KernelReceiverSocketMapFull, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_socket_map_full",
+	builder.ReceiverKernelSocketMapFull, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_socket_map_full",
 		metric.WithDescription("Sockets not tracked (connect latency, connections by state) because the kernel's socket table had no free slot for them (raise max_sockets). [Development]"),
 		metric.WithUnit("{sockets}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.KernelReceiverStateMapFull, err = builder.meter.Int64Counter(
-		"otelcol_kernel_receiver_state_map_full",
+	builder.ReceiverKernelStateMapFull, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_state_map_full",
 		metric.WithDescription("Collections in which a (cgroup, netns) pair with open connections could not be remembered because max_state_entries pairs already were; its kernel.tcp.connections gauges are reported while non-zero but vanish instead of dropping to 0 (raise max_state_entries). [Development]"),
 		metric.WithUnit("{collections}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKernelUnresolvedCgroups, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_unresolved_cgroups",
+		metric.WithDescription("Cgroup ids seen in the kernel maps that could not be mapped to a path (cgroup removed before its path was learned, or the path index at max_cgroup_paths); each id is counted once. Their series carry vigil.cgroup.id but no path, container or pod. [Development]"),
+		metric.WithUnit("{cgroups}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

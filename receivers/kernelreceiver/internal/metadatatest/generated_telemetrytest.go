@@ -21,41 +21,9 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 	return set
 }
 
-func AssertEqualKernelReceiverCgroupUnresolved(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverKernelDecodeErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_cgroup_unresolved",
-		Description: "Collections in which a cgroup id could not be mapped to a path (cgroup gone, or the path cache at max_cgroup_paths). [Development]",
-		Unit:        "{lookups}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_cgroup_unresolved")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualKernelReceiverCgroupsForgotten(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_cgroups_forgotten",
-		Description: "Cgroups whose kernel aggregates were deleted because the cgroup no longer exists (container gone); their series end. [Development]",
-		Unit:        "{cgroups}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_cgroups_forgotten")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualKernelReceiverDecodeErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_decode_errors",
+		Name:        "otelcol_receiver_kernel_decode_errors",
 		Description: "Kernel map entries that could not be decoded and were skipped. [Development]",
 		Unit:        "{entries}",
 		Data: metricdata.Sum[int64]{
@@ -64,14 +32,46 @@ func AssertEqualKernelReceiverDecodeErrors(t *testing.T, tt *componenttest.Telem
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_decode_errors")
+	got, err := tt.GetMetric("otelcol_receiver_kernel_decode_errors")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualKernelReceiverPeerMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverKernelForgottenCgroups(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_peer_map_full",
+		Name:        "otelcol_receiver_kernel_forgotten_cgroups",
+		Description: "Cgroups whose kernel aggregates were deleted because the cgroup no longer exists (container gone); their series end. [Development]",
+		Unit:        "{cgroups}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_kernel_forgotten_cgroups")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverKernelLostCgroupPaths(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_kernel_lost_cgroup_paths",
+		Description: "New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]",
+		Unit:        "{cgroups}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_kernel_lost_cgroup_paths")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverKernelPeerMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_kernel_peer_map_full",
 		Description: "Kernel events not counted because the peers map was full (raise max_peers). [Development]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
@@ -80,15 +80,15 @@ func AssertEqualKernelReceiverPeerMapFull(t *testing.T, tt *componenttest.Teleme
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_peer_map_full")
+	got, err := tt.GetMetric("otelcol_receiver_kernel_peer_map_full")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualKernelReceiverPeerOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverKernelPeerOverflow(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_peer_overflow",
-		Description: "Kernel events folded into a cgroup's overflow peer because it exceeded max_peers_per_cgroup, or the cgroup map was full. [Development]",
+		Name:        "otelcol_receiver_kernel_peer_overflow",
+		Description: "Kernel events folded into a cgroup's overflow peer (network.peer.address overflow) because the cgroup exceeded max_peers_per_cgroup, or the cgroup map was full; non-zero means per-peer series of some container are incomplete. [Development]",
 		Unit:        "{events}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -96,14 +96,14 @@ func AssertEqualKernelReceiverPeerOverflow(t *testing.T, tt *componenttest.Telem
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_peer_overflow")
+	got, err := tt.GetMetric("otelcol_receiver_kernel_peer_overflow")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualKernelReceiverSocketMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverKernelSocketMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_socket_map_full",
+		Name:        "otelcol_receiver_kernel_socket_map_full",
 		Description: "Sockets not tracked (connect latency, connections by state) because the kernel's socket table had no free slot for them (raise max_sockets). [Development]",
 		Unit:        "{sockets}",
 		Data: metricdata.Sum[int64]{
@@ -112,14 +112,14 @@ func AssertEqualKernelReceiverSocketMapFull(t *testing.T, tt *componenttest.Tele
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_socket_map_full")
+	got, err := tt.GetMetric("otelcol_receiver_kernel_socket_map_full")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualKernelReceiverStateMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualReceiverKernelStateMapFull(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_kernel_receiver_state_map_full",
+		Name:        "otelcol_receiver_kernel_state_map_full",
 		Description: "Collections in which a (cgroup, netns) pair with open connections could not be remembered because max_state_entries pairs already were; its kernel.tcp.connections gauges are reported while non-zero but vanish instead of dropping to 0 (raise max_state_entries). [Development]",
 		Unit:        "{collections}",
 		Data: metricdata.Sum[int64]{
@@ -128,7 +128,23 @@ func AssertEqualKernelReceiverStateMapFull(t *testing.T, tt *componenttest.Telem
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_kernel_receiver_state_map_full")
+	got, err := tt.GetMetric("otelcol_receiver_kernel_state_map_full")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualReceiverKernelUnresolvedCgroups(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_receiver_kernel_unresolved_cgroups",
+		Description: "Cgroup ids seen in the kernel maps that could not be mapped to a path (cgroup removed before its path was learned, or the path index at max_cgroup_paths); each id is counted once. Their series carry vigil.cgroup.id but no path, container or pod. [Development]",
+		Unit:        "{cgroups}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_receiver_kernel_unresolved_cgroups")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

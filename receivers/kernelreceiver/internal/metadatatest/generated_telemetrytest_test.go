@@ -19,32 +19,36 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.KernelReceiverCgroupUnresolved.Add(context.Background(), 1)
-	tb.KernelReceiverCgroupsForgotten.Add(context.Background(), 1)
-	tb.KernelReceiverDecodeErrors.Add(context.Background(), 1)
-	tb.KernelReceiverPeerMapFull.Add(context.Background(), 1)
-	tb.KernelReceiverPeerOverflow.Add(context.Background(), 1)
-	tb.KernelReceiverSocketMapFull.Add(context.Background(), 1)
-	tb.KernelReceiverStateMapFull.Add(context.Background(), 1)
-	AssertEqualKernelReceiverCgroupUnresolved(t, testTel,
+	tb.ReceiverKernelDecodeErrors.Add(context.Background(), 1)
+	tb.ReceiverKernelForgottenCgroups.Add(context.Background(), 1)
+	tb.ReceiverKernelLostCgroupPaths.Add(context.Background(), 1)
+	tb.ReceiverKernelPeerMapFull.Add(context.Background(), 1)
+	tb.ReceiverKernelPeerOverflow.Add(context.Background(), 1)
+	tb.ReceiverKernelSocketMapFull.Add(context.Background(), 1)
+	tb.ReceiverKernelStateMapFull.Add(context.Background(), 1)
+	tb.ReceiverKernelUnresolvedCgroups.Add(context.Background(), 1)
+	AssertEqualReceiverKernelDecodeErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverCgroupsForgotten(t, testTel,
+	AssertEqualReceiverKernelForgottenCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverDecodeErrors(t, testTel,
+	AssertEqualReceiverKernelLostCgroupPaths(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverPeerMapFull(t, testTel,
+	AssertEqualReceiverKernelPeerMapFull(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverPeerOverflow(t, testTel,
+	AssertEqualReceiverKernelPeerOverflow(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverSocketMapFull(t, testTel,
+	AssertEqualReceiverKernelSocketMapFull(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualKernelReceiverStateMapFull(t, testTel,
+	AssertEqualReceiverKernelStateMapFull(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverKernelUnresolvedCgroups(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

@@ -1,0 +1,346 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ewmabaselineconnector
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// observeAll runs values, one per interval from t0, through one series and
+// returns the results.
+func observeAll(p *params, seasonal []slot, interval time.Duration, values []float64) (*series, []result) {
+	s := &series{}
+	out := make([]result, len(values))
+	for i, x := range values {
+		out[i] = s.observe(p, seasonal, t0.Add(time.Duration(i)*interval).UnixNano(), x)
+	}
+	return s, out
+}
+
+func noisy(n int, seed uint64, level, sd float64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = level + sd*rng.NormFloat64()
+	}
+	return out
+}
+
+// TestHalfLifeInSamples: with the default half-life in samples the same
+// data sampled every 10s or every hour gives the same baseline, and the
+// interval estimate follows the data's own interval.
+func TestHalfLifeInSamples(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule.For = 0 // `for` is data time: 1m is 6 samples at 10s, 1 at 1h
+	p := newParams(&rule)
+	require.Zero(t, p.ln2OverHalfLife, "the default memory is in samples")
+	values := noisy(500, 1, 100, 5)
+	for i := 300; i < len(values); i++ {
+		values[i] += 20 // a level shift the baseline must learn at the same pace
+	}
+	fast, fr := observeAll(&p, nil, 10*time.Second, values)
+	slow, sr := observeAll(&p, nil, time.Hour, values)
+	assert.Equal(t, int64(10*time.Second), fast.interval)
+	assert.Equal(t, int64(time.Hour), slow.interval)
+	for i := range values {
+		assert.InDelta(t, fr[i].baseline, sr[i].baseline, 1e-9, "sample %d", i)
+		assert.InDelta(t, fr[i].score, sr[i].score, 1e-9, "sample %d", i)
+	}
+	// A few missed samples barely move the interval estimate.
+	s := *slow
+	s.observe(&p, nil, s.lastTS+int64(5*time.Hour), 100)
+	assert.InEpsilon(t, float64(time.Hour), float64(s.interval), 0.15)
+}
+
+// TestSpikeDoesNotPoison: one spike of 50σ neither drags the baseline nor
+// widens the band much, so an anomaly of 6σ right after it is still seen;
+// with the unclipped update of the old detector it was hidden.
+func TestSpikeDoesNotPoison(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	values := noisy(400, 3, 100, 1)
+	values[300] = 150 // the spike
+	values[310] = 106 // a real 6σ anomaly soon after
+	s, res := observeAll(&p, nil, time.Minute, values)
+	before := res[300]
+	assert.Greater(t, before.score, 40.0, "the spike itself scores high")
+	assert.InDelta(t, before.baseline, res[301].baseline, 0.05, "the spike moves the baseline by at most α·huberC·σ")
+	assert.Less(t, res[309].sigma, 2*before.sigma, "σ widened by a bounded factor")
+	assert.Greater(t, res[310].score, rule.K, "the next anomaly is still above k")
+	assert.InDelta(t, 100, s.g.mean, 0.5)
+
+	// Without clipping (the old West/Finch update on the raw residual) the
+	// spike would have widened σ far more.
+	var raw ewma
+	raw.mean = 100
+	a := alpha(int64(time.Minute), p.ln2OverH(s))
+	vari := 1.0
+	raw.vari = vari
+	raw.update(50, 50, a)
+	clipped := ewma{mean: 100, vari: vari}
+	clipped.update(huberC, huberVarC, a)
+	assert.Greater(t, raw.vari, 1.5*clipped.vari)
+}
+
+// TestLevelShiftIsFollowed: a lasting shift alerts, then becomes the new
+// baseline (the robust update does not freeze it out forever).
+func TestLevelShiftIsFollowed(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	values := noisy(2000, 5, 100, 1)
+	for i := 500; i < len(values); i++ {
+		values[i] += 20
+	}
+	s, res := observeAll(&p, nil, time.Minute, values)
+	assert.Greater(t, res[500].score, 10.0)
+	assert.Less(t, res[len(res)-1].score, rule.ClearScore, "the shift is the new normal by the end")
+	assert.InDelta(t, 120, s.g.mean, 1)
+	assert.Equal(t, stateOK, s.state)
+}
+
+// TestSigmaFloor: the floor is the largest of the series' own resolution,
+// the relative and the absolute floor; a series that sat at exactly 0
+// scores at most maxScore, and no finite input scores above it.
+func TestSigmaFloor(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule.SigmaFloor.Relative = 0
+	p := newParams(&rule)
+
+	// Exactly 0 for a day, then one error: the score is bounded.
+	zeros := make([]float64, 1440)
+	s, res := observeAll(&p, nil, time.Minute, append(zeros, 1))
+	assert.Equal(t, maxScore, res[len(res)-1].score, "first move of a flat-zero series: capped, not 1e9")
+	assert.Equal(t, 1.0, s.resolution, "its resolution is now known")
+
+	// An integer counter that is mostly 0 with occasional 1s: the floor of
+	// one resolution step keeps a single 1 below k; a burst of 20 is not.
+	counts := make([]float64, 3000)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range counts {
+		if rng.IntN(100) == 0 {
+			counts[i] = 1
+		}
+	}
+	counts[2500], counts[2600] = 1, 20
+	_, res = observeAll(&p, nil, time.Minute, counts)
+	assert.Less(t, res[2500].score, rule.K, "a single count is not an anomaly")
+	assert.GreaterOrEqual(t, res[2500].sigma, 1.0, "σ ≥ one resolution step")
+	assert.Greater(t, res[2600].score, rule.K, "a burst is")
+
+	// The relative floor: 1% of the expected value.
+	rule.SigmaFloor.Relative = 0.01
+	p = newParams(&rule)
+	flat := make([]float64, 100)
+	for i := range flat {
+		flat[i] = 1e6
+	}
+	_, res = observeAll(&p, nil, time.Minute, flat)
+	assert.Equal(t, 1e4, res[99].sigma)
+}
+
+// TestScoreBound: whatever the finite input, the score is within [0, maxScore]
+// and the band finite.
+func TestScoreBound(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Warmup.Samples = 1
+	p := newParams(&rule)
+	rng := rand.New(rand.NewPCG(9, 10))
+	seasonal := make([]slot, p.slots)
+	var s series
+	ts := t0.UnixNano()
+	for i := range 20000 {
+		var x float64
+		switch i % 4 {
+		case 0:
+			x = 0
+		case 1:
+			x = rng.NormFloat64() * math.Pow(10, float64(rng.IntN(300)-150))
+		case 2:
+			x = math.Float64frombits(rng.Uint64())
+		default:
+			x = 1e-300
+		}
+		if !finite(x) {
+			continue
+		}
+		ts += int64(1 + rng.IntN(int(time.Hour)))
+		res := s.observe(&p, seasonal, ts, x)
+		if res.rejected || !res.emit {
+			continue
+		}
+		require.GreaterOrEqual(t, res.score, 0.0)
+		require.LessOrEqual(t, res.score, maxScore)
+		require.True(t, finite(res.baseline) && finite(res.sigma) && res.sigma > 0, "sample %d: %+v", i, res)
+	}
+}
+
+// TestSeasonalFromFirstPeriod: the slot offsets learned in the first day
+// are used on the second, so the daily swing is expected on day 2 already
+// (the old per-slot baselines waited for warmup_samples per slot, days at
+// 5-minute data), and an off-peak burst on day 2 is found.
+func TestSeasonalFromFirstPeriod(t *testing.T) {
+	t.Parallel()
+	const step = 5 * time.Minute
+	rng := rand.New(rand.NewPCG(11, 12))
+	shape := func(ts time.Time) float64 {
+		phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
+		return 100 + 50*math.Sin(phase)
+	}
+	burst := t0.Add(24*time.Hour + 18*time.Hour)
+	samples := regular(2*288, step, func(_ int, ts time.Time) float64 {
+		v := shape(ts) + 2*rng.NormFloat64()
+		if !ts.Before(burst) && ts.Before(burst.Add(time.Hour)) {
+			v += 40
+		}
+		return v
+	})
+	rule := testRule(func(r *RuleConfig) {
+		r.HalfLife = 0
+		r.For = 10 * time.Minute
+		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+	})
+	r := runGauge(t, rule, samples)
+	require.Equal(t, 1, r.count("firing"), "one alert, for the burst: %v", r.events)
+	fire, _ := r.first("firing")
+	assert.False(t, fire.ts.Before(burst), "not before the burst: %s", fire.ts)
+	assert.True(t, fire.ts.Before(burst.Add(time.Hour)))
+	// Day 2 outside the burst: the baseline follows the daily shape.
+	for ts := t0.Add(25 * time.Hour); ts.Before(burst); ts = ts.Add(time.Hour) {
+		assert.InDelta(t, shape(ts), r.baseline[ts.UnixNano()], 15, "baseline at %s", ts)
+	}
+
+	// No verdict during the first period: its shape is not known yet.
+	for _, e := range r.events {
+		assert.False(t, e.ts.Before(t0.Add(24*time.Hour)), "transition in the first period: %v", e)
+	}
+}
+
+// TestEvictionClock: eviction waits for max(idle_timeout, 3 intervals of
+// the series) on the wall clock, so a live hourly series survives the 1h
+// default between its own samples, and a 10s series that stopped goes after
+// idle_timeout.
+func TestEvictionClock(t *testing.T) {
+	t.Parallel()
+	e := newTestEngine(t, testRule(nil))
+	clock := time.Unix(1_000_000, 0)
+	e.now = func() time.Time { return clock }
+	hourly := regular(5, time.Hour, func(int, time.Time) float64 { return 1 })
+	fast := regular(5, 10*time.Second, func(int, time.Time) float64 { return 1 })
+	e.process(gaugeBatch(hourly, map[string]any{"host": "hourly"}))
+	e.process(gaugeBatch(fast, map[string]any{"host": "fast"}))
+	require.Equal(t, 2, e.index.len())
+
+	clock = clock.Add(61 * time.Minute) // both silent for just over idle_timeout (1h)
+	assert.Equal(t, 1, e.evictIdle(), "only the 10s series is idle")
+	var left series
+	e.index.each(func(_ uint64, idx int32) { left = e.slab[idx] })
+	assert.Equal(t, int64(time.Hour), left.interval)
+
+	// The hourly series' next sample arrives: not evicted in between.
+	e.process(gaugeBatch([]sample{{hourly[4].ts.Add(time.Hour), 1}}, map[string]any{"host": "hourly"}))
+	clock = clock.Add(2*time.Hour + 59*time.Minute)
+	assert.Equal(t, 0, e.evictIdle(), "silent for less than 3 of its intervals")
+	clock = clock.Add(2 * time.Minute)
+	assert.Equal(t, 1, e.evictIdle(), "silent for more than 3 of its intervals")
+}
+
+// TestSeriesKeyPinned pins the series key hash: the keys are persisted, so a
+// change of seriesKey, mapHash, pairHash or mix64 must come with a new state
+// format version (persist.go). If this test fails, bump stateMagic.
+func TestSeriesKeyPinned(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, uint64(0x6719a69fe8cf1676), keyCheckValue(), "keyCheckValue")
+
+	rule := testRule(func(r *RuleConfig) { r.Name = "errors"; r.Attributes = []string{"service.name", "http.route"} })
+	cr := &compiledRule{cfg: &rule, seed: ruleSeed(rule.Name)}
+	attrs := pcommon.NewMap()
+	attrs.PutStr("http.route", "/api")
+	attrs.PutInt("code", 500)
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "shop")
+	got := seriesKey(cr, xxhash.Sum64String("http.server.errors"), mapHash(res.Attributes()), attrs, res)
+	assert.Equal(t, uint64(0xc317fa85cf41bcf7), got, "selected attributes")
+	cr.cfg.Attributes = nil
+	got = seriesKey(cr, xxhash.Sum64String("http.server.errors"), mapHash(res.Attributes()), attrs, res)
+	assert.Equal(t, uint64(0x3f9faa9fde38a3f2), got, "all attributes")
+}
+
+// TestOldStateFormatDiscarded: an EWB1 file (or a file whose key check
+// differs) is not restored, with an error naming the reason.
+func TestOldStateFormatDiscarded(t *testing.T) {
+	t.Parallel()
+	rule := testRule(nil)
+	e := newTestEngine(t, rule)
+	e.process(gaugeBatch(regular(50, time.Second, func(int, time.Time) float64 { return 1 }), map[string]any{"host": "a"}))
+	e.mu.Lock()
+	good := e.encodeState()
+	e.mu.Unlock()
+
+	old := append([]byte("EWB1"), good[4:]...)
+	badKey := append([]byte{}, good...)
+	badKey[4] ^= 1
+	for name, data := range map[string][]byte{"EWB1": old, "key check": badKey} {
+		fresh := newTestEngine(t, rule)
+		fresh.mu.Lock()
+		n, err := fresh.decodeState(data)
+		fresh.mu.Unlock()
+		require.ErrorIs(t, err, errStateVersion, name)
+		assert.Zero(t, n, name)
+		assert.Zero(t, fresh.index.len(), name)
+	}
+	assert.ErrorContains(t, func() error {
+		fresh := newTestEngine(t, rule)
+		_, err := fresh.decodeState(old)
+		return err
+	}(), `"EWB1", this version reads "EWB2"`)
+
+	fresh := newTestEngine(t, rule)
+	n, err := fresh.decodeState(good)
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
+
+// TestImmediateScore: a lone sample above immediate_score fires at once and
+// resolves on the next normal sample; one above k but below it only goes
+// pending and is cancelled. The lone spike is clipped, not absorbed.
+func TestImmediateScore(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	values := noisy(400, 13, 100, 1)
+	values[300] = 108 // above k, below immediate_score
+	values[350] = 150 // far above immediate_score
+	s := &series{}
+	var trans []transition
+	var res []result
+	for i, x := range values {
+		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
+		res = append(res, r)
+		if r.trans != transNone {
+			trans = append(trans, r.trans)
+		}
+	}
+	assert.Equal(t, []transition{transPending, transCancelled, transFiring, transResolved}, trans)
+	assert.InDelta(t, res[350].baseline, res[351].baseline, 0.05, "the spike that fired was clipped")
+	assert.Less(t, res[351].sigma, 1.5*res[350].sigma)
+}

@@ -1,0 +1,285 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
+
+import (
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// label is a label name and value. prompb.Label carries gogo's bookkeeping
+// fields and takes twice the memory; labels are most of what a batch holds.
+type label struct{ Name, Value string }
+
+// nameResult is a cached otlptranslator name, or the error building it.
+type nameResult struct {
+	name string
+	err  error
+}
+
+// labelName caches the label name of an attribute key (see Translator.labelNames).
+func (t *Translator) labelName(k string) (string, error) {
+	if v, ok := t.labelNames.Load(k); ok {
+		r := v.(nameResult)
+		return r.name, r.err
+	}
+	name, err := t.labelNamer.Build(k)
+	if t.cachedNames.Load() < maxCachedNames {
+		if _, loaded := t.labelNames.LoadOrStore(k, nameResult{name, err}); !loaded {
+			t.cachedNames.Add(1)
+		}
+	}
+	return name, err
+}
+
+type metricKey struct {
+	name, unit string
+	typ        otlptranslator.MetricType
+}
+
+// metricName caches the otlptranslator name of a metric: building it splits
+// and joins the name and unit, several allocations per metric per export.
+func (t *Translator) metricName(m pmetric.Metric, typ otlptranslator.MetricType) (string, error) {
+	k := metricKey{m.Name(), m.Unit(), typ}
+	if v, ok := t.metricNames.Load(k); ok {
+		r := v.(nameResult)
+		return r.name, r.err
+	}
+	name, err := t.metricNamer.Build(otlptranslator.Metric{Name: k.name, Unit: k.unit, Type: typ})
+	if t.cachedNames.Load() < maxCachedNames {
+		if _, loaded := t.metricNames.LoadOrStore(k, nameResult{name, err}); !loaded {
+			t.cachedNames.Add(1)
+		}
+	}
+	return name, err
+}
+
+// maxCachedNames bounds the label and metric name caches together: past it,
+// names are built every time (an export with endless distinct keys).
+const maxCachedNames = 10000
+
+// resourceInfo holds what every series of one resource shares.
+type resourceInfo struct {
+	labels     []label // job, instance, resource labels if configured
+	targetInfo []label // target_info labels without __name__, nil if none
+	maxTs      int64
+}
+
+func (t *Translator) resourceInfo(r pcommon.Resource, drop func(kind, reason string, n int64)) *resourceInfo {
+	ri := &resourceInfo{}
+	attrs := r.Attributes()
+	name, hasName := attrs.Get("service.name")
+	job := ""
+	if hasName {
+		job = name.AsString()
+		if ns, ok := attrs.Get("service.namespace"); ok && ns.AsString() != "" {
+			job = ns.AsString() + "/" + job
+		}
+	}
+	instance := ""
+	if id, ok := attrs.Get("service.instance.id"); ok {
+		instance = id.AsString()
+	}
+	var extra []label
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		switch k {
+		case "service.name", "service.namespace", "service.instance.id":
+			return true
+		}
+		ln, err := t.labelName(k)
+		if err != nil {
+			if drop != nil {
+				drop(KindLabel, ReasonInvalidLabelName, 1)
+			}
+			return true
+		}
+		extra = addLabel(extra, ln, v.AsString())
+		return true
+	})
+	if job != "" {
+		ri.labels = addLabel(ri.labels, model.JobLabel, job)
+	}
+	if instance != "" {
+		ri.labels = addLabel(ri.labels, model.InstanceLabel, instance)
+	}
+	if t.set.TargetInfo && len(extra) > 0 {
+		ri.targetInfo = append(slices.Clone(ri.labels), extra...)
+	}
+	if t.set.ResourceToLabels {
+		for _, l := range extra {
+			if findLabel(ri.labels, l.Name) < 0 {
+				ri.labels = append(ri.labels, l)
+			}
+		}
+	}
+	return ri
+}
+
+// addLabel appends a label; a name seen before gets its values joined with
+// ";" as the compatibility specification requires for names that collide
+// after sanitisation. Empty values are omitted (Prometheus treats them as absent).
+func addLabel(lbls []label, name, val string) []label {
+	if val == "" {
+		return lbls
+	}
+	if !utf8.ValidString(val) {
+		val = strings.ToValidUTF8(val, "\uFFFD")
+	}
+	if i := findLabel(lbls, name); i >= 0 {
+		lbls[i].Value += ";" + val
+		return lbls
+	}
+	return append(lbls, label{Name: name, Value: val})
+}
+
+func findLabel(lbls []label, name string) int {
+	for i := range lbls {
+		if lbls[i].Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// baseLabels returns the labels of the data point's family: __name__ is the
+// family name, without _bucket/_sum/_count or quantile/le. All series derived
+// from one data point share it, and so the shard.
+func (t *Translator) baseLabels(dst []label, dp dpRef, drop func(kind, reason string, n int64)) ([]label, bool) {
+	name := dp.name
+	if name == "" { // Filter path: compute the name again.
+		typ, ok := metricType(dp.metric)
+		if !ok {
+			return nil, false
+		}
+		n, err := t.metricName(dp.metric, typ)
+		if err != nil || n == "" {
+			return nil, false
+		}
+		name = n
+	}
+	lbls := append(dst, label{Name: model.MetricNameLabel, Value: name})
+	dp.attrs().Range(func(k string, v pcommon.Value) bool {
+		ln, err := t.labelName(k)
+		if err != nil {
+			if drop != nil {
+				drop(KindLabel, ReasonInvalidLabelName, 1)
+			}
+			return true
+		}
+		if ln == model.MetricNameLabel {
+			return true
+		}
+		lbls = addLabel(lbls, ln, v.AsString())
+		return true
+	})
+	if t.set.ScopeLabels {
+		if n := dp.scope.Name(); n != "" && findLabel(lbls, otlptranslator.ScopeNameLabelKey) < 0 {
+			lbls = addLabel(lbls, otlptranslator.ScopeNameLabelKey, n)
+		}
+		if v := dp.scope.Version(); v != "" && findLabel(lbls, otlptranslator.ScopeVersionLabelKey) < 0 {
+			lbls = addLabel(lbls, otlptranslator.ScopeVersionLabelKey, v)
+		}
+	}
+	for _, l := range dp.res.labels {
+		if i := findLabel(lbls, l.Name); i >= 0 {
+			lbls[i].Value = l.Value // job/instance and resource labels win over data point attributes
+		} else {
+			lbls = append(lbls, l)
+		}
+	}
+	return t.finishLabels(lbls), true
+}
+
+// finishLabels adds external labels that are not set and sorts by name.
+func (t *Translator) finishLabels(lbls []label) []label {
+	for _, l := range t.external {
+		if findLabel(lbls, l.Name) < 0 {
+			lbls = append(lbls, l)
+		}
+	}
+	slices.SortFunc(lbls, func(a, b label) int { return strings.Compare(a.Name, b.Name) })
+	return lbls
+}
+
+func hashLabels(lbls []label) uint64 {
+	// One Sum64 over a stack buffer is several times faster than streaming
+	// every name and value through a Digest.
+	var arr [512]byte
+	b := arr[:0]
+	for _, l := range lbls {
+		b = appendHashed(b, l.Name, l.Value)
+	}
+	return xxhash.Sum64(b)
+}
+
+// appendHashed appends one label to the bytes hashLabels and seriesKey.hash sum.
+func appendHashed(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, 0xff)
+	b = append(b, value...)
+	return append(b, 0xff)
+}
+
+func labelsEqual(a, b []label) bool {
+	return slices.EqualFunc(a, b, func(x, y label) bool { return x.Name == y.Name && x.Value == y.Value })
+}
+
+// labelCursor walks the labels of a series in name order (base with
+// __name__ set to name and extra inserted, replacing a label of that name)
+// without building them. It is a cursor rather than a
+// callback because a callback that appends to a buffer pays a GC write
+// barrier on every label (measured: a fifth of the encoding time).
+type labelCursor struct {
+	base  []label
+	name  string
+	extra label
+	i     int
+	added bool
+}
+
+func newCursor(base []label, name string, extra label) labelCursor {
+	return labelCursor{base: base, name: name, extra: extra, added: extra.Name == ""}
+}
+
+// next returns the next label; ok is false at the end.
+func (c *labelCursor) next() (name, value string, ok bool) {
+	for c.i < len(c.base) {
+		l := &c.base[c.i]
+		if !c.added && l.Name > c.extra.Name {
+			c.added = true
+			return c.extra.Name, c.extra.Value, true
+		}
+		c.i++
+		switch {
+		case !c.added && l.Name == c.extra.Name: // replaced by extra
+		case l.Name == model.MetricNameLabel:
+			return l.Name, c.name, true
+		default:
+			return l.Name, l.Value, true
+		}
+	}
+	if !c.added {
+		c.added = true
+		return c.extra.Name, c.extra.Value, true
+	}
+	return "", "", false
+}
+
+// appendLabels appends the labels a cursor walks.
+func appendLabels(dst []label, c labelCursor) []label {
+	for {
+		n, v, ok := c.next()
+		if !ok {
+			return dst
+		}
+		dst = append(dst, label{Name: n, Value: v})
+	}
+}

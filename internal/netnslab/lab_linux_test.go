@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package netnslab
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDrop: with loss at b's ingress, a bulk transfer from a retransmits
+// (the kernel's own counters say so); with loss at a's egress too, some of
+// the retransmits fail to leave (TCPRetransFail), which is what the kernel
+// receiver's retransmit test relies on.
+func TestDrop(t *testing.T) {
+	l := New(t)
+	const port = 5001
+	l.DropIngress(l.NsB, "vb", port, 10)
+	l.DropEgress(l.NsA, "va", port, 30)
+	var wg sync.WaitGroup
+	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
+	got := Serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
+	c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
+	require.NoError(t, err)
+	buf := make([]byte, 64<<10)
+	for range 64 {
+		_, err := c.Write(buf)
+		require.NoError(t, err)
+	}
+	require.NoError(t, CloseAfterPeer(c))
+	require.Equal(t, int64(64*len(buf)), <-got)
+	after, afterExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
+	t.Logf("RetransSegs %d OutSegs %d TCPRetransFail %d TCPLossProbes %d", Delta(after, before, "RetransSegs"), Delta(after, before, "OutSegs"), Delta(afterExt, beforeExt, "TCPRetransFail"), Delta(afterExt, beforeExt, "TCPLossProbes"))
+	require.Positive(t, Delta(after, before, "RetransSegs"))
+	require.Positive(t, Delta(afterExt, beforeExt, "TCPRetransFail"))
+}
