@@ -24,7 +24,7 @@ import (
 // generator produces: run `go generate ./dashboards/`.
 func TestGeneratedUpToDate(t *testing.T) {
 	for name, d := range All() {
-		want, err := d.Marshal()
+		want, err := Marshal(d)
 		require.NoError(t, err)
 		got, err := os.ReadFile(name)
 		require.NoError(t, err)

@@ -132,7 +132,7 @@ func GatewayHealth() *Dashboard {
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, exporter) (rate(otelcol_exporter_prometheusremotewrite_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{exporter}}")))
 	b.add(12, 8, timeseries("Export latency (OTLP/HTTP clients)", "p99 duration of HTTP requests the collector's HTTP clients make (otelhttp instrumentation, telemetry level detailed).", "s",
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, server_address) (rate(http_client_request_duration_seconds_bucket{%s}[$__rate_interval])))`, inst), "p99 {{server_address}}")))
-	return b.d
+	return b.build()
 }
 
 // signalName maps the self-metric item name to the otel_signal label value.
@@ -195,7 +195,7 @@ func KernelNetwork() *Dashboard {
 	b.add(12, 8, timeseries("Overflow series by pod", "Events per second in each pod's overflow peer (network.peer.address=\"overflow\"): connect attempts and retransmitted segments whose peer was not kept.", "cps",
 		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mConnectAttempts, kernelSel), "attempts {{k8s_namespace_name}}/{{k8s_pod_name}}"),
 		q(fmt.Sprintf(`sum by (k8s_namespace_name, k8s_pod_name) (rate(%s{%s, network_peer_address="overflow"}[$__rate_interval]))`, mRetrans, kernelSel), "retransmits {{k8s_namespace_name}}/{{k8s_pod_name}}")))
-	return b.d
+	return b.build()
 }
 
 // Anomalies shows the EWMA baselines: the tracked value with its band, the
@@ -209,14 +209,7 @@ func Anomalies() *Dashboard {
 		datasourceVar(VarJaeger, "Jaeger")
 	// The connector names its outputs <input>[_rate|_mean|_count_rate]_{baseline,upper,lower,score,alert};
 	// Prometheus adds the unit suffix (e.g. _per_second, _ratio) after that.
-	b.d.Templating.List = append(b.d.Templating.List, &Variable{
-		Name: "metric", Label: "Tracked series", Type: "query", Datasource: dsRef(VarPrometheus),
-		Query:      map[string]any{"query": `label_values({__name__=~".+_score(_ratio)?"}, __name__)`, "refId": "PrometheusVariableQueryEditor-VariableQuery", "qryType": 1},
-		Definition: `label_values({__name__=~".+_score(_ratio)?"}, __name__)`,
-		Regex:      `/^(.+)_score(_ratio)?$/`, Refresh: 2, IncludeAll: true, AllValue: ".+", Multi: true, Sort: 1,
-		Current: map[string]any{"selected": true, "text": []string{"All"}, "value": []string{"$__all"}},
-		Options: []any{},
-	})
+	b.queryVar("metric", "Tracked series", `label_values({__name__=~".+_score(_ratio)?"}, __name__)`, `/^(.+)_score(_ratio)?$/`, ".+")
 
 	b.row("Baselines")
 	band := timeseries("$metric: value, baseline and band", "The tracked series with its EWMA baseline and the band mean ± k·σ around it, one panel per tracked series. The value line is the input metric itself, so it shows for gauge rules; counter and histogram rules track a derived rate or mean, drawn by the band alone.", "short",
@@ -242,7 +235,7 @@ func Anomalies() *Dashboard {
 		// Every Loki stream Vigil writes has a level label (from the severity);
 		// alert_rule is structured metadata (see the chart's loki exporter).
 		`{level=~".+"} | alert_rule=~".+"`))
-	return b.d
+	return b.build()
 }
 
 // ServiceOverview is the RED view from the span_metrics connector, with
@@ -267,14 +260,12 @@ func ServiceOverview() *Dashboard {
 		q(fmt.Sprintf(`histogram_quantile(0.5, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p50 {{service_name}}"),
 		q(fmt.Sprintf(`histogram_quantile(0.95, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p95 {{service_name}}"),
 		q(fmt.Sprintf(`histogram_quantile(0.99, sum by (le, service_name) (rate(%s_bucket{%s}[$__rate_interval])))`, mDuration, redSel), "p99 {{service_name}}"))
-	for _, t := range dur.Targets {
-		t.Exemplar = true
-	}
+	dur.exemplars = true
 	b.add(12, 8, dur)
 	b.add(12, 8, timeseries("Mean duration by operation", "Average span duration per operation.", "ms",
 		q(fmt.Sprintf(`sum by (service_name, span_name) (rate(%[1]s_sum{%[2]s}[$__rate_interval])) / sum by (service_name, span_name) (rate(%[1]s_count{%[2]s}[$__rate_interval]))`, mDuration, redSel), "{{service_name}} {{span_name}}")))
 
 	b.row("Traces")
 	b.add(24, 8, traces("Recent traces (Jaeger)", "The latest traces of the selected service, from Jaeger.", "$service", ""))
-	return b.d
+	return b.build()
 }

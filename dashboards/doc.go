@@ -9,11 +9,11 @@
 // committed and shipped by the Helm chart. Regenerate with `go generate
 // ./dashboards/`; TestGeneratedUpToDate fails when the JSON is stale.
 //
-// The Grafana Foundation SDK (github.com/grafana/grafana-foundation-sdk/go)
-// is the library for this, but the module proxy here serves no version of
-// it, so the few parts of the dashboard model Vigil uses are written out
-// below; the JSON follows Grafana's dashboard schema (schemaVersion 39,
-// Grafana >= 10).
+// The dashboards are built with the Grafana Foundation SDK
+// (github.com/grafana/grafana-foundation-sdk/go v0.0.22, Apache-2.0), Grafana's
+// dashboard model generated from its schemas (schemaVersion 42); model.go
+// holds Vigil's conventions on top of it (datasource variables, layout, panel
+// styles, and the Jaeger search query, which the SDK has no type for).
 //
 // Every query is written against what Vigil really emits; the e2e test
 // test/e2e/dashboards_test.go runs each one against real Prometheus and Loki.

@@ -381,9 +381,8 @@ func TestChartDefault(t *testing.T) {
 			resources[res] = true
 		}
 	}
-	for _, res := range []string{"pods", "namespaces", "replicasets", "jobs"} {
-		assert.Truef(t, resources[res], "ClusterRole must allow reading %s", res)
-	}
+	// Pods only: what k8s_attributes watches for the names the chart extracts.
+	assert.Equal(t, map[string]bool{"pods": true}, resources, "ClusterRole resources")
 	require.Len(t, r.bindings, 1)
 	b := r.bindings[0]
 	assert.Equal(t, r.clusterRoles[0].Name, b.RoleRef.Name)
@@ -476,12 +475,37 @@ func TestChartOptions(t *testing.T) {
 				c := r.daemonSets[0].Spec.Template.Spec.Containers[0]
 				assert.Empty(t, capsAdded(c), "no capabilities without the kernel receiver")
 				m := mounts(c)
-				for _, p := range kernelMounts {
-					assert.NotContains(t, m, p)
+				assert.NotContains(t, m, "/sys/kernel/btf")
+				assert.NotContains(t, m, "/sys/kernel/tracing")
+				// The cgroup receiver (on by default) still reads the cgroup files.
+				if assert.Contains(t, m, "/sys/fs/cgroup") {
+					assert.True(t, m["/sys/fs/cgroup"].ReadOnly)
 				}
 				cfg := config(t, r.configMap(t, release+"-agent"))
 				assert.NotContains(t, cfg.Receivers, "kernel")
 				assert.NotContains(t, cfg.Connectors, "ewma_baseline")
+				assert.Contains(t, cfg.Receivers, "cgroup")
+			},
+		},
+		{
+			name: "kernel and cgroup disabled",
+			sets: []string{"agent.kernel.enabled=false", "agent.cgroup.enabled=false"},
+			check: func(t *testing.T, r rendered) {
+				m := mounts(r.daemonSets[0].Spec.Template.Spec.Containers[0])
+				for _, p := range kernelMounts {
+					assert.NotContains(t, m, p)
+				}
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.NotContains(t, cfg.Receivers, "cgroup")
+				assert.NotContains(t, cfg.Service.Pipelines["metrics"].Receivers, "cgroup")
+			},
+		},
+		{
+			name: "cgroup receiver by default",
+			check: func(t *testing.T, r rendered) {
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.Contains(t, cfg.Receivers, "cgroup")
+				assert.Contains(t, cfg.Service.Pipelines["metrics"].Receivers, "cgroup")
 			},
 		},
 		{
@@ -511,6 +535,20 @@ func TestChartOptions(t *testing.T) {
 			check: func(t *testing.T, r rendered) {
 				c := r.daemonSets[0].Spec.Template.Spec.Containers[0]
 				assert.Equal(t, "921MiB", envByName(c)["GOMEMLIMIT"].Value) // 90% of 1024MiB
+			},
+		},
+		{
+			name: "k8sAttributes extraRules",
+			sets: []string{"k8sAttributes.extraRules[0].apiGroups[0]=", "k8sAttributes.extraRules[0].resources[0]=namespaces",
+				"k8sAttributes.extraRules[0].verbs={get,list,watch}"},
+			check: func(t *testing.T, r rendered) {
+				require.Len(t, r.clusterRoles, 1)
+				rules := r.clusterRoles[0].Rules
+				require.Len(t, rules, 2)
+				assert.Equal(t, []string{"pods"}, rules[0].Resources)
+				assert.Equal(t, []string{""}, rules[1].APIGroups)
+				assert.Equal(t, []string{"namespaces"}, rules[1].Resources)
+				assert.Equal(t, []string{"get", "list", "watch"}, rules[1].Verbs)
 			},
 		},
 		{
@@ -545,6 +583,27 @@ func TestChartOptions(t *testing.T) {
 
 				require.Len(t, r.pdbs, 1)
 				assert.Equal(t, d.Spec.Selector.MatchLabels, r.pdbs[0].Spec.Selector.MatchLabels)
+
+				// The gateway runs as its own account, bound to no role and
+				// with no token mounted: it makes no API calls, so it must
+				// not share the agent's read access to every pod.
+				gwSA := d.Spec.Template.Spec.ServiceAccountName
+				agentSA := r.daemonSets[0].Spec.Template.Spec.ServiceAccountName
+				assert.Equal(t, release+"-gateway", gwSA)
+				assert.NotEqual(t, agentSA, gwSA, "gateway and agent must not share a service account")
+				if assert.NotNil(t, d.Spec.Template.Spec.AutomountServiceAccountToken) {
+					assert.False(t, *d.Spec.Template.Spec.AutomountServiceAccountToken, "gateway pods mount no token")
+				}
+				var names []string
+				for _, sa := range r.serviceAccounts {
+					names = append(names, sa.Name)
+				}
+				assert.ElementsMatch(t, []string{agentSA, gwSA}, names)
+				for _, b := range r.bindings {
+					for _, s := range b.Subjects {
+						assert.NotEqualf(t, gwSA, s.Name, "ClusterRoleBinding %s binds the gateway's account", b.Name)
+					}
+				}
 
 				headless := r.service(release + "-gateway-headless")
 				require.NotNil(t, headless)

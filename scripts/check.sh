@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# check.sh: gofmt, go vet, and that the committed generated code matches its
+# check.sh: gofmt, go vet, that the committed generated code matches its
 # sources (components.go from builder-config.yaml; mdatagen output from each
-# metadata.yaml; bpf2go output from the C sources).
+# metadata.yaml; bpf2go output from the C sources), and the licence and
+# version gate (check-licenses.sh: no AGPL, GPL or SSPL module in vigil or in
+# what the scripts build, THIRD_PARTY.md current, README's versions = pins).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -13,4 +15,5 @@ bash scripts/gen-components.sh >/dev/null
 git diff --exit-code -- cmd/gateway/components.go || { echo "components.go is stale: run make generate-components"; exit 1; }
 bash scripts/check-mdatagen.sh
 bash scripts/check-bpf2go.sh
+bash scripts/check-licenses.sh
 echo "checks ok"

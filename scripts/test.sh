@@ -28,6 +28,7 @@ phase() { # name cmd...
 
 for step in "${TOOLCHAIN_STEPS[@]}"; do phase "toolchain:$step" bash scripts/toolchain.sh install "$step"; done
 for step in "${BACKEND_STEPS[@]}"; do phase "backends:$step" bash scripts/backends.sh install "$step"; done
+phase k8s bash scripts/k8s.sh install
 phase checks bash scripts/check.sh
 phase unit go test -race -count=1 ./...
 phase e2e go test -tags e2e -count=1 -v -timeout 45m ./test/e2e/

@@ -21,7 +21,7 @@ func main() {
 
 func run() error {
 	for name, d := range dashboards.All() {
-		b, err := d.Marshal()
+		b, err := dashboards.Marshal(d)
 		if err != nil {
 			return err
 		}

@@ -32,6 +32,7 @@ loki:
 {{- define "vigil.agentConfig" -}}
 {{- $gw := .Values.gateway.enabled -}}
 {{- $kernel := .Values.agent.kernel.enabled -}}
+{{- $cgroup := .Values.agent.cgroup.enabled -}}
 {{- $ewma := and $kernel .Values.agent.ewmaBaseline.enabled -}}
 {{- $k8s := .Values.k8sAttributes.enabled -}}
 {{- $spans := .Values.spanMetrics.enabled -}}
@@ -52,6 +53,12 @@ receivers:
   kernel:
     collection_interval: {{ .Values.agent.kernel.collectionInterval }}
     cgroup_root: /sys/fs/cgroup
+{{- end }}
+{{- if $cgroup }}
+  cgroup:
+    collection_interval: {{ .Values.agent.cgroup.collectionInterval }}
+    cgroup_root: /sys/fs/cgroup
+    scope: {{ .Values.agent.cgroup.scope }}
 {{- end }}
 processors:
   memory_limiter:
@@ -153,7 +160,7 @@ service:
       processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
       exporters: [{{ if $gw }}load_balancing/traces{{ else }}jaeger{{ end }}{{ if $spans }}, span_metrics{{ end }}]
     metrics:
-      receivers: [otlp{{ if and $kernel (not $ewma) }}, kernel{{ end }}]
+      receivers: [otlp{{ if and $kernel (not $ewma) }}, kernel{{ end }}{{ if $cgroup }}, cgroup{{ end }}]
       processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
       exporters: [{{ if $gw }}load_balancing/metrics{{ else }}prometheusremotewrite{{ end }}]
 {{- if or $spans $ewma }}

@@ -39,6 +39,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+vigil.gatewayServiceAccountName: the gateway's own account. It is bound to no
+role: the gateway does not talk to the API server, so it must not hold the
+agent's read access to every pod.
+*/}}
+{{- define "vigil.gatewayServiceAccountName" -}}
+{{- if .Values.gateway.serviceAccount.create -}}
+{{- default (printf "%s-gateway" (include "vigil.fullname" .) | trunc 63 | trimSuffix "-") .Values.gateway.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.gateway.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "vigil.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}

@@ -1,0 +1,387 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// podFixture is a pod the test creates with the owner chain a Deployment
+// controller would make (Deployment → ReplicaSet → Pod), since none runs.
+type podFixture struct {
+	namespace, name, node, ip, app string
+}
+
+// TestK8sEnrichmentByConnection runs vigil with the chart's rendered agent
+// configuration, authenticated to the real API server as the agent's
+// service account, and sends OTLP/HTTP from a network namespace whose
+// addresses are pod IPs. Data from the pod on the agent's node carries that
+// pod's metadata; data from a pod on another node carries none (the agent
+// watches only its node's pods).
+func TestK8sEnrichmentByConnection(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a network namespace")
+	}
+	cp := startControlPlane(t)
+
+	// The chart's agent, without the kernel receiver and span metrics (this
+	// test is about k8s_attributes on OTLP), installed for its
+	// ServiceAccount and RBAC.
+	sets := []string{"agent.kernel.enabled=false", "spanMetrics.enabled=false"}
+	if _, err := cp.helm(append([]string{"install", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...); err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := cp.helm(append([]string{"template", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentConfig := renderedConfigMap(t, manifest, "vigil-agent")
+
+	// Addresses: a /24 no route of this host uses, the agent on .1 (its
+	// "pod IP"), the pods on .5 (node-1, the agent's node) and .6 (node-2).
+	subnet := freeSubnet(t)
+	agentIP, localIP, remoteIP := subnet+".1", subnet+".5", subnet+".6"
+	netns := makeNetns(t, agentIP, localIP, remoteIP)
+
+	shop := "shop"
+	cp.kubectlAdmin(t, nil, "create", "namespace", shop)
+	cp.kubectlAdmin(t, nil, "-n", shop, "create", "serviceaccount", "default")
+	for _, node := range []string{"node-1", "node-2"} {
+		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
+	}
+	local := podFixture{namespace: shop, name: "checkout-7d9f8b6c5d-x2v4q", node: "node-1", ip: localIP, app: "checkout"}
+	remote := podFixture{namespace: shop, name: "payments-5c6d7e8f9a-k8j7h", node: "node-2", ip: remoteIP, app: "payments"}
+	localUID := cp.createPod(t, local)
+	cp.createPod(t, remote)
+
+	// The rendered config, with only what a host outside a pod needs
+	// changed: the API server is reached with the agent's kubeconfig
+	// (auth_type kubeConfig instead of the in-cluster serviceAccount files),
+	// the exporters are the debug exporter (no backends), the queue
+	// directory is a temp dir, and k8s_attributes waits for its first sync.
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(agentConfig), &cfg); err != nil {
+		t.Fatalf("agent config: %v\n%s", err, agentConfig)
+	}
+	procs := cfg["processors"].(map[string]any)
+	k8s := procs["k8s_attributes"].(map[string]any)
+	k8s["auth_type"] = "kubeConfig"
+	k8s["wait_for_metadata"] = true
+	k8s["wait_for_metadata_timeout"] = "60s"
+	cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)["directory"] = t.TempDir()
+	cfg["exporters"] = map[string]any{"debug": map[string]any{"verbosity": "detailed"}}
+	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
+		p.(map[string]any)["exporters"] = []any{"debug"}
+	}
+	cfgBytes, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfgPath, cfgBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	log := startVigilAgent(t, cfgPath, []string{
+		"KUBECONFIG=" + cp.env["VIGIL_K8S_AGENT_KUBECONFIG"],
+		"K8S_NODE_NAME=node-1",
+		"K8S_POD_IP=" + agentIP,
+		"K8S_POD_NAME=vigil-agent-abcde",
+		"K8S_NAMESPACE=" + cp.ns,
+	}, agentIP)
+
+	// One span, one gauge and one log record from each pod's address.
+	for _, p := range []podFixture{local, remote} {
+		for _, signal := range []string{"traces", "metrics", "logs"} {
+			body := otlpJSON(signal, "marker-"+p.app)
+			out, err := exec.Command("ip", "netns", "exec", netns, "curl", "-sS", "--fail-with-body", "--interface", p.ip,
+				"-H", "Content-Type: application/json", "--data-binary", body,
+				fmt.Sprintf("http://%s:4318/v1/%s", agentIP, signal)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("OTLP %s from %s: %v\n%s", signal, p.ip, err, out)
+			}
+		}
+	}
+
+	// The debug exporter prints each resource's attributes before its
+	// spans/metrics/logs; three resources carry each marker.
+	blocks := func(marker string) []string {
+		var got []string
+		for _, b := range strings.Split(log.String(), "ResourceSpans #") {
+			for _, bb := range strings.Split(b, "ResourceMetrics #") {
+				for _, bbb := range strings.Split(bb, "ResourceLog #") {
+					if strings.Contains(bbb, "Str("+marker+")") {
+						got = append(got, bbb)
+					}
+				}
+			}
+		}
+		return got
+	}
+	waitFor(t, 60*time.Second, "vigil prints the six resources", func() bool {
+		return len(blocks("marker-checkout")) >= 3 && len(blocks("marker-payments")) >= 3
+	})
+	want := map[string]string{
+		"k8s.pod.name":        local.name,
+		"k8s.pod.uid":         localUID,
+		"k8s.namespace.name":  shop,
+		"k8s.deployment.name": local.app,
+		"k8s.node.name":       "node-1",
+	}
+	t.Logf("a resource from pod %s, as vigil exported it:\n%s", local.name, blocks("marker-checkout")[0])
+	for _, b := range blocks("marker-checkout") {
+		for k, v := range want {
+			if !strings.Contains(b, fmt.Sprintf("%s: Str(%s)", k, v)) {
+				t.Errorf("data from pod %s (%s) lacks %s=%s:\n%s", local.name, local.ip, k, v, b)
+			}
+		}
+	}
+	// The chart's role is enough for this configuration: no list or watch
+	// was refused (client-go logs "forbidden" for a refused informer).
+	if strings.Contains(log.String(), "forbidden") {
+		t.Errorf("the API server refused a request of the agent:\n%s", log.String())
+	}
+	for _, b := range blocks("marker-payments") {
+		if strings.Contains(b, "k8s.pod.name") || strings.Contains(b, remote.name) {
+			t.Errorf("data from pod %s on node-2 was enriched by the node-1 agent:\n%s", remote.name, b)
+		}
+	}
+}
+
+// createPod creates a Deployment, its ReplicaSet and one pod owned by it on
+// p.node, then sets the pod's IP through the status subresource (there is
+// no kubelet). It returns the pod's UID.
+func (cp *controlPlane) createPod(t *testing.T, p podFixture) string {
+	t.Helper()
+	hash := strings.Split(p.name, "-")[1]
+	dep := fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s, namespace: %[2]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata: {labels: {app: %[1]s}}
+    spec: {containers: [{name: app, image: example.invalid/app:1}]}
+`, p.app, p.namespace)
+	depUID := strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(dep), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
+	rs := fmt.Sprintf(`apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: %[1]s-%[3]s
+  namespace: %[2]s
+  labels: {app: %[1]s, pod-template-hash: %[3]s}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: %[1]s, uid: %[4]s, controller: true}]
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: %[1]s, pod-template-hash: %[3]s}}
+  template:
+    metadata: {labels: {app: %[1]s, pod-template-hash: %[3]s}}
+    spec: {containers: [{name: app, image: example.invalid/app:1}]}
+`, p.app, p.namespace, hash, depUID)
+	rsUID := strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(rs), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
+	pod := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %[5]s
+  namespace: %[2]s
+  labels: {app: %[1]s, pod-template-hash: %[3]s}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: %[1]s-%[3]s, uid: %[4]s, controller: true}]
+spec:
+  nodeName: %[6]s
+  containers: [{name: app, image: example.invalid/app:1}]
+`, p.app, p.namespace, hash, rsUID, p.name, p.node)
+	uid := strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(pod), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
+	status := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}]}}`, p.ip, p.ip)
+	cp.kubectlAdmin(t, nil, "-n", p.namespace, "patch", "pod", p.name, "--subresource=status", "--type=merge", "-p", status)
+	return uid
+}
+
+// renderedConfigMap returns data["config.yaml"] of the named ConfigMap in
+// a rendered manifest.
+func renderedConfigMap(t *testing.T, manifest []byte, name string) string {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(manifest))
+	for {
+		var obj struct {
+			Kind     string `yaml:"kind"`
+			Metadata struct {
+				Name string `yaml:"name"`
+			} `yaml:"metadata"`
+			Data map[string]string `yaml:"data"`
+		}
+		if err := dec.Decode(&obj); err != nil {
+			t.Fatalf("no ConfigMap %s with config.yaml in the rendered chart (%v)", name, err)
+		}
+		if obj.Kind == "ConfigMap" && obj.Metadata.Name == name && obj.Data["config.yaml"] != "" {
+			return obj.Data["config.yaml"]
+		}
+	}
+}
+
+// freeSubnet picks a 10.x.y.0/24 that no route or address of this host
+// overlaps, so the test's network namespace cannot capture other traffic.
+func freeSubnet(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-4", "route", "show", "table", "all").Output()
+	if err != nil {
+		t.Fatalf("ip route: %v", err)
+	}
+	var nets []*net.IPNet
+	for _, f := range strings.Fields(string(out)) {
+		if _, n, err := net.ParseCIDR(f); err == nil {
+			nets = append(nets, n)
+		} else if ip := net.ParseIP(f); ip != nil && ip.To4() != nil {
+			nets = append(nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(32, 32)})
+		}
+	}
+	for y := 0; y < 256; y++ {
+		cand := net.IPv4(10, 243, byte((y*37+11)%256), 0)
+		cn := &net.IPNet{IP: cand, Mask: net.CIDRMask(24, 32)}
+		free := true
+		for _, n := range nets {
+			if n.Contains(cand) || cn.Contains(n.IP) {
+				free = false
+				break
+			}
+		}
+		if free {
+			return strings.TrimSuffix(cand.String(), ".0")
+		}
+	}
+	t.Fatal("no free 10.243.y.0/24")
+	return ""
+}
+
+// makeNetns makes a network namespace joined to this one by a veth pair:
+// hostIP on this side, podIPs inside. It is removed when the test ends.
+func makeNetns(t *testing.T, hostIP string, podIPs ...string) string {
+	t.Helper()
+	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
+	ns, host, peer := "vigil-k8s-"+suffix, "vk8s"+suffix, "vk8sp"+suffix
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("ip", "netns", "add", ns)
+	t.Cleanup(func() {
+		_ = exec.Command("ip", "link", "del", host).Run()
+		_ = exec.Command("ip", "netns", "del", ns).Run()
+	})
+	run("ip", "link", "add", host, "type", "veth", "peer", "name", peer)
+	run("ip", "link", "set", peer, "netns", ns)
+	run("ip", "addr", "add", hostIP+"/24", "dev", host)
+	run("ip", "link", "set", host, "up")
+	for _, ip := range podIPs {
+		run("ip", "netns", "exec", ns, "ip", "addr", "add", ip+"/24", "dev", peer)
+	}
+	run("ip", "netns", "exec", ns, "ip", "link", "set", peer, "up")
+	run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startVigilAgent runs vigil with cfgPath and env until the test ends, and
+// waits for its OTLP/HTTP receiver on ip:4318 (the chart's port). Receivers
+// start last, after k8s_attributes has synced its first pod list
+// (wait_for_metadata), so data sent from then on finds the pods.
+func startVigilAgent(t *testing.T, cfgPath string, env []string, ip string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, vigilBin, "--config", cfgPath)
+	cmd.Env = append(os.Environ(), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("starting vigil: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cancel()
+		<-exited
+		if t.Failed() {
+			t.Logf("vigil output:\n%s", out.String())
+		}
+	})
+	waitFor(t, 90*time.Second, "vigil's OTLP/HTTP receiver", func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("vigil exited:\n%s", out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", ip+":4318", time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
+	return out
+}
+
+// waitFor polls cond until it holds, failing the test after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", limit, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// otlpJSON is an OTLP/JSON request with one span, gauge point or log
+// record, its resource carrying marker as service.name.
+func otlpJSON(signal, marker string) string {
+	now := time.Now().UnixNano()
+	res := fmt.Sprintf(`{"attributes":[{"key":"service.name","value":{"stringValue":%q}}]}`, marker)
+	var s string
+	switch signal {
+	case "traces":
+		s = fmt.Sprintf(`{"resourceSpans":[{"resource":%s,"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"checkout","kind":2,"startTimeUnixNano":"%d","endTimeUnixNano":"%d"}]}]}]}`, res, now-1e6, now)
+	case "metrics":
+		s = fmt.Sprintf(`{"resourceMetrics":[{"resource":%s,"scopeMetrics":[{"metrics":[{"name":"e2e.k8s.gauge","gauge":{"dataPoints":[{"asDouble":1,"timeUnixNano":"%d"}]}}]}]}]}`, res, now)
+	default:
+		s = fmt.Sprintf(`{"resourceLogs":[{"resource":%s,"scopeLogs":[{"logRecords":[{"timeUnixNano":"%d","body":{"stringValue":"hello"}}]}]}]}`, res, now)
+	}
+	return s
+}
