@@ -136,6 +136,12 @@ type RuleConfig struct {
 	// waiting for `for` (a short spike on a coarse series is a single
 	// sample). Must be ≥ k; 0 turns it off. Default 12.
 	ImmediateScore float64 `mapstructure:"immediate_score"`
+	// ScoreSuppression is how many samples after a sample scored above k the
+	// `_score` output reports the score × suppressedScoreFactor, so one
+	// excursion is one peak of `_score`, not a run of them. The alert state
+	// machine, the log records and Alertmanager always see the full score.
+	// 0 turns it off. Default 50.
+	ScoreSuppression int `mapstructure:"score_suppression"`
 	// SigmaFloor bounds σ from below.
 	SigmaFloor SigmaFloorConfig `mapstructure:"sigma_floor"`
 	// Seasonality keeps an offset per slot of the period (default: daily, 24
@@ -154,8 +160,9 @@ type RuleConfig struct {
 type WarmupConfig struct {
 	// Samples is the number of samples seen. Default 30.
 	Samples int `mapstructure:"samples"`
-	// Duration is the time since the first sample (data time). Default 0;
-	// with seasonality at least one period.
+	// Duration is the time since the first sample (data time). Default 0.
+	// With seasonality, during the first period a sample is also judged
+	// only once its slot has 10 samples.
 	Duration time.Duration `mapstructure:"duration"`
 }
 
@@ -205,18 +212,21 @@ func (a *AlertmanagerConfig) Unmarshal(conf *confmap.Conf) error {
 }
 
 const (
-	defaultMaxSeries       = 100_000
-	defaultIdleTimeout     = time.Hour
-	defaultPersistInterval = 5 * time.Minute
-	defaultHalfLifeSamples = 100
-	defaultK               = 4.0
-	defaultClearScore      = 3.0
-	defaultWarmupSamples   = 30
-	defaultFor             = time.Minute
-	defaultImmediateScore  = 12.0
-	defaultFloorRelative   = 0.01
-	defaultFloorAbsolute   = 1e-9
-	defaultSeasonSlots     = 24
+	defaultMaxSeries        = 100_000
+	defaultIdleTimeout      = time.Hour
+	defaultPersistInterval  = 5 * time.Minute
+	defaultHalfLifeSamples  = 100
+	defaultK                = 4.0
+	defaultClearScore       = 3.0
+	defaultWarmupSamples    = 30
+	defaultFor              = time.Minute
+	defaultImmediateScore   = 12.0
+	defaultScoreSuppression = 50
+	// maxScoreSuppression keeps the suppression counter in a uint16.
+	maxScoreSuppression  = math.MaxUint16
+	defaultFloorRelative = 0.01
+	defaultFloorAbsolute = 1e-9
+	defaultSeasonSlots   = 24
 	// defaultSeasonHalfLifePeriods is seasonality.half_life's default, in periods.
 	defaultSeasonHalfLifePeriods = 3
 	defaultResendInterval        = time.Minute
@@ -246,15 +256,16 @@ func createDefaultConfig() component.Config {
 // NewDefaultRuleConfig returns a rule with every default filled in.
 func NewDefaultRuleConfig() RuleConfig {
 	return RuleConfig{
-		Value:           ValueGauge,
-		HalfLifeSamples: defaultHalfLifeSamples,
-		K:               defaultK,
-		ClearScore:      defaultClearScore,
-		Direction:       DirectionBoth,
-		Warmup:          WarmupConfig{Samples: defaultWarmupSamples},
-		For:             defaultFor,
-		ImmediateScore:  defaultImmediateScore,
-		SigmaFloor:      SigmaFloorConfig{Relative: defaultFloorRelative, Absolute: defaultFloorAbsolute},
+		Value:            ValueGauge,
+		HalfLifeSamples:  defaultHalfLifeSamples,
+		K:                defaultK,
+		ClearScore:       defaultClearScore,
+		Direction:        DirectionBoth,
+		Warmup:           WarmupConfig{Samples: defaultWarmupSamples},
+		For:              defaultFor,
+		ImmediateScore:   defaultImmediateScore,
+		ScoreSuppression: defaultScoreSuppression,
+		SigmaFloor:       SigmaFloorConfig{Relative: defaultFloorRelative, Absolute: defaultFloorAbsolute},
 		Seasonality: configoptional.Some(SeasonalityConfig{
 			Period: 24 * time.Hour,
 			Slots:  defaultSeasonSlots,
@@ -339,6 +350,9 @@ func (r *RuleConfig) Validate() error {
 	}
 	if r.ImmediateScore != 0 && (!(r.ImmediateScore >= r.K) || math.IsInf(r.ImmediateScore, 0)) {
 		errs = append(errs, fmt.Errorf("`immediate_score` (%v) must be 0 (off) or a finite number ≥ `k` (%v)", r.ImmediateScore, r.K))
+	}
+	if r.ScoreSuppression < 0 || r.ScoreSuppression > maxScoreSuppression {
+		errs = append(errs, fmt.Errorf("`score_suppression` (%d) must be between 0 (off) and %d samples", r.ScoreSuppression, maxScoreSuppression))
 	}
 	if r.Warmup.Samples < 1 {
 		errs = append(errs, fmt.Errorf("`warmup.samples` (%d) must be at least 1", r.Warmup.Samples))

@@ -103,6 +103,7 @@ func TestBadConfigs(t *testing.T) {
 			"`sigma_floor.absolute` (0) must be a finite number greater than 0, so a flat series never divides by zero",
 		}},
 		{file: "bad_half_life_samples.yaml", validate: []string{"`half_life_samples` (0) must be between 1 and 1000000 when `half_life` is 0"}},
+		{file: "bad_score_suppression.yaml", validate: []string{"`score_suppression` (-1) must be between 0 (off) and 65535 samples"}},
 		{file: "bad_value.yaml", unmarshal: `invalid value "p99": must be one of gauge, counter_rate, histogram_mean, histogram_count_rate`},
 		{file: "bad_seasonality.yaml", validate: []string{"`seasonality.slots` (7) must divide `seasonality.period` (24h0m0s) evenly"}},
 		{file: "bad_alertmanager.yaml", validate: []string{

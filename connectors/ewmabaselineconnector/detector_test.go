@@ -114,6 +114,46 @@ func TestLevelShiftIsFollowed(t *testing.T) {
 	assert.Equal(t, stateOK, s.state)
 }
 
+// TestSecondShiftSeen: an hourly level with 5% noise steps by −35% twice,
+// 235 samples apart. The first step fires; the level adopts it within a few
+// samples without inflating σ, so the second step fires too (with the plain
+// unclipped updates it left σ ×3 and the second step scored below 3).
+func TestSecondShiftSeen(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	p := newParams(&rule)
+	rng := rand.New(rand.NewPCG(1, 2))
+	values := make([]float64, 672)
+	a, b := 268, 504
+	for i := range values {
+		level := 50.0
+		if i >= a {
+			level *= 0.65
+		}
+		if i >= b {
+			level *= 0.65
+		}
+		values[i] = level * (1 + 0.05*rng.NormFloat64())
+	}
+	s := &series{}
+	var firing []int
+	var res []result
+	for i, x := range values {
+		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x)
+		res = append(res, r)
+		if r.trans == transFiring {
+			firing = append(firing, i)
+		}
+	}
+	require.Len(t, firing, 2, "one alert per step")
+	assert.InDelta(t, a, firing[0], 2)
+	assert.InDelta(t, b, firing[1], 2)
+	assert.Zero(t, s.adopt)
+	assert.InDelta(t, 50*0.65*0.65, s.g.mean, 1, "the level followed both steps")
+	assert.Less(t, res[b-1].sigma, 1.7*0.05*50*0.65, "σ before the second step is near the noise at the new level (×2 without adoption)")
+}
+
 // TestSigmaFloor: the floor is the largest of the series' own resolution,
 // the relative and the absolute floor; a series that sat at exactly 0
 // scores at most maxScore, and no finite input scores above it.
@@ -228,9 +268,44 @@ func TestSeasonalFromFirstPeriod(t *testing.T) {
 		assert.InDelta(t, shape(ts), r.baseline[ts.UnixNano()], 15, "baseline at %s", ts)
 	}
 
-	// No verdict during the first period: its shape is not known yet.
+	// No false alert during the first period, while its shape is learnt.
 	for _, e := range r.events {
 		assert.False(t, e.ts.Before(t0.Add(24*time.Hour)), "transition in the first period: %v", e)
+	}
+}
+
+// TestSeasonalFirstPeriodVerdicts: during the first period a sample is
+// judged once its slot has slotWarmSamples samples. A burst at hour 12 of
+// the first day fires on a 1-minute series (60 samples per hourly slot); on
+// a 15-minute series (4 per slot) the first day has no verdict at all.
+func TestSeasonalFirstPeriodVerdicts(t *testing.T) {
+	t.Parallel()
+	burst := t0.Add(12*time.Hour + 20*time.Minute)
+	gen := func(step time.Duration) []sample {
+		rng := rand.New(rand.NewPCG(13, 14))
+		return regular(int(36*time.Hour/step), step, func(_ int, ts time.Time) float64 {
+			phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
+			v := 100 + 50*math.Sin(phase) + 2*rng.NormFloat64()
+			if !ts.Before(burst) && ts.Before(burst.Add(30*time.Minute)) {
+				v += 40
+			}
+			return v
+		})
+	}
+	rule := testRule(func(r *RuleConfig) {
+		r.HalfLife = 0
+		r.For = 5 * time.Minute
+		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+	})
+	r := runGauge(t, rule, gen(time.Minute))
+	require.Equal(t, 1, r.count("firing"), "one alert, for the burst: %v", r.events)
+	fire, _ := r.first("firing")
+	assert.False(t, fire.ts.Before(burst), "not before the burst: %s", fire.ts)
+	assert.True(t, fire.ts.Before(burst.Add(30*time.Minute)), "during the burst, in the first day: %s", fire.ts)
+
+	coarse := runGauge(t, rule, gen(15*time.Minute))
+	for _, e := range coarse.events {
+		assert.False(t, e.ts.Before(t0.Add(24*time.Hour)), "15 m: transition in the first period: %v", e)
 	}
 }
 
@@ -311,7 +386,7 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 		fresh := newTestEngine(t, rule)
 		_, err := fresh.decodeState(old)
 		return err
-	}(), `"EWB1", this version reads "EWB2"`)
+	}(), `"EWB1", this version reads "EWB3"`)
 
 	fresh := newTestEngine(t, rule)
 	n, err := fresh.decodeState(good)
@@ -343,4 +418,77 @@ func TestImmediateScore(t *testing.T) {
 	assert.Equal(t, []transition{transPending, transCancelled, transFiring, transResolved}, trans)
 	assert.InDelta(t, res[350].baseline, res[351].baseline, 0.05, "the spike that fired was clipped")
 	assert.Less(t, res[351].sigma, 1.5*res[350].sigma)
+}
+
+func TestScoreSuppression(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule.ImmediateScore = 0
+	rule.For = 0
+	rule.ScoreSuppression = 20
+	p := newParams(&rule)
+	values := noisy(400, 13, 100, 1)
+	values[300] = 150 // opens the suppression
+	values[310] = 150 // inside it: reported damped, still fires
+	values[350] = 150 // after it: reported in full
+	s := &series{}
+	var res []result
+	for i, x := range values {
+		res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x))
+	}
+	for _, i := range []int{300, 350} {
+		assert.Greater(t, res[i].score, rule.K, "sample %d", i)
+		assert.Equal(t, res[i].score, res[i].reported, "sample %d is reported in full", i)
+	}
+	assert.Greater(t, res[310].score, rule.K)
+	assert.InDelta(t, res[310].score*suppressedScoreFactor, res[310].reported, 1e-12, "inside the suppression")
+	assert.Equal(t, transFiring, res[310].trans, "the alert sees the full score")
+	for i := 301; i <= 320; i++ {
+		assert.InDelta(t, res[i].score*suppressedScoreFactor, res[i].reported, 1e-12, "sample %d", i)
+	}
+	assert.Equal(t, res[321].score, res[321].reported, "the suppression lasts score_suppression samples")
+
+	rule.ScoreSuppression = 0
+	p = newParams(&rule)
+	s = &series{}
+	for i, x := range values {
+		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
+		require.Equal(t, r.score, r.reported, "0 turns it off (sample %d)", i)
+	}
+}
+
+// TestAdoptionTwoSidedOnly: a +30σ burst of 30 samples. A two-sided rule
+// adopts it (the level reaches the burst, and the return could alert); a
+// one-sided rule cannot report the return, so its level only follows the
+// unclipped EWMA while firing and comes back near the old level afterwards.
+func TestAdoptionTwoSidedOnly(t *testing.T) {
+	t.Parallel()
+	run := func(dir Direction) (res []result, s *series) {
+		rule := NewDefaultRuleConfig()
+		rule.HalfLife = time.Minute
+		rule.K, rule.ClearScore, rule.Direction, rule.For, rule.ImmediateScore = 4, 2, dir, 3*time.Second, 0
+		rule.Seasonality = configoptional.None[SeasonalityConfig]()
+		rule.Warmup.Samples = 20
+		p := newParams(&rule)
+		rng := rand.New(rand.NewPCG(7, 11))
+		s = &series{}
+		for i := 0; i < 330; i++ {
+			v := 100 + rng.NormFloat64()
+			if i >= 240 && i < 270 {
+				v += 30
+			}
+			res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Second).UnixNano(), v))
+		}
+		return res, s
+	}
+	up, _ := run(DirectionUp)
+	assert.Equal(t, transFiring, up[243].trans)
+	for i := 244; i <= 247; i++ {
+		assert.NotEqual(t, transResolved, up[i].trans, "one-sided: still firing at %d", i)
+	}
+	assert.InDelta(t, 105, up[329].baseline, 10, "one-sided: back near the old level")
+
+	both, _ := run(DirectionBoth)
+	assert.InDelta(t, 130, both[269].baseline, 3, "two-sided: the burst was adopted")
 }

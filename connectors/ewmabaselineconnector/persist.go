@@ -19,16 +19,16 @@ import (
 // State persistence: the whole table is one value under stateKey in the
 // storage extension, in a small versioned binary format (little endian):
 //
-//	"EWB2" u64 keyCheck u32 nrules { str name, u64 fingerprint }
+//	"EWB3" u64 keyCheck u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
-//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev,
+//	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev, i8 adopt, u16 supp,
 //	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
 //
 // The version covers everything a saved series depends on: the layout of the
 // statistics (EWB1 held per-slot mean/variance of the statistics before the
-// robust detector) and the series key. keyCheck is seriesKey of a fixed probe
+// robust detector; EWB2 had no score-suppression counter and adoption flag) and the series key. keyCheck is seriesKey of a fixed probe
 // series (keyCheckValue): if the key hash ever changes, saved keys would no
 // longer match their series, so a file whose keyCheck differs is discarded
 // as a whole (TestSeriesKeyPinned pins both). A file of another version is
@@ -41,7 +41,7 @@ import (
 
 const (
 	stateKey   = "ewma_baseline_state"
-	stateMagic = "EWB2"
+	stateMagic = "EWB3"
 	// maxStateStrLen bounds a decoded string (labels) so corrupt input cannot
 	// ask for a huge allocation.
 	maxStateStrLen = 1 << 16
@@ -124,6 +124,8 @@ func (e *engine) encodeState() []byte {
 		w.u8(uint8(s.state))
 		w.u8(s.dtype)
 		w.u8(boolByte(s.hasPrev))
+		w.u8(uint8(s.adopt))
+		w.u16(s.supp)
 		seasonal := e.seasonOf(s)
 		w.u16(uint16(len(seasonal)))
 		for _, sl := range seasonal {
@@ -249,6 +251,8 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		s.prev, s.prev2 = r.f64(), r.f64()
 		s.samples = r.u32()
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
+		s.adopt = int8(r.u8())
+		s.supp = r.u16()
 		nslots := int(r.u16())
 		if nslots > 0 {
 			if nslots > maxSeasonSlots {
@@ -309,7 +313,7 @@ func validRestored(s *series, seasonal []slot) bool {
 	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !(s.weight >= 0 && s.weight <= 1) ||
 		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
 		!finite(s.tail) || s.tail < 0 ||
-		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring {
+		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring || s.adopt < -1 || s.adopt > 1 {
 		return false
 	}
 	for i := range seasonal {

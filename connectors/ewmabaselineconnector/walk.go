@@ -213,7 +213,7 @@ func (e *engine) observePoint(b *batch, r *compiledRule, ri uint16, m pmetric.Me
 	}
 	if representable && len(r.emit) > 0 {
 		b.sc.recs = append(b.sc.recs, outRec{dp: pt.dp, ts: pt.ts,
-			vals: [numOutputs]float64{res.baseline, upper, lower, res.score, alert}})
+			vals: [numOutputs]float64{res.baseline, upper, lower, res.reported, alert}})
 	}
 	if res.trans != transNone {
 		b.trans[res.trans]++
