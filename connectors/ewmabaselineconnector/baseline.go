@@ -419,9 +419,12 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	// reads as a score of k·sum/cusumH, and the verdict is the larger of
 	// that and the residual's own score. The variance CUSUM likewise
 	// accumulates the squared standardised residual's excess over
-	// varDelta and scores k·sum/varH. They run from the warm-up on
-	// (before it σ means little).
-	if s.samples >= p.warmSamples && ts-s.firstTS >= p.warmDur {
+	// varDelta and scores k·sum/varH. They run once verdicts start
+	// (warm-up, and in a seasonal series' first period its slot's first
+	// samples): before, σ and the offsets mean little and the sums would
+	// carry that into the first verdicts. (Same figures on both
+	// benchmarks as running them from the warm-up alone.)
+	if warm {
 		zc := min(max(dev, -huberC), huberC)
 		s.cusUp = float32(max(0, float64(s.cusUp)+zc-cusumDelta))
 		s.cusDown = float32(max(0, float64(s.cusDown)-zc-cusumDelta))
