@@ -25,6 +25,11 @@ log() { echo "$(date -u +%H:%M:%S) helm.sh: $*" >&2; }
 
 install_helm() {
   if [ -x "$bin" ]; then log "helm $HELM_VERSION cached"; return; fi
+  # One build at a time: a second caller waits, then finds it cached.
+  mkdir -p "$CACHE"
+  exec {lock}>"$CACHE/.build-helm-$HELM_VERSION.lock"
+  flock "$lock"
+  if [ -x "$bin" ]; then log "helm $HELM_VERSION cached"; return; fi
   log "building helm $HELM_VERSION from $module (takes a few minutes on 2 cores)"
   mkdir -p "$dir"
   local tmp

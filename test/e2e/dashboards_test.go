@@ -263,7 +263,10 @@ func TestDashboardQueries(t *testing.T) {
 	hasKernel := slices.Contains(comps["receivers"], "kernel")
 	kernelRecv, kernelIn := "", ""
 	if hasKernel {
-		kernelRecv = "  kernel:\n    collection_interval: 2s"
+		// A peer budget per cgroup that driveTCP exceeds on purpose (after
+		// the lossy transfer has its own peer), so that the overflow panels
+		// have data.
+		kernelRecv = fmt.Sprintf("  kernel:\n    collection_interval: 2s\n    max_peers_per_cgroup: %d", overflowPeerBudget)
 		kernelIn = ", kernel"
 	}
 	cfg := strings.NewReplacer(
@@ -696,8 +699,9 @@ func checkAlertRecordsLinkToJaeger(t *testing.T, rule string, traceID pcommon.Tr
 
 // driveTCP makes TCP connections the kernel receiver counts: connects to a
 // closed port (failures, resets), connects to a listener (attempts,
-// successes), and a bulk transfer across a lossy veth pair in a network
-// namespace of its own (retransmits).
+// successes), a bulk transfer across a lossy veth pair in a network
+// namespace of its own (retransmits), and then connects to more distinct
+// peers than the cgroup may have (overflow).
 func driveTCP(t *testing.T) {
 	t.Helper()
 	closed := closedPort(t)
@@ -729,13 +733,30 @@ func driveTCP(t *testing.T) {
 		_, _ = c.Write([]byte("hello"))
 		c.Close()
 	}
-	lossyTransfer(t)
+	// The lossy transfer to port 9777 has its own peer; then more distinct
+	// peers (closed ports) than the cgroup's budget, so the excess folds
+	// into the "overflow" peer; then a second lossy transfer, to port 9778,
+	// whose retransmits land on the overflow peer. The overflow panels show
+	// both.
+	lossyTransfer(t, 9777, func() {
+		for range overflowPeerBudget + 50 {
+			if c, err := net.DialTimeout("tcp", closedPort(t), time.Second); err == nil {
+				c.Close()
+			}
+		}
+	}, 9778)
 }
 
+// overflowPeerBudget is the dashboards run's max_peers_per_cgroup: above the
+// peers the run itself makes before driveTCP's last step (vigil's, the
+// telemetrygen clients', the lossy transfer's), below what that step adds.
+const overflowPeerBudget = 200
+
 // lossyTransfer sends 4 MiB to a listener in a new network namespace over a
-// veth pair, where nftables drops 10% of the segments, so TCP retransmits.
-// It needs root, iproute2 and nftables.
-func lossyTransfer(t *testing.T) {
+// veth pair, where nftables drops 10% of the segments, so TCP retransmits;
+// steps are destination ports (one transfer each, in order) and functions
+// run between them. It needs root, iproute2 and nftables.
+func lossyTransfer(t *testing.T, steps ...any) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Errorf("lossy transfer for the retransmit panels needs root")
@@ -767,48 +788,59 @@ func lossyTransfer(t *testing.T) {
 		// the netem qdisc is often not built into CI kernels).
 		{"ip", "netns", "exec", ns, "nft", "add", "table", "inet", "vdash"},
 		{"ip", "netns", "exec", ns, "nft", "add", "chain", "inet", "vdash", "in", "{ type filter hook input priority 0; }"},
-		{"ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "vdash", "in", "tcp", "dport", "9777", "numgen", "random", "mod", "10", "0", "drop"},
+		{"ip", "netns", "exec", ns, "nft", "add", "rule", "inet", "vdash", "in", "tcp", "dport", "{ 9777, 9778 }", "numgen", "random", "mod", "10", "0", "drop"},
 	} {
 		if err := run(cmd...); err != nil {
 			t.Errorf("lossy transfer setup: %v", err)
 			return
 		}
 	}
-	// The listener runs inside the namespace: a copy of this test binary is
-	// not needed, python3's socket module is enough and is on the CI image.
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "python3", "-c",
-		`import socket
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.251.77.2", 9777)); s.listen(4)
+	transfer := func(port int) {
+		// The listener runs inside the namespace: a copy of this test binary
+		// is not needed, python3's socket module is enough and is on the CI
+		// image.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		srv := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "python3", "-c", fmt.Sprintf(
+			`import socket
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("10.251.77.2", %d)); s.listen(4)
 c,_=s.accept()
-while c.recv(65536): pass`)
-	if err := srv.Start(); err != nil {
-		t.Errorf("lossy transfer: listener: %v", err)
-		return
-	}
-	defer func() { _ = srv.Wait() }()
-	var c net.Conn
-	var err error
-	for range 50 {
-		if c, err = net.DialTimeout("tcp", "10.251.77.2:9777", 2*time.Second); err == nil {
-			break
+while c.recv(65536): pass`, port))
+		if err := srv.Start(); err != nil {
+			t.Errorf("lossy transfer: listener: %v", err)
+			return
 		}
-		time.Sleep(100 * time.Millisecond)
+		defer func() { _ = srv.Wait() }()
+		var c net.Conn
+		var err error
+		for range 50 {
+			if c, err = net.DialTimeout("tcp", fmt.Sprintf("10.251.77.2:%d", port), 2*time.Second); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if err != nil {
+			t.Errorf("lossy transfer: dial: %v", err)
+			return
+		}
+		_ = c.SetDeadline(time.Now().Add(45 * time.Second))
+		buf := make([]byte, 64<<10)
+		for range 64 {
+			if _, err := c.Write(buf); err != nil {
+				t.Errorf("lossy transfer: write: %v", err)
+				break
+			}
+		}
+		c.Close()
 	}
-	if err != nil {
-		t.Errorf("lossy transfer: dial: %v", err)
-		return
-	}
-	_ = c.SetDeadline(time.Now().Add(45 * time.Second))
-	buf := make([]byte, 64<<10)
-	for range 64 {
-		if _, err := c.Write(buf); err != nil {
-			t.Errorf("lossy transfer: write: %v", err)
-			break
+	for _, st := range steps {
+		switch st := st.(type) {
+		case int:
+			transfer(st)
+		case func():
+			st()
 		}
 	}
-	c.Close()
 }
 
 // TestHelmChartConfigValidates renders the Helm chart (default values and

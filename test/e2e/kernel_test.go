@@ -96,7 +96,7 @@ service:
 		_ = c.Close()
 		got <- n
 	})
-	beforeA, beforeB := l.SNMP(l.NsA), l.SNMP(l.NsB)
+	beforeA, beforeB, beforeExtA := l.SNMP(l.NsA), l.SNMP(l.NsB), l.TCPExt(l.NsA)
 	c, err := l.Dial(l.NsA, net.JoinHostPort(l.AddrB, strconv.Itoa(bulkPort)))
 	if err != nil {
 		t.Fatal(err)
@@ -121,12 +121,22 @@ service:
 		}
 	}
 
+	// Retransmitted segments: the receiver counts what the kernel counts in
+	// TcpRetransSegs, except a retransmit whose transmission failed late with
+	// an error code the early exits of __tcp_retransmit_skb also use
+	// (-ENOMEM, -EHOSTUNREACH, -EINVAL: see retransmit_counted in
+	// ebpf/tcpstats/tcpstats_hooks.h and the receiver's README). Such a
+	// retransmit is in the kernel's TCPRetransFail, so the kernel's count
+	// minus the receiver's must lie in [0, ΔTCPRetransFail]; a difference is
+	// logged. With 50 % loss at a's egress TCPRetransFail is large, so the
+	// test demands the exact count first and falls back to the bound only
+	// after waiting the whole minute for it.
+	retransExpr := fmt.Sprintf(`sum(kernel_tcp_retransmitted_segments_total{network_peer_address=%q})`, l.AddrB)
 	checks := []struct {
 		name, expr string
 		want       func() float64
 	}{
-		{"retransmitted segments == TcpRetransSegs(a)",
-			fmt.Sprintf(`sum(kernel_tcp_retransmitted_segments_total{network_peer_address=%q})`, l.AddrB),
+		{"retransmitted segments == TcpRetransSegs(a)", retransExpr,
 			func() float64 { return float64(l.SNMP(l.NsA)["RetransSegs"] - beforeA["RetransSegs"]) }},
 		{"connect failures == refused connects",
 			fmt.Sprintf(`sum(kernel_tcp_connect_failures_total{network_peer_address=%q,network_peer_port="%d"})`, l.AddrB, closedPort),
@@ -138,8 +148,11 @@ service:
 			fmt.Sprintf(`sum(kernel_tcp_connect_successes_total{network_peer_address=%q,network_peer_port="%d"})`, l.AddrB, bulkPort),
 			func() float64 { return 1 }},
 	}
-	Eventually(t, 60*time.Second, func() (bool, string) {
-		for _, c := range checks {
+	check := func(strict bool) (bool, string) {
+		for i, c := range checks {
+			if i == 0 && !strict {
+				continue // checked against its bound in the cleanup above
+			}
 			want := c.want()
 			s, err := promQuery(PrometheusURL, c.expr)
 			if err != nil {
@@ -151,5 +164,31 @@ service:
 			}
 		}
 		return true, ""
-	})
+	}
+	// The exact count first, for the whole minute; then the other checks, and
+	// the retransmit count against its documented bound.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok, msg := check(true)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("exact counts not met after 1m0s: %s", msg)
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	Eventually(t, 5*time.Second, func() (bool, string) { return check(false) })
+	kernel := l.SNMP(l.NsA)["RetransSegs"] - beforeA["RetransSegs"]
+	failed := netnslab.Delta(l.TCPExt(l.NsA), beforeExtA, "TCPRetransFail")
+	s, err := promQuery(PrometheusURL, retransExpr)
+	if err != nil || len(s) != 1 {
+		t.Fatalf("retransmitted segments: %v %v", s, err)
+	}
+	counted := int64(s[0].Value)
+	t.Logf("retransmitted segments: receiver %d, kernel TcpRetransSegs %d, TCPRetransFail %d", counted, kernel, failed)
+	if counted > kernel || kernel-counted > failed {
+		t.Errorf("retransmitted segments: receiver %d outside [TcpRetransSegs − TCPRetransFail, TcpRetransSegs] = [%d, %d]", counted, kernel-failed, kernel)
+	}
 }
