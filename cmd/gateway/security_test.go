@@ -530,21 +530,46 @@ func TestOTLPReceiverBearerToken(t *testing.T) {
 	}
 }
 
-// TestExporterHopTLSBearerToken: vigil A's otlp exporter sends over TLS with
-// a bearer token (bearertokenauth/client) to vigil B, whose receiver
-// requires TLS and the token; B accepts every span sent to A.
+// TestExporterHopTLSBearerToken: vigil A's otlp_grpc or otlp_http exporter
+// sends over TLS with a bearer token (bearertokenauth/client), and in one
+// case a client certificate, to vigil B, whose receiver requires TLS, the
+// token and (then) a certificate of the CA; B accepts every span sent to A.
 func TestExporterHopTLSBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		exporter string // otlp_grpc or otlp_http
+		mutual   bool   // B requires a client certificate; A presents one
+	}{
+		{"grpc TLS and token", "otlp_grpc", false},
+		{"grpc mTLS and token", "otlp_grpc", true},
+		{"http TLS and token", "otlp_http", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) { testExporterHop(t, tt.exporter, tt.mutual) })
+	}
+}
+
+func testExporterHop(t *testing.T, exporter string, mutual bool) {
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "test")
 	server := ca.issue(t, dir, "gateway", true)
 	const token = "hop-token"
 
 	bGRPC, bHTTP, bMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
-	bCfg := tlsReceiverConfig(t, bGRPC, bHTTP, bMetrics, server, "",
+	tlsExtra, clientTLS := "", ""
+	if mutual {
+		client := ca.issue(t, dir, "agent", false)
+		tlsExtra = "          client_ca_file: " + ca.certPEM + "\n"
+		clientTLS = fmt.Sprintf("\n      cert_file: %s\n      key_file: %s", client.certFile, client.keyFile)
+	}
+	bCfg := tlsReceiverConfig(t, bGRPC, bHTTP, bMetrics, server, tlsExtra,
 		"        auth:\n          authenticator: bearertokenauth/server\n", authExtensions)
 	bCfg = strings.Replace(bCfg, "  pipelines:", "  extensions: [bearertokenauth/server]\n  pipelines:", 1)
 	b := startVigil(t, bCfg, bMetrics, []string{"VIGIL_TEST_TOKEN=" + token}, bGRPC, bHTTP)
 
+	endpoint, transport := bGRPC, "grpc"
+	if exporter == "otlp_http" {
+		endpoint, transport = "https://"+bHTTP, "http"
+	}
 	aGRPC, aMetrics := freeAddr(t), freeAddr(t)
 	aCfg := fmt.Sprintf(`extensions:
   bearertokenauth/client:
@@ -555,10 +580,10 @@ receivers:
       grpc:
         endpoint: %s
 exporters:
-  otlp_grpc/gateway:
+  %s/gateway:
     endpoint: %s
     tls:
-      ca_file: %s
+      ca_file: %s%s
     auth:
       authenticator: bearertokenauth/client
 service:
@@ -566,8 +591,8 @@ service:
 %s  pipelines:
     traces:
       receivers: [otlp]
-      exporters: [otlp_grpc/gateway]
-`, aGRPC, bGRPC, ca.certPEM, telemetryConfig(t, aMetrics))
+      exporters: [%s/gateway]
+`, aGRPC, exporter, endpoint, ca.certPEM, clientTLS, telemetryConfig(t, aMetrics), exporter)
 	a := startVigil(t, aCfg, aMetrics, []string{"VIGIL_TEST_TOKEN=" + token}, aGRPC)
 
 	const n = 7
@@ -581,8 +606,8 @@ service:
 		time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	if got := b.metric(t, "otelcol_receiver_accepted_spans_total", `transport="grpc"`); got != n {
-		t.Errorf("gateway B accepted %v spans, want %d", got, n)
+	if got := b.metric(t, "otelcol_receiver_accepted_spans_total", `transport="`+transport+`"`); got != n {
+		t.Errorf("gateway B accepted %v spans over %s, want %d", got, transport, n)
 	}
 	if got := a.metric(t, "otelcol_exporter_sent_spans_total"); got != n {
 		t.Errorf("agent A sent %v spans, want %d", got, n)
