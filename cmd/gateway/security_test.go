@@ -24,6 +24,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -614,5 +620,133 @@ service:
 	}
 	if got := a.metric(t, "otelcol_exporter_send_failed_spans_total"); got != 0 {
 		t.Errorf("agent A failed to send %v spans, want 0", got)
+	}
+}
+
+// tlsSink is an HTTPS server standing in for a backend (not the backend):
+// it counts requests carrying the right bearer token and answers others 401.
+type tlsSink struct {
+	mu              sync.Mutex
+	authorized, bad int
+}
+
+func (s *tlsSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Header.Get("Authorization") != "Bearer sink-token" {
+		s.bad++
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	s.authorized++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *tlsSink) counts() (int, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.authorized, s.bad
+}
+
+// TestHTTPExportersTLSBearerToken: Vigil's own HTTP exporters
+// (prometheusremotewrite, loki) take `tls.ca_file` and `auth:
+// authenticator: bearertokenauth/...` from their squashed confighttp client:
+// they reach an HTTPS endpoint of the test CA with the token, and every item
+// sent to vigil is counted as sent. The endpoint is a stand-in in the test,
+// not Prometheus or Loki.
+func TestHTTPExportersTLSBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		exporter, path, extra, pipeline, sentMetric string
+		send                                        func(conn *grpc.ClientConn) error
+	}{
+		{
+			exporter: "prometheusremotewrite", path: "/api/v1/write", extra: "    protocol: v1\n",
+			pipeline: "metrics", sentMetric: "otelcol_exporter_sent_metric_points_total",
+			send: func(conn *grpc.ClientConn) error {
+				md := pmetric.NewMetrics()
+				m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+				m.SetName("security_test_gauge")
+				g := m.SetEmptyGauge()
+				for i := range 3 {
+					dp := g.DataPoints().AppendEmpty()
+					dp.SetIntValue(int64(i))
+					dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+					dp.Attributes().PutStr("i", strconv.Itoa(i))
+				}
+				_, err := pmetricotlp.NewGRPCClient(conn).Export(context.Background(), pmetricotlp.NewExportRequestFromMetrics(md))
+				return err
+			},
+		},
+		{
+			exporter: "loki", path: "/loki/api/v1/push",
+			pipeline: "logs", sentMetric: "otelcol_exporter_sent_log_records_total",
+			send: func(conn *grpc.ClientConn) error {
+				ld := plog.NewLogs()
+				lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+				for i := range 3 {
+					lr := lrs.AppendEmpty()
+					lr.Body().SetStr("line " + strconv.Itoa(i))
+					lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+				}
+				_, err := plogotlp.NewGRPCClient(conn).Export(context.Background(), plogotlp.NewExportRequestFromLogs(ld))
+				return err
+			},
+		},
+	} {
+		t.Run(tt.exporter, func(t *testing.T) {
+			dir := t.TempDir()
+			ca := newTestCA(t, dir, "test")
+			server := ca.issue(t, dir, "sink", true)
+			sink := &tlsSink{}
+			srv := httptest.NewUnstartedServer(sink)
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{server.pair}, MinVersion: tls.VersionTLS12}
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+
+			grpcAddr, metricsAddr := freeAddr(t), freeAddr(t)
+			cfg := fmt.Sprintf(`extensions:
+  bearertokenauth/sink:
+    token: ${env:VIGIL_TEST_TOKEN}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %s
+exporters:
+  %s:
+    endpoint: %s
+    tls:
+      ca_file: %s
+    auth:
+      authenticator: bearertokenauth/sink
+%sservice:
+  extensions: [bearertokenauth/sink]
+%s  pipelines:
+    %s:
+      receivers: [otlp]
+      exporters: [%s]
+`, grpcAddr, tt.exporter, srv.URL+tt.path, ca.certPEM, tt.extra, telemetryConfig(t, metricsAddr), tt.pipeline, tt.exporter)
+			v := startVigil(t, cfg, metricsAddr, []string{"VIGIL_TEST_TOKEN=sink-token"}, grpcAddr)
+
+			conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if err := tt.send(conn); err != nil {
+				t.Fatalf("export to vigil: %v", err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for v.metric(t, tt.sentMetric) < 3 && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if got := v.metric(t, tt.sentMetric); got != 3 {
+				t.Errorf("%s = %v, want 3", tt.sentMetric, got)
+			}
+			if ok, bad := sink.counts(); ok == 0 || bad != 0 {
+				t.Errorf("the HTTPS endpoint saw %d requests with the token and %d without it; want some and none", ok, bad)
+			}
+		})
 	}
 }
