@@ -77,6 +77,7 @@ type rendered struct {
 	pdbs            []policyv1.PodDisruptionBudget
 	serviceMonitors []map[string]any
 	prometheusRules []map[string]any
+	certificates    []map[string]any
 }
 
 // strict decodes doc into out and fails on unknown or duplicate fields, so a
@@ -154,6 +155,10 @@ func render(t *testing.T, sets ...string) rendered {
 			var m map[string]any
 			require.NoError(t, yaml.UnmarshalStrict(doc, &m))
 			r.prometheusRules = append(r.prometheusRules, m)
+		case "cert-manager.io/v1/Certificate":
+			var m map[string]any
+			require.NoError(t, yaml.UnmarshalStrict(doc, &m))
+			r.certificates = append(r.certificates, m)
 		default:
 			t.Fatalf("unexpected object %s %s in the rendered chart", head.APIVersion, head.Kind)
 		}

@@ -222,6 +222,11 @@ var chartOptions = []struct {
 	{"serviceMonitor", []string{"serviceMonitor.enabled=true", "gateway.enabled=true"}},
 	{"prometheusRule", []string{"prometheusRule.enabled=true"}},
 	{"no dashboards", []string{"dashboards.enabled=false"}},
+	// The Secrets need not exist for a dry run. certManager is left out: no cert-manager CRDs here.
+	{"hop security", []string{
+		"gateway.enabled=true", "hopSecurity.token.enabled=true", "hopSecurity.token.secretName=vigil-hop-token",
+		"hopSecurity.tls.enabled=true",
+	}},
 	{"everything", []string{
 		"agent.localService.enabled=true", "agent.kernel.netAdmin=true", "agent.kernel.privileged=true",
 		"gateway.enabled=true", "serviceMonitor.enabled=true", "prometheusRule.enabled=true",

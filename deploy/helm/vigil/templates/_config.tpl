@@ -36,12 +36,18 @@ loki:
 {{- $ewma := and $kernel .Values.agent.ewmaBaseline.enabled -}}
 {{- $k8s := .Values.k8sAttributes.enabled -}}
 {{- $spans := .Values.spanMetrics.enabled -}}
+{{- $hopToken := include "vigil.hopToken" . -}}
+{{- $hopTLS := include "vigil.hopTLS" . -}}
 extensions:
   health_check:
     endpoint: ${env:K8S_POD_IP}:{{ .Values.healthCheck.port }}
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+{{- if $hopToken }}
+  bearertokenauth/hop:
+    token: ${env:VIGIL_HOP_TOKEN}
+{{- end }}
 receivers:
   otlp:
     protocols:
@@ -127,7 +133,17 @@ exporters:
     protocol:
       otlp:
         tls:
+{{- if $hopTLS }}
+          ca_file: /etc/vigil/tls/ca.crt
+          # The resolver yields pod IPs: verify the gateway's service name.
+          server_name_override: {{ include "vigil.hopServerName" $ | quote }}
+{{- else }}
           insecure: true
+{{- end }}
+{{- if $hopToken }}
+        auth:
+          authenticator: bearertokenauth/hop
+{{- end }}
         sending_queue:
           storage: file_storage/queue
     resolver:
@@ -139,7 +155,7 @@ exporters:
 {{ include "vigil.exportersBackend" . | indent 2 }}
 {{- end }}
 service:
-  extensions: [health_check, file_storage/queue]
+  extensions: [health_check, file_storage/queue{{ if $hopToken }}, bearertokenauth/hop{{ end }}]
   telemetry:
     metrics:
       level: detailed
@@ -185,17 +201,32 @@ service:
 
 {{/* vigil.gatewayConfig renders the gateway's collector configuration. */}}
 {{- define "vigil.gatewayConfig" -}}
+{{- $hopToken := include "vigil.hopToken" . -}}
+{{- $hopTLS := include "vigil.hopTLS" . -}}
 extensions:
   health_check:
     endpoint: ${env:K8S_POD_IP}:{{ .Values.healthCheck.port }}
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+{{- if $hopToken }}
+  bearertokenauth/hop:
+    token: ${env:VIGIL_HOP_TOKEN}
+{{- end }}
 receivers:
   otlp:
     protocols:
       grpc:
         endpoint: ${env:K8S_POD_IP}:{{ .Values.gateway.otlp.grpcPort }}
+{{- if $hopTLS }}
+        tls:
+          cert_file: /etc/vigil/tls/tls.crt
+          key_file: /etc/vigil/tls/tls.key
+{{- end }}
+{{- if $hopToken }}
+        auth:
+          authenticator: bearertokenauth/hop
+{{- end }}
 processors:
   memory_limiter:
     check_interval: 1s
@@ -205,7 +236,7 @@ processors:
 exporters:
 {{ include "vigil.exportersBackend" . | indent 2 }}
 service:
-  extensions: [health_check, file_storage/queue]
+  extensions: [health_check, file_storage/queue{{ if $hopToken }}, bearertokenauth/hop{{ end }}]
   telemetry:
     metrics:
       level: detailed

@@ -118,3 +118,38 @@ Empty when no memory limit is set.
     fieldRef:
       fieldPath: metadata.namespace
 {{- end -}}
+
+{{/*
+vigil.hopToken / vigil.hopTLS: whether the agent -> gateway hop uses a
+bearer token / TLS (only with a gateway).
+*/}}
+{{- define "vigil.hopToken" -}}
+{{- if and .Values.gateway.enabled .Values.hopSecurity.token.enabled }}true{{ end -}}
+{{- end -}}
+{{- define "vigil.hopTLS" -}}
+{{- if and .Values.gateway.enabled .Values.hopSecurity.tls.enabled }}true{{ end -}}
+{{- end -}}
+
+{{/* vigil.hopTLSSecret: the Secret with the gateway's certificate. */}}
+{{- define "vigil.hopTLSSecret" -}}
+{{- default (printf "%s-gateway-tls" (include "vigil.fullname" .)) .Values.hopSecurity.tls.secretName -}}
+{{- end -}}
+
+{{/* vigil.hopServerName: the name the agents verify in the gateway's certificate. */}}
+{{- define "vigil.hopServerName" -}}
+{{- default (printf "%s-gateway.%s.svc" (include "vigil.fullname" .) .Release.Namespace) .Values.hopSecurity.tls.serverName -}}
+{{- end -}}
+
+{{/* vigil.hopTokenEnv: the VIGIL_HOP_TOKEN env var, from the Secret. */}}
+{{- define "vigil.hopTokenEnv" -}}
+{{- if include "vigil.hopToken" . }}
+{{- if not .Values.hopSecurity.token.secretName }}
+{{- fail "hopSecurity.token.enabled needs hopSecurity.token.secretName (a Secret holding the token)" }}
+{{- end }}
+- name: VIGIL_HOP_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.hopSecurity.token.secretName }}
+      key: {{ .Values.hopSecurity.token.secretKey }}
+{{- end }}
+{{- end -}}
