@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # backends.sh installs, starts and stops the real backends Vigil's bench and
 # end-to-end tests talk to: Jaeger v2, Prometheus 3 (and on demand a second
 # one, prometheus3meta, with type-and-unit labels), VictoriaLogs (the logs

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # build.sh builds bin/vigil. CGO_ENABLED=0 as the collector builder (ocb)
 # builds upstream distributions: Vigil needs no cgo (cilium/ebpf is pure Go;
 # only net's resolver and os/user would link libc), and the cgo build

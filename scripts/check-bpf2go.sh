@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # check-bpf2go.sh regenerates the committed bpf2go output (ebpf/**/*_bpfel.go
 # and *_bpfel.o) with the pinned toolchain and fails if it differs from what
 # is committed, i.e. if someone changed a C source or header without

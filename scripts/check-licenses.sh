@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # check-licenses.sh is the licence and version gate (run by scripts/check.sh,
 # so in CI). It fails when
 #   - a Go module linked into vigil (./cmd/gateway, the go.mod tools such as

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # check-mdatagen.sh regenerates every component's mdatagen output (the
 # //go:generate line of each doc.go that calls scripts/mdatagen.sh: the
 # internal/metadata package, generated_*.go, documentation.md) with the pinned

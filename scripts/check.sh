@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # check.sh: gofmt, go vet, that the committed generated code matches its
 # sources (components.go from builder-config.yaml; mdatagen output from each
 # metadata.yaml; bpf2go output from the C sources), and the licence and

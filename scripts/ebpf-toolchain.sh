@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # ebpf-toolchain.sh installs the Debian packages the kernel receiver's tests
 # and scripts/check-bpf2go.sh need: the `debian` step of scripts/toolchain.sh
 # (the package list is in scripts/versions.sh: clang-14, llvm-14, libbpf-dev,

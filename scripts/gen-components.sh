@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # gen-components.sh regenerates cmd/gateway/components.go from
 # cmd/gateway/builder-config.yaml with the collector builder (ocb). Only the
 # component list is kept: main.go is Vigil's own (embedded default config).

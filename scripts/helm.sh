@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # helm.sh installs the pinned Helm into the Vigil cache and runs it.
 #
 #   bash scripts/helm.sh install     build helm (once) into $VIGIL_CACHE/helm-<version>/helm

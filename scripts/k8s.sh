@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # k8s.sh builds, starts and stops a real Kubernetes control plane for Vigil's
 # end-to-end tests: etcd and kube-apiserver on 127.0.0.1, plus kubectl. There
 # is no kubelet, controller-manager or scheduler: objects are stored, admitted,

@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # lib.sh holds what scripts/toolchain.sh and scripts/backends.sh share:
 # logging, the build cache, building a command from the Go module proxy, and
 # installing Debian packages. Sourced, not run. The caller sets LOG_NAME.

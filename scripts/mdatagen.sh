@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # mdatagen.sh runs the collector's metadata generator on a component's
 # metadata.yaml (called by `go generate` from each component's doc.go, in the
 # component's directory). scripts/toolchain.sh builds the pinned version

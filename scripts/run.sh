@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # run.sh (also `make run`) installs (once; cached under ~/.cache/vigil) and
 # starts Jaeger, Prometheus and VictoriaLogs (the logs backend, which
 # implements Loki's push API) on 127.0.0.1, builds vigil and runs it in the

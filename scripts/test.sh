@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # test.sh (also `make test`) is what CI runs: it installs what the tests need
 # (the toolchain and the backends, each install step its own phase; Go builds
 # are cached under ~/.cache/vigil, keyed by version), then runs the static

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # toolchain.sh installs what builds and checks Vigil itself, as opposed to the
 # backends it talks to (scripts/backends.sh):
 #   debian    Debian packages: the eBPF toolchain (clang-14, llvm-14,

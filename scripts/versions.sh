@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Copyright The Vigil Authors
+# SPDX-License-Identifier: Apache-2.0
 # versions.sh is the one list of what Vigil's scripts install: every name,
 # version and Debian package, each written once. scripts/toolchain.sh,
 # scripts/backends.sh, scripts/helm.sh and scripts/test.sh source it; the
