@@ -83,7 +83,12 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 	k8s["auth_type"] = "kubeConfig"
 	k8s["wait_for_metadata"] = true
 	k8s["wait_for_metadata_timeout"] = "60s"
-	cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)["directory"] = t.TempDir()
+	queueDir := t.TempDir()
+	queue := cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)
+	queue["directory"] = queueDir
+	if c, ok := queue["compaction"].(map[string]any); ok {
+		c["directory"] = queueDir
+	}
 	cfg["exporters"] = map[string]any{"debug": map[string]any{"verbosity": "detailed"}}
 	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
 		p.(map[string]any)["exporters"] = []any{"debug"}
