@@ -1,0 +1,497 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+)
+
+// The fault matrix of issue 18 (docs/reliability.md): each test runs the
+// embedded default configuration (plus, where a test needs it, a small
+// override merged on top, as a user's second --config would be) against the
+// real backends, and counts exactly what was acknowledged, refused and
+// stored.
+
+// StartVigilDefault starts vigil with its embedded default configuration
+// and, when override is not empty, that YAML merged over it. extraEnv
+// entries ("KEY=value") come after the harness's own, so they win.
+func StartVigilDefault(t *testing.T, override string, extraEnv ...string) *Vigil {
+	t.Helper()
+	if override == "" {
+		return StartVigil(t, "", extraEnv...)
+	}
+	// StartVigil writes configYAML to a file and runs it alone; run the
+	// default first and the override after it instead.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "override.yaml")
+	if err := os.WriteFile(path, []byte(override), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startVigilArgs(t, []string{"--config", "vigil:default", "--config", path}, extraEnv...)
+}
+
+// startVigilArgs is StartVigil with the command line given, ready when its
+// health check answers (the default configuration's).
+func startVigilArgs(t *testing.T, args []string, extraEnv ...string) *Vigil {
+	t.Helper()
+	dir := t.TempDir()
+	ports := freePorts(t, 4)
+	v := &Vigil{
+		OTLPGRPC:   "127.0.0.1:" + ports[0],
+		OTLPHTTP:   "http://127.0.0.1:" + ports[1],
+		Health:     "127.0.0.1:" + ports[2],
+		MetricsURL: "http://127.0.0.1:" + ports[3] + "/metrics",
+		StorageDir: filepath.Join(dir, "storage"),
+		logPath:    filepath.Join(dir, "vigil.log"),
+		args:       args,
+	}
+	if err := os.MkdirAll(v.StorageDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v.env = append(os.Environ(),
+		"VIGIL_OTLP_GRPC_ENDPOINT="+v.OTLPGRPC,
+		"VIGIL_OTLP_HTTP_ENDPOINT="+strings.TrimPrefix(v.OTLPHTTP, "http://"),
+		"VIGIL_HEALTH_ENDPOINT="+v.Health,
+		"VIGIL_TELEMETRY_HOST=127.0.0.1",
+		"VIGIL_TELEMETRY_PORT="+ports[3],
+		"VIGIL_STORAGE_DIR="+v.StorageDir,
+		"VIGIL_LOKI_ENDPOINT="+LokiPushURL,
+	)
+	v.env = append(v.env, extraEnv...)
+	for _, kv := range extraEnv {
+		if k, val, _ := strings.Cut(kv, "="); k == "VIGIL_STORAGE_DIR" {
+			v.StorageDir = val
+		}
+	}
+	v.readyProbe = func() error { return httpOK("http://" + v.Health + "/") }
+	v.start(t)
+	t.Cleanup(func() {
+		v.stop(syscall.SIGTERM)
+		if t.Failed() {
+			t.Logf("vigil log (last 60 lines):\n%s", tail(v.Log(), 60))
+		}
+	})
+	return v
+}
+
+// exitState waits for vigil to have exited and returns how.
+func (v *Vigil) exitState() *os.ProcessState {
+	v.mu.Lock()
+	cmd, done := v.cmd, v.done
+	v.mu.Unlock()
+	<-done
+	return cmd.ProcessState
+}
+
+// running reports whether the vigil process is still alive.
+func (v *Vigil) running() bool {
+	v.mu.Lock()
+	done := v.done
+	v.mu.Unlock()
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
+}
+
+// smallFS mounts a tmpfs of size bytes in a temporary directory and
+// unmounts it at cleanup, or skips the test saying why (it needs root).
+func smallFS(t *testing.T, size int) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
+	if err != nil {
+		t.Skipf("cannot mount a small tmpfs for the queue (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
+}
+
+// logSender posts OTLP/HTTP log requests of a fixed size to vigil and
+// counts, per outcome, what vigil answered. Each record carries its
+// sequence number as its body, so what a backend stored can be counted.
+type logSender struct {
+	service    string
+	perRequest int
+	pad        string
+
+	mu       sync.Mutex
+	seq      int
+	accepted int         // records in requests answered 200
+	refused  map[int]int // requests by HTTP status other than 200; 0: transport error
+	client   http.Client
+}
+
+func newLogSender(service string, perRequest, bodyBytes int) *logSender {
+	return &logSender{
+		service: service, perRequest: perRequest, pad: strings.Repeat("x", bodyBytes),
+		refused: map[int]int{}, client: http.Client{Timeout: 30 * time.Second},
+	}
+}
+
+// send posts one request and returns vigil's HTTP status (0 on a
+// transport error).
+func (s *logSender) send(v *Vigil) int {
+	s.mu.Lock()
+	first := s.seq
+	s.seq += s.perRequest
+	s.mu.Unlock()
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", s.service)
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	now := pcommon.NewTimestampFromTime(time.Now())
+	for i := range s.perRequest {
+		lr := lrs.AppendEmpty()
+		lr.SetTimestamp(now)
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.Body().SetStr(fmt.Sprintf("seq=%d %s", first+i, s.pad))
+	}
+	body, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	if err != nil {
+		panic(err)
+	}
+	status := 0
+	resp, err := s.client.Post(v.OTLPHTTP+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+	if err == nil {
+		status = resp.StatusCode
+		resp.Body.Close()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if status == http.StatusOK {
+		s.accepted += s.perRequest
+	} else {
+		s.refused[status]++
+	}
+	return status
+}
+
+// counts returns the records accepted and a copy of the refusals.
+func (s *logSender) counts() (int, map[int]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := make(map[int]int, len(s.refused))
+	for k, v := range s.refused {
+		r[k] = v
+	}
+	return s.accepted, r
+}
+
+// run sends a request every interval until ctx ends; v is read each time,
+// so the caller may swap vigil underneath.
+func (s *logSender) run(ctx context.Context, v func() *Vigil, interval time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.send(v())
+			}
+		}
+	}()
+	return done
+}
+
+// waitStored waits until VictoriaLogs holds exactly want records of the
+// sender's service; more would be duplicates.
+func (s *logSender) waitStored(t *testing.T, want int, timeout time.Duration) {
+	t.Helper()
+	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(s.service))
+	from := time.Now().Add(-2 * time.Hour)
+	Eventually(t, timeout, func() (bool, string) {
+		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == want, fmt.Sprintf("%s: %d records in VictoriaLogs, want %d", sel, n, want)
+	})
+}
+
+func (s *logSender) stored(t *testing.T) int {
+	t.Helper()
+	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(s.service))
+	return LogsCount(t, sel, time.Now().Add(-2*time.Hour), time.Now().Add(time.Minute))
+}
+
+// lokiQueueFile is the loki exporter's persistent queue in the default
+// configuration (contrib's file name for exporter loki, signal logs).
+func lokiQueueFile(storageDir string) string {
+	return filepath.Join(storageDir, "queue", "exporter_loki__logs")
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
+func freeSpace(t *testing.T, dir string) uint64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Bavail * uint64(st.Bsize)
+}
+
+// diskFullOverride makes compaction's thresholds fit a 32 MiB disk: the
+// default's 100 MiB / 10 MiB suit a node's disk, not a test's.
+const diskFullOverride = `
+extensions:
+  file_storage/queue:
+    compaction:
+      rebound_needed_threshold_mib: 4
+      rebound_trigger_threshold_mib: 1
+      check_interval: 1s
+`
+
+// TestFaultDiskFull: the state directory sits on a 32 MiB file system and
+// the logs backend is down while logs keep arriving, until the queue has
+// filled what the file system allows. Vigil keeps running and refuses
+// what it cannot queue with HTTP 503 (retryable): its file_storage keeps
+// 9 MiB free (8 MiB for draining plus the 1 MiB compaction trigger) and
+// counts each refused write. Every record it acknowledged is stored once
+// the backend is back, exactly once; compaction then shrinks the queue
+// file, and new records are accepted and stored again.
+func TestFaultDiskFull(t *testing.T) {
+	state := smallFS(t, 32<<20)
+	v := StartVigilDefault(t, diskFullOverride, "VIGIL_STORAGE_DIR="+state)
+	s := newLogSender("diskfull-"+RandomSuffix(), 200, 300)
+
+	StopBackend(t, "victorialogs")
+	stopped := true
+	defer func() {
+		if stopped {
+			StartBackend(t, "victorialogs")
+		}
+	}()
+	// Fill: send until 20 requests in a row are refused (or a bound that a
+	// 32 MiB disk cannot absorb: 3000 requests of ~70 KB).
+	consecutive := 0
+	for i := 0; i < 3000 && consecutive < 20; i++ {
+		if s.send(v) == http.StatusOK {
+			consecutive = 0
+		} else {
+			consecutive++
+		}
+	}
+	accepted, refused := s.counts()
+	t.Logf("filling: %d records accepted, refusals by HTTP status: %v; queue file %d bytes, %d bytes free",
+		accepted, refused, fileSize(t, lokiQueueFile(state)), freeSpace(t, state))
+	if consecutive < 20 {
+		t.Fatalf("vigil never refused: the disk did not fill")
+	}
+	for status := range refused {
+		if status != http.StatusServiceUnavailable {
+			t.Errorf("refused with HTTP %d, want 503 (retryable) only", status)
+		}
+	}
+	if !v.running() {
+		t.Fatal("vigil exited on the full disk")
+	}
+	if n := v.SelfMetric(t, "otelcol_extension_file_storage_refused_writes_total", nil); n == 0 {
+		t.Errorf("no refused write counted by file_storage")
+	}
+	if n := v.SelfMetric(t, "otelcol_exporter_enqueue_failed_log_records_total", nil); n == 0 {
+		t.Errorf("no enqueue failure counted by the exporter")
+	}
+	full := fileSize(t, lokiQueueFile(state))
+
+	StartBackend(t, "victorialogs")
+	stopped = false
+	s.waitStored(t, accepted, 5*time.Minute)
+
+	// The drained queue gives the disk back.
+	Eventually(t, 2*time.Minute, func() (bool, string) {
+		size := fileSize(t, lokiQueueFile(state))
+		return size < full/4, fmt.Sprintf("queue file %d bytes, was %d at the full disk", size, full)
+	})
+	t.Logf("after the drain: queue file %d bytes (was %d), %d bytes free", fileSize(t, lokiQueueFile(state)), full, freeSpace(t, state))
+
+	// And takes data again.
+	for range 10 {
+		if st := s.send(v); st != http.StatusOK {
+			t.Fatalf("after recovery vigil answered %d", st)
+		}
+	}
+	accepted, _ = s.counts()
+	s.waitStored(t, accepted, 2*time.Minute)
+	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
+		t.Errorf("vigil dropped %v entries", n)
+	}
+}
+
+// damage overwrites a stretch of the file at path with random bytes, or
+// truncates it, as a crash or a bad disk might.
+func damage(t *testing.T, path, how string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch how {
+	case "truncate":
+		b = b[:len(b)/2]
+	case "random":
+		rng := rand.New(rand.NewPCG(uint64(len(b)), 7))
+		for i := 8192; i < len(b); i++ {
+			b[i] = byte(rng.UintN(256))
+		}
+	default:
+		t.Fatalf("unknown damage %q", how)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFaultCorruptQueue: records wait in the loki exporter's persistent
+// queue (the backend is down) when vigil is killed; the queue file is then
+// damaged (cut in half, or overwritten with random bytes past its header).
+// Vigil starts anyway: its file_storage reports the damage (an error log
+// and otelcol_extension_file_storage_damaged_files), moves the file aside
+// and keeps what reads. New records are then accepted and all of them
+// stored; a second restart starts clean (no crash loop). Without the vetting
+// the same start dies in bbolt (see extensions/filestoragewrapper/vet.go).
+func TestFaultCorruptQueue(t *testing.T) {
+	for _, how := range []string{"truncate", "random"} {
+		t.Run(how, func(t *testing.T) {
+			v := StartVigilDefault(t, "")
+			old := newLogSender("corrupt-old-"+RandomSuffix(), 100, 200)
+			StopBackend(t, "victorialogs")
+			stopped := true
+			defer func() {
+				if stopped {
+					StartBackend(t, "victorialogs")
+				}
+			}()
+			for range 200 {
+				if st := old.send(v); st != http.StatusOK {
+					t.Fatalf("vigil answered %d with the backend down", st)
+				}
+			}
+			v.Kill(t)
+			path := lokiQueueFile(v.StorageDir)
+			size := fileSize(t, path)
+			damage(t, path, how)
+			StartBackend(t, "victorialogs")
+			stopped = false
+
+			v.start(t) // fails the test if vigil exits during start
+			if !strings.Contains(v.Log(), "damaged storage file moved aside") {
+				t.Errorf("the damage was not reported in the log")
+			}
+			if n := v.SelfMetric(t, "otelcol_extension_file_storage_damaged_files_total", map[string]string{"file": "exporter_loki__logs"}); n != 1 {
+				t.Errorf("damaged_files{file=exporter_loki__logs} = %v, want 1", n)
+			}
+			aside, _ := filepath.Glob(path + ".corrupt-*")
+			if len(aside) != 1 {
+				t.Errorf("damaged file moved aside: %v, want one", aside)
+			}
+			salvaged := v.SelfMetric(t, "otelcol_extension_file_storage_salvaged_entries_total", nil)
+
+			fresh := newLogSender("corrupt-new-"+RandomSuffix(), 100, 200)
+			for range 20 {
+				if st := fresh.send(v); st != http.StatusOK {
+					t.Fatalf("vigil answered %d after the damage", st)
+				}
+			}
+			accepted, _ := fresh.counts()
+			fresh.waitStored(t, accepted, 2*time.Minute)
+			oldAccepted, _ := old.counts()
+			kept := old.stored(t)
+			t.Logf("queue file of %d bytes damaged (%s): %v entries salvaged, %d of %d queued records delivered", size, how, salvaged, kept, oldAccepted)
+			if kept > oldAccepted {
+				t.Errorf("%d old records stored, more than the %d acknowledged", kept, oldAccepted)
+			}
+
+			v.Stop(t)
+			v.start(t)
+			if n := v.SelfMetric(t, "otelcol_extension_file_storage_damaged_files_total", nil); n != 0 {
+				t.Errorf("second restart found %v damaged files", n)
+			}
+		})
+	}
+}
+
+// sigtermOverride bounds each export attempt, and so the time an export in
+// flight can hold up the shutdown.
+const sigtermOverride = `
+exporters:
+  loki:
+    timeout: 5s
+`
+
+// TestFaultSIGTERMUnderLoad sends logs steadily, stops vigil with SIGTERM
+// in the middle, and starts it again while the sender keeps going. Vigil
+// exits with status 0 promptly; with the persistent queue every record it
+// acknowledged, before and after the restart, is stored exactly once.
+// Requests sent while vigil was down fail at the client, which is what a
+// client's own retry is for; they are not counted as acknowledged.
+func TestFaultSIGTERMUnderLoad(t *testing.T) {
+	v := StartVigilDefault(t, sigtermOverride)
+	s := newLogSender("sigterm-"+RandomSuffix(), 100, 200)
+	ctx, cancel := context.WithCancel(context.Background())
+	// Restarts keep the ports: the sender keeps its target.
+	done := s.run(ctx, func() *Vigil { return v }, 20*time.Millisecond)
+	defer func() { cancel(); <-done }()
+
+	for range 3 {
+		time.Sleep(10 * time.Second)
+		t0 := time.Now()
+		v.mu.Lock()
+		proc := v.cmd.Process
+		v.mu.Unlock()
+		_ = proc.Signal(syscall.SIGTERM)
+		st := v.exitState()
+		took := time.Since(t0)
+		if !st.Success() {
+			t.Fatalf("vigil exited with %v on SIGTERM; log:\n%s", st, tail(v.Log(), 30))
+		}
+		t.Logf("SIGTERM under load: exit 0 after %s", took.Round(time.Millisecond))
+		v.start(t)
+	}
+	time.Sleep(5 * time.Second)
+	cancel()
+	<-done
+	accepted, refused := s.counts()
+	t.Logf("%d records acknowledged; not acknowledged (HTTP status: requests): %v", accepted, refused)
+	s.waitStored(t, accepted, 3*time.Minute)
+	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
+		t.Errorf("vigil dropped %v entries", n)
+	}
+}
