@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -491,6 +492,172 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	accepted, refused := s.counts()
 	t.Logf("%d records acknowledged; not acknowledged (HTTP status: requests): %v", accepted, refused)
 	s.waitStored(t, accepted, 3*time.Minute)
+	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
+		t.Errorf("vigil dropped %v entries", n)
+	}
+}
+
+// overloadLimitMiB is the memory_limiter's hard limit in the overload test.
+const overloadLimitMiB = 256
+
+// overloadOverride gives the memory_limiter a fixed limit a test can
+// reach (the default's 80 % of the machine's memory cannot be).
+var overloadOverride = fmt.Sprintf(`
+processors:
+  memory_limiter:
+    check_interval: 100ms
+    limit_percentage: 0
+    spike_limit_percentage: 0
+    limit_mib: %d
+    spike_limit_mib: 64
+`, overloadLimitMiB)
+
+// memSample is one reading of vigil's memory from /proc.
+type memSample struct {
+	at                  time.Duration
+	rss, anon, fileBack int64 // KiB: VmRSS, RssAnon, RssFile
+	accepted            int
+	refused             int
+}
+
+func readMem(pid int) (rss, anon, fileBack int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = n
+		case "RssAnon:":
+			anon = n
+		case "RssFile:":
+			fileBack = n
+		}
+	}
+	return rss, anon, fileBack, nil
+}
+
+// writeCSV writes the samples where VIGIL_E2E_ARTIFACTS points (a
+// directory), if it is set.
+func writeCSV(t *testing.T, name string, samples []memSample) {
+	t.Helper()
+	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	var b strings.Builder
+	b.WriteString("seconds,rss_kib,rss_anon_kib,rss_file_kib,accepted_records,refused_requests\n")
+	for _, s := range samples {
+		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d\n", s.at.Seconds(), s.rss, s.anon, s.fileBack, s.accepted, s.refused)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Errorf("writing %s: %v", path, err)
+		return
+	}
+	t.Logf("wrote %s", path)
+}
+
+// TestFaultOverload: 24 clients send 1 MB log requests as fast as vigil
+// answers for 60 s, far beyond what it can pass on to the logs backend
+// here, with the memory_limiter at a fixed 256 MiB. Vigil keeps running,
+// refuses the excess with retryable statuses (HTTP 503, or 429), its
+// anonymous resident memory (the Go heap and runtime, not the queue
+// file's mapped pages) stays under the limit, and after the load stops it
+// takes data again and delivers every record it acknowledged. RSS is
+// sampled every 250 ms (VIGIL_E2E_ARTIFACTS=dir writes overload-rss.csv).
+func TestFaultOverload(t *testing.T) {
+	v := StartVigilDefault(t, overloadOverride)
+	v.mu.Lock()
+	pid := v.cmd.Process.Pid
+	v.mu.Unlock()
+	s := newLogSender("overload-"+RandomSuffix(), 1000, 1000)
+
+	var samples []memSample
+	start := time.Now()
+	sample := func() {
+		rss, anon, fb, err := readMem(pid)
+		if err != nil {
+			return
+		}
+		acc, ref := s.counts()
+		n := 0
+		for _, c := range ref {
+			n += c
+		}
+		samples = append(samples, memSample{at: time.Since(start), rss: rss, anon: anon, fileBack: fb, accepted: acc, refused: n})
+	}
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-sampleCtx.Done():
+				return
+			case <-tick.C:
+				sample()
+			}
+		}
+	}()
+
+	time.Sleep(5 * time.Second) // idle baseline
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), 60*time.Second)
+	var wg sync.WaitGroup
+	for range 24 {
+		wg.Go(func() {
+			for loadCtx.Err() == nil {
+				s.send(v)
+			}
+		})
+	}
+	wg.Wait()
+	stopLoad()
+	time.Sleep(20 * time.Second) // recovery
+	stopSampling()
+	<-sampled
+	writeCSV(t, "overload-rss.csv", samples)
+
+	if !v.running() {
+		t.Fatal("vigil exited under overload")
+	}
+	accepted, refused := s.counts()
+	var maxRSS, maxAnon int64
+	for _, m := range samples {
+		maxRSS, maxAnon = max(maxRSS, m.rss), max(maxAnon, m.anon)
+	}
+	t.Logf("overload: %d records accepted, refusals by HTTP status: %v; peak RSS %d MiB (anonymous %d MiB) against a %d MiB limit; %d samples",
+		accepted, refused, maxRSS>>10, maxAnon>>10, overloadLimitMiB, len(samples))
+	if len(refused) == 0 {
+		t.Errorf("nothing refused: the load did not overload vigil")
+	}
+	for status := range refused {
+		if status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests {
+			t.Errorf("refused with HTTP %d, want 503 or 429 (retryable)", status)
+		}
+	}
+	if maxAnon>>10 >= overloadLimitMiB {
+		t.Errorf("anonymous RSS peaked at %d MiB, over the %d MiB memory_limiter limit", maxAnon>>10, overloadLimitMiB)
+	}
+	if n := v.SelfMetric(t, "otelcol_processor_refused_log_records_total", nil) + v.SelfMetric(t, "otelcol_receiver_refused_log_records_total", nil); n == 0 {
+		t.Errorf("no refusal counted in vigil's telemetry")
+	}
+	// Recovered: takes data again, and everything acknowledged arrives.
+	for range 5 {
+		if st := s.send(v); st != http.StatusOK {
+			t.Fatalf("after the overload vigil answered %d", st)
+		}
+	}
+	accepted, _ = s.counts()
+	s.waitStored(t, accepted, 10*time.Minute)
 	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
 		t.Errorf("vigil dropped %v entries", n)
 	}
