@@ -10,7 +10,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -660,5 +663,153 @@ func TestFaultOverload(t *testing.T) {
 	s.waitStored(t, accepted, 10*time.Minute)
 	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
 		t.Errorf("vigil dropped %v entries", n)
+	}
+}
+
+// faultProxy is a loopback HTTP proxy in front of the real backends that
+// injects faults: remote-write (/api/v1/write) goes to Prometheus,
+// everything else to VictoriaLogs. Its mode can change while it runs.
+type faultProxy struct {
+	srv  *http.Server
+	addr string
+
+	mu    sync.Mutex
+	mode  string // "ok", "flap" (every 3rd request 503, every 5th a reset), "slow" (2 s before forwarding)
+	n     int
+	stats map[string]int // outcome -> requests
+}
+
+func startFaultProxy(t *testing.T) *faultProxy {
+	t.Helper()
+	p := &faultProxy{mode: "ok", stats: map[string]int{}}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = l.Addr().String()
+	prom, _ := url.Parse(PrometheusURL)
+	logs, _ := url.Parse(LogsURL)
+	toProm, toLogs := httputil.NewSingleHostReverseProxy(prom), httputil.NewSingleHostReverseProxy(logs)
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.n++
+		n, mode := p.n, p.mode
+		outcome := "forwarded"
+		switch {
+		case mode == "flap" && n%5 == 0:
+			outcome = "reset"
+		case mode == "flap" && n%3 == 0:
+			outcome = "503"
+		case mode == "slow":
+			outcome = "slow"
+		}
+		p.stats[outcome]++
+		p.mu.Unlock()
+		switch outcome {
+		case "reset":
+			// Close the connection without an answer, with RST.
+			hj, ok := w.(http.Hijacker)
+			if !ok {
+				panic("BUG: not a hijacker")
+			}
+			conn, _, err := hj.Hijack()
+			if err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				conn.Close()
+			}
+			return
+		case "503":
+			http.Error(w, "injected fault", http.StatusServiceUnavailable)
+			return
+		case "slow":
+			time.Sleep(2 * time.Second)
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/v1/write") {
+			toProm.ServeHTTP(w, r)
+		} else {
+			toLogs.ServeHTTP(w, r)
+		}
+	})}
+	go func() { _ = p.srv.Serve(l) }()
+	t.Cleanup(func() { _ = p.srv.Close() })
+	return p
+}
+
+func (p *faultProxy) setMode(m string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode = m
+}
+
+func (p *faultProxy) counts() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.stats))
+	for k, v := range p.stats {
+		out[k] = v
+	}
+	return out
+}
+
+// TestFaultFlappingBackend puts a fault-injecting proxy between vigil's
+// default configuration and Prometheus and VictoriaLogs, under a steady
+// load of metrics (50 series, a step every 250 ms) and logs: 40 s of
+// flapping (every 3rd request answered 503, every 5th connection reset),
+// 40 s of 2 s responses, then 30 s of normal service. Every acknowledged
+// sample and record is stored, exactly; Prometheus counts no out-of-order,
+// out-of-bound or too-old sample (order per series kept across the
+// retries); the failures are counted in vigil's telemetry. Retries never
+// give up here: the default configuration retries until the backend takes
+// the data (max_elapsed_time 0), with the backoff capped at 30 s.
+func TestFaultFlappingBackend(t *testing.T) {
+	p := startFaultProxy(t)
+	before := map[string]float64{}
+	for _, c := range rejectionCounters {
+		before[c] = promCounter(t, c)
+	}
+	v := StartVigilDefault(t, "",
+		"VIGIL_PROMETHEUS_RW_ENDPOINT=http://"+p.addr+"/api/v1/write",
+		"VIGIL_LOKI_ENDPOINT=http://"+p.addr+"/insert/loki/api/v1/push")
+	g := &loadGen{sfx: "flap" + RandomSuffix(), series: 50, acked: map[int64]float64{}}
+	logs := newLogSender("flap-"+RandomSuffix(), 50, 200)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go g.run(func() *Vigil { return v }, 250*time.Millisecond, stop, done)
+	ctx, cancel := context.WithCancel(context.Background())
+	logsDone := logs.run(ctx, func() *Vigil { return v }, 100*time.Millisecond)
+
+	time.Sleep(10 * time.Second)
+	p.setMode("flap")
+	time.Sleep(40 * time.Second)
+	p.setMode("slow")
+	time.Sleep(40 * time.Second)
+	p.setMode("ok")
+	time.Sleep(30 * time.Second)
+	close(stop)
+	<-done
+	cancel()
+	<-logsDone
+	t.Logf("proxy outcomes (requests): %v", p.counts())
+
+	g.verify(t)
+	accepted, refused := logs.counts()
+	logs.waitStored(t, accepted, 5*time.Minute)
+	t.Logf("logs: %d records acknowledged, all stored once; not acknowledged: %v", accepted, refused)
+	for _, c := range rejectionCounters {
+		if n := promCounter(t, c) - before[c]; n != 0 {
+			t.Errorf("Prometheus counted %v in %s", n, c)
+		}
+	}
+	failedPRW := v.SelfMetric(t, "otelcol_exporter_prometheusremotewrite_failed_items_total", nil)
+	failedLoki := v.SelfMetric(t, "otelcol_exporter_loki_failed_entries_total", nil)
+	t.Logf("vigil counted failed sends: prometheusremotewrite %v items, loki %v entries", failedPRW, failedLoki)
+	if failedPRW == 0 || failedLoki == 0 {
+		t.Errorf("the injected failures are not in vigil's telemetry")
+	}
+	for _, name := range []string{"otelcol_exporter_loki_dropped_entries_total", "otelcol_exporter_prometheusremotewrite_dropped_items_total"} {
+		if n := v.SelfMetric(t, name, nil); n != 0 {
+			t.Errorf("%s = %v", name, n)
+		}
 	}
 }
