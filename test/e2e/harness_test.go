@@ -53,14 +53,25 @@ const (
 	PrometheusURL      = "http://127.0.0.1:9090"
 	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
 	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
-	// VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at /select/logsql.
-	LogsURL         = "http://127.0.0.1:9428"
-	LokiPushURL     = LogsURL + "/insert/loki/api/v1/push"
-	JaegerQueryURL  = "http://127.0.0.1:16686"
-	JaegerGRPC      = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
-	JaegerOTLPGRPC  = "127.0.0.1:24317"
-	AlertmanagerURL = "http://127.0.0.1:9093"
+	JaegerQueryURL     = "http://127.0.0.1:16686"
+	JaegerGRPC         = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
+	JaegerOTLPGRPC     = "127.0.0.1:24317"
+	AlertmanagerURL    = "http://127.0.0.1:9093"
 )
+
+// VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at /select/logsql.
+// VICTORIALOGS_ADDR moves it, as it moves scripts/backends.sh's.
+var (
+	LogsURL     = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
+	LokiPushURL = LogsURL + "/insert/loki/api/v1/push"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 var (
 	repoRoot       string
