@@ -5,12 +5,14 @@ package filestoragewrapper // import "github.com/vigil-otel/vigil/extensions/fil
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -289,7 +291,62 @@ func salvage(from, to string, timeout time.Duration) (copied int, lost bool, err
 			return copied, true, err
 		}
 	}
+	if lost {
+		if err := dst.Update(restoreQueueIndexes); err != nil {
+			return copied, lost, err
+		}
+	}
 	return copied, lost, nil
+}
+
+// restoreQueueIndexes makes salvaged persistent-queue items reachable
+// again when the queue's bookkeeping entry was lost with the damage (it is
+// rewritten at every enqueue and read, so its page is the most recently
+// written one: a truncation usually takes it). Without it the queue would
+// start empty at index 0 and overwrite the salvaged items. When contrib's
+// bucket holds queue items (keys that are decimal indexes) but neither the
+// queue's metadata key nor its legacy index keys, it writes the legacy
+// read and write indexes (8-byte little-endian "ri" and "wi", which
+// exporterhelper still reads, v0.165, and migrates) spanning the salvaged
+// items; gaps between them are skipped by the queue as missing items.
+// Any other content is left as it is.
+func restoreQueueIndexes(tx *bbolt.Tx) error {
+	b := tx.Bucket([]byte("default"))
+	if b == nil {
+		return nil
+	}
+	var lo, hi uint64
+	items := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		switch string(k) {
+		case "qmv0", "ri", "wi":
+			return nil // the bookkeeping survived
+		case "di":
+			continue
+		}
+		i, err := strconv.ParseUint(string(k), 10, 64)
+		if err != nil {
+			return nil // not a persistent queue
+		}
+		if items == 0 || i < lo {
+			lo = i
+		}
+		if items == 0 || i > hi {
+			hi = i
+		}
+		items++
+	}
+	if items == 0 {
+		return nil
+	}
+	put := func(key string, v uint64) error {
+		return b.Put([]byte(key), binary.LittleEndian.AppendUint64(nil, v))
+	}
+	if err := put("ri", lo); err != nil {
+		return err
+	}
+	return put("wi", hi+1)
 }
 
 // salvageChunk bounds the values salvage holds in memory before writing

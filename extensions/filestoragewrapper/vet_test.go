@@ -6,6 +6,7 @@ package filestoragewrapper
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -101,6 +103,9 @@ func TestDamagedQueueFile(t *testing.T) {
 
 			kept := 0
 			require.NoError(t, c.(storage.Walker).Walk(context.Background(), func(k string, v []byte) ([]*storage.Operation, error) {
+				if k == "ri" || k == "wi" { // restoreQueueIndexes
+					return nil, nil
+				}
 				kept++
 				assert.Equal(t, vetValue(k), v, "key %s", k)
 				return nil, nil
@@ -177,4 +182,50 @@ func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64
 		n += dp.Value
 	}
 	return n
+}
+
+// TestRestoreQueueIndexes: salvaged queue items without the queue's
+// bookkeeping get legacy read/write indexes spanning them; anything else is
+// left alone.
+func TestRestoreQueueIndexes(t *testing.T) {
+	tests := []struct {
+		name   string
+		keys   []string
+		ri, wi uint64
+		wrote  bool
+	}{
+		{name: "items_only", keys: []string{"5", "6", "9"}, ri: 5, wi: 10, wrote: true},
+		{name: "items_and_dispatched", keys: []string{"di", "12"}, ri: 12, wi: 13, wrote: true},
+		{name: "metadata_survived", keys: []string{"5", "qmv0"}},
+		{name: "not_a_queue", keys: []string{"5", "state"}},
+		{name: "empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db, err := bbolt.Open(filepath.Join(t.TempDir(), "f"), 0o600, nil)
+			require.NoError(t, err)
+			defer db.Close()
+			require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucket([]byte("default"))
+				require.NoError(t, err)
+				for _, k := range tt.keys {
+					require.NoError(t, b.Put([]byte(k), []byte("v")))
+				}
+				return nil
+			}))
+			require.NoError(t, db.Update(restoreQueueIndexes))
+			require.NoError(t, db.View(func(tx *bbolt.Tx) error {
+				b := tx.Bucket([]byte("default"))
+				ri, wi := b.Get([]byte("ri")), b.Get([]byte("wi"))
+				if !tt.wrote {
+					assert.Nil(t, ri)
+					assert.Nil(t, wi)
+					return nil
+				}
+				assert.Equal(t, tt.ri, binary.LittleEndian.Uint64(ri))
+				assert.Equal(t, tt.wi, binary.LittleEndian.Uint64(wi))
+				return nil
+			}))
+		})
+	}
 }
