@@ -50,7 +50,6 @@ import (
 
 // Backend addresses, as scripts/backends.sh starts them.
 const (
-	PrometheusURL      = "http://127.0.0.1:9090"
 	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
 	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
 	JaegerQueryURL     = "http://127.0.0.1:16686"
@@ -59,11 +58,13 @@ const (
 	AlertmanagerURL    = "http://127.0.0.1:9093"
 )
 
-// VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at /select/logsql.
-// VICTORIALOGS_ADDR moves it, as it moves scripts/backends.sh's.
+// Prometheus 3, and VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at
+// /select/logsql. PROMETHEUS_ADDR and VICTORIALOGS_ADDR move them, as they
+// move scripts/backends.sh's.
 var (
-	LogsURL     = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
-	LokiPushURL = LogsURL + "/insert/loki/api/v1/push"
+	PrometheusURL = "http://" + envOr("PROMETHEUS_ADDR", "127.0.0.1:9090")
+	LogsURL       = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
+	LokiPushURL   = LogsURL + "/insert/loki/api/v1/push"
 )
 
 func envOr(name, def string) string {
