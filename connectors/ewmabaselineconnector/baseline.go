@@ -399,12 +399,13 @@ type result struct {
 	trans    transition
 }
 
-// sigmaOf returns the floored σ of s for an expected value.
-func (s *series) sigmaOf(p *params, expected float64) float64 {
+// sigmaOf returns the floored σ of s for an expected value; lh and lv are
+// p.ln2OverH(s) and p.ln2OverHVar(s).
+func (s *series) sigmaOf(p *params, expected, lh, lv float64) float64 {
 	sigma := 0.0
 	if s.weight > 0 {
 		w := s.weight
-		if lv := p.ln2OverHVar(s); lv != p.ln2OverH(s) {
+		if lv != lh {
 			// The variance's own weight 1 − 2^(−T/h_var), T the data
 			// time since the first sample (the interval is then nearly
 			// constant: the floor only binds for fast series).
@@ -454,7 +455,8 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 		sl = &seasonal[p.slotOf(ts)]
 		expected += sl.offset
 	}
-	sigma := s.sigmaOf(p, expected)
+	lh, lv := p.ln2OverH(s), p.ln2OverHVar(s)
+	sigma := s.sigmaOf(p, expected, lh, lv)
 	dev := (x - expected) / sigma
 	score := min(math.Abs(dev), maxScore)
 	var dirScore float64
@@ -530,8 +532,11 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 	}
 
 	// Update after the verdict, with the clipped residual.
-	a := alpha(dt, p.ln2OverH(s))
-	av := alpha(dt, p.ln2OverHVar(s))
+	a := alpha(dt, lh)
+	av := a
+	if lv != lh {
+		av = alpha(dt, lv)
+	}
 	c := x - expected
 	cv := c
 	switch {
