@@ -165,8 +165,8 @@ const (
 	// does at 1-5 m sampling. It binds only below 72 s sampling (100
 	// samples < 2 h), so the NAB series (5 m and coarser) are unchanged.
 	// In-repo corpus (with whole-count counters, bench/detection/README.md,
-	// round 4): 1 h 104/118 windows, 2 h 106, 4 h 105, 6 h 106; false
-	// alerts 0.7-0.9 per 100 anomaly-free series-days.
+	// round 4): 1 h 104/118 windows, 2 h 106, 3 h 105, 4 h 105, 8 h 105;
+	// false alerts 0.7-0.9 per 100 anomaly-free series-days.
 	varMinHalfLife = 2 * time.Hour
 	// maxScore bounds the score.
 	maxScore = 1000.0
