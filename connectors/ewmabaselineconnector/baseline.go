@@ -606,7 +606,18 @@ func (s *series) observe(p *params, seasonal []slot, ts int64, x float64) result
 		// The slot learns what is left after the level moved.
 		g := alpha(s.interval, p.seasonLn2)
 		g = max(g, 1/float64(sl.samples+1)) // a running mean at first
-		sl.offset += g * (c - a*c)
+		// Clipped as for the level, also while the level adopts a
+		// reported change (where c is not clipped): a step or a spike
+		// belongs to the level or to no one, not to the slot, which would
+		// hand it back every period (a 5× spike on an hourly series put
+		// +20σ into three slots and widened σ ×6 for weeks; in-repo
+		// irregular 1 h missed its +60 % shift).
+		cs := c
+		if warm {
+			lim := huberC * sigma
+			cs = min(max(cs, -lim), lim)
+		}
+		sl.offset += g * (cs - a*cs)
 		if sl.samples < math.MaxUint32 {
 			sl.samples++
 		}

@@ -618,3 +618,34 @@ func TestStateFormatV4Read(t *testing.T) {
 	feed(fresh, r, samples[40:], 10, func(s []sample) pmetric.Metrics { return counterBatch(s, t0) })
 	fresh.index.each(func(_ uint64, idx int32) { assert.Equal(t, uint8(quantWhole), fresh.slab[idx].quant) })
 }
+
+// TestSlotIgnoresAdoptedSpike: a 5× spike on an hourly series with daily
+// seasonality fires and the level adopts and returns; the seasonal slots
+// learn only the clipped residual, so the spike's hours do not carry it
+// into the following days (before, three slots took ~+20σ and σ widened
+// for weeks, hiding a later +60 % shift).
+func TestSlotIgnoresAdoptedSpike(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	p := newParams(&rule)
+	seasonal := make([]slot, p.slots)
+	values := noisy(24*20, 5, 75, 3.75)
+	for i := 24*12 + 5; i < 24*12+8; i++ {
+		values[i] *= 5
+	}
+	for i := 24 * 17; i < len(values); i++ {
+		values[i] *= 1.6
+	}
+	s := &series{}
+	var res []result
+	for i, x := range values {
+		if i == 24*17 {
+			for j := range seasonal {
+				assert.Less(t, math.Abs(seasonal[j].offset), 2*3.75, "slot %d before the shift", j)
+			}
+		}
+		res = append(res, s.observe(&p, seasonal, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x))
+	}
+	assert.Less(t, res[24*17].sigma, 3*3.75, "σ near the noise's again")
+	assert.Greater(t, res[24*17].score, rule.K, "the shift after the spike is seen")
+}
