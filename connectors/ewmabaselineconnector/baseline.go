@@ -17,7 +17,10 @@ import (
 // (half_life_samples, default 100) turned into time with the series' own
 // sampling interval, estimated from its data timestamps (series.interval). So one
 // default fits a 10 s scrape (half-life ≈ 17 min) and an hourly series
-// (≈ 4 days) alike. With an explicit `half_life` the memory is that time.
+// (≈ 4 days) alike. The residual variance keeps at least varMinHalfLife of
+// data time (it binds below 72 s sampling), so a fast series does not take
+// a slow drift's lag into σ within minutes. With an explicit `half_life`
+// both memories are that time.
 // Either way a gap of Δt weighs the past by 2^(−Δt/h), α = 1 − 2^(−Δt/h):
 // since (1−α₁)(1−α₂) = 2^(−(Δt₁+Δt₂)/h), a signal that is constant between
 // samples decays the same whether it was sampled once or many times.
@@ -66,7 +69,9 @@ import (
 // consecutive values the series has shown (1 for integer counts, 0.1 for a
 // percentage with one decimal): the series cannot be known more precisely
 // than its own resolution, and a series that sat at exactly 0 gets a floor as
-// soon as it first moves.
+// soon as it first moves. A counter (rate) whose increments have all been
+// whole counts resolves one count per sampling interval instead (quant), so
+// its first burst does not become its resolution.
 //
 // Score. The larger of two readings, capped at maxScore:
 //   - |x − expected| / σ: a score of N says the sample is N σ away from what
