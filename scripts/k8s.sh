@@ -143,7 +143,19 @@ install_etcd() {
   log "installed $bin"
 }
 
-install_all() { install_etcd; install_kube; }
+# install_all takes a lock in the cache, so that a second install (another
+# shell, CI beside a developer) waits for the first and then finds the
+# binaries cached instead of building them again (as scripts/lib.sh's
+# run_steps does for the backends).
+install_all() {
+  local lock
+  mkdir -p "$CACHE"
+  exec {lock}>"$CACHE/.install-k8s.lock"
+  flock "$lock"
+  install_etcd
+  install_kube
+  exec {lock}>&-
+}
 
 running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 
