@@ -175,17 +175,17 @@ func (cp *controlPlane) newKernelPod(t *testing.T, root string, p podFixture, dr
 	return kp
 }
 
-// kernelAgent starts vigil with the chart's rendered agent configuration
-// (kernel receiver, EWMA baselines, k8s_attributes, prometheusremotewrite
-// to the loopback Prometheus with resource attributes as labels) as the
-// agent's service account on node-1. Only the kernel data of network
-// namespace inode is exported, so the host's own traffic stays out. It
-// returns the agent.
-func kernelAgent(t *testing.T, cp *controlPlane, root string, inode uint32, extraSets ...string) *vigilAgent {
+// kernelAgentConfig is the chart's rendered agent configuration (kernel
+// receiver at a 1 s interval, EWMA baselines, k8s_attributes,
+// prometheusremotewrite to the loopback Prometheus with resource attributes
+// as labels; see chartAgentConfig for what is changed for a host outside a
+// pod), with the kernel receiver pointed at the cgroup v2 mount root and
+// exporting only the data of network namespace inode, so the host's own
+// traffic stays out.
+func kernelAgentConfig(t *testing.T, cp *controlPlane, root string, inode uint32) map[string]any {
 	t.Helper()
-	sets := append([]string{"agent.cgroup.enabled=false", "spanMetrics.enabled=false",
-		"agent.kernel.collectionInterval=1s"}, extraSets...)
-	cfg := chartAgentConfig(t, cp, sets)
+	cfg := chartAgentConfig(t, cp, []string{"agent.cgroup.enabled=false", "spanMetrics.enabled=false",
+		"agent.kernel.collectionInterval=1s"})
 	kernel := cfg["receivers"].(map[string]any)["kernel"].(map[string]any)
 	// The chart mounts the host's /sys/fs/cgroup and names it; on this
 	// hybrid host the v2 hierarchy (the one eBPF cgroup ids come from) is
@@ -194,8 +194,7 @@ func kernelAgent(t *testing.T, cp *controlPlane, root string, inode uint32, extr
 	kernel["resource_attributes"] = map[string]any{
 		"vigil.netns.inode": map[string]any{"enabled": true, "metrics_include": []any{map[string]any{"strict": strconv.FormatUint(uint64(inode), 10)}}},
 	}
-	agentIP := "127.0.86.1"
-	return startChartAgent(t, cp, cfg, agentIP, "node-1")
+	return cfg
 }
 
 // TestK8sKernelSignalsPerPod: two pods on the agent's node, one in a cgroup
@@ -224,7 +223,7 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "checkout-7d9f8b6c5d-x2v4q", node: "node-1", ip: "10.244.1.5", app: "checkout"}, systemdDriver),
 		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "payments-5c6d7e8f9a-k8j7h", node: "node-1", ip: "10.244.1.6", app: "payments"}, cgroupfsDriver),
 	}
-	kernelAgent(t, cp, root, l.InoA)
+	startChartAgent(t, cp, kernelAgentConfig(t, cp, root, l.InoA), "127.0.86.1", "node-1")
 
 	var wg sync.WaitGroup
 	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
