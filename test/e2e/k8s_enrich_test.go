@@ -303,6 +303,13 @@ func (s *syncBuffer) String() string {
 // k8s_attributes waits for its first sync before the receivers start.
 func chartAgentConfig(t *testing.T, cp *controlPlane, sets []string) map[string]any {
 	t.Helper()
+	return hostConfig(t, renderedConfigMap(t, installChart(t, cp, sets), "vigil-agent"))
+}
+
+// installChart installs the chart as chartAgentConfig says and returns the
+// rendered manifest.
+func installChart(t *testing.T, cp *controlPlane, sets []string) []byte {
+	t.Helper()
 	sets = append([]string{
 		"backends.jaeger.endpoint=" + JaegerGRPC,
 		"backends.prometheus.endpoint=" + PrometheusURL + "/api/v1/write",
@@ -315,10 +322,16 @@ func chartAgentConfig(t *testing.T, cp *controlPlane, sets []string) map[string]
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentConfig := renderedConfigMap(t, manifest, "vigil-agent")
+	return manifest
+}
+
+// hostConfig parses a rendered collector configuration and changes what
+// chartAgentConfig says.
+func hostConfig(t *testing.T, rendered string) map[string]any {
+	t.Helper()
 	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(agentConfig), &cfg); err != nil {
-		t.Fatalf("agent config: %v\n%s", err, agentConfig)
+	if err := yaml.Unmarshal([]byte(rendered), &cfg); err != nil {
+		t.Fatalf("rendered config: %v\n%s", err, rendered)
 	}
 	if k8s, ok := cfg["processors"].(map[string]any)["k8s_attributes"].(map[string]any); ok {
 		k8s["auth_type"] = "kubeConfig"
