@@ -10,6 +10,7 @@
 # tree, keyed by name and version (as scripts/backends.sh does):
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/kubernetes-<version>/{kube-apiserver,kubectl}
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/etcd-<version>/etcd
+# (VIGIL_K8S_CACHE instead of VIGIL_CACHE, when set).
 # Running state (certificates, tokens, etcd data, logs, PIDs) lives under
 #   ${VIGIL_RUN:-/tmp/vigil-bench}/k8s/
 #
@@ -40,7 +41,9 @@ set -euo pipefail
 KUBE_VERSION=${VIGIL_KUBE_VERSION:-1.37.2}   # k8s.io/kubernetes v1.37.2, staging modules v0.37.2
 ETCD_VERSION=${VIGIL_ETCD_VERSION:-3.7.3}    # go.etcd.io/etcd/server/v3 v3.7.3
 
-CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
+# VIGIL_K8S_CACHE, when set, keeps the control plane apart from the
+# backends' cache (e.g. a build that must not warm a cold CI run's cache).
+CACHE=${VIGIL_K8S_CACHE:-${VIGIL_CACHE:-$HOME/.cache/vigil}}
 RUN=${VIGIL_RUN:-/tmp/vigil-bench}
 DIR=$RUN/k8s
 
