@@ -9,9 +9,12 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-otel/vigil/dashboards"
 	"github.com/vigil-otel/vigil/internal/netnslab"
 )
 
@@ -296,5 +300,51 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 	}
 	if s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_name=""}`, retrans)); len(s) != 0 {
 		t.Errorf("retransmits without a pod: %v", s)
+	}
+	for _, p := range pods {
+		checkK8sLabelVariables(t, map[string]string{"namespace": ns, "pod": p.name, "node": "node-1"})
+	}
+}
+
+// checkK8sLabelVariables runs the dashboards' variables on k8s_* labels
+// (filled from k8s_attributes' enrichment) as Grafana does, through the
+// label values API with the other variables at want, and asserts each
+// offers want[variable]. TestDashboardQueries checks the other variables.
+func checkK8sLabelVariables(t *testing.T, want map[string]string) {
+	t.Helper()
+	lvs, err := dashboards.LoadLabelVariables(filepath.Join(repoRoot, "dashboards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := dashboards.AllValues()
+	for k, v := range want {
+		vars[k] = regexp.QuoteMeta(v)
+	}
+	checked := 0
+	for _, lv := range lvs {
+		if !strings.HasPrefix(lv.Label, "k8s_") {
+			continue
+		}
+		w, ok := want[lv.Name]
+		if !ok {
+			t.Errorf("variable %s/%s on %s: no value to expect (add it to the test)", lv.File, lv.Name, lv.Label)
+			continue
+		}
+		q := url.Values{}
+		q.Set("match[]", dashboards.Substitute(lv.Selector, vars))
+		var resp struct {
+			Data []string `json:"data"`
+		}
+		Eventually(t, 30*time.Second, func() (bool, string) {
+			if err := getJSON(PrometheusURL+"/api/v1/label/"+lv.Label+"/values?"+q.Encode(), nil, &resp); err != nil {
+				return false, err.Error()
+			}
+			return slices.Contains(resp.Data, w), fmt.Sprintf("variable %s/%s: label_values(%s, %s) = %v, want it to offer %q",
+				lv.File, lv.Name, q.Get("match[]"), lv.Label, resp.Data, w)
+		})
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no dashboard variable on a k8s_* label")
 	}
 }
