@@ -312,10 +312,13 @@ func TestK8sPodChurn(t *testing.T) {
 	traffic := func(gen *kernelPod, marker string) float64 {
 		t.Helper()
 		const size = 4 << 20
+		before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 		sendFromCgroup(t, l.NsA, gen.cgroupDir, addr, size)
 		if n := <-got; n != size {
 			t.Fatalf("server read %d bytes, want %d", n, size)
 		}
+		kernel := netnslab.Delta(l.SNMP(l.NsA), before, "RetransSegs")
+		failed := netnslab.Delta(l.TCPExt(l.NsA), beforeExt, "TCPRetransFail")
 		sendOTLPFrom(t, podNetns, podIP, agentIP, marker)
 		var total float64
 		Eventually(t, 90*time.Second, func() (bool, string) {
@@ -334,6 +337,12 @@ func TestK8sPodChurn(t *testing.T) {
 			if len(s) != 1 || s[0].Labels["k8s_pod_name"] != web.name || s[0].Labels["k8s_deployment_name"] != web.app ||
 				s[0].Labels["container_id"] != gen.containerID || s[0].Value == 0 || len(g) != 1 {
 				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v", gen.uid, s, marker, g)
+			}
+			// All of this transfer's retransmits (the kernel's count, less
+			// late failures: see TestKernelReceiverToPrometheus), so that
+			// the count cannot grow afterwards.
+			if v := int64(s[0].Value); v > kernel || v < kernel-failed {
+				return false, fmt.Sprintf("retransmits of uid %s: %d, kernel TcpRetransSegs %d (TCPRetransFail %d)", gen.uid, v, kernel, failed)
 			}
 			if g[0].Labels["k8s_pod_uid"] != gen.uid || g[0].Labels["k8s_pod_name"] != web.name {
 				return false, fmt.Sprintf("gauge %s from %s carries %v, want uid %s", marker, podIP, g[0].Labels, gen.uid)
