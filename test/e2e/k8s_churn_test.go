@@ -311,7 +311,7 @@ func TestK8sPodChurn(t *testing.T) {
 	// from the pod's IP, and waits for both in Prometheus with gen's UID.
 	traffic := func(gen *kernelPod, marker string) float64 {
 		t.Helper()
-		const size = 4 << 20
+		const size = 8 << 20
 		before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 		sendFromCgroup(t, l.NsA, gen.cgroupDir, addr, size)
 		if n := <-got; n != size {
