@@ -183,18 +183,18 @@ func (cp *controlPlane) newKernelPod(t *testing.T, root string, p podFixture, dr
 // receiver at a 1 s interval, EWMA baselines, k8s_attributes,
 // prometheusremotewrite to the loopback Prometheus with resource attributes
 // as labels; see chartAgentConfig for what is changed for a host outside a
-// pod), with the kernel receiver pointed at the cgroup v2 mount root and
-// exporting only the data of network namespace inode, so the host's own
-// traffic stays out.
+// pod), with the kernel receiver exporting only the data of network
+// namespace inode, so the host's own traffic stays out.
 func kernelAgentConfig(t *testing.T, cp *controlPlane, root string, inode uint32) map[string]any {
 	t.Helper()
 	cfg := chartAgentConfig(t, cp, []string{"agent.cgroup.enabled=false", "spanMetrics.enabled=false",
 		"agent.kernel.collectionInterval=1s"})
 	kernel := cfg["receivers"].(map[string]any)["kernel"].(map[string]any)
-	// The chart mounts the host's /sys/fs/cgroup and names it; on this
-	// hybrid host the v2 hierarchy (the one eBPF cgroup ids come from) is
-	// mounted below it, so the test names that mount.
-	kernel["cgroup_root"] = root
+	// The chart leaves cgroup_root to the receiver, which must find root
+	// (on this hybrid host /sys/fs/cgroup/unified, below the v1 tmpfs).
+	if r, ok := kernel["cgroup_root"]; ok && r != root {
+		t.Fatalf("the chart names cgroup_root %v; the cgroup v2 mount here is %s", r, root)
+	}
 	kernel["resource_attributes"] = map[string]any{
 		"vigil.netns.inode": map[string]any{"enabled": true, "metrics_include": []any{map[string]any{"strict": strconv.FormatUint(uint64(inode), 10)}}},
 	}

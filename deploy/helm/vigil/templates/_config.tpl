@@ -58,7 +58,11 @@ receivers:
 {{- if $kernel }}
   kernel:
     collection_interval: {{ .Values.agent.kernel.collectionInterval }}
-    cgroup_root: /sys/fs/cgroup
+    # No cgroup_root: the receiver finds the cgroup v2 mount in its
+    # mountinfo, /sys/fs/cgroup on unified hosts and /sys/fs/cgroup/unified
+    # on hybrid ones (the hostPath mount carries its submounts). Naming
+    # /sys/fs/cgroup would point it at the v1 tmpfs on hybrid hosts, where
+    # no path resolves.
 {{- end }}
 {{- if $cgroup }}
   cgroup:
