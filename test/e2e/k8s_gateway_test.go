@@ -78,8 +78,9 @@ func traceIDs(log string) map[string]int {
 
 // TestK8sGatewayTier runs the chart's two tiers against the real API
 // server: an agent whose load_balancing exporters find the gateways with
-// the Kubernetes resolver (the EndpointSlices of the chart's headless
-// gateway Service, watched as the agent's service account) and two
+// the Kubernetes resolver (gateway.resolver=kubernetes: the EndpointSlices of
+// the chart's headless gateway Service, watched as the agent's service
+// account with the chart's Role) and two
 // gateways, each exporting to Jaeger and printing what it got. Every span
 // of a trace lands on one gateway, both gateways get traces, and after one
 // gateway's endpoint is removed from the EndpointSlice all traffic goes to
@@ -93,25 +94,31 @@ func TestK8sGatewayTier(t *testing.T) {
 	agentIP, gwIPs := subnet+".1", []string{subnet + ".2", subnet + ".3"}
 	hostAddrs(t, append([]string{agentIP}, gwIPs...)...)
 
-	// The Kubernetes resolver lists and watches EndpointSlices in the
-	// gateway's namespace: the chart's documented extraRules grant that.
+	// gateway.resolver=kubernetes: the agents' load_balancing exporters
+	// watch the EndpointSlices of the headless Service, with the Role the
+	// chart gives them for it.
 	manifest := installChart(t, cp, []string{
-		"gateway.enabled=true", "spanMetrics.enabled=false", "agent.kernel.enabled=false", "agent.cgroup.enabled=false",
-		"k8sAttributes.extraRules[0].apiGroups[0]=discovery.k8s.io",
-		"k8sAttributes.extraRules[0].resources[0]=endpointslices",
-		"k8sAttributes.extraRules[0].verbs={get,list,watch}",
+		"gateway.enabled=true", "gateway.resolver=kubernetes",
+		"spanMetrics.enabled=false", "agent.kernel.enabled=false", "agent.cgroup.enabled=false",
 	})
 	agentCfg := hostConfig(t, renderedConfigMap(t, manifest, "vigil-agent"))
 	for name, e := range agentCfg["exporters"].(map[string]any) {
-		if !strings.HasPrefix(name, "load_balancing/") {
-			t.Fatalf("the chart's agent exports with %s, want only load_balancing/*", name)
+		k8s, _ := e.(map[string]any)["resolver"].(map[string]any)["k8s"].(map[string]any)
+		if !strings.HasPrefix(name, "load_balancing/") || k8s["service"] != "vigil-gateway-headless."+cp.ns {
+			t.Fatalf("the chart's agent exporter %s is not load_balancing with the Kubernetes resolver: %v", name, e)
 		}
-		// The chart resolves the headless Service by DNS; here the
-		// resolver is the API server's view of it.
-		e.(map[string]any)["resolver"] = map[string]any{"k8s": map[string]any{
-			"service": "vigil-gateway-headless." + cp.ns,
-			"ports":   []any{4317},
-		}}
+	}
+	agentUser := "system:serviceaccount:" + cp.ns + ":" + cp.agentSA
+	for _, verb := range []string{"list", "watch"} {
+		if !cp.canI(t, agentUser, cp.ns, verb, "endpointslices.discovery.k8s.io") {
+			t.Errorf("the agent cannot %s EndpointSlices in %s", verb, cp.ns)
+		}
+		if cp.canI(t, agentUser, "default", verb, "endpointslices.discovery.k8s.io") {
+			t.Errorf("the agent can %s EndpointSlices outside its namespace", verb)
+		}
+	}
+	if cp.canI(t, agentUser, cp.ns, "update", "endpointslices.discovery.k8s.io") {
+		t.Error("the agent can update EndpointSlices")
 	}
 	cp.kubectlAdmin(t, gatewaySlice(cp.ns, gwIPs...), "apply", "-f", "-")
 
