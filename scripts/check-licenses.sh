@@ -5,7 +5,8 @@
 # so in CI). It fails when
 #   - a Go module linked into vigil (./cmd/gateway, the go.mod tools such as
 #     bpf2go, every direct requirement of go.mod) or into a program these
-#     scripts build (the list below, from scripts/versions.sh) is under the
+#     scripts build (the list below, from scripts/versions.sh and the
+#     control-plane pins of scripts/k8s.sh) is under the
 #     AGPL, GPL or SSPL, or under a licence outside the allowed set that is
 #     not in scripts/licenses-reviewed.tsv;
 #   - THIRD_PARTY.md (module, version, licence, used by) is stale;
