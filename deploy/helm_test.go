@@ -750,3 +750,10 @@ func TestChartPackage(t *testing.T) {
 	assert.Equal(t, len(files), bytes.Count(out, []byte("grafana_dashboard: \"1\"")), "one dashboard ConfigMap per JSON file")
 	assert.Contains(t, string(out), "alert: VigilExporterDroppingData")
 }
+
+func TestChartRejectsUnknownResolver(t *testing.T) {
+	cmd := exec.Command(helmBin(t), "template", release, chartDir, "--kube-version", kubeVersion, "--set", "gateway.enabled=true", "--set", "gateway.resolver=static")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "helm template must fail on an unknown gateway.resolver")
+	assert.Contains(t, string(out), `gateway.resolver must be dns or kubernetes, not "static"`)
+}
