@@ -52,19 +52,19 @@ import (
 const (
 	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
 	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
-	JaegerQueryURL     = "http://127.0.0.1:16686"
-	JaegerGRPC         = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
+	JaegerGRPC         = "127.0.0.1:14250"       // jaeger.api_v2.CollectorService
 	JaegerOTLPGRPC     = "127.0.0.1:24317"
 	AlertmanagerURL    = "http://127.0.0.1:9093"
 )
 
-// Prometheus 3, and VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at
-// /select/logsql. PROMETHEUS_ADDR and VICTORIALOGS_ADDR move them, as they
-// move scripts/backends.sh's.
+// Prometheus 3, VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at
+// /select/logsql; Jaeger's query API. PROMETHEUS_ADDR, VICTORIALOGS_ADDR and
+// JAEGER_QUERY move them, as they move scripts/backends.sh's.
 var (
-	PrometheusURL = "http://" + envOr("PROMETHEUS_ADDR", "127.0.0.1:9090")
-	LogsURL       = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
-	LokiPushURL   = LogsURL + "/insert/loki/api/v1/push"
+	PrometheusURL  = "http://" + envOr("PROMETHEUS_ADDR", "127.0.0.1:9090")
+	JaegerQueryURL = "http://" + envOr("JAEGER_QUERY", "127.0.0.1:16686")
+	LogsURL        = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
+	LokiPushURL    = LogsURL + "/insert/loki/api/v1/push"
 )
 
 func envOr(name, def string) string {
