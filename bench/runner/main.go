@@ -73,6 +73,12 @@ var loads = map[string][]shape{
 		{"batched", []string{"--workers", "4", "--rate", "5"}, true, false},
 		{"batched-http", []string{"--workers", "4", "--rate", "5"}, true, true},
 	},
+	// All three signals at once into one process (bench/loadgen, gRPC):
+	// metrics 2 clients × 2 requests/s × 2,350 points, traces 2 × 5 × 512
+	// spans, logs 2 × 5 × 1,000 records (about 24k items/s).
+	"mixed": {
+		{"mixed", nil, true, false},
+	},
 	"logs": {
 		{"fixed", []string{"--workers", "4", "--rate", "1000"}, false, false},
 		{"saturate", []string{"--workers", "32", "--rate", "1000"}, false, false},
@@ -89,6 +95,18 @@ type side struct {
 	name string // vigil, vigil-durable, peer, peer-durable, prom-agent
 	bin  string
 	prom bool // the Prometheus agent: flags instead of a collector config
+	// defaultConfig runs vigil without --config: its embedded default
+	// configuration, with every endpoint pointed at the sink through the
+	// config's environment variables (kernel and cgroup receivers, span
+	// metrics and baselines included).
+	defaultConfig bool
+}
+
+// mixedLoads are the loadgen arguments of the mixed load, per signal.
+var mixedLoads = map[string][]string{
+	"metrics": {"--workers", "2", "--rate", "2"},
+	"traces":  {"--workers", "2", "--rate", "5"},
+	"logs":    {"--workers", "2", "--rate", "5"},
 }
 
 type result struct {
@@ -131,9 +149,9 @@ func run() error {
 	tgBin := flag.String("telemetrygen", "", "telemetrygen binary")
 	lgBin := flag.String("loadgen", "bin/bench-loadgen", "bench/loadgen binary (batched OTLP)")
 	configs := flag.String("configs", "bench/configs", "directory of <side>-<signal>.yaml config templates")
-	signals := flag.String("signals", "traces,metrics,logs", "signals to run")
+	signals := flag.String("signals", "traces,metrics,logs", "signals to run (mixed: all three at once, see mixedLoads)")
 	shapes := flag.String("shapes", "fixed,saturate,batched", "load shapes to run")
-	sideNames := flag.String("sides", "vigil,peer", "sides to run, in this order within each repetition: vigil, vigil-durable, peer, peer-durable, prom-agent")
+	sideNames := flag.String("sides", "vigil,peer", "sides to run, in this order within each repetition: vigil, vigil-durable, vigil-default (mixed only), peer, peer-durable, prom-agent")
 	reps := flag.Int("reps", 2, "repetitions per side (runs alternate between the sides)")
 	duration := flag.Duration("duration", 20*time.Second, "load duration per run")
 	jsonOut := flag.String("json", "", "also write the medians as JSON to this file (bench/chart draws it)")
@@ -155,6 +173,8 @@ func run() error {
 	var allSides []side
 	for _, n := range strings.Split(*sideNames, ",") {
 		switch {
+		case n == "vigil-default":
+			allSides = append(allSides, side{name: n, bin: *vigilBin, defaultConfig: true})
 		case strings.HasPrefix(n, "vigil"):
 			allSides = append(allSides, side{name: n, bin: *vigilBin})
 		case strings.HasPrefix(n, "peer"):
@@ -179,7 +199,8 @@ func run() error {
 			}
 			var sides []side
 			for _, sd := range allSides {
-				if _, err := os.Stat(filepath.Join(*configs, sd.name+"-"+sig+".yaml")); err != nil {
+				_, err := os.Stat(filepath.Join(*configs, sd.name+"-"+sig+".yaml"))
+				if err != nil && !(sd.defaultConfig && sig == "mixed") {
 					continue
 				}
 				if sd.prom && !sh.http {
@@ -299,15 +320,25 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		data["Extensions"] = ", pprof"
 		data["ExtensionConfig"] = "  pprof:\n    endpoint: " + pprofAddr
 	}
-	cfg, err := render(filepath.Join(configs, sd.name+"-"+sig+".yaml"), data)
-	if err != nil {
-		return result{}, err
-	}
 	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
-		return result{}, err
-	}
 	args := []string{"--config", cfgPath}
+	var env []string
+	if sd.defaultConfig {
+		args = nil
+		env = append(os.Environ(), "VIGIL_STORAGE_DIR="+dir, "VIGIL_OTLP_GRPC_ENDPOINT="+otlp,
+			"VIGIL_OTLP_HTTP_ENDPOINT="+otlpHTTP, "VIGIL_HEALTH_ENDPOINT=127.0.0.1:"+ports[3],
+			"VIGIL_TELEMETRY_PORT="+ports[1], "VIGIL_JAEGER_ENDPOINT="+s.GRPCAddr,
+			"VIGIL_PROMETHEUS_RW_ENDPOINT=http://"+s.HTTPAddr+"/api/v1/write",
+			"VIGIL_LOKI_ENDPOINT=http://"+s.HTTPAddr+"/loki/api/v1/push")
+	} else {
+		cfg, err := render(filepath.Join(configs, sd.name+"-"+sig+".yaml"), data)
+		if err != nil {
+			return result{}, err
+		}
+		if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+			return result{}, err
+		}
+	}
 	wait := otlp
 	if sd.prom {
 		args = []string{"--agent", "--web.enable-otlp-receiver", "--config.file", cfgPath,
@@ -316,6 +347,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 	}
 	var logBuf bytes.Buffer
 	cmd := exec.Command(sd.bin, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
 	if err := cmd.Start(); err != nil {
 		return result{}, err
@@ -355,9 +387,16 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		profDone = make(chan error, 1)
 		go func() { profDone <- fetchProfile("http://"+pprofAddr, profile, d) }()
 	}
-	genArgs := append([]string{sig, "--otlp-endpoint", otlp, "--otlp-insecure", "--duration", d.String(),
-		"--allow-export-failures"}, sh.args...)
-	if sh.loadgen {
+	var gens []*exec.Cmd
+	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+	defer cancel()
+	switch {
+	case sig == "mixed":
+		for _, g := range []string{"metrics", "traces", "logs"} {
+			gens = append(gens, exec.CommandContext(ctx, gen, append([]string{"--signal", g, "--otlp-endpoint", otlp,
+				"--duration", d.String()}, mixedLoads[g]...)...))
+		}
+	case sh.loadgen:
 		ep, proto, path := otlp, "grpc", ""
 		if sh.http {
 			ep, proto = otlpHTTP, "http"
@@ -365,17 +404,29 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		if sd.prom {
 			path = "/api/v1/otlp/v1/metrics"
 		}
-		genArgs = append([]string{"--signal", sig, "--protocol", proto, "--otlp-endpoint", ep, "--http-path", path,
-			"--duration", d.String()}, sh.args...)
+		gens = append(gens, exec.CommandContext(ctx, gen, append([]string{"--signal", sig, "--protocol", proto,
+			"--otlp-endpoint", ep, "--http-path", path, "--duration", d.String()}, sh.args...)...))
+	default:
+		gens = append(gens, exec.CommandContext(ctx, gen, append([]string{sig, "--otlp-endpoint", otlp, "--otlp-insecure",
+			"--duration", d.String(), "--allow-export-failures"}, sh.args...)...))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
-	defer cancel()
-	genCmd := exec.CommandContext(ctx, gen, genArgs...)
-	out, err := genCmd.CombinedOutput()
-	if err != nil {
-		return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(gen), genArgs, err, tailString(string(out), 10))
+	outs := make([]bytes.Buffer, len(gens))
+	for i, g := range gens {
+		g.Stdout, g.Stderr = &outs[i], &outs[i]
+		if err := g.Start(); err != nil {
+			return result{}, err
+		}
 	}
-	genCPU := (genCmd.ProcessState.UserTime() + genCmd.ProcessState.SystemTime()).Seconds()
+	var genCPU float64
+	var out string
+	for i, g := range gens {
+		err := g.Wait()
+		out += outs[i].String()
+		if err != nil {
+			return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(gen), g.Args, err, tailString(outs[i].String(), 10))
+		}
+		genCPU += (g.ProcessState.UserTime() + g.ProcessState.SystemTime()).Seconds()
+	}
 	// Wait until the sink has seen everything the collector will send: no
 	// change for 3 s (batch timeouts and retries are shorter than that).
 	last, stable := s.Counts(), time.Now()
@@ -402,9 +453,10 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		}
 	}
 	c := s.Counts()
-	items := map[string]int64{"traces": c.Spans, "metrics": c.Points, "logs": c.LogRecords}[sig]
+	items := map[string]int64{"traces": c.Spans, "metrics": c.Points, "logs": c.LogRecords,
+		"mixed": c.Spans + c.Points + c.LogRecords}[sig]
 	if items == 0 {
-		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", tailString(string(out), 5), tailString(logBuf.String(), 20))
+		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", tailString(out, 5), tailString(logBuf.String(), 20))
 	}
 	return result{items: items, cpu: cpu1 - cpu0, hwmKiB: hwm, anonKiB: anon, fileKiB: file,
 		idleAnon: idleAnon, idleFile: idleFile, genCPU: genCPU, bad: c.Bad}, nil
