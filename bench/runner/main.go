@@ -313,11 +313,11 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 	otlp, otlpHTTP := "127.0.0.1:"+ports[0], "127.0.0.1:"+ports[2]
 	data := map[string]string{
 		"SinkGRPC": s.GRPCAddr, "SinkHTTP": "http://" + s.HTTPAddr, "OTLPGRPC": otlp, "OTLPHTTP": otlpHTTP,
-		"MetricsPort": ports[1], "StorageDir": dir, "Extensions": "", "ExtensionConfig": "",
+		"MetricsPort": ports[1], "StorageDir": dir, "Extensions": "", "ExtensionConfig": "", "ExtensionList": "",
 	}
 	pprofAddr := "127.0.0.1:" + ports[3]
 	if profile != "" {
-		data["Extensions"] = ", pprof"
+		data["Extensions"], data["ExtensionList"] = ", pprof", "pprof"
 		data["ExtensionConfig"] = "  pprof:\n    endpoint: " + pprofAddr
 	}
 	cfgPath := filepath.Join(dir, "config.yaml")
