@@ -117,8 +117,9 @@ type result struct {
 	fileKiB  int64   // RssFile at the end of the run: the binary's mapped pages (and mapped files)
 	idleAnon int64   // RssAnon and RssFile after start, before any load
 	idleFile int64
-	genCPU   float64 // the load generator's CPU-seconds
+	genCPU   float64 // the load generator's CPU-seconds while sending
 	bad      int64
+	lost     int64 // spans or log records loadgen sent that the sink did not receive
 }
 
 // row is one side's median for the JSON report that bench/chart draws.
@@ -276,6 +277,32 @@ func run() error {
 	return nil
 }
 
+// sentItems adds up what bench/loadgen reports as sent ("loadgen: N
+// <signal> sent, ..."); 0 for telemetrygen.
+func sentItems(out string) int64 {
+	var n int64
+	for _, l := range strings.Split(out, "\n") {
+		var k int64
+		var sig string
+		if _, err := fmt.Sscanf(l, "loadgen: %d %s sent", &k, &sig); err == nil {
+			n += k
+		}
+	}
+	return n
+}
+
+// sendCPU is bench/loadgen's CPU while sending ("loadgen: send CPU X s"),
+// without its start-up and encoding.
+func sendCPU(out string) (float64, bool) {
+	for _, l := range strings.Split(out, "\n") {
+		var c float64
+		if _, err := fmt.Sscanf(l, "loadgen: send CPU %f s", &c); err == nil {
+			return c, true
+		}
+	}
+	return 0, false
+}
+
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
 func runsString(rs []result) string {
@@ -284,6 +311,9 @@ func runsString(rs []result) string {
 		p := fmt.Sprintf("%d items/%.1fs CPU/%dMiB", r.items, r.cpu, r.hwmKiB/1024)
 		if r.bad > 0 {
 			p += fmt.Sprintf("/%d bad", r.bad)
+		}
+		if r.lost > 0 {
+			p += fmt.Sprintf("/%d NOT RECEIVED", r.lost)
 		}
 		parts = append(parts, p)
 	}
@@ -425,12 +455,29 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		if err != nil {
 			return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(gen), g.Args, err, tailString(outs[i].String(), 10))
 		}
-		genCPU += (g.ProcessState.UserTime() + g.ProcessState.SystemTime()).Seconds()
+		if c, ok := sendCPU(outs[i].String()); ok {
+			genCPU += c
+		} else {
+			genCPU += (g.ProcessState.UserTime() + g.ProcessState.SystemTime()).Seconds()
+		}
 	}
-	// Wait until the sink has seen everything the collector will send: no
-	// change for 3 s (batch timeouts and retries are shorter than that).
+	// Wait until the sink has seen everything the collector will send:
+	// for spans and log records every item loadgen sent (and no change for
+	// 1 s), otherwise no change for 5 s (batch timeouts and retries are
+	// shorter than that; a starved process on a contended machine may pause
+	// for seconds).
+	sent := sentItems(out)
+	countable := sig == "traces" || sig == "logs"
+	itemsOf := func(c sink.Counts) int64 {
+		return map[string]int64{"traces": c.Spans, "metrics": c.Points, "logs": c.LogRecords,
+			"mixed": c.Spans + c.Points + c.LogRecords}[sig]
+	}
 	last, stable := s.Counts(), time.Now()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && time.Since(stable) < 3*time.Second; {
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); {
+		if since := time.Since(stable); since >= 5*time.Second ||
+			(countable && sent > 0 && itemsOf(last) >= sent && since >= time.Second) {
+			break
+		}
 		time.Sleep(250 * time.Millisecond)
 		if c := s.Counts(); c != last {
 			last, stable = c, time.Now()
@@ -453,12 +500,15 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		}
 	}
 	c := s.Counts()
-	items := map[string]int64{"traces": c.Spans, "metrics": c.Points, "logs": c.LogRecords,
-		"mixed": c.Spans + c.Points + c.LogRecords}[sig]
+	items := itemsOf(c)
 	if items == 0 {
 		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", tailString(out, 5), tailString(logBuf.String(), 20))
 	}
-	return result{items: items, cpu: cpu1 - cpu0, hwmKiB: hwm, anonKiB: anon, fileKiB: file,
+	lost := int64(0)
+	if countable && sent > items {
+		lost = sent - items
+	}
+	return result{items: items, lost: lost, cpu: cpu1 - cpu0, hwmKiB: hwm, anonKiB: anon, fileKiB: file,
 		idleAnon: idleAnon, idleFile: idleFile, genCPU: genCPU, bad: c.Bad}, nil
 }
 
