@@ -71,6 +71,16 @@ func (s *sizedStorage) Start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
+// GetClient returns contrib's client for the component, laying large values
+// out in their own bbolt leaves (see layoutClient).
+func (s *sizedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := s.Extension.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return newLayoutClient(c), nil
+}
+
 // Shutdown unregisters the gauge, then shuts contrib's extension down.
 func (s *sizedStorage) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
