@@ -21,6 +21,7 @@ import (
 	"image/png"
 	"os"
 	"slices"
+	"strings"
 )
 
 type row struct {
@@ -33,18 +34,21 @@ type row struct {
 
 // sideColors are fixed per side so charts of different runs compare.
 var sideColors = map[string]color.RGBA{
-	"vigil":         {0x1f, 0x77, 0xb4, 0xff},
-	"vigil-durable": {0x17, 0xbe, 0xcf, 0xff},
-	"peer":          {0xff, 0x7f, 0x0e, 0xff},
-	"peer-durable":  {0xd6, 0x27, 0x28, 0xff},
-	"prom-agent":    {0x7f, 0x7f, 0x7f, 0xff},
+	"vigil":              {0x1f, 0x77, 0xb4, 0xff},
+	"vigil-durable":      {0x17, 0xbe, 0xcf, 0xff},
+	"peer":               {0xff, 0x7f, 0x0e, 0xff},
+	"peer-durable":       {0xd6, 0x27, 0x28, 0xff},
+	"prom-agent":         {0x7f, 0x7f, 0x7f, 0xff},
+	"vigil-default":      {0x2c, 0xa0, 0x2c, 0xff},
+	"vigil-membatch":     {0x9e, 0xda, 0xe5, 0xff},
+	"vigil-durable-base": {0xae, 0xc7, 0xe8, 0xff},
 }
 
 const (
 	scale    = 2 // font scale
 	lineH    = 9 * scale
 	barH     = 7 * scale
-	labelW   = 16 * 6 * scale // left column: side names
+	labelW   = 20 * 6 * scale // left column: side names
 	barMaxW  = 520
 	margin   = 16
 	groupGap = 12
@@ -58,17 +62,21 @@ func main() {
 }
 
 func run() error {
-	in := flag.String("in", "", "JSON written by bench/runner -json")
+	in := flag.String("in", "", "JSON written by bench/runner -json; several, comma-separated, are drawn one after the other")
 	out := flag.String("out", "bench.png", "PNG to write")
 	title := flag.String("title", "CPU-seconds per million items (lower is better)", "chart title")
 	flag.Parse()
-	b, err := os.ReadFile(*in)
-	if err != nil {
-		return err
-	}
 	var rows []row
-	if err := json.Unmarshal(b, &rows); err != nil {
-		return fmt.Errorf("%s: %w", *in, err)
+	for _, path := range strings.Split(*in, ",") {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		var rs []row
+		if err := json.Unmarshal(b, &rs); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rows = append(rows, rs...)
 	}
 	type group struct {
 		name string

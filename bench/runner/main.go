@@ -92,7 +92,8 @@ var loads = map[string][]shape{
 // template <name>-<signal>.yaml in -configs; a side without one for a
 // signal does not run it.
 type side struct {
-	name string // vigil, vigil-durable, peer, peer-durable, prom-agent
+	name string // vigil, vigil-durable, peer, peer-durable, prom-agent; "-base" appended: -vigil-base's binary
+	cfg  string // the config template's side name: name without "-base"
 	bin  string
 	prom bool // the Prometheus agent: flags instead of a collector config
 	// defaultConfig runs vigil without --config: its embedded default
@@ -145,6 +146,7 @@ func main() {
 
 func run() error {
 	vigilBin := flag.String("vigil", "bin/vigil", "vigil binary")
+	baseBin := flag.String("vigil-base", "", "a second vigil binary (e.g. of the base commit) for the sides named <vigil side>-base, to A/B a change in one run")
 	peerBin := flag.String("peer", "", "peer collector binary")
 	promBin := flag.String("prometheus", "", "Prometheus 3 binary, run as the agent (side prom-agent)")
 	tgBin := flag.String("telemetrygen", "", "telemetrygen binary")
@@ -173,15 +175,22 @@ func run() error {
 
 	var allSides []side
 	for _, n := range strings.Split(*sideNames, ",") {
+		if base, ok := strings.CutSuffix(n, "-base"); ok && strings.HasPrefix(n, "vigil") {
+			if *baseBin == "" {
+				return fmt.Errorf("side %s needs -vigil-base", n)
+			}
+			allSides = append(allSides, side{name: n, cfg: base, bin: *baseBin})
+			continue
+		}
 		switch {
 		case n == "vigil-default":
-			allSides = append(allSides, side{name: n, bin: *vigilBin, defaultConfig: true})
+			allSides = append(allSides, side{name: n, cfg: n, bin: *vigilBin, defaultConfig: true})
 		case strings.HasPrefix(n, "vigil"):
-			allSides = append(allSides, side{name: n, bin: *vigilBin})
+			allSides = append(allSides, side{name: n, cfg: n, bin: *vigilBin})
 		case strings.HasPrefix(n, "peer"):
-			allSides = append(allSides, side{name: n, bin: *peerBin})
+			allSides = append(allSides, side{name: n, cfg: n, bin: *peerBin})
 		case n == "prom-agent":
-			allSides = append(allSides, side{name: n, bin: *promBin, prom: true})
+			allSides = append(allSides, side{name: n, cfg: n, bin: *promBin, prom: true})
 		default:
 			return fmt.Errorf("unknown side %q", n)
 		}
@@ -200,7 +209,7 @@ func run() error {
 			}
 			var sides []side
 			for _, sd := range allSides {
-				_, err := os.Stat(filepath.Join(*configs, sd.name+"-"+sig+".yaml"))
+				_, err := os.Stat(filepath.Join(*configs, sd.cfg+"-"+sig+".yaml"))
 				if err != nil && !(sd.defaultConfig && sig == "mixed") {
 					continue
 				}
@@ -361,7 +370,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 			"VIGIL_PROMETHEUS_RW_ENDPOINT=http://"+s.HTTPAddr+"/api/v1/write",
 			"VIGIL_LOKI_ENDPOINT=http://"+s.HTTPAddr+"/loki/api/v1/push")
 	} else {
-		cfg, err := render(filepath.Join(configs, sd.name+"-"+sig+".yaml"), data)
+		cfg, err := render(filepath.Join(configs, sd.cfg+"-"+sig+".yaml"), data)
 		if err != nil {
 			return result{}, err
 		}
