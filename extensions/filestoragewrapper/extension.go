@@ -119,27 +119,21 @@ func (s *sizedStorage) vetDirectory(ctx context.Context, tb *metadata.TelemetryB
 }
 
 // GetClient returns contrib's client for the component, guarded against a
-// full file system (guard.go).
-func (s *sizedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
-	c, err := s.Extension.GetClient(ctx, kind, id, name)
-	if err != nil || s.guard.reserve == 0 {
-		return c, err
-	}
-	return &guardedClient{Client: c, s: s}, nil
-}
-
-func metricAttrs(kvs ...attribute.KeyValue) metric.MeasurementOption {
-	return metric.WithAttributes(kvs...)
-}
-
-// GetClient returns contrib's client for the component, laying large values
-// out in their own bbolt leaves (see layoutClient).
+// full file system (guard.go), laying large values out in their own bbolt
+// leaves (client.go).
 func (s *sizedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
 	c, err := s.Extension.GetClient(ctx, kind, id, name)
 	if err != nil {
 		return nil, err
 	}
+	if s.guard.reserve != 0 {
+		c = &guardedClient{Client: c, s: s}
+	}
 	return newLayoutClient(c), nil
+}
+
+func metricAttrs(kvs ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributes(kvs...)
 }
 
 // Shutdown unregisters the gauge, then shuts contrib's extension down.
