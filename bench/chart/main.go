@@ -96,7 +96,7 @@ func run() error {
 	for _, g := range groups {
 		h += lineH + len(g.rows)*(barH+4) + groupGap
 	}
-	w := margin*2 + labelW + barMaxW + 10*6*scale
+	w := max(margin*2+labelW+barMaxW+10*6*scale, margin*2+textWidth(*title, scale))
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 	black := color.RGBA{0x20, 0x20, 0x20, 0xff}
