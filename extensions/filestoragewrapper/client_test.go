@@ -6,11 +6,13 @@ package filestoragewrapper
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/bbolt"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -137,4 +139,72 @@ func BenchmarkQueuePattern(b *testing.B) {
 			})
 		}
 	}
+}
+
+// TestLayoutWritesEachEntryOnce replays the persistent queue's per-entry
+// pattern on bbolt directly (the version and options contrib's file_storage
+// uses) and compares the pages bbolt allocates, a count that does not
+// depend on the machine: without companions every metadata update rewrote
+// the queued entries; with them each entry is written about once.
+func TestLayoutWritesEachEntryOnce(t *testing.T) {
+	const entries, backlog, entrySize = 40, 2, 300 << 10
+	pageBytes := func(layout bool) int64 {
+		db, err := bbolt.Open(filepath.Join(t.TempDir(), "q"), 0o600,
+			&bbolt.Options{NoSync: true, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType})
+		require.NoError(t, err)
+		defer func() { require.NoError(t, db.Close()) }()
+		bucket := []byte("default")
+		batch := func(ops ...*storage.Operation) {
+			if layout {
+				ops = expand(ops)
+			}
+			require.NoError(t, db.Update(func(tx *bbolt.Tx) error {
+				b, err := tx.CreateBucketIfNotExists(bucket)
+				if err != nil {
+					return err
+				}
+				for _, op := range ops {
+					switch op.Type {
+					case storage.Get:
+						op.Value = bytes.Clone(b.Get([]byte(op.Key)))
+					case storage.Set:
+						err = b.Put([]byte(op.Key), op.Value)
+					case storage.Delete:
+						err = b.Delete([]byte(op.Key))
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+		}
+		entry := bytes.Repeat([]byte{'e'}, entrySize)
+		meta := bytes.Repeat([]byte{'m'}, 40)
+		w := 0
+		put := func() {
+			batch(storage.SetOperation(strconv.Itoa(w), entry), storage.SetOperation("qmv0", meta))
+			w++
+		}
+		for range backlog {
+			put()
+		}
+		pageAlloc := func() int64 {
+			st := db.Stats()
+			return st.TxStats.GetPageAlloc()
+		}
+		before := pageAlloc()
+		for r := range entries {
+			put()
+			get := storage.GetOperation(strconv.Itoa(r))
+			batch(storage.SetOperation("qmv0", meta), get)
+			require.Len(t, get.Value, entrySize)
+			batch(storage.SetOperation("qmv0", meta), storage.DeleteOperation(strconv.Itoa(r)))
+		}
+		return pageAlloc() - before
+	}
+	plain, layout := pageBytes(false), pageBytes(true)
+	t.Logf("page bytes allocated per entry: %d without companions, %d with", plain/entries, layout/entries)
+	assert.Less(t, layout, plain/2, "companions should at least halve what bbolt writes per entry")
+	assert.Less(t, layout/entries, int64(2*entrySize), "with companions an entry is written about once")
 }
