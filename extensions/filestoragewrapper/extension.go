@@ -119,13 +119,17 @@ func (s *sizedStorage) vetDirectory(ctx context.Context, tb *metadata.TelemetryB
 }
 
 // GetClient returns contrib's client for the component, guarded against a
-// full file system (guard.go).
+// full file system (guard.go), laying large values out in their own bbolt
+// leaves (client.go).
 func (s *sizedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
 	c, err := s.Extension.GetClient(ctx, kind, id, name)
-	if err != nil || s.guard.reserve == 0 {
-		return c, err
+	if err != nil {
+		return nil, err
 	}
-	return &guardedClient{Client: c, s: s}, nil
+	if s.guard.reserve != 0 {
+		c = &guardedClient{Client: c, s: s}
+	}
+	return newLayoutClient(c), nil
 }
 
 func metricAttrs(kvs ...attribute.KeyValue) metric.MeasurementOption {

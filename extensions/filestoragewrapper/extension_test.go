@@ -28,7 +28,7 @@ const sizeMetric = "otelcol_extension_file_storage_file_size"
 
 // startExtension creates and starts the extension on dir, validated as the
 // collector validates it.
-func startExtension(t *testing.T, tel *componenttest.Telemetry, dir string) extension.Extension {
+func startExtension(t testing.TB, tel *componenttest.Telemetry, dir string) extension.Extension {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Directory = dir

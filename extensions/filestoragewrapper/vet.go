@@ -56,7 +56,7 @@ var componentFile = regexp.MustCompile(`^((receiver|processor|exporter|extension
 type vetResult struct {
 	damage   error  // nil when the file is sound
 	movedTo  string // where the damaged file now is
-	salvaged int    // keys copied into the fresh file
+	salvaged int    // entries copied into the fresh file (companion keys not counted)
 	lost     bool   // some keys could not be read
 }
 
@@ -227,7 +227,12 @@ func salvage(from, to string, timeout time.Duration) (copied int, lost bool, err
 			}); err != nil {
 				return err
 			}
-			copied += len(pending)
+			for _, e := range pending {
+				// Companion keys (client.go) are layout, not entries.
+				if !isCompanion(string(e[0])) {
+					copied++
+				}
+			}
 			pending, pendingBytes = pending[:0], 0
 			return nil
 		}
