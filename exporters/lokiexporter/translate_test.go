@@ -136,7 +136,7 @@ func TestTranslate(t *testing.T) {
 			}}},
 		},
 		{
-			name: "other_attributes off: a raw line carries only trace context",
+			name:   "other_attributes off: a raw line carries only trace context",
 			mutate: func(c *Config) { c.StructuredMetadata.OtherAttributes = false },
 			logs: []res{{
 				attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
@@ -163,7 +163,7 @@ func TestTranslate(t *testing.T) {
 				c.StructuredMetadata.Attributes = []string{"k8s.pod.uid"}
 			},
 			logs: []res{{
-				attrs: map[string]any{"service.name": "api", "k8s.pod.uid": "u-1", "zone": "a", "empty": ""},
+				attrs:   map[string]any{"service.name": "api", "k8s.pod.uid": "u-1", "zone": "a", "empty": ""},
 				records: []rec{{body: "x", ts: t0, sevText: "warn", attrs: map[string]any{"team": "t1", "zone": "b", "log.iostream": "stdout"}}},
 			}},
 			want: map[string][]push.Stream{"": {{
