@@ -56,13 +56,7 @@ extensions:
     directory: ${env:VIGIL_STORAGE_DIR}/queue
     create_directory: true
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
-{{KERNEL_RECEIVER}}
+` + yamlOTLPReceiver + `{{KERNEL_RECEIVER}}
 processors:
   memory_limiter:
     check_interval: 1s
@@ -915,13 +909,7 @@ service:
   extensions: [health_check]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     traces:
       receivers: [otlp]
       processors: [batch]
@@ -968,13 +956,7 @@ service:
   extensions: [health_check]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     traces:
       receivers: [otlp]
       exporters: [load_balancing/traces]
