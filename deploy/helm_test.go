@@ -74,6 +74,8 @@ type rendered struct {
 	serviceAccounts []corev1.ServiceAccount
 	clusterRoles    []rbacv1.ClusterRole
 	bindings        []rbacv1.ClusterRoleBinding
+	roles           []rbacv1.Role
+	roleBindings    []rbacv1.RoleBinding
 	pdbs            []policyv1.PodDisruptionBudget
 	serviceMonitors []map[string]any
 	prometheusRules []map[string]any
@@ -144,6 +146,10 @@ func render(t *testing.T, sets ...string) rendered {
 			r.clusterRoles = append(r.clusterRoles, strict(t, doc, &rbacv1.ClusterRole{}))
 		case "rbac.authorization.k8s.io/v1/ClusterRoleBinding":
 			r.bindings = append(r.bindings, strict(t, doc, &rbacv1.ClusterRoleBinding{}))
+		case "rbac.authorization.k8s.io/v1/Role":
+			r.roles = append(r.roles, strict(t, doc, &rbacv1.Role{}))
+		case "rbac.authorization.k8s.io/v1/RoleBinding":
+			r.roleBindings = append(r.roleBindings, strict(t, doc, &rbacv1.RoleBinding{}))
 		case "policy/v1/PodDisruptionBudget":
 			r.pdbs = append(r.pdbs, strict(t, doc, &policyv1.PodDisruptionBudget{}))
 		case "monitoring.coreos.com/v1/ServiceMonitor":
@@ -667,6 +673,26 @@ func TestChartOptions(t *testing.T) {
 			},
 		},
 		{
+			name: "gateway kubernetes resolver",
+			sets: []string{"gateway.enabled=true", "gateway.resolver=kubernetes"},
+			check: func(t *testing.T, r rendered) {
+				acfg := config(t, r.configMap(t, release+"-agent"))
+				for _, signal := range []string{"traces", "metrics", "logs"} {
+					exp := acfg.Exporters["load_balancing/"+signal]
+					require.NotNilf(t, exp, "load_balancing/%s", signal)
+					assert.Equal(t, release+"-gateway-headless."+namespace, dig(exp, "resolver", "k8s", "service"))
+					assert.NotContains(t, exp["resolver"], "dns")
+				}
+				// The agents read EndpointSlices of their namespace, nothing more.
+				require.Len(t, r.roles, 1)
+				assert.Equal(t, namespace, r.roles[0].Namespace)
+				assert.Equal(t, []rbacv1.PolicyRule{{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"get", "list", "watch"}}}, r.roles[0].Rules)
+				require.Len(t, r.roleBindings, 1)
+				assert.Equal(t, r.roles[0].Name, r.roleBindings[0].RoleRef.Name)
+				assert.Equal(t, []rbacv1.Subject{{Kind: "ServiceAccount", Name: r.daemonSets[0].Spec.Template.Spec.ServiceAccountName, Namespace: namespace}}, r.roleBindings[0].Subjects)
+			},
+		},
+		{
 			name: "serviceMonitor",
 			sets: []string{"serviceMonitor.enabled=true", "gateway.enabled=true", "serviceMonitor.labels.release=prom"},
 			check: func(t *testing.T, r rendered) {
@@ -759,4 +785,11 @@ func TestChartPackage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, len(files), bytes.Count(out, []byte("grafana_dashboard: \"1\"")), "one dashboard ConfigMap per JSON file")
 	assert.Contains(t, string(out), "alert: VigilExporterDroppingData")
+}
+
+func TestChartRejectsUnknownResolver(t *testing.T) {
+	cmd := exec.Command(helmBin(t), "template", release, chartDir, "--kube-version", kubeVersion, "--set", "gateway.enabled=true", "--set", "gateway.resolver=static")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "helm template must fail on an unknown gateway.resolver")
+	assert.Contains(t, string(out), `gateway.resolver must be dns or kubernetes, not "static"`)
 }

@@ -10,6 +10,7 @@
 # tree, keyed by name and version (as scripts/backends.sh does):
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/kubernetes-<version>/{kube-apiserver,kubectl}
 #   ${VIGIL_CACHE:-$HOME/.cache/vigil}/etcd-<version>/etcd
+# (VIGIL_K8S_CACHE instead of VIGIL_CACHE, when set).
 # Running state (certificates, tokens, etcd data, logs, PIDs) lives under
 #   ${VIGIL_RUN:-/tmp/vigil-bench}/k8s/
 #
@@ -40,7 +41,9 @@ set -euo pipefail
 KUBE_VERSION=${VIGIL_KUBE_VERSION:-1.37.2}   # k8s.io/kubernetes v1.37.2, staging modules v0.37.2
 ETCD_VERSION=${VIGIL_ETCD_VERSION:-3.7.3}    # go.etcd.io/etcd/server/v3 v3.7.3
 
-CACHE=${VIGIL_CACHE:-$HOME/.cache/vigil}
+# VIGIL_K8S_CACHE, when set, keeps the control plane apart from the
+# backends' cache (e.g. a build that must not warm a cold CI run's cache).
+CACHE=${VIGIL_K8S_CACHE:-${VIGIL_CACHE:-$HOME/.cache/vigil}}
 RUN=${VIGIL_RUN:-/tmp/vigil-bench}
 DIR=$RUN/k8s
 
@@ -143,7 +146,19 @@ install_etcd() {
   log "installed $bin"
 }
 
-install_all() { install_etcd; install_kube; }
+# install_all takes a lock in the cache, so that a second install (another
+# shell, CI beside a developer) waits for the first and then finds the
+# binaries cached instead of building them again (as scripts/lib.sh's
+# run_steps does for the backends).
+install_all() {
+  local lock
+  mkdir -p "$CACHE"
+  exec {lock}>"$CACHE/.install-k8s.lock"
+  flock "$lock"
+  install_etcd
+  install_kube
+  exec {lock}>&-
+}
 
 running() { [ -f "$DIR/$1.pid" ] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
 

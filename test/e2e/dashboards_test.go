@@ -416,8 +416,8 @@ type dashQuery struct {
 // checkLabelVariables runs each dashboard variable's label_values query
 // (as Grafana does, through the label values API) and asserts it offers this
 // run's value, or any value. The k8s_* labels come from the k8s_attributes
-// processor, which needs a Kubernetes API server: those variables are listed
-// as not checked here (deploy/helm_test.go checks the processor's config).
+// processor, which needs a Kubernetes API server: those variables are
+// checked by TestK8sKernelSignalsPerPod against the real one.
 func checkLabelVariables(t *testing.T, comps map[string][]string, vars map[string]string) {
 	t.Helper()
 	lvs, err := dashboards.LoadLabelVariables(filepath.Join(repoRoot, "dashboards"))
@@ -426,7 +426,7 @@ func checkLabelVariables(t *testing.T, comps map[string][]string, vars map[strin
 	}
 	for _, lv := range lvs {
 		if strings.HasPrefix(lv.Label, "k8s_") {
-			t.Logf("variable %s/%s not checked: label %s needs the k8s_attributes processor and a Kubernetes API", lv.File, lv.Name, lv.Label)
+			t.Logf("variable %s/%s not checked here: label %s needs k8s_attributes and an API server (TestK8sKernelSignalsPerPod checks it)", lv.File, lv.Name, lv.Label)
 			continue
 		}
 		sel := dashboards.Substitute(lv.Selector, vars)

@@ -40,17 +40,13 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 	cp := startControlPlane(t)
 
 	// The chart's agent, without the kernel receiver and span metrics (this
-	// test is about k8s_attributes on OTLP), installed for its
-	// ServiceAccount and RBAC.
-	sets := []string{"agent.kernel.enabled=false", "spanMetrics.enabled=false"}
-	if _, err := cp.helm(append([]string{"install", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...); err != nil {
-		t.Fatal(err)
+	// test is about k8s_attributes on OTLP), its exporters replaced by the
+	// debug exporter (vigil's log is read back).
+	cfg := chartAgentConfig(t, cp, []string{"agent.kernel.enabled=false", "spanMetrics.enabled=false"})
+	cfg["exporters"] = map[string]any{"debug": map[string]any{"verbosity": "detailed"}}
+	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
+		p.(map[string]any)["exporters"] = []any{"debug"}
 	}
-	manifest, err := cp.helm(append([]string{"template", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	agentConfig := renderedConfigMap(t, manifest, "vigil-agent")
 
 	// Addresses: a /24 no route of this host uses, the agent on .1 (its
 	// "pod IP"), the pods on .5 (node-1, the agent's node) and .6 (node-2).
@@ -69,41 +65,7 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 	localUID := cp.createPod(t, local)
 	cp.createPod(t, remote)
 
-	// The rendered config, with only what a host outside a pod needs
-	// changed: the API server is reached with the agent's kubeconfig
-	// (auth_type kubeConfig instead of the in-cluster serviceAccount files),
-	// the exporters are the debug exporter (no backends), the queue
-	// directory is a temp dir, and k8s_attributes waits for its first sync.
-	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(agentConfig), &cfg); err != nil {
-		t.Fatalf("agent config: %v\n%s", err, agentConfig)
-	}
-	procs := cfg["processors"].(map[string]any)
-	k8s := procs["k8s_attributes"].(map[string]any)
-	k8s["auth_type"] = "kubeConfig"
-	k8s["wait_for_metadata"] = true
-	k8s["wait_for_metadata_timeout"] = "60s"
-	cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)["directory"] = t.TempDir()
-	cfg["exporters"] = map[string]any{"debug": map[string]any{"verbosity": "detailed"}}
-	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
-		p.(map[string]any)["exporters"] = []any{"debug"}
-	}
-	cfgBytes, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
-	if err := os.WriteFile(cfgPath, cfgBytes, 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	log := startVigilAgent(t, cfgPath, []string{
-		"KUBECONFIG=" + cp.env["VIGIL_K8S_AGENT_KUBECONFIG"],
-		"K8S_NODE_NAME=node-1",
-		"K8S_POD_IP=" + agentIP,
-		"K8S_POD_NAME=vigil-agent-abcde",
-		"K8S_NAMESPACE=" + cp.ns,
-	}, agentIP)
+	log := startChartAgent(t, cp, cfg, agentIP, "node-1").log
 
 	// One span, one gauge and one log record from each pod's address.
 	for _, p := range []podFixture{local, remote} {
@@ -168,6 +130,14 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 // no kubelet). It returns the pod's UID.
 func (cp *controlPlane) createPod(t *testing.T, p podFixture) string {
 	t.Helper()
+	return cp.createOwnedPod(t, p, cp.createOwners(t, p))
+}
+
+// createOwners creates the Deployment p.app and its ReplicaSet
+// <app>-<hash> (the hash is the second part of p.name), owned as the
+// Deployment controller would own it, and returns the ReplicaSet's UID.
+func (cp *controlPlane) createOwners(t *testing.T, p podFixture) string {
+	t.Helper()
 	hash := strings.Split(p.name, "-")[1]
 	dep := fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
@@ -194,7 +164,15 @@ spec:
     metadata: {labels: {app: %[1]s, pod-template-hash: %[3]s}}
     spec: {containers: [{name: app, image: example.invalid/app:1}]}
 `, p.app, p.namespace, hash, depUID)
-	rsUID := strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(rs), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
+	return strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(rs), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
+}
+
+// createOwnedPod creates pod p owned by the ReplicaSet of UID rsUID and
+// sets its phase, IP and start time through the status subresource, as the
+// kubelet would. It returns the pod's UID.
+func (cp *controlPlane) createOwnedPod(t *testing.T, p podFixture, rsUID string) string {
+	t.Helper()
+	hash := strings.Split(p.name, "-")[1]
 	pod := fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
@@ -207,7 +185,8 @@ spec:
   containers: [{name: app, image: example.invalid/app:1}]
 `, p.app, p.namespace, hash, rsUID, p.name, p.node)
 	uid := strings.TrimSpace(string(cp.kubectlAdmin(t, []byte(pod), "create", "-f", "-", "-o", "jsonpath={.metadata.uid}")))
-	status := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}]}}`, p.ip, p.ip)
+	status := fmt.Sprintf(`{"status":{"phase":"Running","podIP":%q,"podIPs":[{"ip":%q}],"startTime":%q}}`,
+		p.ip, p.ip, time.Now().UTC().Format(time.RFC3339))
 	cp.kubectlAdmin(t, nil, "-n", p.namespace, "patch", "pod", p.name, "--subresource=status", "--type=merge", "-p", status)
 	return uid
 }
@@ -315,15 +294,97 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startVigilAgent runs vigil with cfgPath and env until the test ends, and
-// waits for its OTLP/HTTP receiver on ip:4318 (the chart's port). Receivers
-// start last, after k8s_attributes has synced its first pod list
-// (wait_for_metadata), so data sent from then on finds the pods.
-func startVigilAgent(t *testing.T, cfgPath string, env []string, ip string) *syncBuffer {
+// chartAgentConfig installs the chart (release "vigil" in cp.ns, for its
+// ServiceAccount and RBAC) with sets and the backends at their loopback
+// addresses, and returns its rendered agent configuration with only what a
+// host outside a pod needs changed: the API server is reached with the
+// agent's kubeconfig (auth_type kubeConfig instead of the in-cluster
+// serviceAccount files), the queue directory is a temp dir, and
+// k8s_attributes waits for its first sync before the receivers start.
+func chartAgentConfig(t *testing.T, cp *controlPlane, sets []string) map[string]any {
 	t.Helper()
+	return hostConfig(t, renderedConfigMap(t, installChart(t, cp, sets), "vigil-agent"))
+}
+
+// installChart installs the chart as chartAgentConfig says and returns the
+// rendered manifest.
+func installChart(t *testing.T, cp *controlPlane, sets []string) []byte {
+	t.Helper()
+	sets = append([]string{
+		"backends.jaeger.endpoint=" + JaegerGRPC,
+		"backends.prometheus.endpoint=" + PrometheusURL + "/api/v1/write",
+		"backends.loki.endpoint=" + LokiPushURL,
+	}, sets...)
+	if _, err := cp.helm(append([]string{"install", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...); err != nil {
+		t.Fatal(err)
+	}
+	manifest, err := cp.helm(append([]string{"template", "vigil", chartDir(), "--namespace", cp.ns}, setArgs(sets)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifest
+}
+
+// hostConfig parses a rendered collector configuration and changes what
+// chartAgentConfig says.
+func hostConfig(t *testing.T, rendered string) map[string]any {
+	t.Helper()
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(rendered), &cfg); err != nil {
+		t.Fatalf("rendered config: %v\n%s", err, rendered)
+	}
+	if k8s, ok := cfg["processors"].(map[string]any)["k8s_attributes"].(map[string]any); ok {
+		k8s["auth_type"] = "kubeConfig"
+		k8s["wait_for_metadata"] = true
+		k8s["wait_for_metadata_timeout"] = "60s"
+	}
+	queueDir := t.TempDir()
+	queue := cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)
+	queue["directory"] = queueDir
+	if c, ok := queue["compaction"].(map[string]any); ok {
+		c["directory"] = queueDir
+	}
+	return cfg
+}
+
+// vigilAgent is a vigil process started by startChartAgent.
+type vigilAgent struct {
+	log *syncBuffer
+	cmd *exec.Cmd
+}
+
+// startChartAgent runs vigil with cfg as the chart's agent pod on node
+// with pod IP ip would run (the downward-API variables of the DaemonSet),
+// authenticated as the agent's service account, until the test ends.
+func startChartAgent(t *testing.T, cp *controlPlane, cfg map[string]any, ip, node string) *vigilAgent {
+	t.Helper()
+	return startChartAgentWith(t, cfg, ip, "4318", []string{
+		"KUBECONFIG=" + cp.env["VIGIL_K8S_AGENT_KUBECONFIG"],
+		"K8S_NODE_NAME=" + node,
+		"K8S_POD_NAME=vigil-agent-abcde",
+		"K8S_NAMESPACE=" + cp.ns,
+	})
+}
+
+// startChartAgentWith runs vigil with cfg and env (plus K8S_POD_IP=ip)
+// until the test ends, and waits for its receiver on ip:port (the chart's
+// OTLP/HTTP port 4318 for an agent, OTLP/gRPC 4317 for a gateway).
+// Receivers start last, after k8s_attributes has
+// synced its first pod list (wait_for_metadata), so data sent from then on
+// finds the pods.
+func startChartAgentWith(t *testing.T, cfg map[string]any, ip, port string, env []string) *vigilAgent {
+	t.Helper()
+	cfgBytes, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(cfgPath, cfgBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, vigilBin, "--config", cfgPath)
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(append(os.Environ(), "K8S_POD_IP="+ip), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -338,23 +399,23 @@ func startVigilAgent(t *testing.T, cfgPath string, env []string, ip string) *syn
 		cancel()
 		<-exited
 		if t.Failed() {
-			t.Logf("vigil output:\n%s", out.String())
+			t.Logf("vigil output (%s):\n%s", ip, tail(out.String(), 80))
 		}
 	})
-	waitFor(t, 90*time.Second, "vigil's OTLP/HTTP receiver", func() bool {
+	waitFor(t, 90*time.Second, "vigil's OTLP receiver on "+ip+":"+port, func() bool {
 		select {
 		case <-exited:
 			t.Fatalf("vigil exited:\n%s", out.String())
 		default:
 		}
-		c, err := net.DialTimeout("tcp", ip+":4318", time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, port), time.Second)
 		if err != nil {
 			return false
 		}
 		c.Close()
 		return true
 	})
-	return out
+	return &vigilAgent{log: out, cmd: cmd}
 }
 
 // waitFor polls cond until it holds, failing the test after limit.

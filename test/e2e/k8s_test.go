@@ -219,6 +219,7 @@ var chartOptions = []struct {
 	{"no span metrics", []string{"spanMetrics.enabled=false"}},
 	{"gateway", []string{"gateway.enabled=true"}},
 	{"gateway without pdb", []string{"gateway.enabled=true", "gateway.pdb.enabled=false"}},
+	{"gateway kubernetes resolver", []string{"gateway.enabled=true", "gateway.resolver=kubernetes"}},
 	{"serviceMonitor", []string{"serviceMonitor.enabled=true", "gateway.enabled=true"}},
 	{"prometheusRule", []string{"prometheusRule.enabled=true"}},
 	{"no dashboards", []string{"dashboards.enabled=false"}},

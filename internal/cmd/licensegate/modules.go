@@ -27,10 +27,15 @@ type target struct {
 	name, module, version string
 	pkgs                  []string
 	tags                  string
+	// staging, when set, is the version that replaces each module the
+	// target's go.mod replaces with a directory of its own repository
+	// (Kubernetes' ./staging/src/k8s.io/<name>, published as v0.<minor>.<patch>),
+	// as scripts/k8s.sh builds it; without it such replacements are dropped.
+	staging string
 }
 
-// readTargets reads lines of "name module version pkg[,pkg...] [tags]";
-// blank lines and # comments are skipped.
+// readTargets reads lines of "name module version pkg[,pkg...] [tags]
+// [staging=VERSION]"; blank lines and # comments are skipped.
 func readTargets(path string) ([]target, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -45,12 +50,18 @@ func readTargets(path string) ([]target, error) {
 			continue
 		}
 		fs := strings.Fields(line)
-		if len(fs) < 4 || len(fs) > 5 {
-			return nil, fmt.Errorf("%s:%d: want name module version packages [tags], got %q", path, n, line)
+		if len(fs) < 4 || len(fs) > 6 {
+			return nil, fmt.Errorf("%s:%d: want name module version packages [tags] [staging=VERSION], got %q", path, n, line)
 		}
 		t := target{name: fs[0], module: fs[1], version: fs[2], pkgs: strings.Split(fs[3], ",")}
-		if len(fs) == 5 {
-			t.tags = fs[4]
+		for _, f := range fs[4:] {
+			if v, ok := strings.CutPrefix(f, "staging="); ok {
+				t.staging = v
+			} else if t.tags == "" {
+				t.tags = f
+			} else {
+				return nil, fmt.Errorf("%s:%d: two build tag lists in %q", path, n, line)
+			}
 		}
 		ts = append(ts, t)
 	}
@@ -106,7 +117,8 @@ func collectModules(targets []target) (map[modVer][]string, error) {
 // targetDeps lists the modules t's packages link, resolving them with t's own
 // go.mod as `go install pkg@version` would. Replace directives that point
 // into the module's repository (which the module zip lacks) are dropped, as
-// scripts/lib.sh build_from_module does.
+// scripts/lib.sh build_from_module does, or, with t.staging, pointed at that
+// published version of the same module, as scripts/k8s.sh does.
 func targetDeps(t target) ([]modVer, error) {
 	dir, err := moduleDirs([]modVer{{t.module, t.version}})
 	if err != nil {
@@ -143,7 +155,11 @@ func targetDeps(t target) ([]modVer, error) {
 	var drops []string
 	for _, r := range gm.Replace {
 		if r.New.Version == "" && (strings.HasPrefix(r.New.Path, "./") || strings.HasPrefix(r.New.Path, "../")) {
-			drops = append(drops, "-dropreplace="+r.Old.Path)
+			if t.staging != "" {
+				drops = append(drops, "-replace="+r.Old.Path+"="+r.Old.Path+"@"+t.staging)
+			} else {
+				drops = append(drops, "-dropreplace="+r.Old.Path)
+			}
 		}
 	}
 	if len(drops) > 0 {

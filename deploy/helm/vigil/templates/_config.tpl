@@ -30,6 +30,9 @@ loki:
 
 {{/* vigil.agentConfig renders the agent's collector configuration. */}}
 {{- define "vigil.agentConfig" -}}
+{{- if not (has .Values.gateway.resolver (list "dns" "kubernetes")) }}
+{{- fail (printf "gateway.resolver must be dns or kubernetes, not %q" .Values.gateway.resolver) }}
+{{- end }}
 {{- $gw := .Values.gateway.enabled -}}
 {{- $kernel := .Values.agent.kernel.enabled -}}
 {{- $cgroup := .Values.agent.cgroup.enabled -}}
@@ -45,6 +48,10 @@ extensions:
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+    compaction:
+      on_rebound: true
+      directory: /var/lib/vigil/queue
+      cleanup_on_start: true
 {{- if $hopToken }}
   bearertokenauth/hop:
     token: ${env:VIGIL_HOP_TOKEN}
@@ -59,7 +66,11 @@ receivers:
 {{- if $kernel }}
   kernel:
     collection_interval: {{ .Values.agent.kernel.collectionInterval }}
-    cgroup_root: /sys/fs/cgroup
+    # No cgroup_root: the receiver finds the cgroup v2 mount in its
+    # mountinfo, /sys/fs/cgroup on unified hosts and /sys/fs/cgroup/unified
+    # on hybrid ones (the hostPath mount carries its submounts). Naming
+    # /sys/fs/cgroup would point it at the v1 tmpfs on hybrid hosts, where
+    # no path resolves.
 {{- end }}
 {{- if $cgroup }}
   cgroup:
@@ -193,9 +204,18 @@ exporters:
         sending_queue:
           storage: file_storage/queue
     resolver:
+{{- if eq $.Values.gateway.resolver "kubernetes" }}
+      # The EndpointSlices of the headless Service, watched through the API
+      # server (the agent's Role for it is in rbac.yaml): a gateway that
+      # goes or comes is seen at once, not at the next DNS lookup.
+      k8s:
+        service: {{ include "vigil.gatewayHeadless" $ }}.{{ $.Release.Namespace }}
+        ports: [{{ $.Values.gateway.otlp.grpcPort }}]
+{{- else }}
       dns:
         hostname: {{ $target }}
         port: {{ $.Values.gateway.otlp.grpcPort | quote }}
+{{- end }}
 {{- end }}
 {{- else }}
 {{ include "vigil.exportersBackend" . | indent 2 }}
@@ -263,6 +283,10 @@ extensions:
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+    compaction:
+      on_rebound: true
+      directory: /var/lib/vigil/queue
+      cleanup_on_start: true
 {{- if $hopToken }}
   bearertokenauth/hop:
     token: ${env:VIGIL_HOP_TOKEN}

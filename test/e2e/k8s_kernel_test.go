@@ -1,0 +1,350 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e && linux
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigil-otel/vigil/dashboards"
+	"github.com/vigil-otel/vigil/internal/netnslab"
+)
+
+// tcpSendEnv turns the test binary into a TCP client when set to
+// "ADDR BYTES": it connects to ADDR, sends BYTES bytes, waits for the peer to
+// close and exits, before any test runs. The kernel tests start it inside a
+// pod's cgroup and a network namespace, so that its sockets are the pod's.
+const tcpSendEnv = "VIGIL_E2E_TCP_SEND"
+
+func init() {
+	spec := os.Getenv(tcpSendEnv)
+	if spec == "" {
+		return
+	}
+	f := strings.Fields(spec)
+	if len(f) != 2 {
+		fmt.Fprintln(os.Stderr, "tcp-send helper: bad spec", spec)
+		os.Exit(2)
+	}
+	size, err := strconv.Atoi(f[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
+		os.Exit(2)
+	}
+	c, err := net.DialTimeout("tcp4", f[0], 10*time.Second)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
+		os.Exit(2)
+	}
+	buf := make([]byte, 64<<10)
+	for sent := 0; sent < size; sent += len(buf) {
+		if _, err := c.Write(buf[:min(len(buf), size-sent)]); err != nil {
+			fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
+			os.Exit(2)
+		}
+	}
+	if err := netnslab.CloseAfterPeer(c); err != nil {
+		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// cgroupDriver is one of the kubelet's cgroup layouts.
+type cgroupDriver string
+
+const (
+	systemdDriver  cgroupDriver = "systemd"
+	cgroupfsDriver cgroupDriver = "cgroupfs"
+)
+
+// podCgroupPath is the cgroup (relative to the v2 root) the kubelet gives a
+// burstable pod's container under driver, with containerd as the runtime.
+func podCgroupPath(driver cgroupDriver, podUID, containerID string) string {
+	if driver == systemdDriver {
+		return filepath.Join("kubepods.slice", "kubepods-burstable.slice",
+			"kubepods-burstable-pod"+strings.ReplaceAll(podUID, "-", "_")+".slice",
+			"cri-containerd-"+containerID+".scope")
+	}
+	return filepath.Join("kubepods", "burstable", "pod"+podUID, containerID)
+}
+
+// makeCgroup creates rel under the cgroup v2 root, one level at a time;
+// t.Cleanup removes the levels it created, deepest first (a level another
+// run made, such as kubepods.slice, stays). remove removes them now.
+func makeCgroup(t *testing.T, root, rel string) (dir string, remove func()) {
+	t.Helper()
+	var made []string
+	dir = root
+	for _, part := range strings.Split(rel, "/") {
+		dir = filepath.Join(dir, part)
+		if err := os.Mkdir(dir, 0o755); err == nil {
+			made = append(made, dir)
+		} else if !os.IsExist(err) {
+			t.Fatalf("creating cgroup %s: %v", dir, err)
+		}
+	}
+	var once sync.Once
+	remove = func() {
+		once.Do(func() {
+			for i := len(made) - 1; i >= 0; i-- {
+				if err := os.Remove(made[i]); err != nil && !os.IsNotExist(err) && i == len(made)-1 {
+					t.Errorf("removing cgroup %s: %v", made[i], err)
+				}
+			}
+		})
+	}
+	t.Cleanup(remove)
+	return dir, remove
+}
+
+// cgroup2Mount returns where the cgroup v2 hierarchy is mounted
+// (/sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones):
+// the hierarchy whose ids eBPF programs see.
+func cgroup2Mount(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ... mount-point ... - fstype source options
+		pre, post, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		if pf, qf := strings.Fields(pre), strings.Fields(post); len(pf) > 4 && len(qf) > 0 && qf[0] == "cgroup2" {
+			return pf[4]
+		}
+	}
+	t.Skip("skipping: no cgroup v2 hierarchy mounted on this host")
+	return ""
+}
+
+// sendFromCgroup runs the tcp-send helper in network namespace ns, started
+// directly inside cgroup dir (clone3 CLONE_INTO_CGROUP), and waits for it.
+func sendFromCgroup(t *testing.T, ns, dir, addr string, size int) {
+	t.Helper()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", tcpSendEnv, addr, size))
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(d.Fd())}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tcp-send helper in %s: %v\n%s", dir, err, out)
+	}
+}
+
+// kernelPod is a pod of the kernel tests: its API object and the cgroup of
+// its one container.
+type kernelPod struct {
+	podFixture
+	driver      cgroupDriver
+	uid         string
+	containerID string
+	cgroupDir   string
+	removeCg    func()
+}
+
+// newKernelPod creates the pod (Deployment → ReplicaSet → Pod on node-1)
+// and then its container's cgroup, named after the UID the API server gave
+// it, as the kubelet would.
+func (cp *controlPlane) newKernelPod(t *testing.T, root string, p podFixture, driver cgroupDriver) *kernelPod {
+	t.Helper()
+	kp := &kernelPod{podFixture: p, driver: driver}
+	kp.uid = cp.createPod(t, p)
+	kp.containerID = strings.Repeat(netnslab.RandSuffix(t), 8)
+	kp.cgroupDir, kp.removeCg = makeCgroup(t, root, podCgroupPath(driver, kp.uid, kp.containerID))
+	return kp
+}
+
+// kernelAgentConfig is the chart's rendered agent configuration (kernel
+// receiver at a 1 s interval, EWMA baselines, k8s_attributes,
+// prometheusremotewrite to the loopback Prometheus with resource attributes
+// as labels; see chartAgentConfig for what is changed for a host outside a
+// pod), with the kernel receiver exporting only the data of network
+// namespace inode, so the host's own traffic stays out.
+func kernelAgentConfig(t *testing.T, cp *controlPlane, root string, inode uint32) map[string]any {
+	t.Helper()
+	cfg := chartAgentConfig(t, cp, []string{"agent.cgroup.enabled=false", "spanMetrics.enabled=false",
+		"agent.kernel.collectionInterval=1s"})
+	kernel := cfg["receivers"].(map[string]any)["kernel"].(map[string]any)
+	// The chart leaves cgroup_root to the receiver, which must find root
+	// (on this hybrid host /sys/fs/cgroup/unified, below the v1 tmpfs).
+	if r, ok := kernel["cgroup_root"]; ok && r != root {
+		t.Fatalf("the chart names cgroup_root %v; the cgroup v2 mount here is %s", r, root)
+	}
+	kernel["resource_attributes"] = map[string]any{
+		"vigil.netns.inode": map[string]any{"enabled": true, "metrics_include": []any{map[string]any{"strict": strconv.FormatUint(uint64(inode), 10)}}},
+	}
+	return cfg
+}
+
+// TestK8sKernelSignalsPerPod: two pods on the agent's node, one in a cgroup
+// laid out by the kubelet's systemd driver and one by its cgroupfs driver
+// (containerd), each send a bulk transfer through 10 % loss. Their
+// retransmits reach Prometheus labelled with the pod's name, namespace,
+// deployment, node and UID and the container's id: the kernel receiver
+// parses the UID from the cgroup path and k8s_attributes, watching the real
+// API server, joins it to the pod. Every retransmit of the transfers is
+// attributed to one of the two pods.
+func TestK8sKernelSignalsPerPod(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the kernel receiver, cgroups and network namespaces need root (CI runs e2e as root)")
+	}
+	root := cgroup2Mount(t)
+	cp := startControlPlane(t)
+	l := netnslab.New(t)
+	const port = 5101
+	l.DropIngress(l.NsB, "vb", port, 10)
+
+	ns := "shop-" + RandomSuffix()[:6]
+	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
+	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
+	cp.kubectlAdmin(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: node-1\n"), "create", "-f", "-")
+	pods := []*kernelPod{
+		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "checkout-7d9f8b6c5d-x2v4q", node: "node-1", ip: "10.244.1.5", app: "checkout"}, systemdDriver),
+		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "payments-5c6d7e8f9a-k8j7h", node: "node-1", ip: "10.244.1.6", app: "payments"}, cgroupfsDriver),
+	}
+	startChartAgent(t, cp, kernelAgentConfig(t, cp, root, l.InoA), "127.0.86.1", "node-1")
+
+	var wg sync.WaitGroup
+	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
+	got := netnslab.Serve(ln, &wg)
+	t.Cleanup(wg.Wait)
+	t.Cleanup(func() { _ = ln.Close() })
+	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
+	const size = 8 << 20
+	for _, p := range pods {
+		sendFromCgroup(t, l.NsA, p.cgroupDir, net.JoinHostPort(l.AddrB, strconv.Itoa(port)), size)
+		if n := <-got; n != size {
+			t.Fatalf("server read %d bytes from %s, want %d", n, p.name, size)
+		}
+	}
+	kernelRetrans := netnslab.Delta(l.SNMP(l.NsA), before, "RetransSegs")
+	failed := netnslab.Delta(l.TCPExt(l.NsA), beforeExt, "TCPRetransFail")
+	if kernelRetrans == 0 {
+		t.Fatal("no retransmits in the lab: the loss program did not drop")
+	}
+
+	retrans := fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{network_peer_address=%q}`, l.AddrB)
+	Eventually(t, 90*time.Second, func() (bool, string) {
+		all, err := promQuery(PrometheusURL, "sum("+retrans+")")
+		if err != nil {
+			return false, err.Error()
+		}
+		perPod, err := promQuery(PrometheusURL, fmt.Sprintf(`sum by (k8s_pod_uid) (%s)`, retrans))
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(all) != 1 || len(perPod) != len(pods) {
+			return false, fmt.Sprintf("retransmits: total %v, per pod %v (want %d pods); kernel counted %d", all, perPod, len(pods), kernelRetrans)
+		}
+		// The kernel's count, less retransmits that failed late (see
+		// TestKernelReceiverToPrometheus): none with loss on the wire only.
+		if n := int64(all[0].Value); n > kernelRetrans || n < kernelRetrans-failed {
+			return false, fmt.Sprintf("retransmits in Prometheus %d, kernel TcpRetransSegs %d (TCPRetransFail %d)", n, kernelRetrans, failed)
+		}
+		return true, ""
+	})
+
+	// Each pod's series carry its metadata, joined through its UID.
+	for _, p := range pods {
+		s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_uid=%q}`, retrans, p.uid))
+		if len(s) == 0 {
+			t.Errorf("%s pod %s (%s): no retransmit series with its UID", p.driver, p.name, p.uid)
+			continue
+		}
+		want := map[string]string{
+			"k8s_pod_name":        p.name,
+			"k8s_namespace_name":  ns,
+			"k8s_deployment_name": p.app,
+			"k8s_node_name":       "node-1",
+			"container_id":        p.containerID,
+			"vigil_cgroup_path":   "/" + podCgroupPath(p.driver, p.uid, p.containerID),
+		}
+		var total float64
+		for _, sm := range s {
+			total += sm.Value
+			for k, v := range want {
+				if sm.Labels[k] != v {
+					t.Errorf("%s pod %s: series %v has %s=%q, want %q", p.driver, p.name, sm.Labels, k, sm.Labels[k], v)
+				}
+			}
+		}
+		t.Logf("%s driver: pod %s/%s (deployment %s, uid %s): %v retransmits; labels %v", p.driver, ns, p.name, p.app, p.uid, total, s[0].Labels)
+		if total == 0 {
+			t.Errorf("%s pod %s: 0 retransmits", p.driver, p.name)
+		}
+	}
+	if s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_name=""}`, retrans)); len(s) != 0 {
+		t.Errorf("retransmits without a pod: %v", s)
+	}
+	for _, p := range pods {
+		checkK8sLabelVariables(t, map[string]string{"namespace": ns, "pod": p.name, "node": "node-1"})
+	}
+}
+
+// checkK8sLabelVariables runs the dashboards' variables on k8s_* labels
+// (filled from k8s_attributes' enrichment) as Grafana does, through the
+// label values API with the other variables at want, and asserts each
+// offers want[variable]. TestDashboardQueries checks the other variables.
+func checkK8sLabelVariables(t *testing.T, want map[string]string) {
+	t.Helper()
+	lvs, err := dashboards.LoadLabelVariables(filepath.Join(repoRoot, "dashboards"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := dashboards.AllValues()
+	for k, v := range want {
+		vars[k] = regexp.QuoteMeta(v)
+	}
+	checked := 0
+	for _, lv := range lvs {
+		if !strings.HasPrefix(lv.Label, "k8s_") {
+			continue
+		}
+		w, ok := want[lv.Name]
+		if !ok {
+			t.Errorf("variable %s/%s on %s: no value to expect (add it to the test)", lv.File, lv.Name, lv.Label)
+			continue
+		}
+		q := url.Values{}
+		q.Set("match[]", dashboards.Substitute(lv.Selector, vars))
+		var resp struct {
+			Data []string `json:"data"`
+		}
+		Eventually(t, 30*time.Second, func() (bool, string) {
+			if err := getJSON(PrometheusURL+"/api/v1/label/"+lv.Label+"/values?"+q.Encode(), nil, &resp); err != nil {
+				return false, err.Error()
+			}
+			return slices.Contains(resp.Data, w), fmt.Sprintf("variable %s/%s: label_values(%s, %s) = %v, want it to offer %q",
+				lv.File, lv.Name, q.Get("match[]"), lv.Label, resp.Data, w)
+		})
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no dashboard variable on a k8s_* label")
+	}
+}
