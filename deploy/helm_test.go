@@ -520,6 +520,42 @@ func TestChartOptions(t *testing.T) {
 			},
 		},
 		{
+			name: "pod logs by default",
+			check: func(t *testing.T, r rendered) {
+				m := mounts(r.daemonSets[0].Spec.Template.Spec.Containers[0])
+				if assert.Contains(t, m, "/var/log/pods") {
+					assert.True(t, m["/var/log/pods"].ReadOnly)
+				}
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.Contains(t, cfg.Receivers, "file_log/pods")
+				assert.Contains(t, cfg.Exporters, "loki/pods")
+				p := cfg.Service.Pipelines["logs/pods"]
+				assert.Equal(t, []string{"file_log/pods"}, p.Receivers)
+				assert.Equal(t, []string{"loki/pods"}, p.Exporters)
+				assert.NotContains(t, p.Processors, "batch", "the batch processor acknowledges before the queue holds the data")
+			},
+		},
+		{
+			name: "pod logs with a gateway go straight to the backend",
+			sets: []string{"gateway.enabled=true"},
+			check: func(t *testing.T, r rendered) {
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.Equal(t, []string{"loki/pods"}, cfg.Service.Pipelines["logs/pods"].Exporters)
+				assert.Contains(t, cfg.Exporters, "loki/pods")
+			},
+		},
+		{
+			name: "pod logs disabled",
+			sets: []string{"agent.podLogs.enabled=false"},
+			check: func(t *testing.T, r rendered) {
+				assert.NotContains(t, mounts(r.daemonSets[0].Spec.Template.Spec.Containers[0]), "/var/log/pods")
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.NotContains(t, cfg.Receivers, "file_log/pods")
+				assert.NotContains(t, cfg.Exporters, "loki/pods")
+				assert.NotContains(t, cfg.Service.Pipelines, "logs/pods")
+			},
+		},
+		{
 			name: "kernel without baselines",
 			sets: []string{"agent.ewmaBaseline.enabled=false"},
 			check: func(t *testing.T, r rendered) {

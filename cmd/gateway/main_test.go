@@ -126,9 +126,24 @@ func TestComponentsListed(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	for _, name := range []string{"otlp", "memory_limiter", "batch", "debug", "otlp_grpc", "otlp_http", "health_check", "pprof", "file_storage", "bearertokenauth", "oidc"} {
+	for _, name := range []string{"otlp", "memory_limiter", "batch", "debug", "otlp_grpc", "otlp_http", "health_check", "pprof", "file_storage", "bearertokenauth", "oidc", "file_log"} {
 		if !strings.Contains(out, "- name: "+name+"\n") {
 			t.Errorf("vigil components does not list %q", name)
+		}
+	}
+}
+
+// TestFeatureGateDefaults: vigil turns stanza.synchronousLogEmitter on.
+func TestFeatureGateDefaults(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"featuregate", "stanza.synchronousLogEmitter"}, "Enabled: true"},
+	} {
+		code, out := runVigil(t, tt.args...)
+		if code != 0 || !strings.Contains(out, tt.want) {
+			t.Errorf("vigil %v exited %d, want %q in:\n%s", tt.args, code, tt.want, out)
 		}
 	}
 }

@@ -88,6 +88,13 @@ type StructuredMetadataConfig struct {
 	// Attributes are attribute keys (looked up on the record, then on the
 	// resource) sent as structured metadata, named by sanitising the key.
 	Attributes []string `mapstructure:"attributes"`
+	// OtherAttributes sends every record and resource attribute that is
+	// neither a label nor written into the line as structured metadata, as
+	// Loki's own OTLP endpoint does. With line_format raw that is every
+	// attribute that is not a label; json and logfmt lines already carry
+	// them, so it adds nothing there. Default true: a raw line would
+	// otherwise lose them.
+	OtherAttributes bool `mapstructure:"other_attributes"`
 }
 
 // TenantConfig chooses the X-Scope-OrgID header.
@@ -158,10 +165,14 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 // highCardinality lists attributes whose values are (nearly) unique per
 // request, pod or record. As labels each value would create a new stream and
 // blow up Loki's index; they belong in structured metadata.
+// k8s.pod.name is not listed: a pod's name lives as long as its log stream
+// (one stream per pod and container is what Promtail, Alloy and Loki's own
+// OTLP endpoint make), while k8s.pod.uid and container ids would add nothing
+// but churn on top of it.
 var highCardinality = map[string]bool{
 	"trace_id": true, "span_id": true, "traceid": true, "spanid": true,
 	"trace.id": true, "span.id": true, "trace_flags": true,
-	"k8s.pod.uid": true, "k8s.pod.name": true, "k8s.container.id": true, "container.id": true,
+	"k8s.pod.uid": true, "k8s.container.id": true, "container.id": true,
 	"process.pid": true, "process.command_line": true, "host.id": true,
 	"http.url": true, "url.full": true, "http.target": true, "url.path": true, "url.query": true,
 	"client.address": true, "client.port": true, "net.peer.ip": true, "net.peer.port": true,

@@ -51,7 +51,7 @@ func createDefaultConfig() component.Config {
 			Severity: "level",
 		},
 		LineFormat:         LineFormatRaw,
-		StructuredMetadata: StructuredMetadataConfig{Enabled: true},
+		StructuredMetadata: StructuredMetadataConfig{Enabled: true, OtherAttributes: true},
 		MaxLineSize:        256 * 1024,
 		MaxLineSizeAction:  LineSizeTruncate,
 		Shards:             4,

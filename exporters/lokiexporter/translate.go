@@ -71,6 +71,9 @@ type translator struct {
 	smEnabled bool
 	sm        []smSpec
 	smAttr    map[string]bool
+	// smOthers: every attribute that is neither a label nor in the line
+	// goes to structured metadata (only raw lines leave any out).
+	smOthers bool
 
 	format     LineFormat
 	maxLine    int
@@ -120,6 +123,7 @@ func newTranslator(cfg *Config) *translator {
 			t.sm = append(t.sm, smSpec{attr: a, name: sanitizeLabelName(a)})
 			t.smAttr[a] = true
 		}
+		t.smOthers = cfg.StructuredMetadata.OtherAttributes && cfg.LineFormat == LineFormatRaw
 	}
 	return t
 }
@@ -327,6 +331,36 @@ func (t *translator) structuredMetadata(res pcommon.Map, lr plog.LogRecord) push
 			if sv := labelValue(v); sv != "" {
 				sm = append(sm, push.LabelAdapter{Name: s.name, Value: sv})
 			}
+		}
+	}
+	if t.smOthers {
+		sm = t.appendOtherAttributes(sm, res, lr.Attributes())
+	}
+	return sm
+}
+
+// appendOtherAttributes adds the record's attributes, then the resource's,
+// that are neither labels nor already listed (the record's own attribute
+// wins over a resource attribute of the same key), as Loki's OTLP endpoint
+// stores them: names sanitised, values as text.
+func (t *translator) appendOtherAttributes(sm push.LabelsAdapter, res, rec pcommon.Map) push.LabelsAdapter {
+	for k, v := range rec.All() {
+		if t.labelRec[k] || t.smAttr[k] {
+			continue
+		}
+		if sv := labelValue(v); sv != "" {
+			sm = append(sm, push.LabelAdapter{Name: sanitizeLabelName(k), Value: sv})
+		}
+	}
+	for k, v := range res.All() {
+		if t.labelRes[k] || t.smAttr[k] || k == t.tenantAttr {
+			continue
+		}
+		if _, shadowed := rec.Get(k); shadowed {
+			continue
+		}
+		if sv := labelValue(v); sv != "" {
+			sm = append(sm, push.LabelAdapter{Name: sanitizeLabelName(k), Value: sv})
 		}
 	}
 	return sm

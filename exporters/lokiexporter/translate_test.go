@@ -114,7 +114,30 @@ func TestTranslate(t *testing.T) {
 		truncated int64
 	}{
 		{
-			name: "default labels, raw line, trace context as structured metadata, sorted",
+			name: "default labels, raw line, trace context and other attributes as structured metadata, sorted",
+			logs: []res{{
+				attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
+				records: []rec{
+					{body: "second", ts: t0.Add(time.Second), sevText: "INFO", trace: true, attrs: map[string]any{"user": "bob"}},
+					{body: "first", ts: t0, sevText: "INFO"},
+				},
+			}},
+			want: map[string][]push.Stream{"": {{
+				Labels: `{k8s_namespace_name="prod", level="info", service_name="checkout", service_namespace="shop"}`,
+				Entries: []push.Entry{
+					{Timestamp: t0, Line: "first", StructuredMetadata: push.LabelsAdapter{{Name: "host_name", Value: "n1"}}},
+					{Timestamp: t0.Add(time.Second), Line: "second", StructuredMetadata: push.LabelsAdapter{
+						{Name: "trace_id", Value: "5b8efff798038103d269b633813fc60c"},
+						{Name: "span_id", Value: "eee19b7ec3c1b174"},
+						{Name: "user", Value: "bob"},
+						{Name: "host_name", Value: "n1"},
+					}},
+				},
+			}}},
+		},
+		{
+			name:   "other_attributes off: a raw line carries only trace context",
+			mutate: func(c *Config) { c.StructuredMetadata.OtherAttributes = false },
 			logs: []res{{
 				attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
 				records: []rec{
@@ -131,6 +154,25 @@ func TestTranslate(t *testing.T) {
 						{Name: "span_id", Value: "eee19b7ec3c1b174"},
 					}},
 				},
+			}}},
+		},
+		{
+			name: "other_attributes: record wins over resource, labels and listed attributes are not repeated",
+			mutate: func(c *Config) {
+				c.Labels.Attributes = []LabelRule{{Attribute: "team"}}
+				c.StructuredMetadata.Attributes = []string{"k8s.pod.uid"}
+			},
+			logs: []res{{
+				attrs:   map[string]any{"service.name": "api", "k8s.pod.uid": "u-1", "zone": "a", "empty": ""},
+				records: []rec{{body: "x", ts: t0, sevText: "warn", attrs: map[string]any{"team": "t1", "zone": "b", "log.iostream": "stdout"}}},
+			}},
+			want: map[string][]push.Stream{"": {{
+				Labels: `{level="warn", service_name="api", team="t1"}`,
+				Entries: []push.Entry{{Timestamp: t0, Line: "x", StructuredMetadata: push.LabelsAdapter{
+					{Name: "k8s_pod_uid", Value: "u-1"},
+					{Name: "log_iostream", Value: "stdout"},
+					{Name: "zone", Value: "b"},
+				}}},
 			}}},
 		},
 		{

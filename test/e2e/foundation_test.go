@@ -158,10 +158,10 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 			return n == logs, fmt.Sprintf("%s: %d entries, want %d", q, n, logs)
 		})
 		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
-		// The default config writes logfmt lines: the body, then the
-		// attributes that are neither labels nor structured metadata
+		// The default config follows Loki's OTLP mapping: the body is the
+		// line, the attributes that are not labels are structured metadata
 		// (telemetrygen adds app=server to every record).
-		want := fmt.Sprintf(`body="hello from %s" app=server`, mark)
+		want := fmt.Sprintf(`hello from %s`, mark)
 		for _, s := range streams {
 			if s.Labels["level"] != "warn" {
 				t.Errorf("stream %v: level label %q, want warn", s.Labels, s.Labels["level"])
@@ -169,6 +169,9 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 			for _, e := range s.Entries {
 				if e.Line != want {
 					t.Fatalf("line %q, want %q", e.Line, want)
+				}
+				if e.Metadata["app"] != "server" {
+					t.Fatalf("line %q: structured metadata %v, want app=server", e.Line, e.Metadata)
 				}
 			}
 		}
@@ -351,13 +354,19 @@ func TestDefaultConfigSDK(t *testing.T) {
 				if e.Metadata["trace_id"] != traceID || e.Metadata["span_id"] != child.SpanContext().SpanID().String() {
 					t.Errorf("line %q: structured metadata %v, want the child's trace_id and span_id", e.Line, e.Metadata)
 				}
+				// Record attributes and the resource attributes that are
+				// not labels, as structured metadata.
+				for k, v := range map[string]string{"user_id": "u-7", "host_name": "e2e-host", "service_instance_id": "instance-1"} {
+					if e.Metadata[k] != v {
+						t.Errorf("line %q: structured metadata %s = %q, want %q (all: %v)", e.Line, k, e.Metadata[k], v, e.Metadata)
+					}
+				}
 			}
 		}
 		sort.Strings(lines)
-		// Record attributes, then the resource attributes that are not labels.
 		var want []string
 		for i := range nlogs {
-			want = append(want, fmt.Sprintf(`body="payment failed %d" user_id=u-7 host.name=e2e-host service.instance.id=instance-1`, i))
+			want = append(want, fmt.Sprintf(`payment failed %d`, i))
 		}
 		if fmt.Sprint(lines) != fmt.Sprint(want) {
 			t.Errorf("lines = %q, want %q", lines, want)

@@ -36,6 +36,7 @@ loki:
 {{- $gw := .Values.gateway.enabled -}}
 {{- $kernel := .Values.agent.kernel.enabled -}}
 {{- $cgroup := .Values.agent.cgroup.enabled -}}
+{{- $podLogs := .Values.agent.podLogs.enabled -}}
 {{- $ewma := and $kernel .Values.agent.ewmaBaseline.enabled -}}
 {{- $k8s := .Values.k8sAttributes.enabled -}}
 {{- $spans := .Values.spanMetrics.enabled -}}
@@ -76,6 +77,36 @@ receivers:
     collection_interval: {{ .Values.agent.cgroup.collectionInterval }}
     cgroup_root: /sys/fs/cgroup
     scope: {{ .Values.agent.cgroup.scope }}
+{{- end }}
+{{- if $podLogs }}
+{{- $dir := .Values.agent.podLogs.path | trimSuffix "/" }}
+  # Pod logs (see cmd/gateway/default-config.yaml for each choice).
+  file_log/pods:
+    include: [{{ printf "%s/*/*/*.log*" $dir | quote }}]
+    exclude:
+      - {{ printf "%s/*/*/*.gz" $dir | quote }}
+      - {{ printf "%s/*/*/*.tmp" $dir | quote }}
+      # The agent's own log.
+      - {{ printf "%s/${env:K8S_NAMESPACE}_${env:K8S_POD_NAME}_*/*/*" $dir | quote }}
+    start_at: {{ .Values.agent.podLogs.startAt }}
+    include_file_path: true
+    include_file_name: false
+    storage: file_storage/queue
+    retry_on_failure:
+      enabled: true
+      max_elapsed_time: 0s
+    operators:
+      - type: container
+      - type: regex_parser
+        id: level
+        regex: '(?i)\b(?:level|lvl|severity)"?\s*[:=]\s*"?(?P<level>trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|panic)\b'
+        on_error: send_quiet
+        severity:
+          parse_from: attributes.level
+          overwrite_text: true
+          mapping: {info: notice, fatal: [critical, crit, panic]}
+      - type: retain
+        fields: ['attributes["log.iostream"]']
 {{- end }}
 processors:
   memory_limiter:
@@ -136,6 +167,21 @@ connectors:
 {{- end }}
 {{- end }}
 exporters:
+{{- if $podLogs }}
+  # Pod logs go from each agent straight to the logs backend, also with a
+  # gateway: they need no cross-node routing. One stream per namespace,
+  # pod, container and level; every other attribute is structured metadata.
+  loki/pods:
+    endpoint: {{ .Values.backends.loki.endpoint | quote }}
+    labels:
+      resource_attributes:
+        - {attribute: k8s.namespace.name, label: namespace}
+        - {attribute: k8s.pod.name, label: pod}
+        - {attribute: k8s.container.name, label: container}
+      severity: level
+    sending_queue:
+      storage: file_storage/queue
+{{- end }}
 {{- if $gw }}
 {{- $target := printf "%s.%s.svc" (include "vigil.gatewayHeadless" .) .Release.Namespace }}
 {{- range $signal, $key := dict "traces" "traceID" "metrics" "streamID" "logs" "service" }}
@@ -217,6 +263,14 @@ service:
       receivers: [otlp{{ if $ewma }}, ewma_baseline{{ end }}]
       processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}, batch]
       exporters: [{{ if $gw }}load_balancing/logs{{ else }}loki{{ end }}]
+{{- if $podLogs }}
+    # No batch processor: it would acknowledge lines before the persistent
+    # queue holds them, and the file offsets move on acknowledgement.
+    logs/pods:
+      receivers: [file_log/pods]
+      processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}]
+      exporters: [loki/pods]
+{{- end }}
 {{- end -}}
 
 {{/* vigil.gatewayConfig renders the gateway's collector configuration. */}}
