@@ -83,6 +83,13 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 	k8s["auth_type"] = "kubeConfig"
 	k8s["wait_for_metadata"] = true
 	k8s["wait_for_metadata_timeout"] = "60s"
+	// The prometheus receiver's pod discovery reaches the API server the
+	// same way (kubeconfig_file instead of the in-cluster files).
+	for _, sc := range cfg["receivers"].(map[string]any)["prometheus"].(map[string]any)["config"].(map[string]any)["scrape_configs"].([]any) {
+		for _, sd := range asList(sc.(map[string]any)["kubernetes_sd_configs"]) {
+			sd.(map[string]any)["kubeconfig_file"] = cp.env["VIGIL_K8S_AGENT_KUBECONFIG"]
+		}
+	}
 	cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)["directory"] = t.TempDir()
 	cfg["exporters"] = map[string]any{"debug": map[string]any{"verbosity": "detailed"}}
 	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
@@ -151,6 +158,23 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 			}
 		}
 	}
+	// The prometheus receiver discovered the annotated pod of this node
+	// (its target is the pod IP and the annotated port; nothing listens
+	// there, so its up is 0) and not the one of node-2: the field selector
+	// on spec.nodeName, with the chart's role.
+	scrapeTarget := func(ip string) int {
+		n := 0
+		for _, b := range strings.Split(log.String(), "ResourceMetrics #") {
+			if strings.Contains(b, "service.instance.id: Str("+ip+":9464)") && strings.Contains(b, "service.name: Str(kubernetes-pods)") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "vigil scrapes the annotated pod of its node", func() bool { return scrapeTarget(localIP) > 0 })
+	if n := scrapeTarget(remoteIP); n > 0 {
+		t.Errorf("vigil scraped %s, a pod of another node (%d times)", remoteIP, n)
+	}
 	// The chart's role is enough for this configuration: no list or watch
 	// was refused (client-go logs "forbidden" for a refused informer).
 	if strings.Contains(log.String(), "forbidden") {
@@ -201,6 +225,7 @@ metadata:
   name: %[5]s
   namespace: %[2]s
   labels: {app: %[1]s, pod-template-hash: %[3]s}
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9464", prometheus.io/path: /metrics}
   ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: %[1]s-%[3]s, uid: %[4]s, controller: true}]
 spec:
   nodeName: %[6]s
@@ -384,4 +409,10 @@ func otlpJSON(signal, marker string) string {
 		s = fmt.Sprintf(`{"resourceLogs":[{"resource":%s,"scopeLogs":[{"logRecords":[{"timeUnixNano":"%d","body":{"stringValue":"hello"}}]}]}]}`, res, now)
 	}
 	return s
+}
+
+// asList returns v as a list, or nil.
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }
