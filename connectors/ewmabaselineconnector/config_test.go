@@ -4,7 +4,6 @@
 package ewmabaselineconnector
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,28 +11,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
-func loadConfig(t *testing.T, file string) (*Config, error) {
+// loadConfig reads the ewma_baseline section of testdata/<file> and validates it.
+func loadConfig(t *testing.T, file string) *Config {
 	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
-	require.NoError(t, err)
-	sub, err := cm.Sub("ewma_baseline")
-	require.NoError(t, err)
 	cfg := createDefaultConfig().(*Config)
-	if err := sub.Unmarshal(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
+	configtest.Load(t, file, "ewma_baseline", cfg)
+	return cfg
 }
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(t, "config.yaml")
-	require.NoError(t, err)
-	require.NoError(t, confmap.Validate(cfg))
+	cfg := loadConfig(t, "config.yaml")
 
 	latency := NewDefaultRuleConfig()
 	latency.Name = "latency"
@@ -75,9 +67,7 @@ func TestLoadConfig(t *testing.T) {
 // `enabled: false` turns it off, and a weekly period keeps the other defaults.
 func TestSeasonalityDefault(t *testing.T) {
 	t.Parallel()
-	cfg, err := loadConfig(t, "seasonality_off.yaml")
-	require.NoError(t, err)
-	require.NoError(t, confmap.Validate(cfg))
+	cfg := loadConfig(t, "seasonality_off.yaml")
 	def := NewDefaultRuleConfig()
 	require.True(t, def.Seasonality.HasValue())
 	assert.Equal(t, SeasonalityConfig{Period: 24 * time.Hour, Slots: 24}, *def.Seasonality.Get())
@@ -88,13 +78,9 @@ func TestSeasonalityDefault(t *testing.T) {
 
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		file      string
-		unmarshal string // error from Unmarshal, if any
-		validate  []string
-	}{
-		{file: "bad_no_rules.yaml", validate: []string{"`rules` must contain at least one rule"}},
-		{file: "bad_rule.yaml", validate: []string{
+	configtest.RunBad(t, createDefaultConfig, []configtest.Bad{
+		{ID: "ewma_baseline", File: "bad_no_rules.yaml", ValidateContains: []string{"`rules` must contain at least one rule"}},
+		{ID: "ewma_baseline", File: "bad_rule.yaml", ValidateContains: []string{
 			`rules[0] ("r"): only one of ` + "`metric` (\"a\") and `metric_regex` (\"b\") may be set",
 			"`half_life` (-1m0s) must not be negative",
 			"`clear_score` (3) must be between 0 and `k` (2)",
@@ -102,33 +88,16 @@ func TestBadConfigs(t *testing.T) {
 			`outputs` + "` has unknown entry \"median\": must be one of baseline, upper, lower, score, alert",
 			"`sigma_floor.absolute` (0) must be a finite number greater than 0, so a flat series never divides by zero",
 		}},
-		{file: "bad_half_life_samples.yaml", validate: []string{"`half_life_samples` (0) must be between 1 and 1000000 when `half_life` is 0"}},
-		{file: "bad_score_suppression.yaml", validate: []string{"`score_suppression` (-1) must be between 0 (off) and 65535 samples"}},
-		{file: "bad_value.yaml", unmarshal: `invalid value "p99": must be one of gauge, counter_rate, histogram_mean, histogram_count_rate`},
-		{file: "bad_seasonality.yaml", validate: []string{"`seasonality.slots` (7) must divide `seasonality.period` (24h0m0s) evenly"}},
-		{file: "bad_alertmanager.yaml", validate: []string{
+		{ID: "ewma_baseline", File: "bad_half_life_samples.yaml", ValidateContains: []string{"`half_life_samples` (0) must be between 1 and 1000000 when `half_life` is 0"}},
+		{ID: "ewma_baseline", File: "bad_score_suppression.yaml", ValidateContains: []string{"`score_suppression` (-1) must be between 0 (off) and 65535 samples"}},
+		{ID: "ewma_baseline", File: "bad_value.yaml", Unmarshal: `invalid value "p99": must be one of gauge, counter_rate, histogram_mean, histogram_count_rate`},
+		{ID: "ewma_baseline", File: "bad_seasonality.yaml", ValidateContains: []string{"`seasonality.slots` (7) must divide `seasonality.period` (24h0m0s) evenly"}},
+		{ID: "ewma_baseline", File: "bad_alertmanager.yaml", ValidateContains: []string{
 			"alertmanager: `endpoint` must be set (Alertmanager base URL, e.g. http://127.0.0.1:9093)",
 			"`resend_interval` (0s) must be greater than 0",
 		}},
-		{file: "bad_duplicate_names.yaml", validate: []string{`rules[1]: duplicate ` + "`name`" + ` "r": rule names must be unique`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			t.Parallel()
-			cfg, err := loadConfig(t, tt.file)
-			if tt.unmarshal != "" {
-				require.Error(t, err)
-				assert.ErrorContains(t, err, tt.unmarshal)
-				return
-			}
-			require.NoError(t, err)
-			err = confmap.Validate(cfg)
-			require.Error(t, err)
-			for _, msg := range tt.validate {
-				assert.ErrorContains(t, err, msg)
-			}
-		})
-	}
+		{ID: "ewma_baseline", File: "bad_duplicate_names.yaml", ValidateContains: []string{`rules[1]: duplicate ` + "`name`" + ` "r": rule names must be unique`}},
+	})
 }
 
 func TestDefaultConfigNeedsRules(t *testing.T) {

@@ -4,7 +4,6 @@
 package jaegerexporter
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,36 +13,21 @@ import (
 	"go.opentelemetry.io/collector/config/configcompression"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
-
-func loadConfig(t *testing.T, file, id string) (*Config, error) {
-	t.Helper()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", file))
-	require.NoError(t, err)
-	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	sub, err := cm.Sub(component.MustNewIDWithName(metadata.Type.String(), id).String())
-	require.NoError(t, err)
-	if err := sub.Unmarshal(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	def, err := loadConfig(t, "config.yaml", "")
-	require.NoError(t, err)
+	def := createDefaultConfig().(*Config)
+	configtest.Load(t, "config.yaml", metadata.Type.String(), def)
 	want := createDefaultConfig().(*Config)
 	want.ClientConfig.Endpoint = "jaeger-collector:14250"
 	assert.Equal(t, want, def)
-	require.NoError(t, confmap.Validate(def))
 
-	custom, err := loadConfig(t, "config.yaml", "custom")
-	require.NoError(t, err)
-	require.NoError(t, confmap.Validate(custom))
+	custom := createDefaultConfig().(*Config)
+	configtest.Load(t, "config.yaml", component.MustNewIDWithName(metadata.Type.String(), "custom").String(), custom)
 	assert.Equal(t, "dns:///jaeger-collector.observability:14250", custom.ClientConfig.Endpoint)
 	assert.Equal(t, configcompression.TypeZstd, custom.ClientConfig.Compression)
 	assert.Equal(t, "round_robin", custom.ClientConfig.BalancerName)
@@ -76,28 +60,13 @@ func TestDefaultConfig(t *testing.T) {
 
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		file    string
-		wantErr string
-	}{
-		{"bad_empty_endpoint.yaml", "`endpoint` must not be empty: set it to the Jaeger collector's gRPC address, e.g. \"jaeger-collector:14250\""},
-		{"bad_http_endpoint.yaml", "`endpoint` (\"http://jaeger:14250\") must be a gRPC target (host:port or dns:///host:port), not an HTTP URL; use `tls` settings for TLS"},
-		{"bad_no_port.yaml", "`endpoint` (\"jaeger-collector\") must be in the form host:port"},
-		{"bad_max_request_size.yaml", "`max_request_size` (100) must be at least 1024 bytes"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			t.Parallel()
-			cfg, err := loadConfig(t, tt.file, "")
-			require.NoError(t, err)
-			assert.EqualError(t, cfg.Validate(), tt.wantErr)
-			assert.ErrorContains(t, confmap.Validate(cfg), tt.wantErr)
-		})
-	}
-}
-
-func TestUnknownKeyRejected(t *testing.T) {
-	t.Parallel()
-	_, err := loadConfig(t, "bad_unknown_key.yaml", "")
-	assert.ErrorContains(t, err, "has invalid keys: max_requst_size")
+	id := metadata.Type.String()
+	configtest.RunBad(t, createDefaultConfig, []configtest.Bad{
+		{File: "bad_empty_endpoint.yaml", ID: id, Validate: "`endpoint` must not be empty: set it to the Jaeger collector's gRPC address, e.g. \"jaeger-collector:14250\""},
+		{File: "bad_http_endpoint.yaml", ID: id, Validate: "`endpoint` (\"http://jaeger:14250\") must be a gRPC target (host:port or dns:///host:port), not an HTTP URL; use `tls` settings for TLS"},
+		// The gRPC client's own check adds its message.
+		{File: "bad_no_port.yaml", ID: id, ValidateContains: []string{"`endpoint` (\"jaeger-collector\") must be in the form host:port"}},
+		{File: "bad_max_request_size.yaml", ID: id, Validate: "`max_request_size` (100) must be at least 1024 bytes"},
+		{File: "bad_unknown_key.yaml", ID: id, Unmarshal: "has invalid keys: max_requst_size"},
+	})
 }

@@ -4,30 +4,22 @@
 package lokiexporter
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/vigil-otel/vigil/exporters/lokiexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-
 	t.Run("defaults", func(t *testing.T) {
 		cfg := createDefaultConfig().(*Config)
-		sub, err := cm.Sub(component.NewID(metadata.Type).String())
-		require.NoError(t, err)
-		require.NoError(t, sub.Unmarshal(cfg))
-		require.NoError(t, confmap.Validate(cfg))
+		configtest.Load(t, "config.yaml", component.NewID(metadata.Type).String(), cfg)
 
 		want := createDefaultConfig().(*Config)
 		want.ClientConfig.Endpoint = "http://127.0.0.1:3100/loki/api/v1/push"
@@ -50,10 +42,7 @@ func TestLoadConfig(t *testing.T) {
 
 	t.Run("full", func(t *testing.T) {
 		cfg := createDefaultConfig().(*Config)
-		sub, err := cm.Sub(component.MustNewIDWithName("loki", "full").String())
-		require.NoError(t, err)
-		require.NoError(t, sub.Unmarshal(cfg))
-		require.NoError(t, confmap.Validate(cfg))
+		configtest.Load(t, "config.yaml", component.MustNewIDWithName("loki", "full").String(), cfg)
 
 		assert.Equal(t, "https://loki.example:3100/loki/api/v1/push", cfg.ClientConfig.Endpoint)
 		assert.Equal(t, 10*time.Second, cfg.ClientConfig.Timeout)
@@ -78,63 +67,43 @@ func TestLoadConfig(t *testing.T) {
 
 func TestInvalidConfig(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		file         string
-		unmarshalErr string // error from Unmarshal (enum types)
-		validateErr  string // exact error from Validate
-	}{
-		{file: "bad_line_format.yaml", unmarshalErr: `invalid line_format "xml": must be raw, json or logfmt`},
-		{file: "bad_size_action.yaml", unmarshalErr: `invalid max_line_size_action "wrap": must be truncate or drop`},
+	configtest.RunBad(t, createDefaultConfig, []configtest.Bad{
+		{File: "bad_line_format.yaml", Unmarshal: `invalid line_format "xml": must be raw, json or logfmt`},
+		{File: "bad_size_action.yaml", Unmarshal: `invalid max_line_size_action "wrap": must be truncate or drop`},
 		{
-			file:        "bad_high_cardinality.yaml",
-			validateErr: "`labels::attributes[0]::attribute` (\"trace_id\") is a high-cardinality attribute and must not be a label (each value makes a new stream); use `structured_metadata::attributes`",
+			File:     "bad_high_cardinality.yaml",
+			Validate: "`labels::attributes[0]::attribute` (\"trace_id\") is a high-cardinality attribute and must not be a label (each value makes a new stream); use `structured_metadata::attributes`",
 		},
 		{
-			file:        "bad_high_cardinality_resource.yaml",
-			validateErr: "`labels::resource_attributes[1]::attribute` (\"k8s.pod.uid\") is a high-cardinality attribute and must not be a label (each value makes a new stream); use `structured_metadata::attributes`",
+			File:     "bad_high_cardinality_resource.yaml",
+			Validate: "`labels::resource_attributes[1]::attribute` (\"k8s.pod.uid\") is a high-cardinality attribute and must not be a label (each value makes a new stream); use `structured_metadata::attributes`",
 		},
-		{file: "bad_too_many_labels.yaml", validateErr: "`labels` defines 16 labels; Loki accepts at most 15 label names per stream"},
+		{File: "bad_too_many_labels.yaml", Validate: "`labels` defines 16 labels; Loki accepts at most 15 label names per stream"},
 		{
-			file:        "bad_label_name.yaml",
-			validateErr: "`labels::resource_attributes[0]::label` (\"service-name\") is not a valid Loki label name: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
-		},
-		{
-			file:        "bad_duplicate_label.yaml",
-			validateErr: "`labels::attributes[0]::attribute` produces label \"service_name\", which `labels::resource_attributes[0]::attribute` already produces",
+			File:     "bad_label_name.yaml",
+			Validate: "`labels::resource_attributes[0]::label` (\"service-name\") is not a valid Loki label name: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
 		},
 		{
-			file:        "bad_num_consumers.yaml",
-			validateErr: "`sending_queue::num_consumers` (10) must be 1: concurrent batches can reorder a stream; raise `shards` for concurrency instead",
-		},
-		{file: "bad_shards.yaml", validateErr: "`shards` (0) must be between 1 and 64"},
-		{file: "bad_endpoint.yaml", validateErr: "`endpoint` (\"127.0.0.1:3100\") must be an http:// or https:// URL with a host"},
-		{file: "bad_no_endpoint.yaml", validateErr: "`endpoint` must be set to Loki's push URL, e.g. http://127.0.0.1:3100/loki/api/v1/push"},
-		{file: "bad_max_line_size.yaml", validateErr: "`max_line_size` (-1) must not be negative (0 means no limit)"},
-		{
-			file:        "bad_structured_metadata.yaml",
-			validateErr: "`structured_metadata::attributes[1]` (\"k8s_pod_name\") duplicates structured metadata field \"k8s_pod_name\"",
+			File:     "bad_duplicate_label.yaml",
+			Validate: "`labels::attributes[0]::attribute` produces label \"service_name\", which `labels::resource_attributes[0]::attribute` already produces",
 		},
 		{
-			file:        "bad_severity_label.yaml",
-			validateErr: "`labels::severity` (\"__level\") is not a valid Loki label name: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+			File:     "bad_num_consumers.yaml",
+			Validate: "`sending_queue::num_consumers` (10) must be 1: concurrent batches can reorder a stream; raise `shards` for concurrency instead",
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			t.Parallel()
-			cm, err := confmaptest.LoadConf(filepath.Join("testdata", tt.file))
-			require.NoError(t, err)
-			cfg := createDefaultConfig().(*Config)
-			err = cm.Unmarshal(cfg)
-			if tt.unmarshalErr != "" {
-				assert.ErrorContains(t, err, tt.unmarshalErr)
-				return
-			}
-			require.NoError(t, err)
-			assert.EqualError(t, cfg.Validate(), tt.validateErr)
-			assert.ErrorContains(t, confmap.Validate(cfg), tt.validateErr)
-		})
-	}
+		{File: "bad_shards.yaml", Validate: "`shards` (0) must be between 1 and 64"},
+		{File: "bad_endpoint.yaml", Validate: "`endpoint` (\"127.0.0.1:3100\") must be an http:// or https:// URL with a host"},
+		{File: "bad_no_endpoint.yaml", Validate: "`endpoint` must be set to Loki's push URL, e.g. http://127.0.0.1:3100/loki/api/v1/push"},
+		{File: "bad_max_line_size.yaml", Validate: "`max_line_size` (-1) must not be negative (0 means no limit)"},
+		{
+			File:     "bad_structured_metadata.yaml",
+			Validate: "`structured_metadata::attributes[1]` (\"k8s_pod_name\") duplicates structured metadata field \"k8s_pod_name\"",
+		},
+		{
+			File:     "bad_severity_label.yaml",
+			Validate: "`labels::severity` (\"__level\") is not a valid Loki label name: it must match [a-zA-Z_][a-zA-Z0-9_]* and not start with __",
+		},
+	})
 }
 
 func TestSanitizeLabelName(t *testing.T) {

@@ -4,34 +4,24 @@
 package filestoragewrapper
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-
-	sub, err := cm.Sub("file_storage/queue")
-	require.NoError(t, err)
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	require.NoError(t, sub.Unmarshal(cfg))
-	require.NoError(t, confmap.Validate(cfg))
+	configtest.Load(t, "config.yaml", "file_storage/queue", cfg)
 	assert.Equal(t, "./testdata", cfg.Directory)
 	assert.Equal(t, 2*time.Second, cfg.Timeout)
 	assert.True(t, cfg.FSync)
 
 	// contrib's validation, unchanged.
-	sub, err = cm.Sub("file_storage/missing")
-	require.NoError(t, err)
-	cfg = NewFactory().CreateDefaultConfig().(*Config)
-	require.NoError(t, sub.Unmarshal(cfg))
-	assert.ErrorContains(t, confmap.Validate(cfg), "directory must exist")
+	configtest.RunBad(t, NewFactory().CreateDefaultConfig, []configtest.Bad{
+		{File: "config.yaml", ID: "file_storage/missing", ValidateContains: []string{"directory must exist"}},
+	})
 }

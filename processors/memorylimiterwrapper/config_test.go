@@ -4,20 +4,16 @@
 package memorylimiterwrapper
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
 	defaults := NewFactory().CreateDefaultConfig().(*Config)
 	tests := []struct {
 		id   string
@@ -29,11 +25,8 @@ func TestLoadConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
 			t.Parallel()
-			sub, err := cm.Sub(tt.id)
-			require.NoError(t, err)
 			cfg := NewFactory().CreateDefaultConfig()
-			require.NoError(t, sub.Unmarshal(cfg))
-			require.NoError(t, confmap.Validate(cfg))
+			configtest.Load(t, "config.yaml", tt.id, cfg)
 			want := *defaults
 			want.CheckInterval = time.Second
 			tt.want(&want)
@@ -45,17 +38,8 @@ func TestLoadConfig(t *testing.T) {
 // TestBadConfigs: the core's messages name the keys and the rule.
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "bad_spike.yaml"))
-	require.NoError(t, err)
-	sub, err := cm.Sub("memory_limiter")
-	require.NoError(t, err)
-	cfg := NewFactory().CreateDefaultConfig()
-	require.NoError(t, sub.Unmarshal(cfg))
-	assert.EqualError(t, confmap.Validate(cfg), "'spike_limit_percentage' must be smaller than 'limit_percentage'")
-
-	cm, err = confmaptest.LoadConf(filepath.Join("testdata", "bad_key.yaml"))
-	require.NoError(t, err)
-	sub, err = cm.Sub("memory_limiter")
-	require.NoError(t, err)
-	assert.ErrorContains(t, sub.Unmarshal(NewFactory().CreateDefaultConfig()), "has invalid keys: limit_mb")
+	configtest.RunBad(t, NewFactory().CreateDefaultConfig, []configtest.Bad{
+		{File: "bad_spike.yaml", ID: "memory_limiter", Validate: "'spike_limit_percentage' must be smaller than 'limit_percentage'"},
+		{File: "bad_key.yaml", ID: "memory_limiter", Unmarshal: "has invalid keys: limit_mb"},
+	})
 }

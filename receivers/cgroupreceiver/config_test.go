@@ -3,7 +3,6 @@
 package cgroupreceiver
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,16 +10,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/vigil-otel/vigil/internal/configtest"
 	"github.com/vigil-otel/vigil/receivers/cgroupreceiver/internal/metadata"
 )
 
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
-	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
-	require.NoError(t, err)
-
 	custom := createDefaultConfig().(*Config)
 	custom.Controller.CollectionInterval = 30 * time.Second
 	custom.Controller.InitialDelay = 5 * time.Second
@@ -44,10 +40,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Run(tt.id.String(), func(t *testing.T) {
 			t.Parallel()
 			cfg := createDefaultConfig().(*Config)
-			sub, err := cm.Sub(tt.id.String())
-			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			require.NoError(t, confmap.Validate(cfg))
+			configtest.Load(t, "config.yaml", tt.id.String(), cfg)
 			// MetricsBuilderConfig records which switches the user set;
 			// compare what they say.
 			assert.Equal(t, tt.want.MetricsBuilderConfig.Metrics.SystemPressureStallTime.Enabled, cfg.MetricsBuilderConfig.Metrics.SystemPressureStallTime.Enabled)
@@ -73,36 +66,18 @@ func TestDefaultConfig(t *testing.T) {
 
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		file         string
-		unmarshalErr string
-		validateErr  string
-	}{
-		{file: "bad_interval.yaml", validateErr: "`collection_interval` (500ms) must be at least 1s"},
+	configtest.RunBad(t, createDefaultConfig, []configtest.Bad{
+		{File: "bad_interval.yaml", Validate: "`collection_interval` (500ms) must be at least 1s"},
 		// The scraper controller validates timeout (its message, under the
 		// Go field name of the squashed struct).
-		{file: "bad_timeout.yaml", validateErr: "controller: \"timeout\": requires positive value"},
-		{file: "bad_values.yaml", validateErr: "`cgroup_root` (\"sys/fs/cgroup\") must be an absolute path\n" +
+		{File: "bad_timeout.yaml", Validate: "controller: \"timeout\": requires positive value"},
+		{File: "bad_values.yaml", Validate: "`cgroup_root` (\"sys/fs/cgroup\") must be an absolute path\n" +
 			"`pressure_path` (\"\") must be an absolute path\n" +
 			"`max_cgroups` (0) must be between 1 and 1048576"},
-		{file: "bad_scope.yaml", unmarshalErr: "invalid scope \"everything\": must be one of containers, pods, all"},
-		{file: "bad_key.yaml", unmarshalErr: "has invalid keys: max_cgroup"},
-		{file: "bad_metric_key.yaml", unmarshalErr: "has invalid keys: enabeld"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.file, func(t *testing.T) {
-			t.Parallel()
-			cm, err := confmaptest.LoadConf(filepath.Join("testdata", tt.file))
-			require.NoError(t, err)
-			cfg := createDefaultConfig().(*Config)
-			if tt.unmarshalErr != "" {
-				assert.ErrorContains(t, cm.Unmarshal(cfg), tt.unmarshalErr)
-				return
-			}
-			require.NoError(t, cm.Unmarshal(cfg))
-			assert.EqualError(t, confmap.Validate(cfg), tt.validateErr)
-		})
-	}
+		{File: "bad_scope.yaml", Unmarshal: "invalid scope \"everything\": must be one of containers, pods, all"},
+		{File: "bad_key.yaml", Unmarshal: "has invalid keys: max_cgroup"},
+		{File: "bad_metric_key.yaml", Unmarshal: "has invalid keys: enabeld"},
+	})
 }
 
 func TestValidateScope(t *testing.T) {

@@ -56,13 +56,7 @@ extensions:
     directory: ${env:VIGIL_STORAGE_DIR}/queue
     create_directory: true
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
-{{KERNEL_RECEIVER}}
+` + yamlOTLPReceiver + `{{KERNEL_RECEIVER}}
   # The cgroup receiver on a cgroup v2 tree in the kernel's file formats
   # (a copy of its fixture, counters advanced every second): the Pod health
   # panels need throttling and per-cgroup PSI, which this machine's hybrid
@@ -1023,13 +1017,7 @@ service:
   extensions: [health_check]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     traces:
       receivers: [otlp]
       processors: [batch]
@@ -1076,13 +1064,7 @@ service:
   extensions: [health_check]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     traces:
       receivers: [otlp]
       exporters: [load_balancing/traces]

@@ -75,13 +75,7 @@ service:
   telemetry:
     metrics:
       level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     metrics/in:
       receivers: [otlp]
       exporters: [ewma_baseline, otlp_http/prometheus]

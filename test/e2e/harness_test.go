@@ -225,6 +225,29 @@ type Vigil struct {
 	done       chan struct{}
 }
 
+// Pieces of Vigil configuration the tests share, with the harness's
+// ${env:...} endpoints.
+const (
+	// yamlOTLPReceiver is an `otlp` receiver (an entry of `receivers:`) on
+	// the harness's gRPC and HTTP ports.
+	yamlOTLPReceiver = `  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
+      http:
+        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
+`
+	// yamlTelemetryReader is the pull reader of Vigil's own metrics (under
+	// `service: telemetry: metrics:`) on the harness's telemetry port.
+	yamlTelemetryReader = `      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: ${env:VIGIL_TELEMETRY_PORT}
+`
+)
+
 // StartVigil starts bin/vigil with configYAML (or, when configYAML is empty,
 // with its embedded default configuration). The config can use
 // ${env:VIGIL_OTLP_GRPC_ENDPOINT}, ${env:VIGIL_OTLP_HTTP_ENDPOINT},

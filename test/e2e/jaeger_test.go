@@ -54,13 +54,7 @@ func jaegerVigilConfig(persist bool) string {
 	}
 	return `
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
-exporters:
+` + yamlOTLPReceiver + `exporters:
   jaeger:
     endpoint: ` + JaegerGRPC + `
     tls:
@@ -81,13 +75,7 @@ service:
       exporters: [jaeger]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-`
+` + yamlTelemetryReader
 }
 
 // Jaeger query API shapes (only what these tests read).
@@ -735,13 +723,7 @@ service:
       exporters: [jaeger]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-`)
+`+yamlTelemetryReader)
 	svc := "jg-split-" + RandomSuffix()
 	since := time.Now()
 	load := newSpanLoad(t, v, svc)

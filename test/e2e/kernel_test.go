@@ -64,13 +64,7 @@ service:
   extensions: [health_check]
   telemetry:
     metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+`+yamlTelemetryReader+`  pipelines:
     metrics:
       receivers: [kernel]
       exporters: [otlp_http/prometheus]

@@ -29,13 +29,7 @@ extensions:
     directory: ${env:VIGIL_STORAGE_DIR}
     create_directory: true
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
-exporters:
+` + yamlOTLPReceiver + `exporters:
   loki:
     endpoint: ${env:VIGIL_LOKI_ENDPOINT}
     line_format: json
@@ -53,13 +47,7 @@ service:
   telemetry:
     metrics:
       level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     logs:
       receivers: [otlp]
       exporters: [loki]

@@ -42,13 +42,7 @@ func prwConfig(endpoint, extra string, storage bool) string {
 		extList = "[file_storage/prw]"
 	}
 	return ext + `receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
-        endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
-exporters:
+` + yamlOTLPReceiver + `exporters:
   prometheusremotewrite:
     endpoint: ` + endpoint + `/api/v1/write
 ` + extra + `
@@ -59,13 +53,7 @@ service:
       level: info
     metrics:
       level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: ${env:VIGIL_TELEMETRY_PORT}
-  pipelines:
+` + yamlTelemetryReader + `  pipelines:
     metrics:
       receivers: [otlp]
       exporters: [prometheusremotewrite]
