@@ -19,6 +19,9 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/vigil-otel/vigil/exporters/prwexporter/internal/metadatatest"
 )
@@ -180,4 +183,38 @@ func TestFlushOnShutdown(t *testing.T) {
 	requests, accepted := s.counts()
 	assert.Equal(t, exports*3, accepted, "every queued sample was sent before Shutdown returned")
 	assert.Equal(t, exports, requests)
+}
+
+// TestExemplarRefusalIsNotADrop: a 2.0 receiver that answers 400 but says,
+// through its written-count headers, that every sample was written (as
+// Prometheus does for an out-of-order exemplar) has stored the data: the
+// export succeeds, the samples count as sent and the exemplars as dropped.
+// Without the headers, a 400 stays a permanent failure.
+func TestExemplarRefusalIsNotADrop(t *testing.T) {
+	t.Parallel()
+	for _, withHeaders := range []bool{true, false} {
+		e, _, tel := newTestExporter(t, func(c *Config) { c.Protocol = ProtocolV2 }, func(w http.ResponseWriter, rec received) {
+			if withHeaders {
+				n := 0
+				for _, ts := range rec.v2.Timeseries {
+					n += len(ts.Samples)
+				}
+				w.Header().Set(headerSamplesWritten, strconv.Itoa(n))
+				w.Header().Set(headerHistogramsWritten, "0")
+				w.Header().Set(headerExemplarsWritten, "0")
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte("out of order exemplar"))
+		})
+		err := e.pushMetrics(context.Background(), gauges(3))
+		if !withHeaders {
+			require.Error(t, err)
+			assert.True(t, consumererror.IsPermanent(err))
+			continue
+		}
+		require.NoError(t, err)
+		metadatatest.AssertEqualExporterPrometheusremotewriteSentItems(t, tel, []metricdata.DataPoint[int64]{
+			{Attributes: attribute.NewSet(attribute.String("kind", "sample")), Value: 3},
+		}, metricdatatest.IgnoreTimestamp())
+	}
 }

@@ -27,6 +27,7 @@ const scrapeExporter = `
     endpoint: {{PROMETHEUS}}/api/v1/write
     protocol: v2
     translation_strategy: UnderscoreEscapingWithoutSuffixes
+    float_label_format: openmetrics
     target_info:
       enabled: false
     sending_queue:

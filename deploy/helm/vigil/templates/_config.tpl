@@ -165,6 +165,7 @@ exporters:
     endpoint: {{ .Values.backends.prometheus.endpoint | quote }}
     protocol: {{ .Values.backends.prometheus.protocol | quote }}
     translation_strategy: UnderscoreEscapingWithoutSuffixes
+    float_label_format: openmetrics
     target_info:
       enabled: false
     sending_queue:
