@@ -439,7 +439,11 @@ func TestDefaultConfigScrapesItself(t *testing.T) {
 			if err != nil {
 				return false, err.Error()
 			}
-			return len(s) > 0, fmt.Sprintf("%s: no data", expr)
+			if len(s) > 0 {
+				return true, ""
+			}
+			seen, _ := promQuery(PrometheusURL, `group by (job, instance, __name__) ({__name__=~"up|scrape_samples_scraped|otelcol_process_uptime_seconds_total"})`)
+			return false, fmt.Sprintf("%s: no data; Prometheus has %v", expr, seen)
 		})
 	}
 }
