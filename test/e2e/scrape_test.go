@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -422,12 +423,21 @@ func indent(s string, n int) string {
 // TestDefaultConfigScrapesItself runs the embedded default configuration and
 // checks that Vigil's own telemetry reaches Prometheus through its
 // prometheus receiver: up, scrape_* and the collector's own series under
-// job "vigil" and the telemetry endpoint as instance, with the names the
-// endpoint shows (counters with _total, units as suffixes).
+// job "vigil" and vigil's service.instance.id as instance (from the
+// endpoint's target_info), with the names the endpoint shows (counters with
+// _total, units as suffixes).
 func TestDefaultConfigScrapesItself(t *testing.T) {
 	v := StartVigil(t, "", "VIGIL_PROMETHEUS_RW_ENDPOINT="+PrometheusURL+"/api/v1/write",
 		"VIGIL_JAEGER_ENDPOINT="+JaegerGRPC)
-	instance := strings.TrimSuffix(strings.TrimPrefix(v.MetricsURL, "http://"), "/metrics")
+	// The telemetry endpoint exposes target_info with service_instance_id;
+	// the receiver makes target_info the resource, so instance is vigil's
+	// service.instance.id (as when the telemetry is pushed over OTLP), not
+	// the scraped address.
+	m := regexp.MustCompile(`"service.instance.id": "([0-9a-f-]+)"`).FindStringSubmatch(v.Log())
+	if m == nil {
+		t.Fatalf("no service.instance.id in vigil's log:\n%s", tail(v.Log(), 20))
+	}
+	instance := m[1]
 	for _, expr := range []string{
 		fmt.Sprintf(`up{job="vigil", instance=%q} == 1`, instance),
 		fmt.Sprintf(`scrape_samples_scraped{job="vigil", instance=%q} > 0`, instance),
