@@ -388,8 +388,9 @@ func TestDashboardQueries(t *testing.T) {
 	Telemetrygen(t, v, "traces", "--service", service, "--traces", "50", "--rate", "100", "--status-code", "Error")
 	Telemetrygen(t, v, "metrics", "--service", service, "--metrics", "200", "--rate", "100")
 	Telemetrygen(t, v, "logs", "--service", service, "--logs", "200", "--rate", "100")
-	for _, sev := range []string{"Info", "Error"} {
-		Telemetrygen(t, v, "logs", "--service", service, "--logs", "20", "--rate", "100", "--severity-text", sev,
+	// telemetrygen wants the severity number that goes with the text.
+	for sev, num := range map[string]string{"Info": "9", "Error": "17"} {
+		Telemetrygen(t, v, "logs", "--service", service, "--logs", "20", "--rate", "100", "--severity-text", sev, "--severity-number", num,
 			"--otlp-attributes", `k8s.namespace.name="dash-ns"`, "--otlp-attributes", `vigil.e2e.pod="dash-pod-`+sfx+`"`)
 	}
 	traceID := jaegerTraceID(t, service)
