@@ -46,7 +46,7 @@ var dsTypes = map[string]string{VarPrometheus: "prometheus", VarLoki: "loki", Va
 func TestPanels(t *testing.T) {
 	files, err := filepath.Glob("*.json")
 	require.NoError(t, err)
-	require.Len(t, files, 4)
+	require.Len(t, files, 5)
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
 			b, err := os.ReadFile(f)
@@ -162,6 +162,13 @@ func checkLogQL(t *testing.T, panel, expr string) {
 	t.Helper()
 	require.NotEmptyf(t, expr, "panel %q: empty LogQL", panel)
 	expr = Substitute(expr, AllValues())
+	if strings.HasPrefix(expr, "sum") {
+		_, inner, rng, ok := SplitLogQLMetric(expr)
+		require.Truef(t, ok, "panel %q: LogQL metric query %q must be sum by (labels) (count_over_time(<log query> [range]))", panel, expr)
+		_, err := model.ParseDuration(rng)
+		assert.NoErrorf(t, err, "panel %q: range [%s]", panel, rng)
+		expr = inner
+	}
 	end := strings.Index(expr, "}")
 	require.Truef(t, strings.HasPrefix(expr, "{") && end > 0, "panel %q: LogQL %q must start with a stream selector", panel, expr)
 	sel := expr[:end+1]
@@ -273,7 +280,25 @@ func TestLogQLCheckRejects(t *testing.T) {
 		<-done
 		assert.Truef(t, ft.Failed(), "checkLogQL accepted %q", bad)
 	}
+	for _, bad := range []string{
+		`sum(count_over_time({a="x"}[5m]))`,               // no by clause: not the supported shape
+		`sum by (level) (rate({a="x"}[5m]))`,              // another function
+		`sum by (level) (count_over_time({a=~".*"}[5m]))`, // inner selector matches ""
+		`sum by (level) (count_over_time({a="x"}[5q]))`,   // bad range
+	} {
+		ft := &testing.T{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			checkLogQL(ft, "bad", bad)
+		}()
+		<-done
+		assert.Truef(t, ft.Failed(), "checkLogQL accepted %q", bad)
+	}
 	ft := &testing.T{}
+	checkLogQL(ft, "good metric", `sum by (level) (count_over_time({level=~".+", pod=~"$pod"} |= "x" [$__auto]))`)
+	assert.False(t, ft.Failed(), "checkLogQL rejected a valid metric query")
+	ft = &testing.T{}
 	checkLogQL(ft, "good", `{service_name=~".+"} |= "error" | json | alert_rule=~"tcp_.*" | line_format "{{.alert_state}}"`)
 	assert.False(t, ft.Failed(), "checkLogQL rejected a valid query")
 }

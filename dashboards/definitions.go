@@ -28,6 +28,17 @@ const (
 	mKernelPeerMapFull  = "otelcol_receiver_kernel_peer_map_full_total"
 	mKernelSockMapFull  = "otelcol_receiver_kernel_socket_map_full_total"
 
+	// cgroup receiver (receivers/cgroupreceiver/metadata.yaml).
+	mCgCPUTime          = "cgroup_cpu_time_seconds_total"
+	mCgPeriods          = "cgroup_cpu_periods_total"
+	mCgThrottledPeriods = "cgroup_cpu_throttled_periods_total"
+	mCgThrottledTime    = "cgroup_cpu_throttled_time_seconds_total"
+	mCgMemUsage         = "cgroup_memory_usage_bytes"
+	mCgMemPeak          = "cgroup_memory_peak_bytes"
+	mCgMemEvents        = "cgroup_memory_events_total"
+	mCgPressure         = "cgroup_pressure_stall_time_seconds_total"
+	mSysPressure        = "system_pressure_stall_time_seconds_total"
+
 	// span_metrics connector (contrib), namespace traces.span.metrics,
 	// duration histogram in milliseconds.
 	mCalls    = "traces_span_metrics_calls_total"
@@ -39,6 +50,11 @@ const (
 // become labels through resource_to_telemetry_conversion).
 const kernelSel = `k8s_namespace_name=~"$namespace", k8s_pod_name=~"$pod", k8s_node_name=~"$node"`
 
+// Pod health selector: the same variables on the cgroup receiver's series
+// (pod and namespace names from k8s_attributes, which finds the pod by the
+// k8s.pod.uid the receiver parses from the cgroup path).
+const podSel = `k8s_namespace_name=~"$namespace", k8s_pod_name=~"$pod"`
+
 // RED selector: service and operation variables.
 const redSel = `service_name=~"$service", span_name=~"$operation"`
 
@@ -49,6 +65,7 @@ func All() map[string]*Dashboard {
 		"kernel-network.json":   KernelNetwork(),
 		"anomalies.json":        Anomalies(),
 		"service-overview.json": ServiceOverview(),
+		"pod-health.json":       PodHealth(),
 	}
 }
 
@@ -267,5 +284,50 @@ func ServiceOverview() *Dashboard {
 
 	b.row("Traces")
 	b.add(24, 8, traces("Recent traces (Jaeger)", "The latest traces of the selected service, from Jaeger.", "$service", ""))
+	return b.build()
+}
+
+// PodHealth is the per-pod view of one agent's node: CPU throttling,
+// memory usage, pressure and OOM kills from the cgroup receiver, TCP
+// retransmits and resets from the kernel receiver, and log volume by level
+// from the pod logs in Loki.
+func PodHealth() *Dashboard {
+	b := newDashboard("vigil-pod-health", "Vigil / Pod health",
+		"Per pod: CPU usage and throttling, memory usage, pressure and OOM kills (cgroup receiver), TCP retransmits and resets (kernel receiver), and log volume by level (pod logs in Loki).",
+		"pods", "kubernetes").
+		datasourceVar(VarPrometheus, "Prometheus").
+		datasourceVar(VarLoki, "Loki").
+		labelVar("namespace", "Namespace", mCgCPUTime, "k8s_namespace_name", "").
+		labelVar("pod", "Pod", fmt.Sprintf(`%s{k8s_namespace_name=~"$namespace"}`, mCgCPUTime), "k8s_pod_name", "")
+	by := "k8s_namespace_name, k8s_pod_name"
+	legend := "{{k8s_namespace_name}}/{{k8s_pod_name}}"
+
+	b.row("CPU")
+	b.add(8, 8, timeseries("CPU usage by pod", "CPU time per second of wall time (1 = one core), summed over the pod's containers (cgroup cpu.stat usage_usec / cpuacct.usage).", "short",
+		q(fmt.Sprintf(`sum by (%s) (rate(%s{%s}[$__rate_interval]))`, by, mCgCPUTime, podSel), legend)))
+	b.add(8, 8, timeseries("CPU throttled periods by pod", "Share of CFS periods in which the pod's containers were throttled because they had used their CPU limit (nr_throttled / nr_periods). Only containers with a CPU limit have periods.", "percentunit",
+		q(fmt.Sprintf(`sum by (%[1]s) (rate(%[2]s{%[4]s}[$__rate_interval])) / sum by (%[1]s) (rate(%[3]s{%[4]s}[$__rate_interval]))`, by, mCgThrottledPeriods, mCgPeriods, podSel), legend)))
+	b.add(8, 8, timeseries("CPU throttled time by pod", "Seconds per second the pod's tasks were held back by the CFS quota (throttled_usec / throttled_time).", "short",
+		q(fmt.Sprintf(`sum by (%s) (rate(%s{%s}[$__rate_interval]))`, by, mCgThrottledTime, podSel), legend)))
+
+	b.row("Memory")
+	b.add(8, 8, timeseries("Memory usage by pod", "Memory charged to the pod's containers, page cache included (memory.current / memory.usage_in_bytes), and the highest usage recorded (memory.peak / max_usage_in_bytes).", "bytes",
+		q(fmt.Sprintf(`sum by (%s) (%s{%s})`, by, mCgMemUsage, podSel), "usage "+legend),
+		q(fmt.Sprintf(`sum by (%s) (%s{%s})`, by, mCgMemPeak, podSel), "peak "+legend)))
+	b.add(8, 8, timeseries("Memory pressure", "Share of wall time some (or all, \"full\") of the pod's tasks stalled waiting for memory (per-cgroup PSI, cgroup v2 only), and the node's memory pressure (/proc/pressure/memory).", "percentunit",
+		q(fmt.Sprintf(`sum by (%s, psi_stall) (rate(%s{%s, psi_resource="memory"}[$__rate_interval]))`, by, mCgPressure, podSel), "{{psi_stall}} "+legend),
+		q(fmt.Sprintf(`max by (psi_stall) (rate(%s{psi_resource="memory"}[$__rate_interval]))`, mSysPressure), "{{psi_stall}} node")))
+	b.add(8, 8, timeseries("OOM kills and memory limit events by pod", "Processes the OOM killer killed in the pod's containers (memory.events oom_kill; v1 memory.oom_control), and times usage went over memory.high (throttled reclaim) or hit memory.max (v2), per interval.", "short",
+		q(fmt.Sprintf(`sum by (%s, cgroup_memory_event) (increase(%s{%s, cgroup_memory_event=~"oom_kill|high|max"}[$__rate_interval]))`, by, mCgMemEvents, podSel), "{{cgroup_memory_event}} "+legend)))
+
+	b.row("Network")
+	b.add(12, 8, timeseries("TCP retransmits by pod", "TCP segments retransmitted per second, per pod (kernel receiver, attributed by cgroup).", "cps",
+		q(fmt.Sprintf(`sum by (%s) (rate(%s{%s}[$__rate_interval]))`, by, mRetrans, podSel), legend)))
+	b.add(12, 8, timeseries("TCP resets by pod", "TCP resets sent (transmit) and received (receive) per second, per pod.", "cps",
+		q(fmt.Sprintf(`sum by (%s, network_io_direction) (rate(%s{%s}[$__rate_interval]))`, by, mResets, podSel), "{{network_io_direction}} "+legend)))
+
+	b.row("Logs")
+	b.add(24, 8, logVolume("Log volume by level", "Log lines per interval by level, for the selected pods (pod logs' stream labels namespace, pod and level).",
+		`sum by (level) (count_over_time({level=~".+", namespace=~"$namespace", pod=~"$pod"} [$__auto]))`, "{{level}}"))
 	return b.build()
 }

@@ -5,9 +5,10 @@
 
 // Package dashboards defines Vigil's Grafana dashboards in Go and renders
 // them to the JSON files next to this file (gateway-health.json,
-// kernel-network.json, anomalies.json, service-overview.json), which are
-// committed and shipped by the Helm chart. Regenerate with `go generate
-// ./dashboards/`; TestGeneratedUpToDate fails when the JSON is stale.
+// kernel-network.json, anomalies.json, service-overview.json,
+// pod-health.json), which are committed and shipped by the Helm chart.
+// Regenerate with `go generate ./dashboards/`; TestGeneratedUpToDate fails
+// when the JSON is stale.
 //
 // The dashboards are built with the Grafana Foundation SDK
 // (github.com/grafana/grafana-foundation-sdk/go v0.0.22, Apache-2.0), Grafana's

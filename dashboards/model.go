@@ -137,7 +137,8 @@ type Panel struct {
 	queries                  []prom
 	thresholds               []float64
 	logExpr                  string
-	exemplars                bool // Prometheus exemplars on a timeseries' queries
+	logLegend                string // logvolume: legend of the LogQL metric query
+	exemplars                bool   // Prometheus exemplars on a timeseries' queries
 	service, operation       string
 	// Repeat names a multi-value variable: one copy of the panel per value.
 	Repeat string
@@ -204,6 +205,14 @@ func (p *Panel) sdk(id uint32, pos dashboard.GridPos) cog.Builder[dashboard.Pane
 			ShowTime(true).WrapLogMessage(true).EnableLogDetails(true).
 			SortOrder(common.LogsSortOrderDescending).DedupStrategy(common.LogsDedupStrategyNone).PrettifyLogMessage(false).
 			WithTarget(loki.NewDataqueryBuilder().RefId(refID(0)).Datasource(dsRef(VarLoki)).Expr(p.logExpr).QueryType("range"))
+	case "logvolume":
+		return sdktimeseries.NewPanelBuilder().Id(id).GridPos(pos).Title(p.title).Description(p.description).
+			Datasource(dsRef(VarLoki)).Unit(p.unit).
+			DrawStyle(common.GraphDrawStyleBars).FillOpacity(80).Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
+			Legend(common.NewVizLegendOptionsBuilder().DisplayMode(common.LegendDisplayModeTable).
+				Placement(common.LegendPlacementBottom).ShowLegend(true).Calcs([]string{"sum"})).
+			WithTarget(loki.NewDataqueryBuilder().RefId(refID(0)).Datasource(dsRef(VarLoki)).Expr(p.logExpr).
+				LegendFormat(p.logLegend).QueryType("range"))
 	case "traces":
 		return table.NewPanelBuilder().Id(id).GridPos(pos).Title(p.title).Description(p.description).
 			Datasource(dsRef(VarJaeger)).Unit("ms").ShowHeader(true).CellHeight(common.TableCellHeightSm).
@@ -232,6 +241,12 @@ func stat(title, description, unit string, query prom, thresholds ...float64) *P
 // Loki datasource's derived fields (dashboards/provisioning/datasources.yaml).
 func logs(title, description, expr string) *Panel {
 	return &Panel{kind: "logs", title: title, description: description, logExpr: expr}
+}
+
+// logVolume is a Loki metric query (sum by (...) (count_over_time(...)))
+// drawn as stacked bars.
+func logVolume(title, description, expr, legend string) *Panel {
+	return &Panel{kind: "logvolume", title: title, description: description, unit: "short", logExpr: expr, logLegend: legend}
 }
 
 // traces is a Jaeger search table of recent traces of a service.

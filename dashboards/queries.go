@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // Query is one query of one panel of a dashboard file, as Grafana would send
@@ -151,6 +152,7 @@ func AllValues() map[string]string {
 		"__rate_interval": "1m",
 		"__interval":      "15s",
 		"__range":         "5m",
+		"__auto":          "1m",
 		"instance":        ".*",
 		"namespace":       ".*",
 		"pod":             ".*",
@@ -198,4 +200,22 @@ func LoadLabelVariables(dir string) ([]LabelVariable, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// logQLMetric matches the one LogQL metric-query shape the dashboards use:
+// sum by (labels) (count_over_time(<log query> [range])).
+var logQLMetric = regexp.MustCompile(`^sum\s+by\s*\(\s*([a-zA-Z_][a-zA-Z0-9_]*(?:\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*)*)\s*\)\s*\(\s*count_over_time\s*\(\s*(\{.*\S)\s*\[\s*([^\]\s]+)\s*\]\s*\)\s*\)$`)
+
+// SplitLogQLMetric splits a LogQL metric query of the form
+// sum by (a, b) (count_over_time(<log query> [range])) into its grouping
+// labels, its log query and its range. ok is false for any other query.
+func SplitLogQLMetric(expr string) (by []string, logQuery, rng string, ok bool) {
+	m := logQLMetric.FindStringSubmatch(strings.TrimSpace(expr))
+	if m == nil {
+		return nil, "", "", false
+	}
+	for _, l := range strings.Split(m[1], ",") {
+		by = append(by, strings.TrimSpace(l))
+	}
+	return by, m[2], m[3], true
 }

@@ -602,10 +602,89 @@ func TestChartOptions(t *testing.T) {
 			name: "k8sAttributes disabled",
 			sets: []string{"k8sAttributes.enabled=false"},
 			check: func(t *testing.T, r rendered) {
+				// The prometheus receiver's pod discovery still needs pods.
+				require.Len(t, r.clusterRoles, 1)
+				require.Len(t, r.clusterRoles[0].Rules, 1)
+				assert.Equal(t, []string{"pods"}, r.clusterRoles[0].Rules[0].Resources)
+				assert.ElementsMatch(t, []string{"get", "list", "watch"}, r.clusterRoles[0].Rules[0].Verbs)
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				assert.NotContains(t, cfg.Processors, "k8s_attributes")
+			},
+		},
+		{
+			name: "k8sAttributes and prometheusScrape disabled",
+			sets: []string{"k8sAttributes.enabled=false", "agent.prometheusScrape.enabled=false"},
+			check: func(t *testing.T, r rendered) {
 				assert.Empty(t, r.clusterRoles)
 				assert.Empty(t, r.bindings)
 				cfg := config(t, r.configMap(t, release+"-agent"))
-				assert.NotContains(t, cfg.Processors, "k8s_attributes")
+				assert.NotContains(t, cfg.Receivers, "prometheus")
+				assert.NotContains(t, cfg.Exporters, "prometheusremotewrite/scrape")
+				assert.NotContains(t, cfg.Service.Pipelines, "metrics/scrape")
+			},
+		},
+		{
+			name: "prometheusScrape by default",
+			check: func(t *testing.T, r rendered) {
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				prom := cfg.Receivers["prometheus"]
+				require.NotNil(t, prom, "prometheus receiver")
+				jobs := map[string]map[string]any{}
+				for _, j := range prom["config"].(map[string]any)["scrape_configs"].([]any) {
+					jm := j.(map[string]any)
+					jobs[jm["job_name"].(string)] = jm
+				}
+				require.Contains(t, jobs, "vigil-agent")
+				require.Contains(t, jobs, "kubernetes-pods")
+				assert.NotContains(t, jobs, "static")
+				self := jobs["vigil-agent"]["static_configs"].([]any)[0].(map[string]any)["targets"].([]any)
+				assert.Equal(t, []any{"${env:K8S_POD_IP}:8888"}, self)
+				// Discovery watches only this node's pods.
+				sd := jobs["kubernetes-pods"]["kubernetes_sd_configs"].([]any)[0].(map[string]any)
+				assert.Equal(t, "pod", sd["role"])
+				sel := sd["selectors"].([]any)[0].(map[string]any)
+				assert.Equal(t, "spec.nodeName=${env:K8S_NODE_NAME}", sel["field"])
+				c := r.daemonSets[0].Spec.Template.Spec.Containers[0]
+				assert.Contains(t, envByName(c), "K8S_NODE_NAME")
+				// The annotations drive the target; "$$" reaches Prometheus as "$".
+				var keep, addr bool
+				for _, rc := range jobs["kubernetes-pods"]["relabel_configs"].([]any) {
+					rm := rc.(map[string]any)
+					if rm["action"] == "keep" && slices.Contains(rm["source_labels"].([]any), any("__meta_kubernetes_pod_annotation_prometheus_io_scrape")) {
+						keep = rm["regex"] == "true"
+					}
+					if rm["target_label"] == "__address__" && rm["replacement"] == "$$2:$$1" {
+						addr = true
+					}
+				}
+				assert.True(t, keep, "keep on prometheus.io/scrape=true")
+				assert.True(t, addr, "address from prometheus.io/port")
+				p := cfg.Service.Pipelines["metrics/scrape"]
+				assert.Equal(t, []string{"prometheus"}, p.Receivers)
+				assert.Equal(t, []string{"prometheusremotewrite/scrape"}, p.Exporters)
+				exp := cfg.Exporters["prometheusremotewrite/scrape"]
+				assert.Equal(t, "UnderscoreEscapingWithoutSuffixes", exp["translation_strategy"])
+				assert.Equal(t, map[string]any{"enabled": false}, exp["target_info"])
+				assert.NotContains(t, exp, "resource_to_telemetry_conversion")
+				// RBAC unchanged: pods get/list/watch only.
+				require.Len(t, r.clusterRoles, 1)
+				require.Len(t, r.clusterRoles[0].Rules, 1)
+				assert.Equal(t, []string{"pods"}, r.clusterRoles[0].Rules[0].Resources)
+			},
+		},
+		{
+			name: "prometheusScrape static targets, no pods, with a gateway",
+			sets: []string{"agent.prometheusScrape.pods=false", "agent.prometheusScrape.self=false",
+				"agent.prometheusScrape.staticTargets={10.0.0.1:9100,node-exporter:9100}", "gateway.enabled=true"},
+			check: func(t *testing.T, r rendered) {
+				cfg := config(t, r.configMap(t, release+"-agent"))
+				jobs := cfg.Receivers["prometheus"]["config"].(map[string]any)["scrape_configs"].([]any)
+				require.Len(t, jobs, 1)
+				j := jobs[0].(map[string]any)
+				assert.Equal(t, "static", j["job_name"])
+				assert.Equal(t, []any{"10.0.0.1:9100", "node-exporter:9100"}, j["static_configs"].([]any)[0].(map[string]any)["targets"])
+				// Scraped series go straight to the backend, also with a gateway.
+				assert.Equal(t, []string{"prometheusremotewrite/scrape"}, cfg.Service.Pipelines["metrics/scrape"].Exporters)
 			},
 		},
 		{

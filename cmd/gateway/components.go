@@ -11,6 +11,7 @@ import (
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	k8sattributesprocessor "github.com/open-telemetry/opentelemetry-collector-contrib/processor/k8sattributesprocessor"
 	filelogreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver"
+	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	ewmabaselineconnector "github.com/vigil-otel/vigil/connectors/ewmabaselineconnector"
 	jaegerexporter "github.com/vigil-otel/vigil/exporters/jaegerexporter"
 	lokiexporter "github.com/vigil-otel/vigil/exporters/lokiexporter"
@@ -77,15 +78,17 @@ func components() (otelcol.Factories, error) {
 		kernelreceiver.NewFactory(),
 		cgroupreceiver.NewFactory(),
 		filelogreceiver.NewFactory(),
+		prometheusreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		otlpreceiver.NewFactory().Type():    "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
-		kernelreceiver.NewFactory().Type():  "github.com/vigil-otel/vigil v0.0.0",
-		cgroupreceiver.NewFactory().Type():  "github.com/vigil-otel/vigil v0.0.0",
-		filelogreceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.165.1",
+		otlpreceiver.NewFactory().Type():       "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
+		kernelreceiver.NewFactory().Type():     "github.com/vigil-otel/vigil v0.0.0",
+		cgroupreceiver.NewFactory().Type():     "github.com/vigil-otel/vigil v0.0.0",
+		filelogreceiver.NewFactory().Type():    "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.165.1",
+		prometheusreceiver.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver v0.165.1",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](

@@ -126,7 +126,7 @@ func TestComponentsListed(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, out)
 	}
-	for _, name := range []string{"otlp", "memory_limiter", "batch", "debug", "otlp_grpc", "otlp_http", "health_check", "pprof", "file_storage", "bearertokenauth", "oidc", "file_log"} {
+	for _, name := range []string{"otlp", "prometheus", "memory_limiter", "batch", "debug", "otlp_grpc", "otlp_http", "health_check", "pprof", "file_storage", "bearertokenauth", "oidc", "file_log"} {
 		if !strings.Contains(out, "- name: "+name+"\n") {
 			t.Errorf("vigil components does not list %q", name)
 		}

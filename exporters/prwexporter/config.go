@@ -118,6 +118,31 @@ type Config struct {
 	AddScopeLabels bool `mapstructure:"add_scope_labels"`
 	// SendMetadata sends metric metadata in 1.0 requests (2.0 always carries it). Default false.
 	SendMetadata bool `mapstructure:"send_metadata"`
+	// FloatLabelFormat formats the le and quantile label values: otlp
+	// (default; "1", as Prometheus' OTLP endpoint writes them) or
+	// openmetrics ("1.0", as Prometheus 3 stores scraped series; for
+	// series from the prometheus receiver).
+	FloatLabelFormat FloatLabelFormat `mapstructure:"float_label_format"`
+}
+
+// FloatLabelFormat is how le and quantile label values are formatted.
+type FloatLabelFormat string
+
+const (
+	// FloatLabelsOTLP formats as Prometheus' OTLP endpoint: 1 → "1".
+	FloatLabelsOTLP FloatLabelFormat = "otlp"
+	// FloatLabelsOpenMetrics formats as Prometheus 3 stores scraped series: 1 → "1.0".
+	FloatLabelsOpenMetrics FloatLabelFormat = "openmetrics"
+)
+
+// UnmarshalText rejects unknown formats.
+func (f *FloatLabelFormat) UnmarshalText(b []byte) error {
+	switch FloatLabelFormat(b) {
+	case FloatLabelsOTLP, FloatLabelsOpenMetrics:
+		*f = FloatLabelFormat(b)
+		return nil
+	}
+	return fmt.Errorf("invalid float_label_format %q: must be otlp or openmetrics", string(b))
 }
 
 var (

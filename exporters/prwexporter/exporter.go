@@ -91,6 +91,8 @@ func newExporter(cfg *Config, set exporter.Settings) (*prwExporter, error) {
 			TargetInfo:       cfg.TargetInfo.Enabled,
 			ScopeLabels:      cfg.AddScopeLabels,
 			Shards:           cfg.Shards,
+
+			OpenMetricsFloats: cfg.FloatLabelFormat == FloatLabelsOpenMetrics,
 		}),
 		userAgent:    fmt.Sprintf("%s/%s", set.BuildInfo.Command, set.BuildInfo.Version),
 		errLog:       rate.Sometimes{Interval: errLogInterval},
@@ -286,6 +288,13 @@ func (e *prwExporter) send(ctx context.Context, sh *translate.Shard, v1 bool, c 
 
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrMsgLen))
 	err = fmt.Errorf("remote-write receiver %s answered %s: %s", e.cfg.ClientConfig.Endpoint, resp.Status, bytes.TrimSpace(msg))
+	if !v1 && resp.StatusCode/100 == 4 && e.writtenDespite(ctx, resp.Header, c) {
+		// A 2.0 receiver wrote every sample and histogram and refused only
+		// exemplars (Prometheus answers 400 for an exemplar older than the
+		// newest it holds, which a target that keeps its exemplars causes on
+		// every scrape after the first): the data is written, not dropped.
+		return nil
+	}
 	if !v1 && resp.StatusCode == http.StatusUnsupportedMediaType {
 		// A receiver that knows remote-write but not 2.0 (Prometheus 3 with
 		// only prometheus.WriteRequest enabled) refuses the content type.
@@ -322,6 +331,25 @@ func (e *prwExporter) v2Response(ctx context.Context, sh *translate.Shard, resp 
 		lost.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "partial_write"))
 	}
 	return nil
+}
+
+// writtenDespite reports whether a 2.0 error response says, through its
+// written-count headers (which the 2.0 specification requires on error
+// responses too), that every sample and histogram of the request was
+// written. Then the written items are counted as sent and the refused
+// exemplars as dropped (reason "exemplar_refused").
+func (e *prwExporter) writtenDespite(ctx context.Context, h http.Header, c counts) bool {
+	ws, okS := headerInt(h, headerSamplesWritten)
+	wh, okH := headerInt(h, headerHistogramsWritten)
+	wx, _ := headerInt(h, headerExemplarsWritten)
+	if !okS || !okH || ws < c.samples || wh < c.histograms {
+		return false
+	}
+	counts{ws, wh, wx}.record(ctx, e.tb.ExporterPrometheusremotewriteSentItems)
+	if lost := c.exemplars - wx; lost > 0 {
+		counts{exemplars: lost}.record(ctx, e.tb.ExporterPrometheusremotewriteDroppedItems, attribute.String("reason", "exemplar_refused"))
+	}
+	return true
 }
 
 // v2Unacknowledged handles a receiver that answered a 2.0 request without

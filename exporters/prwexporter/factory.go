@@ -49,6 +49,7 @@ func createDefaultConfig() component.Config {
 		RetryConfig:       configretry.NewDefaultBackOffConfig(),
 		Protocol:          ProtocolV1,
 		V2Unacknowledged:  V2FallbackToV1,
+		FloatLabelFormat:  FloatLabelsOTLP,
 		Shards:            defaultShards,
 		MaxBatchSizeBytes: defaultMaxBatchSizeBytes,
 		TargetInfo:        TargetInfoConfig{Enabled: true},

@@ -57,6 +57,15 @@ extensions:
     create_directory: true
 receivers:
 ` + yamlOTLPReceiver + `{{KERNEL_RECEIVER}}
+  # The cgroup receiver on a cgroup v2 tree in the kernel's file formats
+  # (a copy of its fixture, counters advanced every second): the Pod health
+  # panels need throttling and per-cgroup PSI, which this machine's hybrid
+  # cgroup v1 layout does not have.
+  cgroup:
+    collection_interval: 2s
+    cgroup_root: {{CGROUP_ROOT}}/sys/fs/cgroup
+    mountinfo_path: {{CGROUP_ROOT}}/mountinfo
+    pressure_path: {{CGROUP_ROOT}}/proc/pressure
 processors:
   memory_limiter:
     check_interval: 1s
@@ -97,6 +106,15 @@ exporters:
     endpoint: {{LOKI_PUSH}}
     structured_metadata:
       attributes: [alert.rule, alert.state, alert.fingerprint, metric.name]
+  # Pod logs' labels (namespace, pod, level), as the chart's loki/pods
+  # exporter sets them; here from resource attributes telemetrygen sets.
+  loki/pods:
+    endpoint: {{LOKI_PUSH}}
+    labels:
+      resource_attributes:
+        - {attribute: k8s.namespace.name, label: namespace}
+        - {attribute: vigil.e2e.pod, label: pod}
+      severity: level
   # The same exporters against a closed port, without retries: their sends
   # fail and are dropped, so failure counters and alert inputs exist.
   jaeger/down:
@@ -163,7 +181,7 @@ service:
       processors: [memory_limiter, batch]
       exporters: [jaeger, jaeger/down, otlp_http/full, otlp_http/disk, span_metrics]
     metrics:
-      receivers: [otlp{{KERNEL_IN_METRICS}}]
+      receivers: [otlp, cgroup{{KERNEL_IN_METRICS}}]
       processors: [memory_limiter, batch]
       exporters: [prometheusremotewrite, prometheusremotewrite/down, otlp_http/full, ewma_baseline]
     metrics/derived:
@@ -174,6 +192,10 @@ service:
       receivers: [otlp, ewma_baseline]
       processors: [memory_limiter, batch]
       exporters: [loki, loki/down, otlp_http/full]
+    logs/pods:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [loki/pods]
 `
 
 // dashboardSources says which Vigil component feeds the series a query
@@ -181,6 +203,8 @@ service:
 var dashboardSources = []struct{ prefix, kind, component string }{
 	{"kernel_", "receivers", "kernel"},
 	{"otelcol_receiver_kernel", "receivers", "kernel"},
+	{"cgroup_", "receivers", "cgroup"},
+	{"system_pressure_", "receivers", "cgroup"},
 	{"traces_span_metrics", "connectors", "span_metrics"},
 	{"otelcol_connector_ewma_baseline", "connectors", "ewma_baseline"},
 	{"otelcol_exporter_jaeger", "exporters", "jaeger"},
@@ -224,6 +248,69 @@ func missingSource(comps map[string][]string, expr string) string {
 		}
 	}
 	return ""
+}
+
+// cgroupFixture copies the cgroup receiver's v2 fixture tree (files in the
+// kernel's formats: a kubelet pod with a containerd container) into a
+// temporary directory with its mountinfo, and advances the container's
+// counters every second until the test ends: CPU usage and CFS periods
+// (a tenth of them throttled), memory PSI totals, and one OOM kill.
+func cgroupFixture(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join(repoRoot, "receivers", "cgroupreceiver", "testdata", "v2")
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatalf("copying the cgroup fixture: %v", err)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(dst, "mountinfo.tmpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dst, "mountinfo"), bytes.ReplaceAll(tmpl, []byte("@ROOT@"), []byte(dst)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var ctr string
+	_ = filepath.WalkDir(filepath.Join(dst, "sys/fs/cgroup"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasPrefix(d.Name(), "cri-containerd-") {
+			ctr = p
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if ctr == "" {
+		t.Fatal("the cgroup fixture has no containerd container")
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for i := 1; ; i++ {
+			write := func(name, content string) {
+				// Written whole and renamed, as the kernel's files never show half a value.
+				tmp := filepath.Join(ctr, "."+name+".tmp")
+				if os.WriteFile(tmp, []byte(content), 0o600) == nil {
+					_ = os.Rename(tmp, filepath.Join(ctr, name))
+				}
+			}
+			write("cpu.stat", fmt.Sprintf("usage_usec %d\nuser_usec %d\nsystem_usec %d\nnr_periods %d\nnr_throttled %d\nthrottled_usec %d\nnr_bursts 0\nburst_usec 0\n",
+				4500000+i*300000, 3375000+i*200000, 1125000+i*100000, 250+i*10, 37+i, 1100000+i*20000))
+			write("memory.pressure", fmt.Sprintf("some avg10=1.50 avg60=0.80 avg300=0.20 total=%d\nfull avg10=0.40 avg60=0.10 avg300=0.02 total=%d\n", 1900+i*5000, 950+i*2000))
+			oom := 1
+			if i > 5 {
+				oom = 2
+			}
+			write("memory.events", fmt.Sprintf("low 0\nhigh %d\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", 2+i, 1+i/2, oom, oom))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return dst
 }
 
 // closedPort returns a loopback address nothing listens on.
@@ -272,6 +359,7 @@ func TestDashboardQueries(t *testing.T) {
 		"{{LOKI_PUSH}}", LokiPushURL,
 		"{{CLOSED}}", closedPort(t),
 		"{{INSTANCE}}", instance,
+		"{{CGROUP_ROOT}}", cgroupFixture(t),
 	).Replace(dashboardsConfig)
 	// Without some of the components the config is invalid; then the test
 	// says which ones are missing and stops.
@@ -300,6 +388,11 @@ func TestDashboardQueries(t *testing.T) {
 	Telemetrygen(t, v, "traces", "--service", service, "--traces", "50", "--rate", "100", "--status-code", "Error")
 	Telemetrygen(t, v, "metrics", "--service", service, "--metrics", "200", "--rate", "100")
 	Telemetrygen(t, v, "logs", "--service", service, "--logs", "200", "--rate", "100")
+	// telemetrygen wants the severity number that goes with the text.
+	for sev, num := range map[string]string{"Info": "9", "Error": "17"} {
+		Telemetrygen(t, v, "logs", "--service", service, "--logs", "20", "--rate", "100", "--severity-text", sev, "--severity-number", num,
+			"--otlp-attributes", `k8s.namespace.name="dash-ns"`, "--otlp-attributes", `vigil.e2e.pod="dash-pod-`+sfx+`"`)
+	}
 	traceID := jaegerTraceID(t, service)
 	injectAnomaly(t, v, service, anomalyMetric, traceID)
 	if hasKernel {
@@ -521,6 +614,22 @@ func queryHasData(q dashboards.Query, expr, service string, start time.Time) (bo
 		}
 		return false, fmt.Sprintf("%d samples, none a number", len(s))
 	case dashboards.VarLoki:
+		if strings.HasPrefix(expr, "sum") {
+			logsql, err := logQLMetricToLogsQL(expr)
+			if err != nil {
+				return false, fmt.Sprintf("this LogQL cannot be checked against the logs backend: %v", err)
+			}
+			rows, err := logsRows(logsql, start.Add(-5*time.Minute), time.Now().Add(time.Minute), 0)
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, r := range rows {
+				if n, err := strconv.Atoi(r["hits"]); err == nil && n > 0 {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("no counts for the LogsQL %s: %v", logsql, rows)
+		}
 		logsql, err := logQLToLogsQL(expr)
 		if err != nil {
 			return false, fmt.Sprintf("this LogQL cannot be checked against the logs backend: %v", err)

@@ -113,6 +113,23 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 			}
 		}
 	}
+	// The prometheus receiver discovered the annotated pod of this node
+	// (its target is the pod IP and the annotated port; nothing listens
+	// there, so its up is 0) and not the one of node-2: the field selector
+	// on spec.nodeName, with the chart's role.
+	scrapeTarget := func(ip string) int {
+		n := 0
+		for _, b := range strings.Split(log.String(), "ResourceMetrics #") {
+			if strings.Contains(b, "service.instance.id: Str("+ip+":9464)") && strings.Contains(b, "service.name: Str(kubernetes-pods)") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, 60*time.Second, "vigil scrapes the annotated pod of its node", func() bool { return scrapeTarget(localIP) > 0 })
+	if n := scrapeTarget(remoteIP); n > 0 {
+		t.Errorf("vigil scraped %s, a pod of another node (%d times)", remoteIP, n)
+	}
 	// The chart's role is enough for this configuration: no list or watch
 	// was refused (client-go logs "forbidden" for a refused informer).
 	if strings.Contains(log.String(), "forbidden") {
@@ -179,6 +196,7 @@ metadata:
   name: %[5]s
   namespace: %[2]s
   labels: {app: %[1]s, pod-template-hash: %[3]s}
+  annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9464", prometheus.io/path: /metrics}
   ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: %[1]s-%[3]s, uid: %[4]s, controller: true}]
 spec:
   nodeName: %[6]s
@@ -338,6 +356,16 @@ func hostConfig(t *testing.T, rendered string) map[string]any {
 		k8s["wait_for_metadata"] = true
 		k8s["wait_for_metadata_timeout"] = "60s"
 	}
+	// The prometheus receiver's pod discovery reaches the API server the
+	// same way (kubeconfig_file instead of the in-cluster files; vigil
+	// expands the variable, which startChartAgent sets).
+	if prom, ok := cfg["receivers"].(map[string]any)["prometheus"].(map[string]any); ok {
+		for _, sc := range asList(prom["config"].(map[string]any)["scrape_configs"]) {
+			for _, sd := range asList(sc.(map[string]any)["kubernetes_sd_configs"]) {
+				sd.(map[string]any)["kubeconfig_file"] = "${env:KUBECONFIG}"
+			}
+		}
+	}
 	queueDir := t.TempDir()
 	queue := cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)
 	queue["directory"] = queueDir
@@ -445,4 +473,10 @@ func otlpJSON(signal, marker string) string {
 		s = fmt.Sprintf(`{"resourceLogs":[{"resource":%s,"scopeLogs":[{"logRecords":[{"timeUnixNano":"%d","body":{"stringValue":"hello"}}]}]}]}`, res, now)
 	}
 	return s
+}
+
+// asList returns v as a list, or nil.
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
 }

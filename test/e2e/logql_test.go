@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/vigil-otel/vigil/dashboards"
 )
 
 // logQLToLogsQL translates a LogQL log query into the LogsQL query that
@@ -115,6 +117,25 @@ func logQLToLogsQL(logql string) (string, error) {
 	}
 }
 
+// logQLMetricToLogsQL translates the one LogQL metric-query shape the
+// dashboards use, sum by (labels) (count_over_time(<log query> [range])),
+// into the LogsQL that counts the same entries per label set over the
+// queried time range: <translated log query> | stats by (labels) count()
+// hits. Loki counts per step of [range]; the check asks whether any entry
+// is counted at all, which does not depend on the step. The labels are
+// stream labels in both (VictoriaLogs's stream fields).
+func logQLMetricToLogsQL(logql string) (string, error) {
+	by, inner, _, ok := dashboards.SplitLogQLMetric(logql)
+	if !ok {
+		return "", errors.New("not sum by (labels) (count_over_time(<log query> [range])), the only metric query checked here")
+	}
+	sel, err := logQLToLogsQL(inner)
+	if err != nil {
+		return "", err
+	}
+	return sel + " | stats by (" + strings.Join(by, ", ") + ") count() hits", nil
+}
+
 // selectorEnd returns the index just past the stream selector's closing
 // brace, skipping quoted strings.
 func selectorEnd(s string) (int, error) {
@@ -181,6 +202,9 @@ func TestLogQLToLogsQL(t *testing.T) {
 		{"{a=`x`} | json | user=\"alice\"", "{a=`x`} | unpack_json | filter user:=\"alice\"", ""},
 		{`{a="x"} | logfmt | n!~"1|2"`, `{a="x"} | unpack_logfmt | filter !n:~"^(?:1|2)$"`, ""},
 		{`sum(count_over_time({a="x"}[5m]))`, "", "not a log query"},
+		{`sum by (level) (count_over_time({level=~".+", pod=~"p.*"} [1m]))`, `{level=~".+", pod=~"p.*"} | stats by (level) count() hits`, ""},
+		{`sum by (level, pod) (count_over_time({a="x"} |= "e" [5m]))`, `{a="x"} | filter _msg:~"e" | stats by (level, pod) count() hits`, ""},
+		{`sum by (level) (rate({a="x"}[5m]))`, "", "only metric query"},
 		{`{a="x"} | line_format "{{.b}}"`, "", "line_format"},
 		{`{a="x"} | json b="c"`, "", "parameters"},
 		{`{a="x"} | n > 5`, "", "no equivalent"},
@@ -188,6 +212,9 @@ func TestLogQLToLogsQL(t *testing.T) {
 		{`{a=~"("}`, "", "stream selector"},
 	} {
 		got, err := logQLToLogsQL(tc.logql)
+		if strings.HasPrefix(tc.logql, "sum by") {
+			got, err = logQLMetricToLogsQL(tc.logql)
+		}
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%s: error %v, want one containing %q", tc.logql, err, tc.err)

@@ -40,6 +40,7 @@ loki:
 {{- $ewma := and $kernel .Values.agent.ewmaBaseline.enabled -}}
 {{- $k8s := .Values.k8sAttributes.enabled -}}
 {{- $spans := .Values.spanMetrics.enabled -}}
+{{- $scrape := .Values.agent.prometheusScrape.enabled -}}
 {{- $hopToken := include "vigil.hopToken" . -}}
 {{- $hopTLS := include "vigil.hopTLS" . -}}
 extensions:
@@ -107,6 +108,9 @@ receivers:
           mapping: {info: notice, fatal: [critical, crit, panic]}
       - type: retain
         fields: ['attributes["log.iostream"]']
+{{- end }}
+{{- if $scrape }}
+{{ include "vigil.scrapeReceiver" . | indent 2 }}
 {{- end }}
 processors:
   memory_limiter:
@@ -220,6 +224,19 @@ exporters:
 {{- else }}
 {{ include "vigil.exportersBackend" . | indent 2 }}
 {{- end }}
+{{- if $scrape }}
+  # Scraped series, as Prometheus itself stores them: names as scraped (no
+  # suffixes added), job and instance from the scrape, no target_info.
+  prometheusremotewrite/scrape:
+    endpoint: {{ .Values.backends.prometheus.endpoint | quote }}
+    protocol: {{ .Values.backends.prometheus.protocol | quote }}
+    translation_strategy: UnderscoreEscapingWithoutSuffixes
+    float_label_format: openmetrics
+    target_info:
+      enabled: false
+    sending_queue:
+      storage: file_storage/queue
+{{- end }}
 service:
   extensions: [health_check, file_storage/queue{{ if $hopToken }}, bearertokenauth/hop{{ end }}]
   telemetry:
@@ -258,6 +275,12 @@ service:
       receivers: [kernel]
       processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}]
       exporters: [ewma_baseline]
+{{- end }}
+{{- if $scrape }}
+    metrics/scrape:
+      receivers: [prometheus]
+      processors: [memory_limiter, batch]
+      exporters: [prometheusremotewrite/scrape]
 {{- end }}
     logs:
       receivers: [otlp{{ if $ewma }}, ewma_baseline{{ end }}]
@@ -342,4 +365,67 @@ service:
       receivers: [otlp]
       processors: [memory_limiter, batch]
       exporters: [loki]
+{{- end -}}
+
+
+{{/*
+vigil.scrapeReceiver: the agent's prometheus receiver. Kubernetes discovery
+lists and watches only the pods of this node (field selector on
+spec.nodeName). Relabelling follows the prometheus.io/* annotations; "$$" is
+the collector's escape for Prometheus' "$".
+*/}}
+{{- define "vigil.scrapeReceiver" -}}
+{{- $s := .Values.agent.prometheusScrape -}}
+prometheus:
+  config:
+    global:
+      scrape_interval: {{ $s.interval }}
+    scrape_configs:
+{{- if $s.self }}
+      - job_name: vigil-agent
+        static_configs:
+          - targets: ['${env:K8S_POD_IP}:{{ .Values.selfMetrics.port }}']
+{{- end }}
+{{- if $s.pods }}
+      - job_name: kubernetes-pods
+        kubernetes_sd_configs:
+          - role: pod
+            selectors:
+              - role: pod
+                field: spec.nodeName=${env:K8S_NODE_NAME}
+        relabel_configs:
+          - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
+            regex: "true"
+            action: keep
+          - source_labels: [__meta_kubernetes_pod_phase]
+            regex: Pending|Succeeded|Failed
+            action: drop
+          - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
+            regex: (.+)
+            target_label: __metrics_path__
+          - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scheme]
+            regex: (https?)
+            target_label: __scheme__
+          # The annotated port on the pod's IP (IPv4, then IPv6).
+          - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_port, __meta_kubernetes_pod_ip]
+            regex: '(\d+);(\d+\.\d+\.\d+\.\d+)'
+            replacement: '$$2:$$1'
+            target_label: __address__
+          - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_port, __meta_kubernetes_pod_ip]
+            regex: '(\d+);([0-9A-Fa-f:]+)'
+            replacement: '[$$2]:$$1'
+            target_label: __address__
+          - source_labels: [__meta_kubernetes_namespace]
+            target_label: namespace
+          - source_labels: [__meta_kubernetes_pod_name]
+            target_label: pod
+{{- end }}
+{{- with $s.staticTargets }}
+      - job_name: static
+        static_configs:
+          - targets: {{ toJson . }}
+{{- end }}
+{{- with $s.extraScrapeConfigs }}
+{{ toYaml . | indent 6 }}
+{{- end }}
 {{- end -}}

@@ -4,6 +4,7 @@
 package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 
 import (
+	"github.com/prometheus/prometheus/model/labels"
 	"math"
 	"strconv"
 
@@ -39,7 +40,9 @@ func (e *pointEmitter) histogram(p pmetric.HistogramDataPoint) {
 	}
 	x.Value = orStale(float64(p.Count()), stale)
 	e.sample(meta.bucket, label{Name: model.BucketLabel, Value: "+Inf"}, x, exemplarsIn(exs, lower, math.Inf(1)))
-	if p.HasSum() {
+	// A staleness marker ends _sum too: the prometheus receiver's stale
+	// point carries no sum, but the series had one.
+	if p.HasSum() || stale {
 		x.Value = orStale(p.Sum(), stale)
 		e.sample(meta.sum, label{}, x, nil)
 	}
@@ -70,7 +73,7 @@ func (e *pointEmitter) summary(p pmetric.SummaryDataPoint) {
 	for i := 0; i < qs.Len(); i++ {
 		q := qs.At(i)
 		x.Value = orStale(q.Value(), stale)
-		e.sample(e.dp.name, label{Name: model.QuantileLabel, Value: formatFloat(q.Quantile())}, x, nil)
+		e.sample(e.dp.name, label{Name: model.QuantileLabel, Value: e.dp.meta.formatFloat(q.Quantile())}, x, nil)
 	}
 	x.Value = orStale(p.Sum(), stale)
 	e.sample(e.dp.meta.sum, label{}, x, nil)
@@ -88,10 +91,19 @@ func (m *Metadata) boundLabels(bounds pcommon.Float64Slice) []string {
 		m.bounds = bounds.AsRaw()
 		m.boundStrs = make([]string, len(m.bounds))
 		for i, b := range m.bounds {
-			m.boundStrs[i] = formatFloat(b)
+			m.boundStrs[i] = m.formatFloat(b)
 		}
 	}
 	return m.boundStrs
+}
+
+// formatFloat formats a le or quantile label value (see
+// Settings.OpenMetricsFloats).
+func (m *Metadata) formatFloat(f float64) string {
+	if m.openMetricsFloats {
+		return labels.FormatOpenMetricsFloat(f)
+	}
+	return formatFloat(f)
 }
 
 func formatFloat(f float64) string {

@@ -23,6 +23,8 @@ type Metadata struct {
 	// the data points of one histogram almost always share their bounds.
 	bounds    []float64
 	boundStrs []string
+	// openMetricsFloats: see Settings.OpenMetricsFloats.
+	openMetricsFloats bool
 }
 
 // Sample is a float sample with its start ("created") timestamp, both in ms.

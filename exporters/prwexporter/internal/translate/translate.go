@@ -56,6 +56,10 @@ type Settings struct {
 	TargetInfo       bool
 	ScopeLabels      bool
 	Shards           int
+	// OpenMetricsFloats formats le and quantile label values as Prometheus
+	// 3 stores scraped series (labels.FormatOpenMetricsFloat: 1 → "1.0");
+	// otherwise as Prometheus' OTLP endpoint does (strconv 'f': "1").
+	OpenMetricsFloats bool
 }
 
 // Translator converts pmetric.Metrics into sharded series. It is safe for
@@ -246,7 +250,7 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, ba
 					drop(KindDataPoint, ReasonInvalidName, n)
 					continue
 				}
-				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: t.unitNamer.Build(m.Unit())}
+				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: t.unitNamer.Build(m.Unit()), openMetricsFloats: t.set.OpenMetricsFloats}
 				switch typ {
 				case otlptranslator.MetricTypeHistogram:
 					meta.bucket, meta.sum, meta.count = name+"_bucket", name+"_sum", name+"_count"

@@ -299,6 +299,7 @@ func TestTranslate(t *testing.T) {
 				`__name__="g",instance="i1",job="ns/svc" +Inf@0 -Inf@1 7@2 stale@3 meta=g/gauge/"help of g"/""`,
 				`__name__="h_bucket",instance="i1",job="ns/svc",le="+Inf" stale@0 meta=h/histogram/"help of h"/""`,
 				`__name__="h_count",instance="i1",job="ns/svc" stale@0 meta=h/histogram/"help of h"/""`,
+				`__name__="h_sum",instance="i1",job="ns/svc" stale@0 meta=h/histogram/"help of h"/""`,
 				`__name__="target_info",host_name="h1",instance="i1",job="ns/svc" 1@0 1@3 meta=target_info/gauge/"Target metadata"/""`,
 			},
 		},
