@@ -304,7 +304,12 @@ func TestK8sPodChurn(t *testing.T) {
 	t.Cleanup(wg.Wait)
 	t.Cleanup(func() { _ = ln.Close() })
 	addr := net.JoinHostPort(l.AddrB, strconv.Itoa(port))
-	retrans := fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{network_peer_address=%q}`, l.AddrB)
+	// retrans selects the retransmits to the lab's server, with more
+	// label matchers when given.
+	retrans := func(more ...string) string {
+		return fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{%s}`,
+			strings.Join(append([]string{fmt.Sprintf("network_peer_address=%q", l.AddrB)}, more...), ","))
+	}
 	sfx := RandomSuffix()[:6]
 
 	// traffic sends a lossy transfer from gen's cgroup and an OTLP gauge
@@ -326,7 +331,7 @@ func TestK8sPodChurn(t *testing.T) {
 			// kernel receiver reported before the agent's watch had the
 			// pod (not seen here: the pod exists before its cgroup); it is
 			// left out so that it cannot hide the enriched one.
-			s, err := promQuery(PrometheusURL, fmt.Sprintf(`sum by (k8s_pod_uid, k8s_pod_name, k8s_deployment_name, container_id) (%s{k8s_pod_uid=%q,k8s_pod_name!=""})`, retrans, gen.uid))
+			s, err := promQuery(PrometheusURL, `sum by (k8s_pod_uid, k8s_pod_name, k8s_deployment_name, container_id) (`+retrans(fmt.Sprintf("k8s_pod_uid=%q", gen.uid), `k8s_pod_name!=""`)+`)`)
 			if err != nil {
 				return false, err.Error()
 			}
@@ -366,11 +371,11 @@ func TestK8sPodChurn(t *testing.T) {
 	t.Logf("pod %s/%s: generation 1 (uid %s) %v retransmits, generation 2 (uid %s) %v", ns, web.name, gen1.uid, v1, gen2.uid, v2)
 	// Nothing more went to the deleted pod, and each UID's series carry
 	// its own generation's cgroup.
-	if s := PromQuery(t, PrometheusURL, fmt.Sprintf(`sum(%s{k8s_pod_uid=%q})`, retrans, gen1.uid)); len(s) != 1 || s[0].Value != v1 {
+	if s := PromQuery(t, PrometheusURL, "sum("+retrans(fmt.Sprintf("k8s_pod_uid=%q", gen1.uid))+")"); len(s) != 1 || s[0].Value != v1 {
 		t.Errorf("retransmits attributed to the deleted pod (uid %s): %v, want %v as before the re-creation", gen1.uid, s, v1)
 	}
 	for _, gen := range []*kernelPod{gen1, gen2} {
-		for _, s := range PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_name=%q}`, retrans, web.name)) {
+		for _, s := range PromQuery(t, PrometheusURL, retrans(fmt.Sprintf("k8s_pod_name=%q", web.name))) {
 			if strings.Contains(s.Labels["vigil_cgroup_path"], gen.containerID) && s.Labels["k8s_pod_uid"] != gen.uid {
 				t.Errorf("series of generation uid %s carries uid %s: %v", gen.uid, s.Labels["k8s_pod_uid"], s.Labels)
 			}
