@@ -33,7 +33,9 @@ for step in "${BACKEND_STEPS[@]}"; do phase "backends:$step" bash scripts/backen
 phase k8s bash scripts/k8s.sh install
 phase checks bash scripts/check.sh
 phase unit go test -race -count=1 ./...
-phase e2e go test -tags e2e -count=1 -v -timeout 45m ./test/e2e/
+# The 5-minute soak (TestSoak; scripts/soak.sh runs the hour) is part of the suite.
+phase e2e env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}" \
+  go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
 
 echo
 echo "=== phase timings"

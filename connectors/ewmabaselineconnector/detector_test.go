@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // observeAll runs values, one per interval from t0, through one series and
@@ -37,27 +38,36 @@ func noisy(n int, seed uint64, level, sd float64) []float64 {
 }
 
 // TestHalfLifeInSamples: with the default half-life in samples the same
-// data sampled every 10s or every hour gives the same baseline, and the
-// interval estimate follows the data's own interval.
+// data sampled every 5m or every hour gives the same baseline, and the
+// interval estimate follows the data's own interval. Below 72 s sampling
+// the variance's memory is floored at varMinHalfLife of data time (the
+// level's is not), so there only the level's memory is the same; the
+// comparison was 10 s against 1 h before that floor.
 func TestHalfLifeInSamples(t *testing.T) {
 	t.Parallel()
 	rule := NewDefaultRuleConfig()
 	rule.Seasonality = configoptional.None[SeasonalityConfig]()
-	rule.For = 0 // `for` is data time: 1m is 6 samples at 10s, 1 at 1h
+	rule.For = 0 // `for` is data time: 1m is 1 sample at 5m and at 1h
 	p := newParams(&rule)
 	require.Zero(t, p.ln2OverHalfLife, "the default memory is in samples")
 	values := noisy(500, 1, 100, 5)
 	for i := 300; i < len(values); i++ {
 		values[i] += 20 // a level shift the baseline must learn at the same pace
 	}
-	fast, fr := observeAll(&p, nil, 10*time.Second, values)
+	fast, fr := observeAll(&p, nil, 5*time.Minute, values)
 	slow, sr := observeAll(&p, nil, time.Hour, values)
-	assert.Equal(t, int64(10*time.Second), fast.interval)
+	assert.Equal(t, int64(5*time.Minute), fast.interval)
 	assert.Equal(t, int64(time.Hour), slow.interval)
 	for i := range values {
 		assert.InDelta(t, fr[i].baseline, sr[i].baseline, 1e-9, "sample %d", i)
 		assert.InDelta(t, fr[i].score, sr[i].score, 1e-9, "sample %d", i)
 	}
+	// At 10 s the level keeps 100 samples (≈ 17 min), the variance 2 h.
+	tenS, _ := observeAll(&p, nil, 10*time.Second, values)
+	assert.InEpsilon(t, math.Ln2/float64(100*10*time.Second), p.ln2OverH(tenS), 1e-12)
+	assert.InEpsilon(t, math.Ln2/float64(varMinHalfLife), p.ln2OverHVar(tenS), 1e-12)
+	assert.Equal(t, p.ln2OverH(fast), p.ln2OverHVar(fast), "5 m: 100 samples > 2 h")
+
 	// A few missed samples barely move the interval estimate.
 	s := *slow
 	s.observe(&p, nil, s.lastTS+int64(5*time.Hour), 100)
@@ -90,9 +100,9 @@ func TestSpikeDoesNotPoison(t *testing.T) {
 	a := alpha(int64(time.Minute), p.ln2OverH(s))
 	vari := 1.0
 	raw.vari = vari
-	raw.update(50, 50, a)
+	raw.update(50, 50, a, a)
 	clipped := ewma{mean: 100, vari: vari}
-	clipped.update(huberC, huberVarC, a)
+	clipped.update(huberC, huberVarC, a, a)
 	assert.Greater(t, raw.vari, 1.5*clipped.vari)
 }
 
@@ -461,7 +471,7 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 		fresh := newTestEngine(t, rule)
 		_, err := fresh.decodeState(old)
 		return err
-	}(), `"EWB1", this version reads "EWB4"`)
+	}(), `"EWB1", this version reads "EWB5"`)
 
 	fresh := newTestEngine(t, rule)
 	n, err := fresh.decodeState(good)
@@ -566,4 +576,76 @@ func TestAdoptionTwoSidedOnly(t *testing.T) {
 
 	both, _ := run(DirectionBoth)
 	assert.InDelta(t, 130, both[269].baseline, 3, "two-sided: the burst was adopted")
+}
+
+// TestStateFormatV4Read: an EWB4 file (the format before the whole-count
+// flag, its only difference from EWB5) is still restored; its series'
+// flag starts unknown and their next increment sets it again.
+func TestStateFormatV4Read(t *testing.T) {
+	t.Parallel()
+	rule := testRule(func(r *RuleConfig) { r.Value = ValueCounterRate })
+	e := newTestEngine(t, rule)
+	samples := regular(50, time.Second, func(i int, _ time.Time) float64 { return float64(3 * i) })
+	r := &run{}
+	feed(e, r, samples[:40], 40, func(s []sample) pmetric.Metrics { return counterBatch(s, t0) })
+	e.mu.Lock()
+	v5 := e.encodeState()
+	var want series
+	e.index.each(func(_ uint64, idx int32) { want = e.slab[idx] })
+	e.mu.Unlock()
+	require.Equal(t, uint8(quantWhole), want.quant)
+
+	// EWB4: the same bytes without the quant byte of the one series record.
+	// Offset: magic, keyCheck, nrules, the rule (name, fingerprint),
+	// nseries, then u16 rule, u64 key, 6 i64, 8 f64, u32, 4 u8, u16.
+	at := 4 + 8 + 4 + 4 + len(rule.Name) + 8 + 4 + 2 + 8 + 6*8 + 8*8 + 4 + 4 + 2
+	require.Equal(t, want.quant, v5[at])
+	v4 := append([]byte(stateMagicV4), v5[4:at]...)
+	v4 = append(v4, v5[at+1:]...)
+
+	fresh := newTestEngine(t, rule)
+	fresh.mu.Lock()
+	n, err := fresh.decodeState(v4)
+	var got series
+	fresh.index.each(func(_ uint64, idx int32) { got = fresh.slab[idx] })
+	fresh.mu.Unlock()
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	assert.Equal(t, uint8(quantUnknown), got.quant, "not in EWB4")
+	got.quant, got.lastSeen, want.lastSeen, got.soff, want.soff = want.quant, 0, 0, 0, 0
+	assert.Equal(t, want, got, "everything else restored")
+
+	feed(fresh, r, samples[40:], 10, func(s []sample) pmetric.Metrics { return counterBatch(s, t0) })
+	fresh.index.each(func(_ uint64, idx int32) { assert.Equal(t, uint8(quantWhole), fresh.slab[idx].quant) })
+}
+
+// TestSlotIgnoresAdoptedSpike: a 5× spike on an hourly series with daily
+// seasonality fires and the level adopts and returns; the seasonal slots
+// learn only the clipped residual, so the spike's hours do not carry it
+// into the following days (before, three slots took ~+20σ and σ widened
+// for weeks, hiding a later +60 % shift).
+func TestSlotIgnoresAdoptedSpike(t *testing.T) {
+	t.Parallel()
+	rule := NewDefaultRuleConfig()
+	p := newParams(&rule)
+	seasonal := make([]slot, p.slots)
+	values := noisy(24*20, 5, 75, 3.75)
+	for i := 24*12 + 5; i < 24*12+8; i++ {
+		values[i] *= 5
+	}
+	for i := 24 * 17; i < len(values); i++ {
+		values[i] *= 1.6
+	}
+	s := &series{}
+	var res []result
+	for i, x := range values {
+		if i == 24*17 {
+			for j := range seasonal {
+				assert.Less(t, math.Abs(seasonal[j].offset), 2*3.75, "slot %d before the shift", j)
+			}
+		}
+		res = append(res, s.observe(&p, seasonal, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x))
+	}
+	assert.Less(t, res[24*17].sigma, 3*3.75, "σ near the noise's again")
+	assert.Greater(t, res[24*17].score, rule.K, "the shift after the spike is seen")
 }

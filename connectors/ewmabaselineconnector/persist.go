@@ -19,10 +19,10 @@ import (
 // State persistence: the whole table is one value under stateKey in the
 // storage extension, in a small versioned binary format (little endian):
 //
-//	"EWB4" u64 keyCheck u32 nrules { str name, u64 fingerprint }
+//	"EWB5" u64 keyCheck u32 nrules { str name, u64 fingerprint }
 //	u32 nseries { u16 rule, u64 key, i64 lastTS firstTS since prevTS prevStart interval,
 //	  f64 mean vari weight resolution lastX tail prev prev2, u32 samples, u8 state dtype hasPrev, i8 adopt, u16 supp,
-//	  f32 cusUp cusDown cusVar,
+//	  u8 quant (not in EWB4), f32 cusUp cusDown cusVar,
 //	  u16 nslots { f64 offset, u32 samples },
 //	  u8 hasAlert [ i64 startsAt, u16 nlabels { str k, str v } ] }
 //	str = u32 len + bytes
@@ -30,7 +30,9 @@ import (
 // The version covers everything a saved series depends on: the layout of the
 // statistics (EWB1 held per-slot mean/variance of the statistics before the
 // robust detector; EWB2 had no score-suppression counter and adoption flag; EWB3 no drift and
-// variance CUSUMs) and the series key. keyCheck is seriesKey of a fixed probe
+// variance CUSUMs; EWB4 no whole-count flag, which is the one difference
+// from EWB5, so an EWB4 file is still read: its series' flag starts
+// unknown and is set again by their next increment) and the series key. keyCheck is seriesKey of a fixed probe
 // series (keyCheckValue): if the key hash ever changes, saved keys would no
 // longer match their series, so a file whose keyCheck differs is discarded
 // as a whole (TestSeriesKeyPinned pins both). A file of another version is
@@ -43,7 +45,9 @@ import (
 
 const (
 	stateKey   = "ewma_baseline_state"
-	stateMagic = "EWB4"
+	stateMagic = "EWB5"
+	// stateMagicV4 is the previous format, still read (see above).
+	stateMagicV4 = "EWB4"
 	// maxStateStrLen bounds a decoded string (labels) so corrupt input cannot
 	// ask for a huge allocation.
 	maxStateStrLen = 1 << 16
@@ -128,6 +132,7 @@ func (e *engine) encodeState() []byte {
 		w.u8(boolByte(s.hasPrev))
 		w.u8(uint8(s.adopt))
 		w.u16(s.supp)
+		w.u8(s.quant)
 		w.u32(math.Float32bits(s.cusUp))
 		w.u32(math.Float32bits(s.cusDown))
 		w.u32(math.Float32bits(s.cusVar))
@@ -218,8 +223,11 @@ func (r *decoder) str() string {
 // number of restored series. Called with e.mu held.
 func (e *engine) decodeState(data []byte) (int, error) {
 	r := &decoder{b: data}
+	v4 := false
 	switch magic := string(r.take(len(stateMagic))); {
 	case magic == stateMagic:
+	case magic == stateMagicV4:
+		v4 = true
 	case len(magic) == len(stateMagic) && strings.HasPrefix(magic, "EWB"):
 		return 0, fmt.Errorf("%w: %q, this version reads %q; discarded, baselines start a new warm-up", errStateVersion, magic, stateMagic)
 	default:
@@ -258,6 +266,9 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		s.state, s.dtype, s.hasPrev = alertState(r.u8()), r.u8(), r.u8() == 1
 		s.adopt = int8(r.u8())
 		s.supp = r.u16()
+		if !v4 {
+			s.quant = r.u8()
+		}
 		s.cusUp, s.cusDown, s.cusVar = math.Float32frombits(r.u32()), math.Float32frombits(r.u32()), math.Float32frombits(r.u32())
 		nslots := int(r.u16())
 		if nslots > 0 {
@@ -319,7 +330,7 @@ func validRestored(s *series, seasonal []slot) bool {
 	if !finite(s.g.mean) || !finite(s.g.vari) || s.g.vari < 0 || !(s.weight >= 0 && s.weight <= 1) ||
 		!finite(s.resolution) || s.resolution < 0 || !finite(s.lastX) || s.interval < 0 ||
 		!finite(s.tail) || s.tail < 0 ||
-		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring || s.adopt < -1 || s.adopt > 1 ||
+		!finite(s.prev) || !finite(s.prev2) || s.state > stateFiring || s.adopt < -1 || s.adopt > 1 || s.quant > quantFractional ||
 		!(s.cusUp >= 0 && s.cusUp <= math.MaxFloat32) || !(s.cusDown >= 0 && s.cusDown <= math.MaxFloat32) ||
 		!(s.cusVar >= 0 && s.cusVar <= math.MaxFloat32) {
 		return false

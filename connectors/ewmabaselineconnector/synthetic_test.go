@@ -588,3 +588,48 @@ func TestBiasCorrection(t *testing.T) {
 	assert.Less(t, s.weight, 0.5, "40 samples of a 10m half-life at 10s: little weight yet")
 	assert.Less(t, math.Sqrt(s.g.vari), 0.7, "without the correction σ would read low")
 }
+
+// TestWholeCountResolution: an error counter at exactly 0 sampled every
+// 15 m, with three bursts of a few hundred errors in one interval each.
+// Every burst fires: a counter that counts whole events resolves one event
+// per interval, so the first burst does not set the series' resolution to
+// its own size (before, it did, and the second and third bursts scored
+// about 1). A single error is still not an anomaly; a counter with a
+// fractional increment falls back to the resolution it has shown.
+func TestWholeCountResolution(t *testing.T) {
+	t.Parallel()
+	const step = 15 * time.Minute
+	rule := NewDefaultRuleConfig()
+	rule.Name, rule.Metric, rule.Value = "errors", "m", ValueCounterRate
+	bursts := map[int]float64{400: 300, 700: 180, 1000: 450}
+	single := 1200
+	mk := func(extra float64) []sample {
+		total := 0.0
+		return regular(1300, step, func(i int, _ time.Time) float64 {
+			total += bursts[i]
+			if i == single {
+				total++
+			}
+			if i == 5 {
+				total += extra
+			}
+			return total
+		})
+	}
+	samples := mk(0)
+	e := newTestEngine(t, rule)
+	r := &run{}
+	feed(e, r, samples, 100, func(s []sample) pmetric.Metrics { return counterBatch(s, t0) })
+	for i := range bursts {
+		assert.Greater(t, r.scores[samples[i].ts.UnixNano()], rule.K, "burst at %d", i)
+	}
+	assert.Equal(t, 3, r.count("firing"), "%v", r.events)
+	assert.Less(t, r.scores[samples[single].ts.UnixNano()], rule.K, "one error in 15 m is not an anomaly")
+	e.index.each(func(_ uint64, idx int32) { assert.Equal(t, uint8(quantWhole), e.slab[idx].quant) })
+
+	// One increment of 0.5: no longer a whole-count series.
+	e2 := newTestEngine(t, rule)
+	r2 := &run{}
+	feed(e2, r2, mk(0.5), 100, func(s []sample) pmetric.Metrics { return counterBatch(s, t0) })
+	e2.index.each(func(_ uint64, idx int32) { assert.Equal(t, uint8(quantFractional), e2.slab[idx].quant) })
+}

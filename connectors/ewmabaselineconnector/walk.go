@@ -233,6 +233,7 @@ func (e *engine) derive(b *batch, r *compiledRule, s *series, pt *point) (float6
 		return pt.x, true
 	case ValueCounterRate:
 		if !pt.cumulative {
+			s.countIncrement(pt.x)
 			return deltaRate(pt.x, pt.ts, pt.start, prevTS, first, b)
 		}
 		prev, prevStart := s.prev, s.prevStart
@@ -246,6 +247,7 @@ func (e *engine) derive(b *batch, r *compiledRule, s *series, pt *point) (float6
 			b.skipped[reasonCounterReset]++
 			return 0, false
 		}
+		s.countIncrement(pt.x - prev)
 		return (pt.x - prev) / (float64(pt.ts-prevTS) / 1e9), true
 	case ValueHistogramMean, ValueHistogramCountRate:
 		if kindMean := r.cfg.Value == ValueHistogramMean; kindMean && !pt.hasSum {
@@ -266,6 +268,7 @@ func (e *engine) derive(b *batch, r *compiledRule, s *series, pt *point) (float6
 			sum, count = sum-prevSum, count-prevCount
 		}
 		if r.cfg.Value == ValueHistogramCountRate {
+			s.countIncrement(count)
 			if pt.cumulative {
 				return count / (float64(pt.ts-prevTS) / 1e9), true
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"unsafe"
 
@@ -124,6 +125,12 @@ func Load(cfg Config) (*Tracer, error) {
 	if len(errs) == len(Hooks) {
 		return nil, errors.Join(permissionHint(fmt.Errorf("tcpstats: no hook attached: %w", errors.Join(errs...))), t.Close())
 	}
+	// Loading decoded the kernel's BTF for relocations: about 10 MiB of
+	// heap, garbage as soon as the programs are in the kernel. An idle agent
+	// may not reach its next GC for a long time, and until then that memory
+	// stays resident on every node (issue 17: idle anonymous RSS 21.7 → 17.6
+	// MiB). Collect it and return it to the OS now, once, at start.
+	debug.FreeOSMemory()
 	return t, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -219,8 +220,7 @@ func TestStatusClasses(t *testing.T) {
 func TestSuccessHeadersAndBatchPerResource(t *testing.T) {
 	t.Parallel()
 	c := &collector{}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tel := newTelemetry(t)
 	e := startExporter(t, startCollector(t, c), tel, func(cfg *Config) {
 		cfg.ClientConfig.Headers.Set("x-tenant", configopaque.String("vigil"))
 	})
@@ -238,14 +238,8 @@ func TestSuccessHeadersAndBatchPerResource(t *testing.T) {
 // rest, so the retry does not duplicate spans Jaeger already has.
 func TestPartialFailureReturnsOnlyUnsent(t *testing.T) {
 	t.Parallel()
-	c := &collector{respond: func(call int, _ *api_v2.PostSpansRequest) error {
-		if call == 2 {
-			return status.Error(codes.Unavailable, "restarting")
-		}
-		return nil
-	}}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	c := &collector{respond: unavailableOn("restarting", 2)}
+	tel := newTelemetry(t)
 	e := startExporter(t, startCollector(t, c), tel, nil)
 	err := e.pushTraces(context.Background(), genTraces(3, 4, 0))
 	var te consumererror.Traces
@@ -263,12 +257,7 @@ func TestPartialFailureReturnsOnlyUnsent(t *testing.T) {
 // span arrives exactly once.
 func TestRetryThroughHelperNoDuplicates(t *testing.T) {
 	t.Parallel()
-	c := &collector{respond: func(call int, _ *api_v2.PostSpansRequest) error {
-		if call == 2 || call == 3 {
-			return status.Error(codes.Unavailable, "restarting")
-		}
-		return nil
-	}}
+	c := &collector{respond: unavailableOn("restarting", 2, 3)}
 	addr := startCollector(t, c)
 	cfg := createDefaultConfig().(*Config)
 	cfg.ClientConfig.Endpoint = addr
@@ -276,8 +265,7 @@ func TestRetryThroughHelperNoDuplicates(t *testing.T) {
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
 	cfg.RetryConfig.MaxInterval = 20 * time.Millisecond
 	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tel := newTelemetry(t)
 	exp, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
@@ -296,8 +284,7 @@ func TestRetryThroughHelperNoDuplicates(t *testing.T) {
 func TestSplitOnServerMessageLimit(t *testing.T) {
 	t.Parallel()
 	c := &collector{}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tel := newTelemetry(t)
 	const serverLimit = 64 << 10
 	e := startExporter(t, startCollector(t, c, grpc.MaxRecvMsgSize(serverLimit)), tel, nil)
 
@@ -325,8 +312,7 @@ func TestPreSplitByMaxRequestSize(t *testing.T) {
 	t.Parallel()
 
 	c := &collector{}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tel := newTelemetry(t)
 	const limit = 50_000
 	e := startExporter(t, startCollector(t, c), tel, func(cfg *Config) { cfg.MaxRequestSize = limit })
 
@@ -343,8 +329,7 @@ func TestPreSplitByMaxRequestSize(t *testing.T) {
 func TestOversizedSingleSpanDropped(t *testing.T) {
 	t.Parallel()
 	c := &collector{}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	tel := newTelemetry(t)
 	e := startExporter(t, startCollector(t, c, grpc.MaxRecvMsgSize(32<<10)), tel, nil)
 
 	td := genTraces(1, 10, 100)
@@ -360,14 +345,8 @@ func TestOversizedSingleSpanDropped(t *testing.T) {
 // half's spans.
 func TestSplitThenRetryableReturnsOnlyUnsentHalf(t *testing.T) {
 	t.Parallel()
-	c := &collector{respond: func(call int, _ *api_v2.PostSpansRequest) error {
-		if call == 2 {
-			return status.Error(codes.Unavailable, "blip")
-		}
-		return nil
-	}}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	c := &collector{respond: unavailableOn("blip", 2)}
+	tel := newTelemetry(t)
 	e := startExporter(t, startCollector(t, c), tel, func(cfg *Config) { cfg.MaxRequestSize = 3000 })
 
 	td := genTraces(1, 8, 500) // ~4.5 KB: split into halves of 4 spans
@@ -391,14 +370,8 @@ func TestPushBeforeStart(t *testing.T) {
 // retryably, exactly its spans come back, each under its own resource.
 func TestMergedProcessPartialFailure(t *testing.T) {
 	t.Parallel()
-	c := &collector{respond: func(call int, _ *api_v2.PostSpansRequest) error {
-		if call == 2 {
-			return status.Error(codes.Unavailable, "restarting")
-		}
-		return nil
-	}}
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	c := &collector{respond: unavailableOn("restarting", 2)}
+	tel := newTelemetry(t)
 	e := startExporter(t, startCollector(t, c), tel, nil)
 
 	td := genTraces(4, 3, 0)
@@ -417,5 +390,24 @@ func TestMergedProcessPartialFailure(t *testing.T) {
 		svc, _ := rest.ResourceSpans().At(i).Resource().Attributes().Get("service.name")
 		assert.Equal(t, "b", svc.Str())
 		assert.Equal(t, 3, rest.ResourceSpans().At(i).ScopeSpans().At(0).Spans().Len())
+	}
+}
+
+// newTelemetry is a test telemetry provider, shut down with the test.
+func newTelemetry(t *testing.T) *componenttest.Telemetry {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	return tel
+}
+
+// unavailableOn answers the given PostSpans calls (1-based) with a retryable
+// Unavailable carrying msg, and accepts every other call.
+func unavailableOn(msg string, calls ...int) func(int, *api_v2.PostSpansRequest) error {
+	return func(call int, _ *api_v2.PostSpansRequest) error {
+		if slices.Contains(calls, call) {
+			return status.Error(codes.Unavailable, msg)
+		}
+		return nil
 	}
 }

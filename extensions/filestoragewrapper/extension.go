@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
@@ -40,35 +43,97 @@ type sizedStorage struct {
 	// Log a failing read or a truncated listing once, not at every
 	// collection.
 	readErrLogged, truncLogged atomic.Bool
+
+	guard      spaceGuard
+	vetTimeout time.Duration // bbolt's lock timeout, contrib's `timeout`
 }
 
 var _ storage.Extension = (*sizedStorage)(nil)
 
-func newSizedStorage(ext storage.Extension, id component.ID, directory string, set component.TelemetrySettings) *sizedStorage {
-	return &sizedStorage{Extension: ext, directory: directory, id: attribute.String("extension", id.String()), telemetry: set}
+func newSizedStorage(ext storage.Extension, id component.ID, cfg *Config, set component.TelemetrySettings) *sizedStorage {
+	return &sizedStorage{
+		Extension:  ext,
+		directory:  cfg.Directory,
+		id:         attribute.String("extension", id.String()),
+		telemetry:  set,
+		guard:      spaceGuard{reserve: reserveFor(cfg)},
+		vetTimeout: cfg.Timeout,
+	}
 }
 
-// Start starts contrib's extension, then registers the size gauge.
+// Start registers the telemetry, vets the storage files already in the
+// directory (vet.go), then starts contrib's extension.
 func (s *sizedStorage) Start(ctx context.Context, host component.Host) error {
-	if err := s.Extension.Start(ctx, host); err != nil {
-		return err
-	}
 	tb, err := metadata.NewTelemetryBuilder(s.telemetry)
 	if err == nil {
 		err = tb.RegisterExtensionFileStorageFileSizeCallback(s.observe)
 	}
 	if err != nil {
-		// The gauge is an addition; the storage itself works without it.
+		// The telemetry is an addition; the storage itself works without it.
 		s.telemetry.Logger.Warn("file_storage: cannot register the file size gauge", zap.Error(err))
 		if tb != nil {
 			tb.Shutdown()
 		}
-		return nil
+		tb = nil
 	}
 	s.mu.Lock()
 	s.builder = tb
 	s.mu.Unlock()
-	return nil
+	s.vetDirectory(ctx, tb)
+	return s.Extension.Start(ctx, host)
+}
+
+// vetDirectory checks every storage file in the directory before any
+// component opens one; a damaged file is moved aside and what can be read
+// of it is kept (vet.go). It never fails the start: a file it cannot vet
+// is left to contrib, which reports its own error.
+func (s *sizedStorage) vetDirectory(ctx context.Context, tb *metadata.TelemetryBuilder) {
+	files, err := componentFiles(s.directory)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.telemetry.Logger.Warn("file_storage: cannot list the directory to check its files", zap.String("directory", s.directory), zap.Error(err))
+		}
+		return
+	}
+	timeout := s.vetTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	for _, f := range files {
+		res, err := vetFile(f, timeout)
+		if res.damage != nil {
+			attrs := metricAttrs(s.id, attribute.String("file", filepath.Base(f)))
+			if tb != nil {
+				tb.ExtensionFileStorageDamagedFiles.Add(ctx, 1, attrs)
+				tb.ExtensionFileStorageSalvagedEntries.Add(ctx, int64(res.salvaged), attrs)
+			}
+			s.telemetry.Logger.Error("file_storage: damaged storage file moved aside; what could be read was kept",
+				zap.String("file", f), zap.String("moved_to", res.movedTo), zap.NamedError("damage", res.damage),
+				zap.Int("salvaged_entries", res.salvaged), zap.Bool("entries_lost", res.lost), zap.Error(err))
+			continue
+		}
+		if err != nil {
+			s.telemetry.Logger.Warn("file_storage: cannot check storage file", zap.String("file", f), zap.Error(err))
+		}
+	}
+}
+
+// GetClient returns contrib's client for the component, guarded against a
+// full file system (guard.go), laying large values out in their own bbolt
+// leaves (client.go).
+func (s *sizedStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := s.Extension.GetClient(ctx, kind, id, name)
+	if err != nil {
+		return nil, err
+	}
+	if s.guard.reserve != 0 {
+		c = &guardedClient{Client: c, s: s}
+	}
+	return newLayoutClient(c), nil
+}
+
+func metricAttrs(kvs ...attribute.KeyValue) metric.MeasurementOption {
+	return metric.WithAttributes(kvs...)
 }
 
 // Shutdown unregisters the gauge, then shuts contrib's extension down.

@@ -28,7 +28,7 @@ const sizeMetric = "otelcol_extension_file_storage_file_size"
 
 // startExtension creates and starts the extension on dir, validated as the
 // collector validates it.
-func startExtension(t *testing.T, tel *componenttest.Telemetry, dir string) extension.Extension {
+func startExtension(t testing.TB, tel *componenttest.Telemetry, dir string) extension.Extension {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Directory = dir
@@ -52,27 +52,27 @@ func TestFileSizes(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte{'x'}, n), 0o600))
 	}
-	write(filepath.Join(dir, "exporter_otlp__traces"), 4096)
-	write(filepath.Join(dir, "exporter_prometheusremotewrite__metrics"), 12345)
+	write(filepath.Join(dir, "data_a"), 4096)
+	write(filepath.Join(dir, "data_b"), 12345)
 	write(filepath.Join(dir, "empty"), 0)
 	write(filepath.Join(dir, "sub", "deeper"), 777)
-	require.NoError(t, os.Symlink(filepath.Join(dir, "exporter_otlp__traces"), filepath.Join(dir, "link")))
+	require.NoError(t, os.Symlink(filepath.Join(dir, "data_a"), filepath.Join(dir, "link")))
 
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	ext := startExtension(t, tel, dir)
 
 	metadatatest.AssertEqualExtensionFileStorageFileSize(t, tel, []metricdata.DataPoint[int64]{
-		fileDP("exporter_otlp__traces", 4096),
-		fileDP("exporter_prometheusremotewrite__metrics", 12345),
+		fileDP("data_a", 4096),
+		fileDP("data_b", 12345),
 		fileDP("empty", 0),
 	}, metricdatatest.IgnoreTimestamp())
 
 	// Read at collection time: a file that grows is seen growing.
-	write(filepath.Join(dir, "exporter_otlp__traces"), 8192)
+	write(filepath.Join(dir, "data_a"), 8192)
 	metadatatest.AssertEqualExtensionFileStorageFileSize(t, tel, []metricdata.DataPoint[int64]{
-		fileDP("exporter_otlp__traces", 8192),
-		fileDP("exporter_prometheusremotewrite__metrics", 12345),
+		fileDP("data_a", 8192),
+		fileDP("data_b", 12345),
 		fileDP("empty", 0),
 	}, metricdatatest.IgnoreTimestamp())
 

@@ -28,7 +28,7 @@ func NewFactory() extension.Factory {
 			if !ok {
 				return nil, fmt.Errorf("BUG: contrib's file_storage extension is a %T, not a storage.Extension", ext)
 			}
-			return newSizedStorage(st, set.ID, cfg.(*Config).Directory, set.TelemetrySettings), nil
+			return newSizedStorage(st, set.ID, cfg.(*Config), set.TelemetrySettings), nil
 		},
 		metadata.ExtensionStability)
 }

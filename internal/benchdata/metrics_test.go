@@ -34,3 +34,29 @@ func TestNodeBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestSpanBatch(t *testing.T) {
+	td := SpanBatch("w0", 1, 512, pcommon.Timestamp(2e18))
+	if got := td.SpanCount(); got != 512 {
+		t.Fatalf("%d spans, want 512", got)
+	}
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	var links, events int
+	for i := range spans.Len() {
+		links += spans.At(i).Links().Len()
+		events += spans.At(i).Events().Len()
+	}
+	if events != 512 || links == 0 {
+		t.Fatalf("%d events, %d links: want one event per span and some links", events, links)
+	}
+	if SpanBatch("w0", 2, 512, 0).ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID() == spans.At(0).TraceID() {
+		t.Fatal("two batches share a trace ID")
+	}
+}
+
+func TestLogBatch(t *testing.T) {
+	ld := LogBatch("w0", 1, 1000, pcommon.Timestamp(2e18))
+	if got := ld.LogRecordCount(); got != 1000 {
+		t.Fatalf("%d log records, want 1000", got)
+	}
+}

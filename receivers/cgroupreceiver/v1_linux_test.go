@@ -227,20 +227,8 @@ func fileFigures(t *testing.T, c testCgroup) series {
 		require.NoError(t, err)
 		return string(b)
 	}
-	num := func(s string) float64 {
-		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		require.NoError(t, err)
-		return float64(v)
-	}
-	keyed := func(s string) map[string]float64 {
-		m := map[string]float64{}
-		for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-			f := strings.Fields(line)
-			require.Len(t, f, 2, line)
-			m[f[0]] = num(f[1])
-		}
-		return m
-	}
+	num := func(s string) float64 { return fileNumber(t, s) }
+	keyed := func(s string) map[string]float64 { return fileKeyed(t, s) }
 	cpu := keyed(read(c.cpu, "cpu.stat"))
 	out[key(res, "cgroup.cpu.periods")] = cpu["nr_periods"]
 	out[key(res, "cgroup.cpu.throttled_periods")] = cpu["nr_throttled"]

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,20 +31,8 @@ func v2FileFigures(t *testing.T, dir, res string) series {
 		require.NoError(t, err)
 		return string(b), true
 	}
-	num := func(s string) float64 {
-		v, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
-		require.NoError(t, err, s)
-		return float64(v)
-	}
-	keyed := func(s string) map[string]float64 {
-		m := map[string]float64{}
-		for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
-			f := strings.Fields(line)
-			require.Len(t, f, 2, line)
-			m[f[0]] = num(f[1])
-		}
-		return m
-	}
+	num := func(s string) float64 { return fileNumber(t, s) }
+	keyed := func(s string) map[string]float64 { return fileKeyed(t, s) }
 	if s, ok := read("cpu.stat"); ok {
 		m := keyed(s)
 		for k, metric := range map[string]string{"nr_periods": "cgroup.cpu.periods", "nr_throttled": "cgroup.cpu.throttled_periods"} {

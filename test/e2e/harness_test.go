@@ -50,17 +50,29 @@ import (
 
 // Backend addresses, as scripts/backends.sh starts them.
 const (
-	PrometheusURL      = "http://127.0.0.1:9090"
 	Prometheus3MetaURL = "http://127.0.0.1:9091" // Prometheus 3 with type-and-unit-labels, on demand
 	Prometheus2URL     = "http://127.0.0.1:9092" // Debian's Prometheus 2.42: remote-write 1.0 only
-	// VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at /select/logsql.
-	LogsURL         = "http://127.0.0.1:9428"
-	LokiPushURL     = LogsURL + "/insert/loki/api/v1/push"
-	JaegerQueryURL  = "http://127.0.0.1:16686"
-	JaegerGRPC      = "127.0.0.1:14250" // jaeger.api_v2.CollectorService
-	JaegerOTLPGRPC  = "127.0.0.1:24317"
-	AlertmanagerURL = "http://127.0.0.1:9093"
+	JaegerGRPC         = "127.0.0.1:14250"       // jaeger.api_v2.CollectorService
+	JaegerOTLPGRPC     = "127.0.0.1:24317"
+	AlertmanagerURL    = "http://127.0.0.1:9093"
 )
+
+// Prometheus 3, VictoriaLogs: Loki's push API at LokiPushURL, LogsQL at
+// /select/logsql; Jaeger's query API. PROMETHEUS_ADDR, VICTORIALOGS_ADDR and
+// JAEGER_QUERY move them, as they move scripts/backends.sh's.
+var (
+	PrometheusURL  = "http://" + envOr("PROMETHEUS_ADDR", "127.0.0.1:9090")
+	JaegerQueryURL = "http://" + envOr("JAEGER_QUERY", "127.0.0.1:16686")
+	LogsURL        = "http://" + envOr("VICTORIALOGS_ADDR", "127.0.0.1:9428")
+	LokiPushURL    = LogsURL + "/insert/loki/api/v1/push"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 var (
 	repoRoot       string
@@ -125,7 +137,14 @@ func lockRun() (func(), error) {
 
 func setup() error {
 	t0 := time.Now()
-	if err := backends("install", "jaeger", "prometheus", "victorialogs", "telemetrygen"); err != nil {
+	// VIGIL_E2E_BACKENDS (e.g. "victorialogs") installs and starts only
+	// those, for running the tests that need no others while the rest are
+	// still building; tests that need a missing backend fail.
+	started := []string{"jaeger", "prometheus", "victorialogs"}
+	if s := os.Getenv("VIGIL_E2E_BACKENDS"); s != "" {
+		started = strings.Fields(s)
+	}
+	if err := backends(append(append([]string{"install"}, started...), "telemetrygen")...); err != nil {
 		return fmt.Errorf("installing backends: %w", err)
 	}
 	out, err := exec.Command("bash", backendsScript, "env").Output()
@@ -145,7 +164,7 @@ func setup() error {
 	if err := backends("clean"); err != nil {
 		return err
 	}
-	for _, name := range []string{"jaeger", "prometheus", "victorialogs"} {
+	for _, name := range started {
 		if err := backends("start", name); err != nil {
 			return fmt.Errorf("backend %s did not start (its log is above): %w", name, err)
 		}

@@ -338,7 +338,12 @@ func hostConfig(t *testing.T, rendered string) map[string]any {
 		k8s["wait_for_metadata"] = true
 		k8s["wait_for_metadata_timeout"] = "60s"
 	}
-	cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)["directory"] = t.TempDir()
+	queueDir := t.TempDir()
+	queue := cfg["extensions"].(map[string]any)["file_storage/queue"].(map[string]any)
+	queue["directory"] = queueDir
+	if c, ok := queue["compaction"].(map[string]any); ok {
+		c["directory"] = queueDir
+	}
 	return cfg
 }
 

@@ -6,7 +6,7 @@
 // ewma_baseline connector, scored with the window score and the alert-level
 // figures, printed as a Markdown table per scenario family.
 //
-//	go run ./bench/detection/cmd/quality [-map score|onset] [-rule JSON] [-connector JSON] [-by family|interval|family,interval] [-families a,b] [-series N] [-j N]
+//	go run ./bench/detection/cmd/quality [-map score|onset] [-rule JSON] [-connector JSON] [-by family|interval|family,interval] [-families a,b] [-series N] [-j N] [-misses]
 package main
 
 import (
@@ -32,14 +32,15 @@ func main() {
 	series := flag.Int("series", 0, "replay only the first N series of each family (0: all)")
 	families := flag.String("families", "", "comma-separated families to run (default: all): "+strings.Join(corpus.Families(), ","))
 	by := flag.String("by", "family", "rows of the table: family, interval (sampling interval) or family,interval")
+	misses := flag.Bool("misses", false, "after the table, list each series' missed windows and false alerts")
 	flag.Parse()
-	if err := run(*mapping, *rule, *conn, *workers, *series, *families, *by); err != nil {
+	if err := run(*mapping, *rule, *conn, *workers, *series, *families, *by, *misses); err != nil {
 		fmt.Fprintln(os.Stderr, "quality:", err)
 		os.Exit(1)
 	}
 }
 
-func run(mapping, rule, conn string, workers, series int, families, by string) error {
+func run(mapping, rule, conn string, workers, series int, families, by string, misses bool) error {
 	group, ok := map[string]func(*corpus.Scenario) string{
 		"family": evaluate.ByFamily, "interval": evaluate.ByInterval, "family,interval": evaluate.ByFamilyInterval,
 	}[by]
@@ -75,5 +76,9 @@ func run(mapping, rule, conn string, workers, series int, families, by string) e
 		return err
 	}
 	r.WriteMarkdown(os.Stdout)
+	if misses {
+		fmt.Println()
+		r.WriteMisses(os.Stdout)
+	}
 	return nil
 }

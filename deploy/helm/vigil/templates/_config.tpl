@@ -47,6 +47,10 @@ extensions:
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+    compaction:
+      on_rebound: true
+      directory: /var/lib/vigil/queue
+      cleanup_on_start: true
 {{- if $hopToken }}
   bearertokenauth/hop:
     token: ${env:VIGIL_HOP_TOKEN}
@@ -227,6 +231,10 @@ extensions:
   file_storage/queue:
     directory: /var/lib/vigil/queue
     create_directory: true
+    compaction:
+      on_rebound: true
+      directory: /var/lib/vigil/queue
+      cleanup_on_start: true
 {{- if $hopToken }}
   bearertokenauth/hop:
     token: ${env:VIGIL_HOP_TOKEN}

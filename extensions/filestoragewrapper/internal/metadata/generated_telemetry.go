@@ -25,10 +25,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                        metric.Meter
-	mu                           sync.Mutex
-	registrations                []metric.Registration
-	ExtensionFileStorageFileSize metric.Int64ObservableGauge
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ExtensionFileStorageDamagedFiles    metric.Int64Counter
+	ExtensionFileStorageFileSize        metric.Int64ObservableGauge
+	ExtensionFileStorageRefusedWrites   metric.Int64Counter
+	ExtensionFileStorageSalvagedEntries metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -85,10 +88,28 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ExtensionFileStorageDamagedFiles, err = builder.meter.Int64Counter(
+		"otelcol_extension_file_storage_damaged_files",
+		metric.WithDescription("Storage files found damaged at start (unreadable header or pages, or failing bbolt's consistency check), each moved aside to <name>.corrupt-<time> with what could be read copied into a fresh file. [Development]"),
+		metric.WithUnit("{files}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ExtensionFileStorageFileSize, err = builder.meter.Int64ObservableGauge(
 		"otelcol_extension_file_storage_file_size",
 		metric.WithDescription("Size in bytes (file length) of each file in the extension's directory, read at collection time; the directory itself only, not its subdirectories. [Development]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExtensionFileStorageRefusedWrites, err = builder.meter.Int64Counter(
+		"otelcol_extension_file_storage_refused_writes",
+		metric.WithDescription("Storage writes refused because the file system had less free space than the extension keeps for draining and compaction; the exporter's queue refuses the data with a retryable error. [Development]"),
+		metric.WithUnit("{writes}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExtensionFileStorageSalvagedEntries, err = builder.meter.Int64Counter(
+		"otelcol_extension_file_storage_salvaged_entries",
+		metric.WithDescription("Keys (queue items and bookkeeping) copied from damaged storage files into their fresh files at start. [Development]"),
+		metric.WithUnit("{entries}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

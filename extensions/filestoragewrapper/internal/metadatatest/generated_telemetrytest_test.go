@@ -24,7 +24,19 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ExtensionFileStorageDamagedFiles.Add(context.Background(), 1)
+	tb.ExtensionFileStorageRefusedWrites.Add(context.Background(), 1)
+	tb.ExtensionFileStorageSalvagedEntries.Add(context.Background(), 1)
+	AssertEqualExtensionFileStorageDamagedFiles(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualExtensionFileStorageFileSize(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExtensionFileStorageRefusedWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExtensionFileStorageSalvagedEntries(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
