@@ -218,20 +218,25 @@ func procStatus(t *testing.T, pid int) map[string]int64 {
 }
 
 // podEvents sums the agent's k8s_attributes counters of pod watch events
-// (otelcol_otelsvc_k8s_pod_{added,updated,deleted}).
+// (otelcol_k8s_watcher_pod_{added,updated,deleted}).
 func podEvents(t *testing.T, selfMetrics string) (added, updated, deleted float64) {
 	t.Helper()
 	fams, err := scrape(selfMetrics)
 	if err != nil {
 		t.Fatalf("scraping the agent: %v", err)
 	}
+	// k8s_attributes v1.2 names them otelcol.k8s.watcher.pod.* (its
+	// telemetry feature gates, beta, turn the old otelsvc_k8s_pod_* off).
+	has := func(name, event string) bool {
+		return strings.HasPrefix(name, "otelcol_k8s_watcher_pod_"+event) || strings.HasPrefix(name, "otelcol_otelsvc_k8s_pod_"+event)
+	}
 	for name, f := range fams {
 		switch {
-		case strings.HasPrefix(name, "otelcol_otelsvc_k8s_pod_added"):
+		case has(name, "added"):
 			added += sumFamily(f, nil)
-		case strings.HasPrefix(name, "otelcol_otelsvc_k8s_pod_updated"):
+		case has(name, "updated"):
 			updated += sumFamily(f, nil)
-		case strings.HasPrefix(name, "otelcol_otelsvc_k8s_pod_deleted"):
+		case has(name, "deleted"):
 			deleted += sumFamily(f, nil)
 		}
 	}
