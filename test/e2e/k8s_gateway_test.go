@@ -132,8 +132,8 @@ func TestK8sGatewayTier(t *testing.T) {
 	}
 	startChartAgent(t, cp, agentCfg, agentIP, "node-1")
 	agentMetrics := fmt.Sprintf("http://%s:8888/metrics", agentIP)
-	// backends reports whether every load_balancing exporter of the agent
-	// (traces, metrics, logs) has want backends.
+	// backends reports whether the agent's Kubernetes resolvers have want
+	// backends.
 	backends := func(want float64) (bool, string) {
 		fams, err := scrape(agentMetrics)
 		if err != nil {
@@ -147,11 +147,13 @@ func TestK8sGatewayTier(t *testing.T) {
 				}
 			}
 		}
-		ok := len(got) == 3
+		// One series per resolver kind: the three exporters' resolvers
+		// record with the same attributes.
+		ok := len(got) > 0
 		for _, v := range got {
 			ok = ok && v == want
 		}
-		return ok, fmt.Sprintf("the agent's resolvers have %v backends, want %v for each of 3", got, want)
+		return ok, fmt.Sprintf("the agent's resolvers have %v backends, want %v", got, want)
 	}
 	Eventually(t, 60*time.Second, func() (bool, string) { return backends(2) })
 
