@@ -447,7 +447,10 @@ func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, self
 		t.Fatal(err)
 	}
 	waitEvents("the marker pod", func(a, _, _ float64) bool { return a >= a0+1 })
-	if a, _, _ := podEvents(t, selfMetrics); a != a0+1 {
+	// Each pipeline's k8s_attributes instance has its own watch (4 in the
+	// chart's agent), so the one node-1 pod counts once per instance; a
+	// leak of node-2 pods would add ~n per instance.
+	if a, _, _ := podEvents(t, selfMetrics); a-a0 >= n {
 		t.Errorf("the agent received %v pod add events for 1 pod of its node and %d of node-2", a-a0, n)
 	}
 	record(fmt.Sprintf("+%d pods on node-2 (+1 on node-1)", n))
