@@ -381,6 +381,9 @@ func TestChartDefault(t *testing.T) {
 	assert.Contains(t, envByName(c), nodeVar, "the node filter's env var must be set on the container")
 	assert.Contains(t, cfg.Service.Pipelines["traces"].Processors, "k8s_attributes")
 	assert.Contains(t, cfg.Service.Pipelines["metrics/kernel"].Processors, "k8s_attributes")
+	// The EWMA connector emits no raw metrics: the kernel pipeline exports
+	// them itself (the default install once exported none).
+	assert.Equal(t, []string{"ewma_baseline", "prometheusremotewrite"}, cfg.Service.Pipelines["metrics/kernel"].Exporters)
 
 	// RBAC: read-only, bound to the DaemonSet's service account.
 	require.Len(t, r.clusterRoles, 1)

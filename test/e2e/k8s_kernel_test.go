@@ -248,13 +248,18 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 		t.Fatal("no retransmits in the lab: the loss program did not drop")
 	}
 
-	retrans := fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{network_peer_address=%q}`, l.AddrB)
+	// retrans selects the retransmits to the lab's server, with more
+	// label matchers when given.
+	retrans := func(more ...string) string {
+		return fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{%s}`,
+			strings.Join(append([]string{fmt.Sprintf("network_peer_address=%q", l.AddrB)}, more...), ","))
+	}
 	Eventually(t, 90*time.Second, func() (bool, string) {
-		all, err := promQuery(PrometheusURL, "sum("+retrans+")")
+		all, err := promQuery(PrometheusURL, "sum("+retrans()+")")
 		if err != nil {
 			return false, err.Error()
 		}
-		perPod, err := promQuery(PrometheusURL, fmt.Sprintf(`sum by (k8s_pod_uid) (%s)`, retrans))
+		perPod, err := promQuery(PrometheusURL, fmt.Sprintf(`sum by (k8s_pod_uid) (%s)`, retrans()))
 		if err != nil {
 			return false, err.Error()
 		}
@@ -271,7 +276,7 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 
 	// Each pod's series carry its metadata, joined through its UID.
 	for _, p := range pods {
-		s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_uid=%q}`, retrans, p.uid))
+		s := PromQuery(t, PrometheusURL, retrans(fmt.Sprintf("k8s_pod_uid=%q", p.uid)))
 		if len(s) == 0 {
 			t.Errorf("%s pod %s (%s): no retransmit series with its UID", p.driver, p.name, p.uid)
 			continue
@@ -298,7 +303,7 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 			t.Errorf("%s pod %s: 0 retransmits", p.driver, p.name)
 		}
 	}
-	if s := PromQuery(t, PrometheusURL, fmt.Sprintf(`%s{k8s_pod_name=""}`, retrans)); len(s) != 0 {
+	if s := PromQuery(t, PrometheusURL, retrans(`k8s_pod_name=""`)); len(s) != 0 {
 		t.Errorf("retransmits without a pod: %v", s)
 	}
 	for _, p := range pods {

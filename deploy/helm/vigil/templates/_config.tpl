@@ -271,10 +271,12 @@ service:
       exporters: [{{ if $gw }}load_balancing/metrics{{ else }}prometheusremotewrite{{ end }}]
 {{- end }}
 {{- if $ewma }}
+    # The connector emits only baselines, scores and alert states: the raw
+    # kernel metrics (what the dashboards plot) are exported beside it.
     metrics/kernel:
       receivers: [kernel]
       processors: [memory_limiter{{ if $k8s }}, k8s_attributes{{ end }}]
-      exporters: [ewma_baseline]
+      exporters: [ewma_baseline, {{ if $gw }}load_balancing/metrics{{ else }}prometheusremotewrite{{ end }}]
 {{- end }}
 {{- if $scrape }}
     metrics/scrape:
