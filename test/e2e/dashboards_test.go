@@ -519,7 +519,7 @@ func checkLabelVariables(t *testing.T, comps map[string][]string, vars map[strin
 	}
 	for _, lv := range lvs {
 		if strings.HasPrefix(lv.Label, "k8s_") {
-			t.Logf("variable %s/%s not checked here: label %s needs k8s_attributes and an API server (TestK8sKernelSignalsPerPod checks it)", lv.File, lv.Name, lv.Label)
+			t.Logf("variable %s/%s not checked here: label %s needs k8s_attributes and an API server (TestK8sKernelSignalsPerPod checks those read from kernel_* series)", lv.File, lv.Name, lv.Label)
 			continue
 		}
 		sel := dashboards.Substitute(lv.Selector, vars)
