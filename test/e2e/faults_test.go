@@ -57,43 +57,10 @@ func StartVigilDefault(t *testing.T, override string, extraEnv ...string) *Vigil
 // health check answers (the default configuration's).
 func startVigilArgs(t *testing.T, args []string, extraEnv ...string) *Vigil {
 	t.Helper()
-	dir := t.TempDir()
-	ports := freePorts(t, 4)
-	v := &Vigil{
-		OTLPGRPC:   "127.0.0.1:" + ports[0],
-		OTLPHTTP:   "http://127.0.0.1:" + ports[1],
-		Health:     "127.0.0.1:" + ports[2],
-		MetricsURL: "http://127.0.0.1:" + ports[3] + "/metrics",
-		StorageDir: filepath.Join(dir, "storage"),
-		logPath:    filepath.Join(dir, "vigil.log"),
-		args:       args,
-	}
-	if err := os.MkdirAll(v.StorageDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	v.env = append(os.Environ(),
-		"VIGIL_OTLP_GRPC_ENDPOINT="+v.OTLPGRPC,
-		"VIGIL_OTLP_HTTP_ENDPOINT="+strings.TrimPrefix(v.OTLPHTTP, "http://"),
-		"VIGIL_HEALTH_ENDPOINT="+v.Health,
-		"VIGIL_TELEMETRY_HOST=127.0.0.1",
-		"VIGIL_TELEMETRY_PORT="+ports[3],
-		"VIGIL_STORAGE_DIR="+v.StorageDir,
-		"VIGIL_LOKI_ENDPOINT="+LokiPushURL,
-	)
-	v.env = append(v.env, extraEnv...)
-	for _, kv := range extraEnv {
-		if k, val, _ := strings.Cut(kv, "="); k == "VIGIL_STORAGE_DIR" {
-			v.StorageDir = val
-		}
-	}
+	v := newVigil(t, extraEnv)
+	v.args = args
 	v.readyProbe = func() error { return httpOK("http://" + v.Health + "/") }
-	v.start(t)
-	t.Cleanup(func() {
-		v.stop(syscall.SIGTERM)
-		if t.Failed() {
-			t.Logf("vigil log (last 60 lines):\n%s", tail(v.Log(), 60))
-		}
-	})
+	v.run(t)
 	return v
 }
 

@@ -238,6 +238,7 @@ type Vigil struct {
 	args       []string
 	env        []string
 	readyProbe func() error
+	dir        string // the process's own temp directory (config, log, storage)
 	logPath    string
 	mu         sync.Mutex
 	cmd        *exec.Cmd
@@ -276,6 +277,31 @@ const (
 // LokiPushURL (VIGIL_LOKI_ENDPOINT). extraEnv entries are "KEY=value".
 func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 	t.Helper()
+	v := newVigil(t, extraEnv)
+	if configYAML != "" {
+		cfg := filepath.Join(v.dir, "config.yaml")
+		if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		v.args = []string{"--config", cfg}
+	}
+	switch {
+	case configYAML == "" || strings.Contains(configYAML, "VIGIL_HEALTH_ENDPOINT"):
+		v.readyProbe = func() error { return httpOK("http://" + v.Health + "/") }
+	case strings.Contains(configYAML, "VIGIL_OTLP_GRPC_ENDPOINT"):
+		v.readyProbe = func() error { return tcpOpen(v.OTLPGRPC) }
+	default:
+		v.readyProbe = func() error { return httpOK(v.MetricsURL) }
+	}
+	v.run(t)
+	return v
+}
+
+// newVigil lays out a vigil process: free ports, a fresh directory, the
+// harness's environment with extraEnv after it (so it wins; a
+// VIGIL_STORAGE_DIR there moves StorageDir too).
+func newVigil(t *testing.T, extraEnv []string) *Vigil {
+	t.Helper()
 	dir := t.TempDir()
 	ports := freePorts(t, 4)
 	v := &Vigil{
@@ -284,6 +310,7 @@ func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 		Health:     "127.0.0.1:" + ports[2],
 		MetricsURL: "http://127.0.0.1:" + ports[3] + "/metrics",
 		StorageDir: filepath.Join(dir, "storage"),
+		dir:        dir,
 		logPath:    filepath.Join(dir, "vigil.log"),
 	}
 	if err := os.MkdirAll(v.StorageDir, 0o700); err != nil {
@@ -299,21 +326,18 @@ func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 		"VIGIL_LOKI_ENDPOINT="+LokiPushURL,
 	)
 	v.env = append(v.env, extraEnv...)
-	if configYAML != "" {
-		cfg := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(cfg, []byte(configYAML), 0o600); err != nil {
-			t.Fatal(err)
+	for _, kv := range extraEnv {
+		if k, val, _ := strings.Cut(kv, "="); k == "VIGIL_STORAGE_DIR" {
+			v.StorageDir = val
 		}
-		v.args = []string{"--config", cfg}
 	}
-	switch {
-	case configYAML == "" || strings.Contains(configYAML, "VIGIL_HEALTH_ENDPOINT"):
-		v.readyProbe = func() error { return httpOK("http://" + v.Health + "/") }
-	case strings.Contains(configYAML, "VIGIL_OTLP_GRPC_ENDPOINT"):
-		v.readyProbe = func() error { return tcpOpen(v.OTLPGRPC) }
-	default:
-		v.readyProbe = func() error { return httpOK(v.MetricsURL) }
-	}
+	return v
+}
+
+// run starts v and stops it (SIGTERM) when the test ends, showing its log
+// if the test failed.
+func (v *Vigil) run(t *testing.T) {
+	t.Helper()
 	v.start(t)
 	t.Cleanup(func() {
 		v.stop(syscall.SIGTERM)
@@ -321,7 +345,6 @@ func StartVigil(t *testing.T, configYAML string, extraEnv ...string) *Vigil {
 			t.Logf("vigil log (last 60 lines):\n%s", tail(v.Log(), 60))
 		}
 	})
-	return v
 }
 
 func (v *Vigil) start(t *testing.T) {
