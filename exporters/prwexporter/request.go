@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang/snappy"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
@@ -116,17 +117,20 @@ type ordered struct {
 	// back yet (see keep).
 	kept      map[uint64]keptExport
 	keptBytes int
+	scratch   sync.Pool // of *[]byte: compression buffers
 }
 
 // keptExport is an encoded export still held in memory: its entry's bytes,
 // the export, and the context the entry decodes to.
 type keptExport struct {
 	entry []byte
+	size  int // of the export encoded, uncompressed
 	md    pmetric.Metrics
 	ctx   context.Context
 }
 
-// maxKeptBytes bounds the encoded size of the exports kept in memory. The
+// maxKeptBytes bounds the encoded size (uncompressed) of the exports kept in
+// memory. The
 // queue reads an entry back within milliseconds while the exporter keeps
 // up, so one or two entries are kept; while it falls behind, entries are
 // read from the file again and decoded.
@@ -138,7 +142,10 @@ const maxKeptBytes = 4 << 20
 const keptSlack = uint64(time.Second)
 
 func newOrdered() *ordered {
-	return &ordered{pending: map[uint64]*part{}, sent: map[uint64]bool{}, kept: map[uint64]keptExport{}}
+	return &ordered{
+		pending: map[uint64]*part{}, sent: map[uint64]bool{}, kept: map[uint64]keptExport{},
+		scratch: sync.Pool{New: func() any { return new([]byte) }},
+	}
 }
 
 // next returns a sequence number larger than any before, in this process or
@@ -156,14 +163,27 @@ func (o *ordered) convert(_ context.Context, md pmetric.Metrics) (xexporterhelpe
 
 // The encoding: a 4-byte mark, 8 bytes of sequence number, then the export
 // in exporterhelper's own format (pdata/xpdata/request: the OTLP protobuf
-// with the request context). The queue encodes exports as they are queued,
-// before any batching. An entry without the mark was written by
-// exporterhelper's default encoding (by a Vigil before this type): it is
-// older than every export numbered here, and gets a number below all of
-// them, in the order the queue decodes it (redelivered entries first, then
-// the queue's order). The mark starts with a zero byte, which no protobuf message
-// starts with (field number 0 is invalid).
-var queueMark = []byte{0, 'v', 'q', 1}
+// with the request context), compressed with snappy (block format). The
+// queue encodes exports as they are queued, before any batching. Entries
+// with the first mark (queueMarkV1) hold the export uncompressed: Vigil
+// wrote them before compression, and they are read as before. An entry
+// without a mark was written by exporterhelper's default encoding (by a
+// Vigil before this type): it is older than every export numbered here,
+// and gets a number below all of them, in the order the queue decodes it
+// (redelivered entries first, then the queue's order). The marks start
+// with a zero byte, which no protobuf message starts with (field number 0
+// is invalid).
+//
+// Why compress: the queue copies each entry into the file, writes it, and
+// copies it out again, and those copies were about 10 % of the durable
+// metrics path (CPU profile). OTLP metrics compress well (the bench's node
+// batch 16×: 412 KB to 25 KB), and snappy encodes one in about 4 % of the
+// time its protobuf encoding takes. While the exporter keeps up nothing is
+// decompressed: the export is still in memory (see keep).
+var (
+	queueMarkV1 = []byte{0, 'v', 'q', 1}
+	queueMark   = []byte{0, 'v', 'q', 2}
+)
 
 const headerLen = 4 + 8
 
@@ -176,11 +196,18 @@ func (o *ordered) Marshal(ctx context.Context, req xexporterhelper.Request) ([]b
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, headerLen, headerLen+len(b))
+	// Compress into a scratch buffer and copy out, so that the entry (which
+	// the queue holds until it is written, and keep until it is read back)
+	// does not pin snappy's worst-case allocation.
+	scratch := o.scratch.Get().(*[]byte)
+	enc := snappy.Encode((*scratch)[:cap(*scratch)], b)
+	buf := make([]byte, headerLen+len(enc))
 	copy(buf, queueMark)
 	binary.BigEndian.PutUint64(buf[len(queueMark):], r.parts[0].seq)
-	buf = append(buf, b...)
-	if err := o.keep(ctx, buf, r.parts[0]); err != nil {
+	copy(buf[headerLen:], enc)
+	*scratch = enc
+	o.scratch.Put(scratch)
+	if err := o.keep(ctx, buf, len(b), r.parts[0]); err != nil {
 		return nil, err
 	}
 	return buf, nil
@@ -199,8 +226,8 @@ func (o *ordered) Marshal(ctx context.Context, req xexporterhelper.Request) ([]b
 // in-memory queue would hold. The context kept is the one the entry decodes
 // to (its span context and client metadata, from an entry holding no data),
 // not the caller's, which ends with its request.
-func (o *ordered) keep(ctx context.Context, entry []byte, p part) error {
-	if len(entry) > maxKeptBytes {
+func (o *ordered) keep(ctx context.Context, entry []byte, size int, p part) error {
+	if size > maxKeptBytes {
 		return nil
 	}
 	cb, err := pdatareq.MarshalMetrics(ctx, pmetric.NewMetrics())
@@ -213,13 +240,13 @@ func (o *ordered) keep(ctx context.Context, entry []byte, p part) error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.keptBytes+len(entry) > maxKeptBytes {
+	if o.keptBytes+size > maxKeptBytes {
 		// Keep the older entries, which the queue reads first; this one is
 		// decoded from the file when its turn comes.
 		return nil
 	}
-	o.kept[p.seq] = keptExport{entry: entry, md: p.md, ctx: kctx}
-	o.keptBytes += len(entry)
+	o.kept[p.seq] = keptExport{entry: entry, size: size, md: p.md, ctx: kctx}
+	o.keptBytes += size
 	return nil
 }
 
@@ -238,7 +265,7 @@ func (o *ordered) takeKept(seq uint64, b []byte) (keptExport, bool) {
 	for s, k := range o.kept {
 		if s+keptSlack < seq {
 			delete(o.kept, s)
-			o.keptBytes -= len(k.entry)
+			o.keptBytes -= k.size
 		}
 	}
 	k, ok := o.kept[seq]
@@ -246,12 +273,12 @@ func (o *ordered) takeKept(seq uint64, b []byte) (keptExport, bool) {
 		return keptExport{}, false
 	}
 	delete(o.kept, seq)
-	o.keptBytes -= len(k.entry)
+	o.keptBytes -= k.size
 	return k, bytes.Equal(k.entry, b)
 }
 
 func (o *ordered) Unmarshal(b []byte) (context.Context, xexporterhelper.Request, error) {
-	seq, numbered := uint64(0), bytes.HasPrefix(b, queueMark)
+	seq, numbered := uint64(0), bytes.HasPrefix(b, queueMark) || bytes.HasPrefix(b, queueMarkV1)
 	if numbered {
 		if len(b) < headerLen {
 			return context.Background(), nil, errors.New("queued request too short")
@@ -264,7 +291,14 @@ func (o *ordered) Unmarshal(b []byte) (context.Context, xexporterhelper.Request,
 			o.mu.Unlock()
 			return k.ctx, &request{parts: []part{p}}, nil
 		}
+		compressed := bytes.HasPrefix(b, queueMark)
 		b = b[headerLen:]
+		if compressed {
+			var err error
+			if b, err = snappy.Decode(nil, b); err != nil {
+				return context.Background(), nil, fmt.Errorf("queued request: %w", err)
+			}
+		}
 	}
 	ctx, md, err := pdatareq.UnmarshalMetrics(b)
 	if errors.Is(err, pdatareq.ErrInvalidFormat) {

@@ -4,7 +4,9 @@
 package prwexporter
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
@@ -89,10 +92,12 @@ func (g *g0Receiver) arrived() []int64 {
 func TestEncodingRejectsGarbage(t *testing.T) {
 	t.Parallel()
 	o := newOrdered()
-	mark := []byte{0, 'v', 'q', 1}
 	for _, b := range [][]byte{
-		append(slices.Clone(mark), 1, 2, 3),                                // too short
-		append(append(slices.Clone(mark), make([]byte, 8)...), 0xff, 0xff), // not a protobuf
+		append(slices.Clone(queueMarkV1), 1, 2, 3),                                                             // too short
+		append(append(slices.Clone(queueMarkV1), make([]byte, 8)...), 0xff, 0xff),                              // not a protobuf
+		append(slices.Clone(queueMark), 1, 2, 3),                                                               // too short
+		append(append(slices.Clone(queueMark), make([]byte, 8)...), 0xff, 0xff),                                // not snappy
+		append(append(slices.Clone(queueMark), make([]byte, 8)...), snappy.Encode(nil, []byte{0xff, 0xff})...), // not a protobuf
 		{0xff, 0xff}, // no mark, not a protobuf
 	} {
 		_, _, err := o.Unmarshal(b)
@@ -297,7 +302,9 @@ func TestKeptExportsBounded(t *testing.T) {
 		entries, mds = append(entries, b), append(mds, md)
 		assert.LessOrEqual(t, o.keptBytes, maxKeptBytes)
 	}
-	require.Greater(t, len(entries[0])*len(entries), maxKeptBytes, "the test must exceed the bound")
+	raw, err := pdatareq.MarshalMetrics(context.Background(), mds[0])
+	require.NoError(t, err)
+	require.Greater(t, len(raw)*len(entries), maxKeptBytes, "the test must exceed the bound")
 	hits := 0
 	for i, b := range entries {
 		_, r, err := o.Unmarshal(b)
@@ -307,7 +314,7 @@ func TestKeptExportsBounded(t *testing.T) {
 		}
 		assert.Equal(t, 20_000, r.ItemsCount())
 	}
-	assert.Equal(t, maxKeptBytes/len(entries[0]), hits, "the oldest entries that fit were kept")
+	assert.Equal(t, maxKeptBytes/len(raw), hits, "the oldest entries that fit were kept")
 	assert.Empty(t, o.kept)
 	assert.Zero(t, o.keptBytes)
 
@@ -324,4 +331,31 @@ func TestKeptExportsBounded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, o.kept)
 	assert.Zero(t, o.keptBytes)
+}
+
+// TestUncompressedQueueEntries: numbered entries written before the queue's
+// entries were compressed (a Vigil of 2026-12-04) are read as before, with
+// their numbers; new entries are compressed.
+func TestUncompressedQueueEntries(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	raw, err := pdatareq.MarshalMetrics(context.Background(), gaugesAt(1000, t0))
+	require.NoError(t, err)
+	old := append(binary.BigEndian.AppendUint64(slices.Clone(queueMarkV1), 42), raw...)
+	o := newOrdered()
+	_, got, err := o.Unmarshal(old)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(42), got.(*request).parts[0].seq)
+	assert.Equal(t, 1000, got.ItemsCount())
+
+	req, err := o.convert(context.Background(), gaugesAt(1000, t0))
+	require.NoError(t, err)
+	b, err := o.Marshal(context.Background(), req)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(b, queueMark))
+	assert.Less(t, len(b), len(raw)/2, "compressed")
+	_, dec, err := newOrdered().Unmarshal(b)
+	require.NoError(t, err)
+	assert.Equal(t, req.(*request).parts[0].seq, dec.(*request).parts[0].seq)
+	assert.Equal(t, 1000, dec.ItemsCount())
 }
