@@ -359,3 +359,32 @@ func TestUncompressedQueueEntries(t *testing.T) {
 	assert.Equal(t, req.(*request).parts[0].seq, dec.(*request).parts[0].seq)
 	assert.Equal(t, 1000, dec.ItemsCount())
 }
+
+// TestRedeliveredAfterRestart: entries written by the process before a
+// restart (compressed, nothing kept in the new process) are decoded and
+// keep their order: the redelivered export is sent before the newer one.
+func TestRedeliveredAfterRestart(t *testing.T) {
+	t.Parallel()
+	g := &g0Receiver{}
+	e, _, _ := newTestExporter(t, nil, g.respond)
+	t0 := time.Unix(1_700_000_000, 0)
+	before := newOrdered() // the process that was killed
+	var entries [][]byte
+	for i := range 2 {
+		req, err := before.convert(context.Background(), gaugesAt(5, t0.Add(time.Duration(i)*time.Minute)))
+		require.NoError(t, err)
+		b, err := before.Marshal(context.Background(), req)
+		require.NoError(t, err)
+		entries = append(entries, b)
+	}
+	// The queue hands over the newer entry first, then the one that was in flight.
+	_, newer, err := e.order.Unmarshal(entries[1])
+	require.NoError(t, err)
+	_, old, err := e.order.Unmarshal(entries[0])
+	require.NoError(t, err)
+	require.NoError(t, e.pushRequest(context.Background(), newer))
+	require.NoError(t, e.pushRequest(context.Background(), old))
+	assert.Equal(t, []int64{t0.UnixMilli(), t0.Add(time.Minute).UnixMilli()}, g.arrived())
+	assert.Empty(t, e.order.pending)
+	assert.Empty(t, e.order.sent)
+}
