@@ -225,7 +225,9 @@ func (o *ordered) Marshal(ctx context.Context, req xexporterhelper.Request) ([]b
 // repeats a sequence number simply decode), and what is kept is what the
 // in-memory queue would hold. The context kept is the one the entry decodes
 // to (its span context and client metadata, from an entry holding no data),
-// not the caller's, which ends with its request.
+// not the caller's, which ends with its request. Like this exporter's
+// in-memory queue, keeping relies on the receiver not recycling the export
+// after it returns (pdata's alpha gate pdata.useProtoPooling, off).
 func (o *ordered) keep(ctx context.Context, entry []byte, size int, p part) error {
 	if size > maxKeptBytes {
 		return nil
