@@ -177,9 +177,10 @@ func (o *ordered) convert(_ context.Context, md pmetric.Metrics) (xexporterhelpe
 // Why compress: the queue copies each entry into the file, writes it, and
 // copies it out again, and those copies were about 10 % of the durable
 // metrics path (CPU profile). OTLP metrics compress well (the bench's node
-// batch 16×: 412 KB to 25 KB), and snappy encodes one in about 4 % of the
-// time its protobuf encoding takes. While the exporter keeps up nothing is
-// decompressed: the export is still in memory (see keep).
+// batch 16×: 412 KB to 25 KB); snappy's encoding then costs about half of
+// what the protobuf encoding does (profiled: 5 % against 9.6 % of the
+// exporter's CPU), less than the copies it saves. While the exporter keeps
+// up nothing is decompressed: the export is still in memory (see keep).
 var (
 	queueMarkV1 = []byte{0, 'v', 'q', 1}
 	queueMark   = []byte{0, 'v', 'q', 2}
