@@ -6,18 +6,14 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
 
 // ewmaConfig: the raw metrics go to Prometheus directly and into the
@@ -87,6 +83,21 @@ service:
       exporters: [loki]
 `
 
+// burstSeries returns before+burst+after samples around 100 with unit
+// normal noise (from a PCG seeded with seed1, seed2), raised by height during
+// the burst.
+func burstSeries(seed1, seed2 uint64, before, burst, after int, height float64) []float64 {
+	rng := rand.New(rand.NewPCG(seed1, seed2))
+	values := make([]float64, before+burst+after)
+	for i := range values {
+		values[i] = 100 + rng.NormFloat64()
+		if i >= before && i < before+burst {
+			values[i] += height
+		}
+	}
+	return values
+}
+
 // postGauge sends samples of one gauge series as OTLP/HTTP protobuf, with
 // the timestamps we choose (an SDK would stamp its own collection time).
 func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
@@ -103,19 +114,7 @@ func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, va
 		dp.SetDoubleValue(x)
 		dp.Attributes().PutStr("host", "h1")
 	}
-	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("OTLP export: %s: %s", resp.Status, msg)
-	}
+	mustPost(t, v, md)
 }
 
 type amAlertJSON struct {
@@ -150,14 +149,7 @@ func TestEWMABaseline(t *testing.T) {
 	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
 
 	const normal1, burst, normal2 = 240, 30, 60
-	rng := rand.New(rand.NewPCG(7, 11))
-	values := make([]float64, normal1+burst+normal2)
-	for i := range values {
-		values[i] = 100 + rng.NormFloat64()
-		if i >= normal1 && i < normal1+burst {
-			values[i] += 30
-		}
-	}
+	values := burstSeries(7, 11, normal1, burst, normal2, 30)
 	// Data time ends ~30 s before now: Prometheus takes recent samples only.
 	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
 
@@ -266,14 +258,7 @@ func TestEWMABaselineRestart(t *testing.T) {
 	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
 
 	const before, burst, after = 200, 10, 50
-	rng := rand.New(rand.NewPCG(13, 17))
-	values := make([]float64, before+burst+after)
-	for i := range values {
-		values[i] = 100 + rng.NormFloat64()
-		if i >= before && i < before+burst {
-			values[i] += 30
-		}
-	}
+	values := burstSeries(13, 17, before, burst, after, 30)
 	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
 	for i := 0; i < before; i += 50 {
 		postGauge(t, v, service, name, start, values[i:i+50], i)

@@ -177,21 +177,7 @@ func (s *logSender) counts() (int, map[int]int) {
 // run sends a request every interval until ctx ends; v is read each time,
 // so the caller may swap vigil underneath.
 func (s *logSender) run(ctx context.Context, v func() *Vigil, interval time.Duration) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				s.send(v())
-			}
-		}
-	}()
-	return done
+	return Every(ctx.Done(), interval, func() { s.send(v()) })
 }
 
 // waitStored waits until VictoriaLogs holds exactly want records of the
@@ -564,20 +550,7 @@ func TestFaultOverload(t *testing.T) {
 		samples = append(samples, memSample{at: time.Since(start), rss: rss, anon: anon, fileBack: fb, accepted: acc, refused: n})
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sampleCtx.Done():
-				return
-			case <-tick.C:
-				sample()
-			}
-		}
-	}()
+	sampled := Every(sampleCtx.Done(), 250*time.Millisecond, sample)
 
 	time.Sleep(5 * time.Second) // idle baseline
 	loadCtx, stopLoad := context.WithTimeout(context.Background(), 60*time.Second)
@@ -741,8 +714,8 @@ func TestFaultFlappingBackend(t *testing.T) {
 		"VIGIL_LOKI_ENDPOINT=http://"+p.addr+"/insert/loki/api/v1/push")
 	g := &loadGen{sfx: "flap" + RandomSuffix(), series: 50, acked: map[int64]float64{}}
 	logs := newLogSender("flap-"+RandomSuffix(), 50, 200)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go g.run(func() *Vigil { return v }, 250*time.Millisecond, stop, done)
+	stop := make(chan struct{})
+	done := g.run(func() *Vigil { return v }, 250*time.Millisecond, stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	logsDone := logs.run(ctx, func() *Vigil { return v }, 100*time.Millisecond)
 

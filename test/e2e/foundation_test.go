@@ -28,49 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// jaegerTraces is the part of Jaeger's query API answer the tests read.
-type jaegerTraces struct {
-	Data []jaegerTrace `json:"data"`
-}
-
-type jaegerTrace struct {
-	TraceID   string                   `json:"traceID"`
-	Spans     []jaegerSpan             `json:"spans"`
-	Processes map[string]jaegerProcess `json:"processes"`
-}
-
-type jaegerSpan struct {
-	TraceID       string      `json:"traceID"`
-	SpanID        string      `json:"spanID"`
-	OperationName string      `json:"operationName"`
-	References    []jaegerRef `json:"references"`
-	Tags          []jaegerKV  `json:"tags"`
-	Logs          []struct {
-		Timestamp int64      `json:"timestamp"`
-		Fields    []jaegerKV `json:"fields"`
-	} `json:"logs"`
-	ProcessID string `json:"processID"`
-	Duration  int64  `json:"duration"`
-}
-
-type jaegerRef struct {
-	RefType string `json:"refType"`
-	TraceID string `json:"traceID"`
-	SpanID  string `json:"spanID"`
-}
-
-type jaegerKV struct {
-	Key   string `json:"key"`
-	Type  string `json:"type"`
-	Value any    `json:"value"`
-}
-
-type jaegerProcess struct {
-	ServiceName string     `json:"serviceName"`
-	Tags        []jaegerKV `json:"tags"`
-}
-
-func tagValue(kvs []jaegerKV, key string) (any, bool) {
+func tagValue(kvs []jgKV, key string) (any, bool) {
 	for _, kv := range kvs {
 		if kv.Key == key {
 			return kv.Value, true
@@ -79,9 +37,9 @@ func tagValue(kvs []jaegerKV, key string) (any, bool) {
 	return nil, false
 }
 
-func jaegerServiceTraces(t *testing.T, service string) jaegerTraces {
+func jaegerServiceTraces(t *testing.T, service string) jgTraces {
 	t.Helper()
-	var tr jaegerTraces
+	var tr jgTraces
 	GetJSON(t, JaegerQueryURL+"/api/traces?limit=10000&lookback=1h&service="+url.QueryEscape(service), &tr)
 	return tr
 }
@@ -109,7 +67,7 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 		"--body", "hello from "+mark, "--severity-text", "Warn", "--severity-number", "13")
 
 	t.Run("traces in Jaeger", func(t *testing.T) {
-		var got jaegerTraces
+		var got jgTraces
 		Eventually(t, 60*time.Second, func() (bool, string) {
 			got = jaegerServiceTraces(t, svc)
 			n := 0
@@ -266,14 +224,14 @@ func TestDefaultConfigSDK(t *testing.T) {
 	}
 
 	t.Run("trace tree in Jaeger", func(t *testing.T) {
-		var tr jaegerTraces
+		var tr jgTraces
 		Eventually(t, 60*time.Second, func() (bool, string) {
 			if err := getJSON(JaegerQueryURL+"/api/traces/"+traceID, nil, &tr); err != nil {
 				return false, err.Error()
 			}
 			return len(tr.Data) == 1 && len(tr.Data[0].Spans) == 2, fmt.Sprintf("trace %s: %+v", traceID, tr.Data)
 		})
-		spans := map[string]jaegerSpan{}
+		spans := map[string]jgSpan{}
 		for _, s := range tr.Data[0].Spans {
 			spans[s.OperationName] = s
 		}

@@ -513,6 +513,27 @@ func Eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	}
 }
 
+// Every calls fn every interval in a goroutine of its own until stop is
+// closed, and returns a channel that is closed when that goroutine has ended
+// (so a caller can wait for fn's last call).
+func Every(stop <-chan struct{}, interval time.Duration, fn func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				fn()
+			}
+		}
+	}()
+	return done
+}
+
 // GetJSON GETs u and decodes its JSON body into out, failing the test on a
 // transport error, a non-2xx status or bad JSON.
 func GetJSON(t *testing.T, u string, out any) {
