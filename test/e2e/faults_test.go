@@ -184,15 +184,29 @@ func (s *logSender) run(ctx context.Context, v func() *Vigil, interval time.Dura
 // sender's service; more would be duplicates.
 func (s *logSender) waitStored(t *testing.T, want int, timeout time.Duration) {
 	t.Helper()
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(s.service))
-	from := time.Now().Add(-2 * time.Hour)
-	Eventually(t, timeout, func() (bool, string) {
-		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
+	WaitServiceLogs(t, s.service, time.Now().Add(-2*time.Hour), want, timeout)
+}
+
+// sendOK sends n requests and fails the test unless vigil accepts each; after
+// names the fault the test recovers from.
+func (s *logSender) sendOK(t *testing.T, v *Vigil, n int, after string) {
+	t.Helper()
+	for range n {
+		if st := s.send(v); st != http.StatusOK {
+			t.Fatalf("after %s vigil answered %d", after, st)
 		}
-		return n == want, fmt.Sprintf("%s: %d records in VictoriaLogs, want %d", sel, n, want)
-	})
+	}
+}
+
+// checkAllStored waits until VictoriaLogs holds every record vigil
+// acknowledged to s, and checks that vigil counted no dropped entry.
+func (s *logSender) checkAllStored(t *testing.T, v *Vigil, timeout time.Duration) {
+	t.Helper()
+	accepted, _ := s.counts()
+	s.waitStored(t, accepted, timeout)
+	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
+		t.Errorf("vigil dropped %v entries", n)
+	}
 }
 
 func (s *logSender) stored(t *testing.T) int {
@@ -300,16 +314,8 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Logf("after the drain: queue file %d bytes (was %d), %d bytes free", fileSize(t, lokiQueueFile(state)), full, freeSpace(t, state))
 
 	// And takes data again.
-	for range 10 {
-		if st := s.send(v); st != http.StatusOK {
-			t.Fatalf("after recovery vigil answered %d", st)
-		}
-	}
-	accepted, _ = s.counts()
-	s.waitStored(t, accepted, 2*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.sendOK(t, v, 10, "recovery")
+	s.checkAllStored(t, v, 2*time.Minute)
 }
 
 // damage overwrites a stretch of the file at path with random bytes, or
@@ -447,10 +453,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	<-done
 	accepted, refused := s.counts()
 	t.Logf("%d records acknowledged; not acknowledged (HTTP status: requests): %v", accepted, refused)
-	s.waitStored(t, accepted, 3*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.checkAllStored(t, v, 3*time.Minute)
 }
 
 // overloadLimitMiB is the memory_limiter's hard limit in the overload test.
@@ -594,16 +597,8 @@ func TestFaultOverload(t *testing.T) {
 		t.Errorf("no refusal counted in vigil's telemetry")
 	}
 	// Recovered: takes data again, and everything acknowledged arrives.
-	for range 5 {
-		if st := s.send(v); st != http.StatusOK {
-			t.Fatalf("after the overload vigil answered %d", st)
-		}
-	}
-	accepted, _ = s.counts()
-	s.waitStored(t, accepted, 10*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.sendOK(t, v, 5, "the overload")
+	s.checkAllStored(t, v, 10*time.Minute)
 }
 
 // faultProxy is a loopback HTTP proxy in front of the real backends that

@@ -755,6 +755,20 @@ func parseStreamLabels(s string) (map[string]string, error) {
 	return out, nil
 }
 
+// WaitServiceLogs waits until VictoriaLogs holds exactly want entries of
+// service since from (more would be entries pushed twice).
+func WaitServiceLogs(t *testing.T, service string, from time.Time, want int, timeout time.Duration) {
+	t.Helper()
+	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(service))
+	Eventually(t, timeout, func() (bool, string) {
+		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == want, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", sel, n, want)
+	})
+}
+
 // LogsCount returns how many entries a LogsQL filter matches over
 // [start, end], counted by VictoriaLogs (stats count()).
 func LogsCount(t *testing.T, logsql string, start, end time.Time) int {

@@ -103,6 +103,22 @@ func (cp *controlPlane) run(stdin []byte, kubeconfig, bin string, args ...string
 	return out, nil
 }
 
+// createNamespace creates namespace ns with its default service account
+// (kube-controller-manager, which would create it, does not run here).
+func (cp *controlPlane) createNamespace(t *testing.T, ns string) {
+	t.Helper()
+	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
+	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
+}
+
+// createNodes creates a Node object for each name.
+func (cp *controlPlane) createNodes(t *testing.T, names ...string) {
+	t.Helper()
+	for _, node := range names {
+		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
+	}
+}
+
 // kubectl runs kubectl as the admin.
 func (cp *controlPlane) kubectlAdmin(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()

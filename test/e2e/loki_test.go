@@ -221,16 +221,7 @@ func TestLokiExporterOutage(t *testing.T) {
 		t.Fatalf("vigil accepted %v records, want %d (refused: %v)", accepted, workers*perWorker,
 			v.SelfMetric(t, "otelcol_receiver_refused_log_records", nil))
 	}
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-	from := time.Now().Add(-time.Hour)
-	Eventually(t, 120*time.Second, func() (bool, string) {
-		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
-		}
-		// More than accepted would be records pushed twice.
-		return n == int(accepted), fmt.Sprintf("%s: %d entries in VictoriaLogs, want %v", sel, n, accepted)
-	})
+	WaitServiceLogs(t, svc, time.Now().Add(-time.Hour), int(accepted), 120*time.Second)
 	if got := v.SelfMetric(t, "otelcol_exporter_loki_failed_entries", nil); got == 0 {
 		t.Errorf("no failed pushes counted: the outage did not hit the exporter")
 	}
@@ -266,15 +257,7 @@ func TestLokiExporterCrash(t *testing.T) {
 	stopped = false
 	v.Restart(t)
 
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-	from := time.Now().Add(-time.Hour)
-	Eventually(t, 120*time.Second, func() (bool, string) {
-		c, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
-		}
-		return c == n, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", sel, c, n)
-	})
+	WaitServiceLogs(t, svc, time.Now().Add(-time.Hour), n, 120*time.Second)
 	if d := logsBackendRefusals(t); d != 0 {
 		t.Errorf("VictoriaLogs refused or dropped %v entries", d)
 	}

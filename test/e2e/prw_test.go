@@ -270,6 +270,7 @@ func decodeNative(t *testing.T, raw json.RawMessage) nativeHistogram {
 	return h
 }
 
+// exemplarResult is one series of /api/v1/query_exemplars' answer.
 type exemplarResult struct {
 	SeriesLabels map[string]string `json:"seriesLabels"`
 	Exemplars    []struct {
