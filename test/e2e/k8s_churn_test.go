@@ -294,11 +294,7 @@ func TestK8sPodChurn(t *testing.T) {
 	})
 	selfMetrics := fmt.Sprintf("http://%s:8888/metrics", agentIP)
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
 	addr := net.JoinHostPort(l.AddrB, strconv.Itoa(port))
 	// retrans selects the retransmits to the lab's server, with more
 	// label matchers when given.

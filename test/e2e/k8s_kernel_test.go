@@ -237,11 +237,7 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 	}
 	startChartAgent(t, cp, kernelAgentConfig(t, cp, root, l.InoA), "127.0.86.1", "node-1")
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
 	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	const size = 8 << 20
 	for _, p := range pods {
