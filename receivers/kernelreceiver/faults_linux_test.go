@@ -238,15 +238,7 @@ func TestSeriesPerNode(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
 	sink, _ := startReceiverWith(t, cfg)
-	var (
-		addrs []string
-		gots  []<-chan int64
-	)
-	for i := range mPeers {
-		a := fmt.Sprintf("%s:%d", l.AddrB, 5200+i)
-		gots = append(gots, l.ListenAndServe(l.NsB, a))
-		addrs = append(addrs, a)
-	}
+	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 5200, mPeers)
 	var pods []string
 	for range nPods {
 		_, dir, rel, _, _ := newTestCgroup(t)

@@ -303,15 +303,7 @@ func TestPeerOverflow(t *testing.T) {
 	sink, tel := startReceiverWith(t, cfg)
 
 	const nPorts = 5
-	var (
-		addrs []string
-		gots  []<-chan int64
-	)
-	for i := range nPorts {
-		a := fmt.Sprintf("%s:%d", l.AddrB, 6000+i)
-		gots = append(gots, l.ListenAndServe(l.NsB, a))
-		addrs = append(addrs, a)
-	}
+	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 6000, nPorts)
 	runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
 	for _, g := range gots {
 		<-g

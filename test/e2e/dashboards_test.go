@@ -33,7 +33,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigil-otel/vigil/dashboards"
 )
@@ -700,21 +699,12 @@ func injectAnomaly(t *testing.T, v *Vigil, service, name string, traceID pcommon
 	values[steady/2] = math.NaN()
 	start := time.Now().Add(-time.Duration(len(values)+5) * time.Second).Truncate(time.Second)
 	for from := 0; from < len(values); from += 25 {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", service)
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName(name)
-		dps := m.SetEmptyGauge().DataPoints()
-		for i := from; i < min(from+25, len(values)); i++ {
-			ts := pcommon.NewTimestampFromTime(start.Add(time.Duration(i) * time.Second))
-			dp := dps.AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetDoubleValue(values[i])
-			dp.Attributes().PutStr("host", "h1")
+		md, dps := gaugeBatch(service, name, start, values[from:min(from+25, len(values))], from)
+		for i := range dps.Len() {
+			dp := dps.At(i)
 			ex := dp.Exemplars().AppendEmpty()
-			ex.SetTimestamp(ts)
-			ex.SetDoubleValue(values[i])
+			ex.SetTimestamp(dp.Timestamp())
+			ex.SetDoubleValue(dp.DoubleValue())
 			ex.SetTraceID(traceID)
 			ex.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
 		}

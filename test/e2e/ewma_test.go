@@ -83,6 +83,15 @@ service:
       exporters: [loki]
 `
 
+// startEWMAVigil starts vigil with ewmaConfig for a metric and a service
+// named by the prefixes and a random suffix, and returns the two names.
+func startEWMAVigil(t *testing.T, metricPrefix, servicePrefix string) (name, service string, v *Vigil) {
+	t.Helper()
+	sfx := RandomSuffix()
+	name, service = metricPrefix+sfx, servicePrefix+sfx
+	return name, service, StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+}
+
 // burstSeries returns before+burst+after samples around 100 with unit
 // normal noise (from a PCG seeded with seed1, seed2), raised by height during
 // the burst.
@@ -98,10 +107,10 @@ func burstSeries(seed1, seed2 uint64, before, burst, after int, height float64) 
 	return values
 }
 
-// postGauge sends samples of one gauge series as OTLP/HTTP protobuf, with
-// the timestamps we choose (an SDK would stamp its own collection time).
-func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
-	t.Helper()
+// gaugeBatch is samples of one gauge series (attribute host=h1) with the
+// timestamps we choose (an SDK would stamp its own collection time): values[i]
+// at start + from+i seconds.
+func gaugeBatch(service, name string, start time.Time, values []float64, from int) (pmetric.Metrics, pmetric.NumberDataPointSlice) {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", service)
@@ -114,6 +123,13 @@ func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, va
 		dp.SetDoubleValue(x)
 		dp.Attributes().PutStr("host", "h1")
 	}
+	return md, dps
+}
+
+// postGauge sends a gaugeBatch as OTLP/HTTP protobuf.
+func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
+	t.Helper()
+	md, _ := gaugeBatch(service, name, start, values, from)
 	mustPost(t, v, md)
 }
 
@@ -143,10 +159,7 @@ func amAlertsFor(t *testing.T, metric string) []amAlertJSON {
 // in the logs backend, and the alert's life in Alertmanager.
 func TestEWMABaseline(t *testing.T) {
 	EnsureBackend(t, "alertmanager")
-	sfx := RandomSuffix()
-	name := "e2e_latency_" + sfx
-	service := "ewma-e2e-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+	name, service, v := startEWMAVigil(t, "e2e_latency_", "ewma-e2e-")
 
 	const normal1, burst, normal2 = 240, 30, 60
 	values := burstSeries(7, 11, normal1, burst, normal2, 30)
@@ -252,10 +265,7 @@ func TestEWMABaseline(t *testing.T) {
 // state the first sample after the restart would only seed a new baseline
 // and the 20-sample warm-up would hide the burst.
 func TestEWMABaselineRestart(t *testing.T) {
-	sfx := RandomSuffix()
-	name := "e2e_restart_" + sfx
-	service := "ewma-e2e-restart-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+	name, service, v := startEWMAVigil(t, "e2e_restart_", "ewma-e2e-restart-")
 
 	const before, burst, after = 200, 10, 50
 	values := burstSeries(13, 17, before, burst, after, 30)

@@ -506,21 +506,12 @@ func readMem(pid int) (rss, anon, fileBack int64, err error) {
 // directory), if it is set.
 func writeCSV(t *testing.T, name string, samples []memSample) {
 	t.Helper()
-	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
-	if dir == "" {
-		return
-	}
 	var b strings.Builder
 	b.WriteString("seconds,rss_kib,rss_anon_kib,rss_file_kib,accepted_records,refused_requests\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d\n", s.at.Seconds(), s.rss, s.anon, s.fileBack, s.accepted, s.refused)
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Errorf("writing %s: %v", path, err)
-		return
-	}
-	t.Logf("wrote %s", path)
+	writeArtifact(t, name, b.String())
 }
 
 // TestFaultOverload: 24 clients send 1 MB log requests as fast as vigil

@@ -96,13 +96,7 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 			"count(" + sel + ")":                    points,
 			"sum(" + sel + ")":                      points * (points - 1) / 2, // values 0..points-1
 		} {
-			Eventually(t, 60*time.Second, func() (bool, string) {
-				s, err := promQuery(PrometheusURL, expr)
-				if err != nil {
-					return false, err.Error()
-				}
-				return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
-			})
+			WaitPromValue(t, expr, want, 60*time.Second)
 		}
 	})
 
@@ -285,13 +279,7 @@ func TestDefaultConfigSDK(t *testing.T) {
 			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="+Inf"}`, svc):        3,
 			fmt.Sprintf(`count(target_info{job=%q,instance="instance-1",host_name="e2e-host"})`, svc): 1,
 		} {
-			Eventually(t, 60*time.Second, func() (bool, string) {
-				s, err := promQuery(PrometheusURL, expr)
-				if err != nil {
-					return false, err.Error()
-				}
-				return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
-			})
+			WaitPromValue(t, expr, want, 60*time.Second)
 		}
 	})
 

@@ -629,6 +629,35 @@ func promQuery(baseURL, expr string) ([]PromSample, error) {
 	}
 }
 
+// WaitPromValue waits until the instant query expr returns one sample of
+// value want.
+func WaitPromValue(t *testing.T, expr string, want float64, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() (bool, string) {
+		s, err := promQuery(PrometheusURL, expr)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
+	})
+}
+
+// writeArtifact writes content to the file name in the directory that
+// VIGIL_E2E_ARTIFACTS names, if it is set.
+func writeArtifact(t *testing.T, name, content string) {
+	t.Helper()
+	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Errorf("writing %s: %v", path, err)
+		return
+	}
+	t.Logf("wrote %s", path)
+}
+
 // LogEntry is one pushed log line as the logs backend stored it.
 type LogEntry struct {
 	Time     time.Time

@@ -223,19 +223,10 @@ func TestSoak(t *testing.T) {
 
 func writeSoakCSV(t *testing.T, samples []soakSample) {
 	t.Helper()
-	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
-	if dir == "" {
-		return
-	}
 	var b strings.Builder
 	b.WriteString("seconds,rss_kib,rss_anon_kib,goroutines,open_fds,logs_acked,spans_acked,metric_steps_acked,event\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "%.0f,%d,%d,%d,%d,%d,%d,%d,%s\n", s.at.Seconds(), s.rssKiB, s.anonKiB, s.goroutines, s.fds, s.logs, s.spans, s.mSteps, s.event)
 	}
-	path := dir + "/soak.csv"
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Errorf("writing %s: %v", path, err)
-		return
-	}
-	t.Logf("wrote %s", path)
+	writeArtifact(t, "soak.csv", b.String())
 }
