@@ -263,13 +263,7 @@ func TestFaultDiskFull(t *testing.T) {
 	v := StartVigilDefault(t, diskFullOverride, "VIGIL_STORAGE_DIR="+state)
 	s := newLogSender("diskfull-"+RandomSuffix(), 200, 300)
 
-	StopBackend(t, "victorialogs")
-	stopped := true
-	defer func() {
-		if stopped {
-			StartBackend(t, "victorialogs")
-		}
-	}()
+	startLogs := StopBackendForNow(t, "victorialogs")
 	// Fill: send until 20 requests in a row are refused (or a bound that a
 	// 32 MiB disk cannot absorb: 3000 requests of ~70 KB).
 	consecutive := 0
@@ -302,8 +296,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	full := fileSize(t, lokiQueueFile(state))
 
-	StartBackend(t, "victorialogs")
-	stopped = false
+	startLogs()
 	s.waitStored(t, accepted, 5*time.Minute)
 
 	// The drained queue gives the disk back.
@@ -355,13 +348,7 @@ func TestFaultCorruptQueue(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			v := StartVigilDefault(t, "")
 			old := newLogSender("corrupt-old-"+RandomSuffix(), 100, 200)
-			StopBackend(t, "victorialogs")
-			stopped := true
-			defer func() {
-				if stopped {
-					StartBackend(t, "victorialogs")
-				}
-			}()
+			startLogs := StopBackendForNow(t, "victorialogs")
 			for range 200 {
 				if st := old.send(v); st != http.StatusOK {
 					t.Fatalf("vigil answered %d with the backend down", st)
@@ -371,8 +358,7 @@ func TestFaultCorruptQueue(t *testing.T) {
 			path := lokiQueueFile(v.StorageDir)
 			size := fileSize(t, path)
 			damage(t, path, how)
-			StartBackend(t, "victorialogs")
-			stopped = false
+			startLogs()
 
 			v.start(t) // fails the test if vigil exits during start
 			if !strings.Contains(v.Log(), "damaged storage file moved aside") {

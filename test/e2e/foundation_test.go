@@ -102,13 +102,7 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 
 	t.Run("logs in the logs backend", func(t *testing.T) {
 		q := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-		Eventually(t, 60*time.Second, func() (bool, string) {
-			n, err := logsCount(q, start, time.Now().Add(time.Minute))
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == logs, fmt.Sprintf("%s: %d entries, want %d", q, n, logs)
-		})
+		WaitLogsCount(t, q, start, logs, 60*time.Second)
 		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		// The default config follows Loki's OTLP mapping: the body is the
 		// line, the attributes that are not labels are structured metadata
@@ -285,13 +279,7 @@ func TestDefaultConfigSDK(t *testing.T) {
 
 	t.Run("logs in the logs backend", func(t *testing.T) {
 		q := fmt.Sprintf(`{service_name=%s} trace_id:=%s`, LogsQLString(svc), LogsQLString(traceID))
-		Eventually(t, 60*time.Second, func() (bool, string) {
-			n, err := logsCount(q, start, time.Now().Add(time.Minute))
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == nlogs, fmt.Sprintf("%s: %d entries, want %d", q, n, nlogs)
-		})
+		WaitLogsCount(t, q, start, nlogs, 60*time.Second)
 		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		var lines []string
 		for _, s := range streams {

@@ -202,6 +202,24 @@ func StopBackend(t *testing.T, name string) {
 	}
 }
 
+// StopBackendForNow stops a backend and returns the function that starts it
+// again; if the test ends before that is called, the backend is started then.
+func StopBackendForNow(t *testing.T, name string) (start func()) {
+	t.Helper()
+	StopBackend(t, name)
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			StartBackend(t, name)
+		}
+	})
+	return func() {
+		t.Helper()
+		StartBackend(t, name)
+		stopped = false
+	}
+}
+
 // StartBackend (re)starts a backend and waits until it is ready.
 func StartBackend(t *testing.T, name string) {
 	t.Helper()
@@ -788,13 +806,19 @@ func parseStreamLabels(s string) (map[string]string, error) {
 // service since from (more would be entries pushed twice).
 func WaitServiceLogs(t *testing.T, service string, from time.Time, want int, timeout time.Duration) {
 	t.Helper()
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(service))
+	WaitLogsCount(t, fmt.Sprintf(`{service_name=%s}`, LogsQLString(service)), from, want, timeout)
+}
+
+// WaitLogsCount waits until the LogsQL query matches exactly want entries
+// from from on.
+func WaitLogsCount(t *testing.T, logsql string, from time.Time, want int, timeout time.Duration) {
+	t.Helper()
 	Eventually(t, timeout, func() (bool, string) {
-		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
+		n, err := logsCount(logsql, from, time.Now().Add(time.Minute))
 		if err != nil {
 			return false, err.Error()
 		}
-		return n == want, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", sel, n, want)
+		return n == want, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", logsql, n, want)
 	})
 }
 

@@ -90,13 +90,7 @@ func TestLokiExporterContent(t *testing.T) {
 
 	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
 	end := func() time.Time { return time.Now().Add(time.Minute) }
-	Eventually(t, 60*time.Second, func() (bool, string) {
-		n, err := logsCount(sel, start, end())
-		if err != nil {
-			return false, err.Error()
-		}
-		return n == 8, fmt.Sprintf("%s: %d entries, want 8", sel, n)
-	})
+	WaitLogsCount(t, sel, start, 8, 60*time.Second)
 	streams := LogsQuery(t, sel, start, end())
 
 	wantLabels := map[string]map[string]string{
@@ -241,20 +235,13 @@ func TestLokiExporterCrash(t *testing.T) {
 	svc := "loki-crash-" + RandomSuffix()
 	const n = 3000
 
-	StopBackend(t, "victorialogs")
-	stopped := true
-	defer func() {
-		if stopped {
-			StartBackend(t, "victorialogs")
-		}
-	}()
+	startLogs := StopBackendForNow(t, "victorialogs")
 	Telemetrygen(t, v, "logs", "--service", svc, "--body", "crash "+svc, "--logs", strconv.Itoa(n), "--rate", "0")
 	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records", nil); got != n {
 		t.Fatalf("vigil acknowledged %v records, want %d", got, n)
 	}
 	v.Kill(t)
-	StartBackend(t, "victorialogs")
-	stopped = false
+	startLogs()
 	v.Restart(t)
 
 	WaitServiceLogs(t, svc, time.Now().Add(-time.Hour), n, 120*time.Second)
