@@ -141,7 +141,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name:   "other_attributes off: a raw line carries only trace context",
 			mutate: func(c *Config) { c.StructuredMetadata.OtherAttributes = false },
-			logs: checkout,
+			logs:   checkout,
 			want: map[string][]push.Stream{"": {{
 				Labels: `{k8s_namespace_name="prod", level="info", service_name="checkout", service_namespace="shop"}`,
 				Entries: []push.Entry{
