@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -18,7 +19,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigil-otel/vigil/internal/netnslab"
-	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 )
 
 // Root tests of the faults of issue 15, each in network namespaces of its
@@ -221,9 +221,9 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 
 func inode(t *testing.T, p string) uint64 {
 	t.Helper()
-	ino, err := cgroups.Inode(p)
-	require.NoError(t, err)
-	return ino
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(p, &st))
+	return st.Ino
 }
 
 // TestSeriesPerNode measures the series of the README's cardinality example:

@@ -119,18 +119,8 @@ func (r *Resolver) Lookup(id uint64) (string, bool) {
 
 // Exists reports whether cgroup id still exists at path (one stat).
 func (r *Resolver) Exists(id uint64, path string) bool {
-	ino, err := Inode(filepath.Join(r.root, path))
-	return err == nil && ino == id
-}
-
-// Inode is the inode number of the file at path: for a cgroup v2 directory,
-// its cgroup id.
-func Inode(path string) (uint64, error) {
 	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		return 0, err
-	}
-	return st.Ino, nil
+	return syscall.Stat(filepath.Join(r.root, path), &st) == nil && st.Ino == id
 }
 
 // Forget drops what the resolver knows of the given cgroups.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,9 +16,9 @@ import (
 
 func inode(t *testing.T, p string) uint64 {
 	t.Helper()
-	ino, err := Inode(p)
-	require.NoError(t, err)
-	return ino
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(p, &st))
+	return st.Ino
 }
 
 // TestResolver indexes a directory tree the way it indexes the cgroup2
