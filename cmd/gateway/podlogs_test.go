@@ -5,7 +5,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,8 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+
+	"github.com/vigil-otel/vigil/exporters/lokiexporter/lokitest"
 )
 
 // pushSink is a stand-in for Loki's push endpoint that keeps every entry
@@ -28,15 +28,8 @@ type pushSink struct {
 }
 
 func (s *pushSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	raw, err := snappy.Decode(nil, body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req push.PushRequest
-	if err := req.Unmarshal(raw); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	req, ok := lokitest.ReadPush(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -264,24 +264,15 @@ func sendOTLPFrom(t *testing.T, netns, ip, agentIP, marker string) {
 // and reports the agent's RSS and its API traffic, counted by a proxy
 // between the agent and the API server.
 func TestK8sPodChurn(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: the kernel receiver, cgroups and network namespaces need root (CI runs e2e as root)")
-	}
-	root := cgroup2Mount(t)
-	cp := startControlPlane(t)
-	l := netnslab.New(t)
 	const port = 5102
-	l.DropIngress(l.NsB, "vb", port, 10)
+	root, cp, l := kernelK8sLab(t, port)
 	subnet := freeSubnet(t)
 	agentIP, podIP := subnet+".1", subnet+".5"
 	podNetns := makeNetns(t, agentIP, podIP)
 
 	ns := "churn-" + RandomSuffix()[:6]
-	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
-	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
-	for _, node := range []string{"node-1", "node-2"} {
-		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
-	}
+	cp.createNamespace(t, ns)
+	cp.createNodes(t, "node-1", "node-2")
 	web := podFixture{namespace: ns, name: "web-6b7c8d9e0f-q7w8e", node: "node-1", ip: podIP, app: "web"}
 	webRS := cp.createOwners(t, web)
 	newGen := func() *kernelPod {
@@ -303,11 +294,7 @@ func TestK8sPodChurn(t *testing.T) {
 	})
 	selfMetrics := fmt.Sprintf("http://%s:8888/metrics", agentIP)
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
 	addr := net.JoinHostPort(l.AddrB, strconv.Itoa(port))
 	// retrans selects the retransmits to the lab's server, with more
 	// label matchers when given.

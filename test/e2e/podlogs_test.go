@@ -187,30 +187,20 @@ type podLogWriter struct {
 	mu   sync.Mutex
 	pods []*kubeletPod
 	stop chan struct{}
-	done chan struct{}
+	done <-chan struct{}
 }
 
 func startPodLogWriter(t *testing.T, tick time.Duration, pods ...*kubeletPod) *podLogWriter {
-	w := &podLogWriter{pods: pods, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-tk.C:
+	w := &podLogWriter{pods: pods, stop: make(chan struct{})}
+	w.done = Every(w.stop, tick, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, p := range w.pods {
+			if !p.deleted {
+				p.writeLine(t)
 			}
-			w.mu.Lock()
-			for _, p := range w.pods {
-				if !p.deleted {
-					p.writeLine(t)
-				}
-			}
-			w.mu.Unlock()
 		}
-	}()
+	})
 	t.Cleanup(w.Stop)
 	return w
 }

@@ -112,8 +112,7 @@ func TestSoak(t *testing.T) {
 	stop := make(chan struct{})
 	logsDone := logs.run(ctx, func() *Vigil { return v }, 100*time.Millisecond)
 	spansDone := spans.run(stop, 100*time.Millisecond, 5)
-	metricsDone := make(chan struct{})
-	go metrics.run(func() *Vigil { return v }, 250*time.Millisecond, stop, metricsDone)
+	metricsDone := metrics.run(func() *Vigil { return v }, 250*time.Millisecond, stop)
 	metricSteps := func() int { metrics.mu.Lock(); defer metrics.mu.Unlock(); return len(metrics.acked) }
 
 	start := time.Now()
@@ -132,20 +131,7 @@ func TestSoak(t *testing.T) {
 		samples = append(samples, s)
 		mu.Unlock()
 	}
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				sample("")
-			}
-		}
-	}()
+	sampled := Every(ctx.Done(), 5*time.Second, func() { sample("") })
 
 	// Spans acknowledged before Jaeger's restart are checked before it,
 	// since the restart forgets them.
@@ -237,19 +223,10 @@ func TestSoak(t *testing.T) {
 
 func writeSoakCSV(t *testing.T, samples []soakSample) {
 	t.Helper()
-	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
-	if dir == "" {
-		return
-	}
 	var b strings.Builder
 	b.WriteString("seconds,rss_kib,rss_anon_kib,goroutines,open_fds,logs_acked,spans_acked,metric_steps_acked,event\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "%.0f,%d,%d,%d,%d,%d,%d,%d,%s\n", s.at.Seconds(), s.rssKiB, s.anonKiB, s.goroutines, s.fds, s.logs, s.spans, s.mSteps, s.event)
 	}
-	path := dir + "/soak.csv"
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Errorf("writing %s: %v", path, err)
-		return
-	}
-	t.Logf("wrote %s", path)
+	writeArtifact(t, "soak.csv", b.String())
 }
