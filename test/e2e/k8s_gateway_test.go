@@ -135,7 +135,7 @@ func TestK8sGatewayTier(t *testing.T) {
 		tr["exporters"] = append(tr["exporters"].([]any), "debug")
 		gwLogs[i] = startChartAgentWith(t, cfg, ip, "4317", []string{"K8S_POD_NAME=vigil-gateway-" + strconv.Itoa(i), "K8S_NAMESPACE=" + cp.ns})
 	}
-	startChartAgent(t, cp, agentCfg, agentIP, "node-1")
+	agent := startChartAgent(t, cp, agentCfg, agentIP, "node-1")
 	agentMetrics := fmt.Sprintf("http://%s:8888/metrics", agentIP)
 	// backends reports whether the agent's Kubernetes resolvers have want
 	// backends.
@@ -274,6 +274,58 @@ func TestK8sGatewayTier(t *testing.T) {
 	}
 	// Nothing lost across the change: both services are whole in Jaeger
 	// (checked above), and no send failed in the agent.
+	if f := agentSelf(t, agentMetrics, "otelcol_exporter_send_failed_spans"); f != 0 {
+		t.Errorf("the agent failed to send %v spans", f)
+	}
+
+	// A gateway that dies before its endpoint goes (a crash, or a
+	// scale-down the agent hears of late). Gateway 1's endpoint comes back,
+	// gateway 0 is killed, traces are sent: the agent's sends to gateway 0
+	// fail and the batches wait in its durable queue, retrying; once gateway
+	// 0's endpoint is removed, the retries route them to gateway 1. Nothing
+	// is lost. A batch that was split between the two gateways is retried
+	// whole, so part of gateway 1's share may arrive twice: at least once,
+	// and the duplicates are logged.
+	cp.kubectlAdmin(t, gatewaySlice(cp.ns, gwIPs...), "apply", "-f", "-")
+	Eventually(t, 60*time.Second, func() (bool, string) { return backends(2) })
+	if err := gwLogs[0].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	retrying := func() int { return strings.Count(agent.log.String(), "Exporting failed. Will retry the request") }
+	retries0 := retrying()
+	service3 := "lb-k8s-3-" + sfx
+	send(service3)
+	// The endpoint goes only once a send to the dead gateway has failed and
+	// waits for its retry, so the batches take the failure path.
+	waitFor(t, 60*time.Second, "the agent retrying the sends to the killed gateway 0", func() bool { return retrying() > retries0 })
+	cp.kubectlAdmin(t, gatewaySlice(cp.ns, gwIPs[1]), "apply", "-f", "-")
+	var dups int
+	Eventually(t, 120*time.Second, func() (bool, string) {
+		var resp struct {
+			Data []struct {
+				Spans []struct {
+					SpanID string `json:"spanID"`
+				} `json:"spans"`
+			} `json:"data"`
+		}
+		if err := getJSON(JaegerQueryURL+"/api/traces?lookback=1h&limit=1000&service="+service3, nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		whole := 0
+		dups = 0
+		for _, tr := range resp.Data {
+			ids := map[string]bool{}
+			for _, s := range tr.Spans {
+				ids[s.SpanID] = true
+			}
+			if len(ids) == 1+children {
+				whole++
+			}
+			dups += len(tr.Spans) - len(ids)
+		}
+		return len(resp.Data) == traces && whole == traces, fmt.Sprintf("Jaeger has %d traces of %s, %d with all %d spans, want %d", len(resp.Data), service3, whole, 1+children, traces)
+	})
+	t.Logf("gateway 0 killed before its endpoint was removed: all %d traces whole in Jaeger, %d spans delivered twice, %d retries logged by the agent", traces, dups, retrying()-retries0)
 	if f := agentSelf(t, agentMetrics, "otelcol_exporter_send_failed_spans"); f != 0 {
 		t.Errorf("the agent failed to send %v spans", f)
 	}
