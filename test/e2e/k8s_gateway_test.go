@@ -84,7 +84,10 @@ func traceIDs(log string) map[string]int {
 // gateways, each exporting to Jaeger and printing what it got. Every span
 // of a trace lands on one gateway, both gateways get traces, and after one
 // gateway's endpoint is removed from the EndpointSlice all traffic goes to
-// the other, with every trace whole in Jaeger.
+// the other, with every trace whole in Jaeger. Then a gateway is killed
+// while its endpoint is still listed: the agent's durable queue keeps
+// retrying and, once the endpoint is removed, delivers every trace through
+// the other gateway.
 func TestK8sGatewayTier(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the gateways' addresses are made on a veth pair, which needs root (CI runs e2e as root)")
