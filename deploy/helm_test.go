@@ -448,16 +448,21 @@ func TestChartDefault(t *testing.T) {
 
 // dig walks nested maps and returns the string at the end, or "".
 func dig(m map[string]any, keys ...string) string {
+	s, _ := digAny(m, keys...).(string)
+	return s
+}
+
+// digAny returns the value under keys in m, or nil.
+func digAny(m map[string]any, keys ...string) any {
 	var cur any = m
 	for _, k := range keys {
 		mm, ok := cur.(map[string]any)
 		if !ok {
-			return ""
+			return nil
 		}
 		cur = mm[k]
 	}
-	s, _ := cur.(string)
-	return s
+	return cur
 }
 
 func TestChartOptions(t *testing.T) {
@@ -749,6 +754,15 @@ func TestChartOptions(t *testing.T) {
 					assert.Equal(t, key, exp["routing_key"])
 					assert.Equal(t, release+"-gateway-headless."+namespace+".svc", dig(exp, "resolver", "dns", "hostname"))
 					assert.Contains(t, acfg.Service.Pipelines[signal].Exporters, "load_balancing/"+signal)
+					// The durable queue and the retries are the load_balancing
+					// exporter's own; its per-endpoint otlp exporters share one
+					// component ID, so a storage there would be one file for
+					// all endpoints (TestK8sGatewayTier failed on that).
+					assert.Equal(t, "file_storage/queue", dig(exp, "sending_queue", "storage"))
+					assert.Equal(t, true, digAny(exp, "retry_on_failure", "enabled"))
+					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "sending_queue", "enabled"))
+					assert.Nil(t, digAny(exp, "protocol", "otlp", "sending_queue", "storage"))
+					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "retry_on_failure", "enabled"))
 				}
 				assert.NotContains(t, acfg.Exporters, "jaeger", "agents forward to the gateway only")
 				assert.Contains(t, acfg.Service.Pipelines["metrics/derived"].Exporters, "load_balancing/metrics")

@@ -408,7 +408,13 @@ func startChartAgentWith(t *testing.T, cfg map[string]any, ip, port string, env 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, vigilBin, "--config", cfgPath)
+	args := []string{"--config", cfgPath}
+	if g := os.Getenv("VIGIL_E2E_FEATURE_GATES"); g != "" {
+		// For A/B runs of a vigil default, e.g.
+		// -processor.k8sattributes.ShareProcessorBetweenPipelines.
+		args = append(args, "--feature-gates="+g)
+	}
+	cmd := exec.CommandContext(ctx, vigilBin, args...)
 	cmd.Env = append(append(os.Environ(), "K8S_POD_IP="+ip), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -191,6 +191,24 @@ exporters:
 {{- range $signal, $key := dict "traces" "traceID" "metrics" "streamID" "logs" "service" }}
   load_balancing/{{ $signal }}:
     routing_key: {{ $key }}
+    # The durable queue and the retries live here, on the load_balancing
+    # exporter, and not under protocol.otlp: the exporter makes one otlp
+    # exporter per gateway endpoint, all with the same component ID
+    # (otlp/{{ $signal }}), so a storage there would give every endpoint the
+    # same file_storage file; the second endpoint's exporter then waits for
+    # the first one's bbolt file lock and fails to start ("timeout"), and
+    # every batch with data for that endpoint is refused. A retry here also
+    # routes again: data for a gateway whose endpoint went away goes to the
+    # gateway that owns its key now.
+    sending_queue:
+      storage: file_storage/queue
+    retry_on_failure:
+      enabled: true
+      initial_interval: 5s
+      randomization_factor: 0.5
+      multiplier: 1.5
+      max_interval: 30s
+      max_elapsed_time: 300s
     protocol:
       otlp:
         tls:
@@ -205,8 +223,14 @@ exporters:
         auth:
           authenticator: bearertokenauth/hop
 {{- end }}
+        # No queue and no retry per endpoint: a send returns when the gateway
+        # has the data (or failed), so the durable queue above keeps a batch
+        # until a gateway took it, and a removed endpoint's exporter holds
+        # nothing when it is shut down.
         sending_queue:
-          storage: file_storage/queue
+          enabled: false
+        retry_on_failure:
+          enabled: false
     resolver:
 {{- if eq $.Values.gateway.resolver "kubernetes" }}
       # The EndpointSlices of the headless Service, watched through the API
