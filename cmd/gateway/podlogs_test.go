@@ -137,10 +137,10 @@ func TestDefaultConfigPodLogs(t *testing.T) {
 		return fmt.Sprintf("k8s_container_restart_count=%s k8s_pod_uid=%s log_iostream=%s", restart, uid, stream)
 	}
 	want := map[string][]got{
-		`{container="app", level="info", namespace="shop", pod="web-1"}`:    {{"level=info started", meta("stdout", "2")}},
-		`{container="app", level="error", namespace="shop", pod="web-1"}`:   {{`{"level":"ERROR","msg":"boom"}`, meta("stderr", "2")}},
-		`{container="app", level="unknown", namespace="shop", pod="web-1"}`: {{long, meta("stdout", "2")}, {"no level here, level=verbose", meta("stdout", "2")}},
-		`{container="app", level="warn", namespace="shop", pod="legacy-1"}`: {{"severity: warning from docker", meta("stdout", "0")}},
+		`{container="app", level="info", namespace="shop", pod="web-1"}`:     {{"level=info started", meta("stdout", "2")}},
+		`{container="app", level="error", namespace="shop", pod="web-1"}`:    {{`{"level":"ERROR","msg":"boom"}`, meta("stderr", "2")}},
+		`{container="app", level="unknown", namespace="shop", pod="web-1"}`:  {{long, meta("stdout", "2")}, {"no level here, level=verbose", meta("stdout", "2")}},
+		`{container="app", level="warn", namespace="shop", pod="legacy-1"}`:  {{"severity: warning from docker", meta("stdout", "0")}},
 		`{container="app", level="debug", namespace="shop", pod="legacy-1"}`: {{dockerLong, meta("stderr", "0")}},
 	}
 	if len(byStream) != len(want) {
