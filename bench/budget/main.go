@@ -55,6 +55,7 @@ type side struct {
 	name      string
 	bin       string
 	scrapeApp bool
+	config    string // a config file instead of the embedded default
 }
 
 type result struct {
@@ -74,20 +75,34 @@ func main() {
 
 func run() error {
 	var sides []side
-	flag.Func("side", "name=binary[,scrape-app] (repeat; runs alternate in this order)", func(v string) error {
+	flag.Func("side", "name=binary[,scrape-app][,config=FILE] (repeat; runs alternate in this order)", func(v string) error {
 		name, rest, ok := strings.Cut(v, "=")
 		if !ok {
 			return errors.New("want name=binary")
 		}
-		bin, opt, _ := strings.Cut(rest, ",")
-		sides = append(sides, side{name: name, bin: bin, scrapeApp: opt == "scrape-app"})
+		opts := strings.Split(rest, ",")
+		sd := side{name: name, bin: opts[0]}
+		for _, o := range opts[1:] {
+			switch {
+			case o == "scrape-app":
+				sd.scrapeApp = true
+			case strings.HasPrefix(o, "config="):
+				sd.config = strings.TrimPrefix(o, "config=")
+			default:
+				return fmt.Errorf("unknown side option %q", o)
+			}
+		}
+		if sd.scrapeApp && sd.config != "" {
+			return errors.New("scrape-app applies to the embedded default config only")
+		}
+		sides = append(sides, sd)
 		return nil
 	})
 	loadgen := flag.String("loadgen", "bin/bench-loadgen", "bench/loadgen binary")
 	reps := flag.Int("reps", 3, "runs per side")
 	idle := flag.Duration("idle", 60*time.Second, "idle window")
 	settle := flag.Duration("settle", 15*time.Second, "wait after start before the idle window")
-	load := flag.Duration("load", 60*time.Second, "load window")
+	load := flag.Duration("load", 60*time.Second, "load window (0: idle only)")
 	pods := flag.Int("pods", 8, "pod log files written during the load")
 	podRate := flag.Int("pod-lines", 50, "lines per second per pod")
 	appSeries := flag.Int("app-series", 50, "routes of the scrape target (each: a counter and a 10-bucket histogram, 14 series)")
@@ -179,6 +194,9 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 		"VIGIL_LOKI_ENDPOINT=http://"+s.HTTPAddr+"/loki/api/v1/push",
 		"VIGIL_POD_LOGS_DIR="+podDir, "VIGIL_POD_NAMESPACE=vigil", "VIGIL_POD_NAME=vigil-agent")
 	var args []string
+	if sd.config != "" {
+		args = []string{"--config", sd.config}
+	}
 	if sd.scrapeApp {
 		// The default config's self-scrape job, plus the app target.
 		args = []string{"--config", "vigil:default", "--config", fmt.Sprintf(
@@ -222,6 +240,10 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 	r.idleCPU = cpu1 - cpu0
 	if r.idleRSS, r.idleAnon, r.idleFile, r.idleHWM, err = memory(pid); err != nil {
 		return r, err
+	}
+
+	if load == 0 {
+		return r, nil
 	}
 
 	// Load.
