@@ -541,6 +541,15 @@ func TestChartOptions(t *testing.T) {
 				assert.Equal(t, []string{"file_log/pods"}, p.Receivers)
 				assert.Equal(t, []string{"loki/pods"}, p.Exporters)
 				assert.NotContains(t, p.Processors, "batch", "the batch processor acknowledges before the queue holds the data")
+				// Lines are parsed as the embedded default config parses them
+				// (CRI and Docker partial lines joined, level, retain).
+				b, err := os.ReadFile(filepath.Join("..", "cmd", "gateway", "default-config.yaml"))
+				require.NoError(t, err)
+				var def struct {
+					Receivers map[string]map[string]any `json:"receivers"`
+				}
+				require.NoError(t, yaml.Unmarshal(b, &def))
+				assert.Equal(t, def.Receivers["file_log/pods"]["operators"], cfg.Receivers["file_log/pods"]["operators"])
 			},
 		},
 		{

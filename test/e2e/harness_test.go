@@ -175,9 +175,8 @@ func setup() error {
 		return err
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	// Built as scripts/build.sh builds it.
-	build := exec.Command("go", "build", "-trimpath", "-o", vigilBin, "./cmd/gateway")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Built by scripts/build.sh (its flags and build tags), as it ships.
+	build := exec.Command("bash", "scripts/build.sh", vigilBin)
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

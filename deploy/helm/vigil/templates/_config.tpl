@@ -98,6 +98,26 @@ receivers:
       max_elapsed_time: 0s
     operators:
       - type: container
+      # Docker json-file lines over 16 KiB: parts joined per file and
+      # stream, trailing newline dropped.
+      - type: add
+        id: docker_source
+        if: 'attributes.logtag == nil and attributes["log.iostream"] != nil'
+        field: attributes.docker_source
+        value: 'EXPR(attributes["log.file.path"] + " " + attributes["log.iostream"])'
+      - type: recombine
+        id: docker_partial
+        if: 'attributes.docker_source != nil'
+        source_identifier: attributes.docker_source
+        is_last_entry: 'body endsWith "\n"'
+        combine_field: body
+        combine_with: ""
+        max_log_size: 1MiB
+      - type: add
+        id: docker_newline
+        if: 'attributes.docker_source != nil and body endsWith "\n"'
+        field: body
+        value: 'EXPR(trimSuffix(body, "\n"))'
       - type: regex_parser
         id: level
         regex: '(?i)\b(?:level|lvl|severity)"?\s*[:=]\s*"?(?P<level>trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|panic)\b'
