@@ -6,22 +6,15 @@ package main
 // Security tests (issue 18): vigil runs as a child process with a config
 // written to t.TempDir(), every listener on a free loopback port, a debug
 // exporter (no backend). A test CA, server and client certificates are made
-// at run time; no key is committed.
+// at run time (internal/testca); no key is committed.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,110 +41,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/vigil-otel/vigil/internal/testca"
 )
-
-// testCA is a certificate authority made for one test.
-type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
-	certPEM string // path of the CA certificate (PEM)
-	pool    *x509.CertPool
-}
-
-var serial int64 = 1000
-
-var serialMu sync.Mutex
-
-func nextSerial() *big.Int {
-	serialMu.Lock()
-	defer serialMu.Unlock()
-	serial++
-	return big.NewInt(serial)
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// newTestCA makes a self-signed CA; its certificate is written to dir.
-func newTestCA(t *testing.T, dir, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          nextSerial(),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name+"-ca.pem")
-	writePEM(t, path, "CERTIFICATE", der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, certPEM: path, pool: pool}
-}
-
-// issued is a leaf certificate signed by a testCA.
-type issued struct {
-	certFile, keyFile string
-	pair              tls.Certificate
-}
-
-// issue signs a leaf certificate for 127.0.0.1/localhost, for a server or a
-// client, and writes its certificate and key to dir.
-func (ca *testCA) issue(t *testing.T, dir, name string, server bool) issued {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	usage := x509.ExtKeyUsageClientAuth
-	if server {
-		usage = x509.ExtKeyUsageServerAuth
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: nextSerial(),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := issued{certFile: filepath.Join(dir, name+".pem"), keyFile: filepath.Join(dir, name+"-key.pem")}
-	writePEM(t, out.certFile, "CERTIFICATE", der)
-	writePEM(t, out.keyFile, "PRIVATE KEY", keyDER)
-	out.pair, err = tls.LoadX509KeyPair(out.certFile, out.keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // freeAddr returns a loopback address with a port that was free a moment ago.
 func freeAddr(t *testing.T) string {
@@ -372,14 +264,14 @@ func telemetryConfig(t *testing.T, metricsAddr string) string {
 
 // tlsReceiverConfig is an otlp receiver with TLS on both protocols, extra
 // (e.g. client_ca_file or auth) added to each protocol, and a debug exporter.
-func tlsReceiverConfig(t *testing.T, grpcAddr, httpAddr, metricsAddr string, server issued, tlsExtra, protoExtra, extensions string) string {
+func tlsReceiverConfig(t *testing.T, grpcAddr, httpAddr, metricsAddr string, server testca.Leaf, tlsExtra, protoExtra, extensions string) string {
 	t.Helper()
 	proto := func(addr string) string {
 		return fmt.Sprintf(`        endpoint: %s
         tls:
           cert_file: %s
           key_file: %s
-%s%s`, addr, server.certFile, server.keyFile, tlsExtra, protoExtra)
+%s%s`, addr, server.CertFile, server.KeyFile, tlsExtra, protoExtra)
 	}
 	return extensions + `receivers:
   otlp:
@@ -402,13 +294,13 @@ service:
 // the CA are refused, on gRPC and on HTTP.
 func TestOTLPReceiverTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "test")
-	server := ca.issue(t, dir, "server", true)
+	ca := testca.New(t, dir, "test")
+	server := ca.Issue(t, dir, "server", true)
 	grpcAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	v := startVigil(t, tlsReceiverConfig(t, grpcAddr, httpAddr, metricsAddr, server, "", "", ""), metricsAddr, nil, grpcAddr, httpAddr)
 
-	trusting := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
-	other := &tls.Config{RootCAs: newTestCA(t, dir, "other").pool, MinVersion: tls.VersionTLS12}
+	trusting := &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
+	other := &tls.Config{RootCAs: testca.New(t, dir, "other").Pool, MinVersion: tls.VersionTLS12}
 
 	if err := sendGRPC(t, grpcAddr, trusting, "", 3); err != nil {
 		t.Errorf("gRPC over TLS, CA trusted: %v", err)
@@ -442,16 +334,16 @@ func TestOTLPReceiverTLS(t *testing.T) {
 // client with a certificate signed by the CA is served, on gRPC and on HTTP.
 func TestOTLPReceiverMutualTLS(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "test")
-	server := ca.issue(t, dir, "server", true)
-	client := ca.issue(t, dir, "client", false)
-	stranger := newTestCA(t, dir, "other").issue(t, dir, "stranger", false)
+	ca := testca.New(t, dir, "test")
+	server := ca.Issue(t, dir, "server", true)
+	client := ca.Issue(t, dir, "client", false)
+	stranger := testca.New(t, dir, "other").Issue(t, dir, "stranger", false)
 	grpcAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg := tlsReceiverConfig(t, grpcAddr, httpAddr, metricsAddr, server, "          client_ca_file: "+ca.certPEM+"\n", "", "")
+	cfg := tlsReceiverConfig(t, grpcAddr, httpAddr, metricsAddr, server, "          client_ca_file: "+ca.CertFile+"\n", "", "")
 	v := startVigil(t, cfg, metricsAddr, nil, grpcAddr, httpAddr)
 
 	withCert := func(c *tls.Certificate) *tls.Config {
-		cfg := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+		cfg := &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 		if c != nil {
 			cfg.Certificates = []tls.Certificate{*c}
 		}
@@ -463,8 +355,8 @@ func TestOTLPReceiverMutualTLS(t *testing.T) {
 		ok   bool
 	}{
 		{"no client certificate", withCert(nil), false},
-		{"certificate of another CA", withCert(&stranger.pair), false},
-		{"certificate signed by the CA", withCert(&client.pair), true},
+		{"certificate of another CA", withCert(&stranger.Pair), false},
+		{"certificate signed by the CA", withCert(&client.Pair), true},
 	} {
 		err := sendGRPC(t, grpcAddr, tt.cfg, "", 1)
 		if tt.ok != (err == nil) {
@@ -494,15 +386,15 @@ const authExtensions = `extensions:
 // http_server_* with status 401 for HTTP).
 func TestOTLPReceiverBearerToken(t *testing.T) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "test")
-	server := ca.issue(t, dir, "server", true)
+	ca := testca.New(t, dir, "test")
+	server := ca.Issue(t, dir, "server", true)
 	grpcAddr, httpAddr, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := tlsReceiverConfig(t, grpcAddr, httpAddr, metricsAddr, server, "",
 		"        auth:\n          authenticator: bearertokenauth/server\n", authExtensions)
 	cfg = strings.Replace(cfg, "  pipelines:", "  extensions: [bearertokenauth/server]\n  pipelines:", 1)
 	const token = "s3cret-token"
 	v := startVigil(t, cfg, metricsAddr, []string{"VIGIL_TEST_TOKEN=" + token}, grpcAddr, httpAddr)
-	tlsCfg := &tls.Config{RootCAs: ca.pool, MinVersion: tls.VersionTLS12}
+	tlsCfg := &tls.Config{RootCAs: ca.Pool, MinVersion: tls.VersionTLS12}
 
 	for _, tok := range []string{"", "wrong-token"} {
 		if err := sendGRPC(t, grpcAddr, tlsCfg, tok, 1); status.Code(err) != codes.Unauthenticated {
@@ -556,16 +448,16 @@ func TestExporterHopTLSBearerToken(t *testing.T) {
 
 func testExporterHop(t *testing.T, exporter string, mutual bool) {
 	dir := t.TempDir()
-	ca := newTestCA(t, dir, "test")
-	server := ca.issue(t, dir, "gateway", true)
+	ca := testca.New(t, dir, "test")
+	server := ca.Issue(t, dir, "gateway", true)
 	const token = "hop-token"
 
 	bGRPC, bHTTP, bMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
 	tlsExtra, clientTLS := "", ""
 	if mutual {
-		client := ca.issue(t, dir, "agent", false)
-		tlsExtra = "          client_ca_file: " + ca.certPEM + "\n"
-		clientTLS = fmt.Sprintf("\n      cert_file: %s\n      key_file: %s", client.certFile, client.keyFile)
+		client := ca.Issue(t, dir, "agent", false)
+		tlsExtra = "          client_ca_file: " + ca.CertFile + "\n"
+		clientTLS = fmt.Sprintf("\n      cert_file: %s\n      key_file: %s", client.CertFile, client.KeyFile)
 	}
 	bCfg := tlsReceiverConfig(t, bGRPC, bHTTP, bMetrics, server, tlsExtra,
 		"        auth:\n          authenticator: bearertokenauth/server\n", authExtensions)
@@ -598,7 +490,7 @@ service:
     traces:
       receivers: [otlp]
       exporters: [%s/gateway]
-`, aGRPC, exporter, endpoint, ca.certPEM, clientTLS, telemetryConfig(t, aMetrics), exporter)
+`, aGRPC, exporter, endpoint, ca.CertFile, clientTLS, telemetryConfig(t, aMetrics), exporter)
 	a := startVigil(t, aCfg, aMetrics, []string{"VIGIL_TEST_TOKEN=" + token}, aGRPC)
 
 	const n = 7
@@ -696,11 +588,11 @@ func TestHTTPExportersTLSBearerToken(t *testing.T) {
 	} {
 		t.Run(tt.exporter, func(t *testing.T) {
 			dir := t.TempDir()
-			ca := newTestCA(t, dir, "test")
-			server := ca.issue(t, dir, "sink", true)
+			ca := testca.New(t, dir, "test")
+			server := ca.Issue(t, dir, "sink", true)
 			sink := &tlsSink{}
 			srv := httptest.NewUnstartedServer(sink)
-			srv.TLS = &tls.Config{Certificates: []tls.Certificate{server.pair}, MinVersion: tls.VersionTLS12}
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{server.Pair}, MinVersion: tls.VersionTLS12}
 			srv.StartTLS()
 			t.Cleanup(srv.Close)
 
@@ -726,7 +618,7 @@ exporters:
     %s:
       receivers: [otlp]
       exporters: [%s]
-`, grpcAddr, tt.exporter, srv.URL+tt.path, ca.certPEM, tt.extra, telemetryConfig(t, metricsAddr), tt.pipeline, tt.exporter)
+`, grpcAddr, tt.exporter, srv.URL+tt.path, ca.CertFile, tt.extra, telemetryConfig(t, metricsAddr), tt.pipeline, tt.exporter)
 			v := startVigil(t, cfg, metricsAddr, []string{"VIGIL_TEST_TOKEN=sink-token"}, grpcAddr)
 
 			conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -508,8 +508,41 @@ func writeCSV(t *testing.T, name string, samples []memSample) {
 // file's mapped pages) stays under the limit, and after the load stops it
 // takes data again and delivers every record it acknowledged. RSS is
 // sampled every 250 ms (VIGIL_E2E_ARTIFACTS=dir writes overload-rss.csv).
+//
+// With the default persistent queue the backlog waits on disk, so the heap
+// holds only the requests in flight (about one per client): the bounded
+// queue refuses first and the memory_limiter is not reached.
+// TestFaultOverloadMemoryLimiter is the case where it is.
 func TestFaultOverload(t *testing.T) {
-	v := StartVigilDefault(t, overloadOverride)
+	runOverload(t, overloadOverride, nil, "overload-rss.csv")
+}
+
+// TestFaultOverloadMemoryLimiter is TestFaultOverload with the loki
+// exporter's sending queue in memory (`storage: null`, upstream's default)
+// and GOMEMLIMIT at 80 % of the limiter's limit, as the memory_limiter's
+// README recommends: the backlog the backend cannot take grows in the heap
+// until the memory_limiter refuses
+// (otelcol_processor_memory_limiter_refused_* > 0), anonymous RSS stays
+// under the limit, and what vigil acknowledged is still all delivered.
+// (With GOMEMLIMIT at the limit itself, anonymous RSS went 5 MiB over it
+// at 5 of 342 samples: the limiter watches the heap, not RSS.)
+func TestFaultOverloadMemoryLimiter(t *testing.T) {
+	v := runOverload(t, overloadOverride+`
+exporters:
+  loki:
+    sending_queue:
+      storage: null
+`, []string{fmt.Sprintf("GOMEMLIMIT=%dMiB", overloadLimitMiB*8/10)}, "overload-memory-limiter-rss.csv")
+	if n := v.SelfMetric(t, "otelcol_processor_memory_limiter_refused_log_records_total", nil); n == 0 {
+		t.Errorf("the memory_limiter refused nothing: its refusal path was not exercised")
+	}
+}
+
+// runOverload is the overload row with override merged over the default
+// configuration; it writes its RSS samples to csvName.
+func runOverload(t *testing.T, override string, env []string, csvName string) *Vigil {
+	t.Helper()
+	v := StartVigilDefault(t, override, env...)
 	v.mu.Lock()
 	pid := v.cmd.Process.Pid
 	v.mu.Unlock()
@@ -547,7 +580,7 @@ func TestFaultOverload(t *testing.T) {
 	time.Sleep(20 * time.Second) // recovery
 	stopSampling()
 	<-sampled
-	writeCSV(t, "overload-rss.csv", samples)
+	writeCSV(t, csvName, samples)
 
 	if !v.running() {
 		t.Fatal("vigil exited under overload")
@@ -570,12 +603,16 @@ func TestFaultOverload(t *testing.T) {
 	if maxAnon>>10 >= overloadLimitMiB {
 		t.Errorf("anonymous RSS peaked at %d MiB, over the %d MiB memory_limiter limit", maxAnon>>10, overloadLimitMiB)
 	}
-	if n := v.SelfMetric(t, "otelcol_processor_refused_log_records_total", nil) + v.SelfMetric(t, "otelcol_receiver_refused_log_records_total", nil); n == 0 {
+	limiter := v.SelfMetric(t, "otelcol_processor_memory_limiter_refused_log_records_total", nil)
+	t.Logf("refused records counted: receiver %v, of them by the memory_limiter %v",
+		v.SelfMetric(t, "otelcol_receiver_refused_log_records_total", nil), limiter)
+	if n := limiter + v.SelfMetric(t, "otelcol_receiver_refused_log_records_total", nil); n == 0 {
 		t.Errorf("no refusal counted in vigil's telemetry")
 	}
 	// Recovered: takes data again, and everything acknowledged arrives.
 	s.sendOK(t, v, 5, "the overload")
 	s.checkAllStored(t, v, 10*time.Minute)
+	return v
 }
 
 // faultProxy is a loopback HTTP proxy in front of the real backends that

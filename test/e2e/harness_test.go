@@ -93,6 +93,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	backendsScript = filepath.Join(repoRoot, "scripts", "backends.sh")
+	closeInheritedOnExec()
 	// The backends listen on fixed ports, so two e2e runs on one machine
 	// would stop each other's backends: take turns.
 	unlock, err := lockRun()
@@ -115,6 +116,25 @@ func runMain(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// closeInheritedOnExec marks every descriptor this process inherited
+// beyond stdin, stdout and stderr close-on-exec, so that the backends and
+// vigil processes the tests start do not hold them. A lock taken around the
+// run, as in `flock LOCKFILE go test ...`, is such a descriptor: a backend
+// that outlived the run (a test binary killed by -timeout skips the
+// clean-up) would otherwise keep holding the lock and every later run would
+// wait for it forever.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return // not Linux: nothing to do
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
 }
 
 // lockRun takes an exclusive lock that every e2e run on this machine takes,

@@ -12,6 +12,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -118,6 +119,10 @@ func TestSoak(t *testing.T) {
 	start := time.Now()
 	var mu sync.Mutex
 	var samples []soakSample
+	csv := newSoakCSV(t)
+	// Closed at the end, or here if the test stops early (the sampler
+	// may still be writing then: hence the lock).
+	t.Cleanup(func() { mu.Lock(); defer mu.Unlock(); csv.close() })
 	sample := func(event string) {
 		rss, anon, _, _ := readMem(pid)
 		g, err := goroutines("127.0.0.1:" + pprofPort)
@@ -129,7 +134,12 @@ func TestSoak(t *testing.T) {
 			logs: acc, spans: len(spans.snapshot()), mSteps: metricSteps(), event: event}
 		mu.Lock()
 		samples = append(samples, s)
+		csv.write(s)
 		mu.Unlock()
+		if event != "" {
+			t.Logf("%s at %s: RSS %d MiB (anon %d), %d goroutines, %d fds; acknowledged so far: %d log records, %d spans, %d metric steps",
+				event, s.at.Round(time.Second), rss>>10, anon>>10, g, s.fds, s.logs, s.spans, s.mSteps)
+		}
 	}
 	sampled := Every(ctx.Done(), 5*time.Second, func() { sample("") })
 
@@ -203,7 +213,7 @@ func TestSoak(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	writeSoakCSV(t, samples)
+	csv.close()
 	// Warm-up: the first reading after a minute (or the first one).
 	var warm soakSample
 	for _, s := range samples {
@@ -221,12 +231,47 @@ func TestSoak(t *testing.T) {
 	}
 }
 
-func writeSoakCSV(t *testing.T, samples []soakSample) {
+// soakCSV writes each sample to VIGIL_E2E_ARTIFACTS/soak.csv as it is
+// taken, so that a soak stopped early still leaves its readings.
+type soakCSV struct {
+	t *testing.T
+	f *os.File
+}
+
+func newSoakCSV(t *testing.T) *soakCSV {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("seconds,rss_kib,rss_anon_kib,goroutines,open_fds,logs_acked,spans_acked,metric_steps_acked,event\n")
-	for _, s := range samples {
-		fmt.Fprintf(&b, "%.0f,%d,%d,%d,%d,%d,%d,%d,%s\n", s.at.Seconds(), s.rssKiB, s.anonKiB, s.goroutines, s.fds, s.logs, s.spans, s.mSteps, s.event)
+	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
+	if dir == "" {
+		return &soakCSV{t: t}
 	}
-	writeArtifact(t, "soak.csv", b.String())
+	f, err := os.Create(filepath.Join(dir, "soak.csv"))
+	if err != nil {
+		t.Fatalf("soak.csv: %v", err)
+	}
+	c := &soakCSV{t: t, f: f}
+	if _, err := f.WriteString("seconds,rss_kib,rss_anon_kib,goroutines,open_fds,logs_acked,spans_acked,metric_steps_acked,event\n"); err != nil {
+		t.Errorf("writing %s: %v", f.Name(), err)
+	}
+	return c
+}
+
+func (c *soakCSV) write(s soakSample) {
+	if c.f == nil {
+		return
+	}
+	if _, err := fmt.Fprintf(c.f, "%.0f,%d,%d,%d,%d,%d,%d,%d,%s\n", s.at.Seconds(), s.rssKiB, s.anonKiB, s.goroutines, s.fds, s.logs, s.spans, s.mSteps, s.event); err != nil {
+		c.t.Errorf("writing %s: %v", c.f.Name(), err)
+	}
+}
+
+func (c *soakCSV) close() {
+	if c.f == nil {
+		return
+	}
+	if err := c.f.Close(); err != nil {
+		c.t.Errorf("closing %s: %v", c.f.Name(), err)
+	} else {
+		c.t.Logf("wrote %s", c.f.Name())
+	}
+	c.f = nil
 }
