@@ -262,6 +262,19 @@ func unquote(s string) string {
 	return out
 }
 
+// logQLCheckFails runs checkLogQL on expr with a test of its own (in a
+// goroutine, as it may stop it with FailNow) and reports whether it failed.
+func logQLCheckFails(expr string) bool {
+	ft := &testing.T{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		checkLogQL(ft, "bad", expr)
+	}()
+	<-done
+	return ft.Failed()
+}
+
 func TestLogQLCheckRejects(t *testing.T) {
 	// The light LogQL check must catch the mistakes it claims to catch.
 	for _, bad := range []string{
@@ -271,14 +284,7 @@ func TestLogQLCheckRejects(t *testing.T) {
 		`{service_name="x"} | frobnicate`, // unknown stage
 		`{service_name="x} | json`,        // unbalanced quote in the selector
 	} {
-		ft := &testing.T{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			checkLogQL(ft, "bad", bad)
-		}()
-		<-done
-		assert.Truef(t, ft.Failed(), "checkLogQL accepted %q", bad)
+		assert.Truef(t, logQLCheckFails(bad), "checkLogQL accepted %q", bad)
 	}
 	for _, bad := range []string{
 		`sum(count_over_time({a="x"}[5m]))`,               // no by clause: not the supported shape
@@ -286,14 +292,7 @@ func TestLogQLCheckRejects(t *testing.T) {
 		`sum by (level) (count_over_time({a=~".*"}[5m]))`, // inner selector matches ""
 		`sum by (level) (count_over_time({a="x"}[5q]))`,   // bad range
 	} {
-		ft := &testing.T{}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			checkLogQL(ft, "bad", bad)
-		}()
-		<-done
-		assert.Truef(t, ft.Failed(), "checkLogQL accepted %q", bad)
+		assert.Truef(t, logQLCheckFails(bad), "checkLogQL accepted %q", bad)
 	}
 	ft := &testing.T{}
 	checkLogQL(ft, "good metric", `sum by (level) (count_over_time({level=~".+", pod=~"$pod"} |= "x" [$__auto]))`)

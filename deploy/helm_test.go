@@ -448,16 +448,21 @@ func TestChartDefault(t *testing.T) {
 
 // dig walks nested maps and returns the string at the end, or "".
 func dig(m map[string]any, keys ...string) string {
+	s, _ := digAny(m, keys...).(string)
+	return s
+}
+
+// digAny returns the value under keys in m, or nil.
+func digAny(m map[string]any, keys ...string) any {
 	var cur any = m
 	for _, k := range keys {
 		mm, ok := cur.(map[string]any)
 		if !ok {
-			return ""
+			return nil
 		}
 		cur = mm[k]
 	}
-	s, _ := cur.(string)
-	return s
+	return cur
 }
 
 func TestChartOptions(t *testing.T) {
@@ -536,6 +541,15 @@ func TestChartOptions(t *testing.T) {
 				assert.Equal(t, []string{"file_log/pods"}, p.Receivers)
 				assert.Equal(t, []string{"loki/pods"}, p.Exporters)
 				assert.NotContains(t, p.Processors, "batch", "the batch processor acknowledges before the queue holds the data")
+				// Lines are parsed as the embedded default config parses them
+				// (CRI and Docker partial lines joined, level, retain).
+				b, err := os.ReadFile(filepath.Join("..", "cmd", "gateway", "default-config.yaml"))
+				require.NoError(t, err)
+				var def struct {
+					Receivers map[string]map[string]any `json:"receivers"`
+				}
+				require.NoError(t, yaml.Unmarshal(b, &def))
+				assert.Equal(t, def.Receivers["file_log/pods"]["operators"], cfg.Receivers["file_log/pods"]["operators"])
 			},
 		},
 		{
@@ -749,6 +763,15 @@ func TestChartOptions(t *testing.T) {
 					assert.Equal(t, key, exp["routing_key"])
 					assert.Equal(t, release+"-gateway-headless."+namespace+".svc", dig(exp, "resolver", "dns", "hostname"))
 					assert.Contains(t, acfg.Service.Pipelines[signal].Exporters, "load_balancing/"+signal)
+					// The durable queue and the retries are the load_balancing
+					// exporter's own; its per-endpoint otlp exporters share one
+					// component ID, so a storage there would be one file for
+					// all endpoints (TestK8sGatewayTier failed on that).
+					assert.Equal(t, "file_storage/queue", dig(exp, "sending_queue", "storage"))
+					assert.Equal(t, true, digAny(exp, "retry_on_failure", "enabled"))
+					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "sending_queue", "enabled"))
+					assert.Nil(t, digAny(exp, "protocol", "otlp", "sending_queue", "storage"))
+					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "retry_on_failure", "enabled"))
 				}
 				assert.NotContains(t, acfg.Exporters, "jaeger", "agents forward to the gateway only")
 				assert.Contains(t, acfg.Service.Pipelines["metrics/derived"].Exporters, "load_balancing/metrics")

@@ -133,13 +133,15 @@ func TestComponentsListed(t *testing.T) {
 	}
 }
 
-// TestFeatureGateDefaults: vigil turns stanza.synchronousLogEmitter on.
+// TestFeatureGateDefaults: vigil turns stanza.synchronousLogEmitter and
+// processor.k8sattributes.ShareProcessorBetweenPipelines on.
 func TestFeatureGateDefaults(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"featuregate", "stanza.synchronousLogEmitter"}, "Enabled: true"},
+		{[]string{"featuregate", "processor.k8sattributes.ShareProcessorBetweenPipelines"}, "Enabled: true"},
 	} {
 		code, out := runVigil(t, tt.args...)
 		if code != 0 || !strings.Contains(out, tt.want) {

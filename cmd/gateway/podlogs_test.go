@@ -4,8 +4,8 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/grafana/loki/pkg/push"
+
+	"github.com/vigil-otel/vigil/exporters/lokiexporter/lokitest"
 )
 
 // pushSink is a stand-in for Loki's push endpoint that keeps every entry
@@ -28,15 +29,8 @@ type pushSink struct {
 }
 
 func (s *pushSink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	raw, err := snappy.Decode(nil, body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req push.PushRequest
-	if err := req.Unmarshal(raw); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	req, ok := lokitest.ReadPush(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -60,7 +54,7 @@ func (s *pushSink) count() int {
 // TestDefaultConfigPodLogs runs the embedded default configuration over a
 // directory in the kubelet's layout and checks what its pod-log pipeline
 // pushes: CRI lines (with a line split into 16 KiB partial lines) and
-// Docker json-file lines, labels namespace/pod/container/level, the line
+// Docker json-file lines (one split into three records), labels namespace/pod/container/level, the line
 // as written, the rest as structured metadata, and vigil's own pod skipped.
 func TestDefaultConfigPodLogs(t *testing.T) {
 	root := t.TempDir()
@@ -82,7 +76,21 @@ func TestDefaultConfigPodLogs(t *testing.T) {
 		"2026-12-04T10:00:00.000000003Z stdout P "+long[16*1024:32*1024]+"\n"+
 		"2026-12-04T10:00:00.000000003Z stdout F "+long[32*1024:]+"\n"+
 		"2026-12-04T10:00:00.000000004Z stdout F no level here, level=verbose\n")
-	write("legacy-1", "app", "0.log", `{"log":"severity: warning from docker\n","stream":"stdout","time":"2026-12-04T10:00:01.5Z"}`+"\n")
+	// Docker's json-file: a line over 16 KiB is split into records of which
+	// only the last ends with \n; they must come out as one entry, and
+	// without the \n, as CRI lines do. stdout and stderr share the file, so
+	// a record of the other stream may come between the parts.
+	dockerLong := "level=debug " + strings.Repeat("d", 16*1024) + strings.Repeat("e", 16*1024) + "end"
+	docker := func(part string) string {
+		b, err := json.Marshal(map[string]string{"log": part, "stream": "stderr", "time": "2026-12-04T10:00:02.5Z"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b) + "\n"
+	}
+	write("legacy-1", "app", "0.log", docker(dockerLong[:16*1024])+
+		`{"log":"severity: warning from docker\n","stream":"stdout","time":"2026-12-04T10:00:01.5Z"}`+"\n"+
+		docker(dockerLong[16*1024:32*1024])+docker(dockerLong[32*1024:]+"\n"))
 	write("vigil-x", "vigil", "0.log", "2026-12-04T10:00:00Z stdout F level=error vigil's own line\n")
 
 	sink := &pushSink{entries: map[string][]push.Entry{}}
@@ -99,7 +107,7 @@ func TestDefaultConfigPodLogs(t *testing.T) {
 	v := startVigil(t, defaultConfig, telemetry, env)
 
 	deadline := time.Now().Add(60 * time.Second)
-	for sink.count() < 5 && time.Now().Before(deadline) {
+	for sink.count() < 6 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(time.Second) // anything more (vigil's own line, a duplicate) would arrive by now
@@ -122,10 +130,11 @@ func TestDefaultConfigPodLogs(t *testing.T) {
 		return fmt.Sprintf("k8s_container_restart_count=%s k8s_pod_uid=%s log_iostream=%s", restart, uid, stream)
 	}
 	want := map[string][]got{
-		`{container="app", level="info", namespace="shop", pod="web-1"}`:    {{"level=info started", meta("stdout", "2")}},
-		`{container="app", level="error", namespace="shop", pod="web-1"}`:   {{`{"level":"ERROR","msg":"boom"}`, meta("stderr", "2")}},
-		`{container="app", level="unknown", namespace="shop", pod="web-1"}`: {{long, meta("stdout", "2")}, {"no level here, level=verbose", meta("stdout", "2")}},
-		`{container="app", level="warn", namespace="shop", pod="legacy-1"}`: {{"severity: warning from docker\n", meta("stdout", "0")}},
+		`{container="app", level="info", namespace="shop", pod="web-1"}`:     {{"level=info started", meta("stdout", "2")}},
+		`{container="app", level="error", namespace="shop", pod="web-1"}`:    {{`{"level":"ERROR","msg":"boom"}`, meta("stderr", "2")}},
+		`{container="app", level="unknown", namespace="shop", pod="web-1"}`:  {{long, meta("stdout", "2")}, {"no level here, level=verbose", meta("stdout", "2")}},
+		`{container="app", level="warn", namespace="shop", pod="legacy-1"}`:  {{"severity: warning from docker", meta("stdout", "0")}},
+		`{container="app", level="debug", namespace="shop", pod="legacy-1"}`: {{dockerLong, meta("stderr", "0")}},
 	}
 	if len(byStream) != len(want) {
 		t.Errorf("%d streams, want %d: %v", len(byStream), len(want), keys(byStream))
@@ -145,8 +154,8 @@ func TestDefaultConfigPodLogs(t *testing.T) {
 			}
 		}
 	}
-	if n := v.metric(t, "otelcol_receiver_accepted_log_records_total", `receiver="file_log/pods"`); n != 5 {
-		t.Errorf("file_log/pods accepted %v records, want 5", n)
+	if n := v.metric(t, "otelcol_receiver_accepted_log_records_total", `receiver="file_log/pods"`); n != 6 {
+		t.Errorf("file_log/pods accepted %v records, want 6", n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/vigil-otel/vigil/internal/configenum"
 	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
@@ -35,12 +36,7 @@ const (
 
 // UnmarshalText rejects unknown value kinds.
 func (v *ValueKind) UnmarshalText(text []byte) error {
-	switch k := ValueKind(text); k {
-	case ValueGauge, ValueCounterRate, ValueHistogramMean, ValueHistogramCountRate:
-		*v = k
-		return nil
-	}
-	return fmt.Errorf("invalid value %q: must be one of gauge, counter_rate, histogram_mean, histogram_count_rate", string(text))
+	return configenum.Set(v, text, "value", "must be one of gauge, counter_rate, histogram_mean, histogram_count_rate", ValueGauge, ValueCounterRate, ValueHistogramMean, ValueHistogramCountRate)
 }
 
 // outputSuffix is appended to the metric name before the output suffixes, so
@@ -68,12 +64,7 @@ const (
 
 // UnmarshalText rejects unknown directions.
 func (d *Direction) UnmarshalText(text []byte) error {
-	switch k := Direction(text); k {
-	case DirectionUp, DirectionDown, DirectionBoth:
-		*d = k
-		return nil
-	}
-	return fmt.Errorf("invalid direction %q: must be one of up, down, both", string(text))
+	return configenum.Set(d, text, "direction", "must be one of up, down, both", DirectionUp, DirectionDown, DirectionBoth)
 }
 
 // Config is the configuration of the ewma_baseline connector.

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/vigil-otel/vigil/internal/configenum"
 	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
@@ -120,13 +121,7 @@ const (
 
 // UnmarshalText rejects unknown line formats.
 func (f *LineFormat) UnmarshalText(text []byte) error {
-	switch v := LineFormat(text); v {
-	case LineFormatRaw, LineFormatJSON, LineFormatLogfmt:
-		*f = v
-		return nil
-	default:
-		return fmt.Errorf("invalid line_format %q: must be raw, json or logfmt", string(text))
-	}
+	return configenum.Set(f, text, "line_format", "must be raw, json or logfmt", LineFormatRaw, LineFormatJSON, LineFormatLogfmt)
 }
 
 // LineSizeAction is what happens to a line longer than max_line_size.
@@ -141,13 +136,7 @@ const (
 
 // UnmarshalText rejects unknown actions.
 func (a *LineSizeAction) UnmarshalText(text []byte) error {
-	switch v := LineSizeAction(text); v {
-	case LineSizeTruncate, LineSizeDrop:
-		*a = v
-		return nil
-	default:
-		return fmt.Errorf("invalid max_line_size_action %q: must be truncate or drop", string(text))
-	}
+	return configenum.Set(a, text, "max_line_size_action", "must be truncate or drop", LineSizeTruncate, LineSizeDrop)
 }
 
 var (

@@ -6,15 +6,12 @@ package lokiexporter
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
-	"github.com/grafana/loki/pkg/push"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -24,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/vigil-otel/vigil/exporters/lokiexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/exporters/lokiexporter/lokitest"
 )
 
 // strictLoki behaves like Loki with unordered_writes off: per stream, an
@@ -39,15 +37,8 @@ type strictLoki struct {
 }
 
 func (s *strictLoki) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	raw, err := snappy.Decode(nil, body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	var req push.PushRequest
-	if err := req.Unmarshal(raw); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	req, ok := lokitest.ReadPush(w, r)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

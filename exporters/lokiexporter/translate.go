@@ -441,6 +441,13 @@ func (t *translator) appendJSONLine(buf []byte, res pcommon.Map, lr plog.LogReco
 		buf = append(buf, ':')
 		buf = appendJSONValue(buf, v)
 	}
+	t.lineAttrs(res, lr, field)
+	return append(buf, '}')
+}
+
+// lineAttrs calls field for each attribute written into the line: the
+// record's, then the resource's (recordAttrInLine, resourceAttrInLine).
+func (t *translator) lineAttrs(res pcommon.Map, lr plog.LogRecord, field func(k string, v pcommon.Value)) {
 	rec := lr.Attributes()
 	for k, v := range rec.All() {
 		if t.recordAttrInLine(k) {
@@ -452,7 +459,6 @@ func (t *translator) appendJSONLine(buf []byte, res pcommon.Map, lr plog.LogReco
 			field(k, v)
 		}
 	}
-	return append(buf, '}')
 }
 
 func (t *translator) appendLogfmtLine(buf []byte, res pcommon.Map, lr plog.LogRecord) []byte {
@@ -481,17 +487,7 @@ func (t *translator) appendLogfmtLine(buf []byte, res pcommon.Map, lr plog.LogRe
 		buf = append(buf, '=')
 		buf = appendLogfmtValue(buf, v)
 	}
-	rec := lr.Attributes()
-	for k, v := range rec.All() {
-		if t.recordAttrInLine(k) {
-			field(k, v)
-		}
-	}
-	for k, v := range res.All() {
-		if t.resourceAttrInLine(k, rec) {
-			field(k, v)
-		}
-	}
+	t.lineAttrs(res, lr, field)
 	return buf
 }
 

@@ -104,6 +104,15 @@ func streamsOf(b *pushBatch) map[string][]push.Stream {
 
 func TestTranslate(t *testing.T) {
 	t.Parallel()
+	// checkout is two records of one resource, out of order, the second
+	// with trace context and a record attribute.
+	checkout := []res{{
+		attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
+		records: []rec{
+			{body: "second", ts: t0.Add(time.Second), sevText: "INFO", trace: true, attrs: map[string]any{"user": "bob"}},
+			{body: "first", ts: t0, sevText: "INFO"},
+		},
+	}}
 	tests := []struct {
 		name   string
 		mutate func(*Config)
@@ -115,13 +124,7 @@ func TestTranslate(t *testing.T) {
 	}{
 		{
 			name: "default labels, raw line, trace context and other attributes as structured metadata, sorted",
-			logs: []res{{
-				attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
-				records: []rec{
-					{body: "second", ts: t0.Add(time.Second), sevText: "INFO", trace: true, attrs: map[string]any{"user": "bob"}},
-					{body: "first", ts: t0, sevText: "INFO"},
-				},
-			}},
+			logs: checkout,
 			want: map[string][]push.Stream{"": {{
 				Labels: `{k8s_namespace_name="prod", level="info", service_name="checkout", service_namespace="shop"}`,
 				Entries: []push.Entry{
@@ -138,13 +141,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name:   "other_attributes off: a raw line carries only trace context",
 			mutate: func(c *Config) { c.StructuredMetadata.OtherAttributes = false },
-			logs: []res{{
-				attrs: map[string]any{"service.name": "checkout", "service.namespace": "shop", "k8s.namespace.name": "prod", "host.name": "n1"},
-				records: []rec{
-					{body: "second", ts: t0.Add(time.Second), sevText: "INFO", trace: true, attrs: map[string]any{"user": "bob"}},
-					{body: "first", ts: t0, sevText: "INFO"},
-				},
-			}},
+			logs:   checkout,
 			want: map[string][]push.Stream{"": {{
 				Labels: `{k8s_namespace_name="prod", level="info", service_name="checkout", service_namespace="shop"}`,
 				Entries: []push.Entry{

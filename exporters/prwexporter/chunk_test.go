@@ -51,6 +51,22 @@ type partServer struct {
 	fail     func(n int) int // status for request n, 0 to accept
 }
 
+// newPartServer starts a partServer that answers status to request number
+// failOn (counted from 1) and accepts every other one (failOn 0: all); it
+// returns the server and its URL.
+func newPartServer(t *testing.T, failOn, status int) (*partServer, string) {
+	t.Helper()
+	p := &partServer{accepted: map[string]int{}, fail: func(n int) int {
+		if n == failOn {
+			return status
+		}
+		return 0
+	}}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, srv.URL
+}
+
 func (p *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	raw, err := snappy.Decode(nil, body)
@@ -90,26 +106,17 @@ func TestPartsBoundedAndRetriedFromTheFailedOne(t *testing.T) {
 	md := benchdata.NodeBatch("t", 3, 0, ts, ts-60e9)
 
 	// Every series and how many samples it has, from an unchunked export.
-	ref := &partServer{accepted: map[string]int{}, fail: func(int) int { return 0 }}
-	srv := httptest.NewServer(ref)
-	t.Cleanup(srv.Close)
+	ref, refURL := newPartServer(t, 0, 0)
 	e, _, _ := newTestExporter(t, func(c *Config) { c.MaxBatchSizeBytes = 1 << 30 }, ok204)
-	e.cfg.ClientConfig.Endpoint = srv.URL
+	e.cfg.ClientConfig.Endpoint = refURL
 	require.NoError(t, e.pushMetrics(context.Background(), md))
 	require.Len(t, ref.sizes, 1)
 	require.Greater(t, ref.sizes[0], 4*limit)
 
 	for _, shards := range []int{1, 3} {
-		p := &partServer{accepted: map[string]int{}, fail: func(n int) int {
-			if n == 3 {
-				return http.StatusServiceUnavailable
-			}
-			return 0
-		}}
-		srv := httptest.NewServer(p)
-		t.Cleanup(srv.Close)
+		p, url := newPartServer(t, 3, http.StatusServiceUnavailable)
 		cfg := createDefaultConfig().(*Config)
-		cfg.ClientConfig.Endpoint = srv.URL
+		cfg.ClientConfig.Endpoint = url
 		cfg.Shards = shards
 		cfg.MaxBatchSizeBytes = limit
 		cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
@@ -146,16 +153,9 @@ func TestPermanentFailureDropsOnlyItsPart(t *testing.T) {
 	t.Parallel()
 	ts := pcommon.Timestamp(1_700_000_000_000_000_000)
 	md := benchdata.NodeBatch("t", 2, 0, ts, ts-60e9)
-	p := &partServer{accepted: map[string]int{}, fail: func(n int) int {
-		if n == 2 {
-			return http.StatusBadRequest
-		}
-		return 0
-	}}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
+	p, url := newPartServer(t, 2, http.StatusBadRequest)
 	e, _, _ := newTestExporter(t, func(c *Config) { c.MaxBatchSizeBytes = 16 << 10 }, ok204)
-	e.cfg.ClientConfig.Endpoint = srv.URL
+	e.cfg.ClientConfig.Endpoint = url
 	err := e.pushMetrics(context.Background(), md)
 	require.Error(t, err)
 	assert.True(t, consumererror.IsPermanent(err))

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/vigil-otel/vigil/internal/configenum"
 	"github.com/vigil-otel/vigil/internal/strictconfig"
 )
 
@@ -33,12 +34,7 @@ const (
 
 // UnmarshalText rejects unknown protocols.
 func (p *Protocol) UnmarshalText(b []byte) error {
-	switch Protocol(b) {
-	case ProtocolV1, ProtocolV2:
-		*p = Protocol(b)
-		return nil
-	}
-	return fmt.Errorf("invalid protocol %q: must be v1 or v2", string(b))
+	return configenum.Set(p, b, "protocol", "must be v1 or v2", ProtocolV1, ProtocolV2)
 }
 
 // V2Unacknowledged says what to do when a 2.0 request is answered with a 2xx
@@ -56,12 +52,7 @@ const (
 
 // UnmarshalText rejects unknown values.
 func (v *V2Unacknowledged) UnmarshalText(b []byte) error {
-	switch V2Unacknowledged(b) {
-	case V2FallbackToV1, V2Fail:
-		*v = V2Unacknowledged(b)
-		return nil
-	}
-	return fmt.Errorf("invalid v2_unacknowledged %q: must be fallback_to_v1 or fail", string(b))
+	return configenum.Set(v, b, "v2_unacknowledged", "must be fallback_to_v1 or fail", V2FallbackToV1, V2Fail)
 }
 
 // ResourceToTelemetryConfig turns all resource attributes into labels.
@@ -137,12 +128,7 @@ const (
 
 // UnmarshalText rejects unknown formats.
 func (f *FloatLabelFormat) UnmarshalText(b []byte) error {
-	switch FloatLabelFormat(b) {
-	case FloatLabelsOTLP, FloatLabelsOpenMetrics:
-		*f = FloatLabelFormat(b)
-		return nil
-	}
-	return fmt.Errorf("invalid float_label_format %q: must be otlp or openmetrics", string(b))
+	return configenum.Set(f, b, "float_label_format", "must be otlp or openmetrics", FloatLabelsOTLP, FloatLabelsOpenMetrics)
 }
 
 var (

@@ -185,6 +185,28 @@ func network(addr string) string {
 	return "tcp4"
 }
 
+// ListenAndServe listens on addr in namespace ns and serves it (Serve); at
+// the end of the test it closes the listener and waits for the server's
+// goroutines.
+func (l *Lab) ListenAndServe(ns, addr string) <-chan int64 {
+	l.t.Helper()
+	wg := new(sync.WaitGroup)
+	l.t.Cleanup(wg.Wait) // after Listen's close (cleanups run last-in first-out)
+	return Serve(l.Listen(ns, addr), wg)
+}
+
+// ListenAndServePorts runs ListenAndServe in namespace ns on n ports of host,
+// from first up; it returns the addresses and their channels, in order.
+func (l *Lab) ListenAndServePorts(ns, host string, first, n int) (addrs []string, gots []<-chan int64) {
+	l.t.Helper()
+	for i := range n {
+		a := net.JoinHostPort(host, strconv.Itoa(first+i))
+		gots = append(gots, l.ListenAndServe(ns, a))
+		addrs = append(addrs, a)
+	}
+	return addrs, gots
+}
+
 // Serve accepts connections on ln and reads each to EOF; it sends the
 // number of bytes read per connection on the returned channel (buffered:
 // 64; a test that makes more connections must drain it).

@@ -6,7 +6,6 @@ package netnslab
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,11 +20,7 @@ func TestDrop(t *testing.T) {
 	const port = 5001
 	l.DropIngress(l.NsB, "vb", port, 10)
 	l.DropEgress(l.NsA, "va", port, 30)
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 	require.NoError(t, err)

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/vigil-otel/vigil/internal/configenum"
 	"github.com/vigil-otel/vigil/receivers/cgroupreceiver/internal/metadata"
 )
 
@@ -31,12 +32,7 @@ const (
 
 // UnmarshalText rejects unknown scopes.
 func (s *Scope) UnmarshalText(text []byte) error {
-	switch v := Scope(text); v {
-	case ScopeContainers, ScopePods, ScopeAll:
-		*s = v
-		return nil
-	}
-	return fmt.Errorf("invalid scope %q: must be one of containers, pods, all", string(text))
+	return configenum.Set(s, text, "scope", "must be one of containers, pods, all", ScopeContainers, ScopePods, ScopeAll)
 }
 
 // Config is the configuration of the cgroup receiver.

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,11 +48,7 @@ func TestServerKeyedByListeningPort(t *testing.T) {
 		port = 5101
 		n    = 2000 // > max_peers_per_cgroup (512)
 	)
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
 	dialed := make(chan error, 1)
 	go func() {
@@ -158,11 +153,7 @@ func TestHistogramsPerUnresolvedCgroup(t *testing.T) {
 	cfg.CgroupRoot = t.TempDir()
 	sink, _ := startReceiverWith(t, cfg)
 	const port, n1, n2 = 5103, 2, 3
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 	runInCgroup(t, l.NsA, dir1, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n1))
 	runInCgroup(t, l.NsA, dir2, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n2))
 	for range n1 + n2 {
@@ -199,11 +190,7 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 	cfg.CgroupRoot = root
 	sink, _ := startReceiverMod(t, cfg, func(r *kernelReceiver) { r.refresh = time.Hour })
 	const port = 5104
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
 
 	// The test's own connection makes the receiver walk the hierarchy once
@@ -251,19 +238,7 @@ func TestSeriesPerNode(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
 	sink, _ := startReceiverWith(t, cfg)
-	var (
-		wg    sync.WaitGroup
-		addrs []string
-		gots  []<-chan int64
-	)
-	t.Cleanup(wg.Wait)
-	for i := range mPeers {
-		a := fmt.Sprintf("%s:%d", l.AddrB, 5200+i)
-		ln := l.Listen(l.NsB, a)
-		t.Cleanup(func() { _ = ln.Close() })
-		gots = append(gots, netnslab.Serve(ln, &wg))
-		addrs = append(addrs, a)
-	}
+	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 5200, mPeers)
 	var pods []string
 	for range nPods {
 		_, dir, rel, _, _ := newTestCgroup(t)

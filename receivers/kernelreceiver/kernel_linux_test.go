@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -88,11 +87,7 @@ func testRetransmitsMatchKernel(t *testing.T, kind string) {
 	l.DropEgress(l.NsA, "va", port, 30)
 	sink, _ := startReceiverWith(t, createDefaultConfig().(*Config), kind)
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() }) // before wg.Wait (cleanups run last-in first-out)
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
 	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	// Transfer until at least one retransmit failed to leave (almost
@@ -146,11 +141,7 @@ func testResetsAndConnects(t *testing.T, kind string) {
 		openPort, closedPort = 5002, 5999
 		nOpen, nClosed       = 7, 5
 	)
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, openPort))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, openPort))
 
 	beforeA, beforeB := l.SNMP(l.NsA), l.SNMP(l.NsB)
 	for range nOpen {
@@ -256,11 +247,7 @@ func TestCgroupAttribution(t *testing.T) {
 	cfg.CgroupRoot = root
 	sink, _ := startReceiverWith(t, cfg)
 	const port, nChild, nSelf = 5003, 3, 2
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
 	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
 	for range nSelf {
@@ -316,19 +303,7 @@ func TestPeerOverflow(t *testing.T) {
 	sink, tel := startReceiverWith(t, cfg)
 
 	const nPorts = 5
-	var (
-		wg    sync.WaitGroup
-		addrs []string
-		gots  []<-chan int64
-	)
-	t.Cleanup(wg.Wait)
-	for i := range nPorts {
-		a := fmt.Sprintf("%s:%d", l.AddrB, 6000+i)
-		ln := l.Listen(l.NsB, a)
-		t.Cleanup(func() { _ = ln.Close() })
-		gots = append(gots, netnslab.Serve(ln, &wg))
-		addrs = append(addrs, a)
-	}
+	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 6000, nPorts)
 	runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
 	for _, g := range gots {
 		<-g
@@ -400,11 +375,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 		r.goneGrace = 300 * time.Millisecond
 	})
 	const port = 5004
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
@@ -445,11 +416,7 @@ func testConnectionStates(t *testing.T, kind string) {
 		port = 5006
 		n    = 3
 	)
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
 	var conns []interface{ Close() error }
 	for range n {

@@ -117,6 +117,20 @@ func TestStartFailsWithoutDegrade(t *testing.T) {
 	require.NoError(t, r.Shutdown(context.Background()))
 }
 
+// collectOnce starts a receiver with cfg on the fake tracer ft (stopped at
+// the end of the test) and collects once, directly: collect races with the
+// loop's first tick only after 10s. It returns the receiver and what it
+// collected.
+func collectOnce(t *testing.T, cfg *Config, ft *fakeTracer) (*kernelReceiver, pmetric.Metrics) {
+	t.Helper()
+	r, _ := newTestReceiver(t, cfg, func(tcpstats.Config) (tracer, error) { return ft, nil })
+	require.NoError(t, r.Start(context.Background(), &statusHost{}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	md, err := r.collect(context.Background())
+	require.NoError(t, err)
+	return r, md
+}
+
 func TestStartFailsOnMissingHookWithoutDegrade(t *testing.T) {
 	t.Parallel()
 	ft := &fakeTracer{attachments: allHooks(errors.New("verifier rejected the program"))}
@@ -191,13 +205,7 @@ func TestCollect(t *testing.T) {
 		drops:  tcpstats.Drops{PeerOverflow: 9},
 		bad:    2,
 	}
-	r, _ := newTestReceiver(t, createDefaultConfig().(*Config), func(tcpstats.Config) (tracer, error) { return ft, nil })
-	require.NoError(t, r.Start(context.Background(), &statusHost{}))
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-
-	// collect races with the loop's first tick only after 10s; call it directly.
-	md, err := r.collect(context.Background())
-	require.NoError(t, err)
+	r, md := collectOnce(t, createDefaultConfig().(*Config), ft)
 	require.Equal(t, 2, md.ResourceMetrics().Len())
 
 	cl := map[string]any{"network.peer.address": "10.0.0.2", "network.peer.port": 443, "network.local.port": 0, "network.type": "ipv4"}
@@ -266,11 +274,7 @@ func TestCollectResourceFilter(t *testing.T) {
 			"enabled": true, "metrics_include": []any{map[string]any{"strict": "22"}},
 		}},
 	}).Unmarshal(&cfg.MetricsBuilderConfig))
-	r, _ := newTestReceiver(t, cfg, func(tcpstats.Config) (tracer, error) { return ft, nil })
-	require.NoError(t, r.Start(context.Background(), &statusHost{}))
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	md, err := r.collect(context.Background())
-	require.NoError(t, err)
+	_, md := collectOnce(t, cfg, ft)
 	require.Equal(t, 1, md.ResourceMetrics().Len())
 	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.rtt", nil))
 	assert.Equal(t, int64(1), sumWhere(md, 22, nil, "kernel.tcp.connect.duration", nil))
@@ -293,11 +297,7 @@ func TestCollectHistogramsOwnResource(t *testing.T) {
 	}}
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = t.TempDir() // no cgroup resolves
-	r, _ := newTestReceiver(t, cfg, func(tcpstats.Config) (tracer, error) { return ft, nil })
-	require.NoError(t, r.Start(context.Background(), &statusHost{}))
-	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
-	md, err := r.collect(context.Background())
-	require.NoError(t, err)
+	_, md := collectOnce(t, cfg, ft)
 	require.Equal(t, 2, md.ResourceMetrics().Len())
 	first := map[string]any{"vigil.cgroup.id": int64(1 << 40)}
 	second := map[string]any{"vigil.cgroup.id": int64(1<<40 + 1)}

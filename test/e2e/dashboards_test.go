@@ -13,9 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -35,8 +33,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/vigil-otel/vigil/dashboards"
 )
@@ -697,50 +693,22 @@ func alertRuleQueries(t *testing.T) []dashQuery {
 func injectAnomaly(t *testing.T, v *Vigil, service, name string, traceID pcommon.TraceID) {
 	t.Helper()
 	const steady, burst = 60, 15
-	rng := rand.New(rand.NewPCG(3, 5))
-	values := make([]float64, steady+burst)
-	for i := range values {
-		values[i] = 100 + rng.NormFloat64()
-		if i >= steady {
-			values[i] += 40
-		}
-	}
+	values := burstSeries(3, 5, steady, burst, 0, 40)
 	// One NaN point in the steady phase: bad input the connector counts as
 	// skipped (nan_inf).
 	values[steady/2] = math.NaN()
 	start := time.Now().Add(-time.Duration(len(values)+5) * time.Second).Truncate(time.Second)
 	for from := 0; from < len(values); from += 25 {
-		md := pmetric.NewMetrics()
-		rm := md.ResourceMetrics().AppendEmpty()
-		rm.Resource().Attributes().PutStr("service.name", service)
-		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
-		m.SetName(name)
-		dps := m.SetEmptyGauge().DataPoints()
-		for i := from; i < min(from+25, len(values)); i++ {
-			ts := pcommon.NewTimestampFromTime(start.Add(time.Duration(i) * time.Second))
-			dp := dps.AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetDoubleValue(values[i])
-			dp.Attributes().PutStr("host", "h1")
+		md, dps := gaugeBatch(service, name, start, values[from:min(from+25, len(values))], from)
+		for i := range dps.Len() {
+			dp := dps.At(i)
 			ex := dp.Exemplars().AppendEmpty()
-			ex.SetTimestamp(ts)
-			ex.SetDoubleValue(values[i])
+			ex.SetTimestamp(dp.Timestamp())
+			ex.SetDoubleValue(dp.DoubleValue())
 			ex.SetTraceID(traceID)
 			ex.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
 		}
-		body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("OTLP export: %s: %s", resp.Status, msg)
-		}
+		mustPost(t, v, md)
 	}
 }
 

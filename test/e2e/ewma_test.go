@@ -6,18 +6,14 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 )
 
 // ewmaConfig: the raw metrics go to Prometheus directly and into the
@@ -87,10 +83,34 @@ service:
       exporters: [loki]
 `
 
-// postGauge sends samples of one gauge series as OTLP/HTTP protobuf, with
-// the timestamps we choose (an SDK would stamp its own collection time).
-func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
+// startEWMAVigil starts vigil with ewmaConfig for a metric and a service
+// named by the prefixes and a random suffix, and returns the two names.
+func startEWMAVigil(t *testing.T, metricPrefix, servicePrefix string) (name, service string, v *Vigil) {
 	t.Helper()
+	sfx := RandomSuffix()
+	name, service = metricPrefix+sfx, servicePrefix+sfx
+	return name, service, StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+}
+
+// burstSeries returns before+burst+after samples around 100 with unit
+// normal noise (from a PCG seeded with seed1, seed2), raised by height during
+// the burst.
+func burstSeries(seed1, seed2 uint64, before, burst, after int, height float64) []float64 {
+	rng := rand.New(rand.NewPCG(seed1, seed2))
+	values := make([]float64, before+burst+after)
+	for i := range values {
+		values[i] = 100 + rng.NormFloat64()
+		if i >= before && i < before+burst {
+			values[i] += height
+		}
+	}
+	return values
+}
+
+// gaugeBatch is samples of one gauge series (attribute host=h1) with the
+// timestamps we choose (an SDK would stamp its own collection time): values[i]
+// at start + from+i seconds.
+func gaugeBatch(service, name string, start time.Time, values []float64, from int) (pmetric.Metrics, pmetric.NumberDataPointSlice) {
 	md := pmetric.NewMetrics()
 	rm := md.ResourceMetrics().AppendEmpty()
 	rm.Resource().Attributes().PutStr("service.name", service)
@@ -103,19 +123,14 @@ func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, va
 		dp.SetDoubleValue(x)
 		dp.Attributes().PutStr("host", "h1")
 	}
-	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("OTLP export: %s: %s", resp.Status, msg)
-	}
+	return md, dps
+}
+
+// postGauge sends a gaugeBatch as OTLP/HTTP protobuf.
+func postGauge(t *testing.T, v *Vigil, service, name string, start time.Time, values []float64, from int) {
+	t.Helper()
+	md, _ := gaugeBatch(service, name, start, values, from)
+	mustPost(t, v, md)
 }
 
 type amAlertJSON struct {
@@ -144,20 +159,10 @@ func amAlertsFor(t *testing.T, metric string) []amAlertJSON {
 // in the logs backend, and the alert's life in Alertmanager.
 func TestEWMABaseline(t *testing.T) {
 	EnsureBackend(t, "alertmanager")
-	sfx := RandomSuffix()
-	name := "e2e_latency_" + sfx
-	service := "ewma-e2e-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+	name, service, v := startEWMAVigil(t, "e2e_latency_", "ewma-e2e-")
 
 	const normal1, burst, normal2 = 240, 30, 60
-	rng := rand.New(rand.NewPCG(7, 11))
-	values := make([]float64, normal1+burst+normal2)
-	for i := range values {
-		values[i] = 100 + rng.NormFloat64()
-		if i >= normal1 && i < normal1+burst {
-			values[i] += 30
-		}
-	}
+	values := burstSeries(7, 11, normal1, burst, normal2, 30)
 	// Data time ends ~30 s before now: Prometheus takes recent samples only.
 	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
 
@@ -260,20 +265,10 @@ func TestEWMABaseline(t *testing.T) {
 // state the first sample after the restart would only seed a new baseline
 // and the 20-sample warm-up would hide the burst.
 func TestEWMABaselineRestart(t *testing.T) {
-	sfx := RandomSuffix()
-	name := "e2e_restart_" + sfx
-	service := "ewma-e2e-restart-" + sfx
-	v := StartVigil(t, fmt.Sprintf(ewmaConfig, name, AlertmanagerURL, PrometheusURL, LokiPushURL))
+	name, service, v := startEWMAVigil(t, "e2e_restart_", "ewma-e2e-restart-")
 
 	const before, burst, after = 200, 10, 50
-	rng := rand.New(rand.NewPCG(13, 17))
-	values := make([]float64, before+burst+after)
-	for i := range values {
-		values[i] = 100 + rng.NormFloat64()
-		if i >= before && i < before+burst {
-			values[i] += 30
-		}
-	}
+	values := burstSeries(13, 17, before, burst, after, 30)
 	start := time.Now().Add(-time.Duration(len(values)+30) * time.Second).Truncate(time.Second)
 	for i := 0; i < before; i += 50 {
 		postGauge(t, v, service, name, start, values[i:i+50], i)

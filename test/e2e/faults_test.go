@@ -177,36 +177,36 @@ func (s *logSender) counts() (int, map[int]int) {
 // run sends a request every interval until ctx ends; v is read each time,
 // so the caller may swap vigil underneath.
 func (s *logSender) run(ctx context.Context, v func() *Vigil, interval time.Duration) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				s.send(v())
-			}
-		}
-	}()
-	return done
+	return Every(ctx.Done(), interval, func() { s.send(v()) })
 }
 
 // waitStored waits until VictoriaLogs holds exactly want records of the
 // sender's service; more would be duplicates.
 func (s *logSender) waitStored(t *testing.T, want int, timeout time.Duration) {
 	t.Helper()
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(s.service))
-	from := time.Now().Add(-2 * time.Hour)
-	Eventually(t, timeout, func() (bool, string) {
-		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
+	WaitServiceLogs(t, s.service, time.Now().Add(-2*time.Hour), want, timeout)
+}
+
+// sendOK sends n requests and fails the test unless vigil accepts each; after
+// names the fault the test recovers from.
+func (s *logSender) sendOK(t *testing.T, v *Vigil, n int, after string) {
+	t.Helper()
+	for range n {
+		if st := s.send(v); st != http.StatusOK {
+			t.Fatalf("after %s vigil answered %d", after, st)
 		}
-		return n == want, fmt.Sprintf("%s: %d records in VictoriaLogs, want %d", sel, n, want)
-	})
+	}
+}
+
+// checkAllStored waits until VictoriaLogs holds every record vigil
+// acknowledged to s, and checks that vigil counted no dropped entry.
+func (s *logSender) checkAllStored(t *testing.T, v *Vigil, timeout time.Duration) {
+	t.Helper()
+	accepted, _ := s.counts()
+	s.waitStored(t, accepted, timeout)
+	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
+		t.Errorf("vigil dropped %v entries", n)
+	}
 }
 
 func (s *logSender) stored(t *testing.T) int {
@@ -263,13 +263,7 @@ func TestFaultDiskFull(t *testing.T) {
 	v := StartVigilDefault(t, diskFullOverride, "VIGIL_STORAGE_DIR="+state)
 	s := newLogSender("diskfull-"+RandomSuffix(), 200, 300)
 
-	StopBackend(t, "victorialogs")
-	stopped := true
-	defer func() {
-		if stopped {
-			StartBackend(t, "victorialogs")
-		}
-	}()
+	startLogs := StopBackendForNow(t, "victorialogs")
 	// Fill: send until 20 requests in a row are refused (or a bound that a
 	// 32 MiB disk cannot absorb: 3000 requests of ~70 KB).
 	consecutive := 0
@@ -302,8 +296,7 @@ func TestFaultDiskFull(t *testing.T) {
 	}
 	full := fileSize(t, lokiQueueFile(state))
 
-	StartBackend(t, "victorialogs")
-	stopped = false
+	startLogs()
 	s.waitStored(t, accepted, 5*time.Minute)
 
 	// The drained queue gives the disk back.
@@ -314,16 +307,8 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Logf("after the drain: queue file %d bytes (was %d), %d bytes free", fileSize(t, lokiQueueFile(state)), full, freeSpace(t, state))
 
 	// And takes data again.
-	for range 10 {
-		if st := s.send(v); st != http.StatusOK {
-			t.Fatalf("after recovery vigil answered %d", st)
-		}
-	}
-	accepted, _ = s.counts()
-	s.waitStored(t, accepted, 2*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.sendOK(t, v, 10, "recovery")
+	s.checkAllStored(t, v, 2*time.Minute)
 }
 
 // damage overwrites a stretch of the file at path with random bytes, or
@@ -363,13 +348,7 @@ func TestFaultCorruptQueue(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			v := StartVigilDefault(t, "")
 			old := newLogSender("corrupt-old-"+RandomSuffix(), 100, 200)
-			StopBackend(t, "victorialogs")
-			stopped := true
-			defer func() {
-				if stopped {
-					StartBackend(t, "victorialogs")
-				}
-			}()
+			startLogs := StopBackendForNow(t, "victorialogs")
 			for range 200 {
 				if st := old.send(v); st != http.StatusOK {
 					t.Fatalf("vigil answered %d with the backend down", st)
@@ -379,8 +358,7 @@ func TestFaultCorruptQueue(t *testing.T) {
 			path := lokiQueueFile(v.StorageDir)
 			size := fileSize(t, path)
 			damage(t, path, how)
-			StartBackend(t, "victorialogs")
-			stopped = false
+			startLogs()
 
 			v.start(t) // fails the test if vigil exits during start
 			if !strings.Contains(v.Log(), "damaged storage file moved aside") {
@@ -461,10 +439,7 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 	<-done
 	accepted, refused := s.counts()
 	t.Logf("%d records acknowledged; not acknowledged (HTTP status: requests): %v", accepted, refused)
-	s.waitStored(t, accepted, 3*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.checkAllStored(t, v, 3*time.Minute)
 }
 
 // overloadLimitMiB is the memory_limiter's hard limit in the overload test.
@@ -517,21 +492,12 @@ func readMem(pid int) (rss, anon, fileBack int64, err error) {
 // directory), if it is set.
 func writeCSV(t *testing.T, name string, samples []memSample) {
 	t.Helper()
-	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
-	if dir == "" {
-		return
-	}
 	var b strings.Builder
 	b.WriteString("seconds,rss_kib,rss_anon_kib,rss_file_kib,accepted_records,refused_requests\n")
 	for _, s := range samples {
 		fmt.Fprintf(&b, "%.2f,%d,%d,%d,%d,%d\n", s.at.Seconds(), s.rss, s.anon, s.fileBack, s.accepted, s.refused)
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		t.Errorf("writing %s: %v", path, err)
-		return
-	}
-	t.Logf("wrote %s", path)
+	writeArtifact(t, name, b.String())
 }
 
 // TestFaultOverload: 24 clients send 1 MB log requests as fast as vigil
@@ -597,20 +563,7 @@ func runOverload(t *testing.T, override string, env []string, csvName string) *V
 		samples = append(samples, memSample{at: time.Since(start), rss: rss, anon: anon, fileBack: fb, accepted: acc, refused: n})
 	}
 	sampleCtx, stopSampling := context.WithCancel(context.Background())
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-sampleCtx.Done():
-				return
-			case <-tick.C:
-				sample()
-			}
-		}
-	}()
+	sampled := Every(sampleCtx.Done(), 250*time.Millisecond, sample)
 
 	time.Sleep(5 * time.Second) // idle baseline
 	loadCtx, stopLoad := context.WithTimeout(context.Background(), 60*time.Second)
@@ -657,16 +610,8 @@ func runOverload(t *testing.T, override string, env []string, csvName string) *V
 		t.Errorf("no refusal counted in vigil's telemetry")
 	}
 	// Recovered: takes data again, and everything acknowledged arrives.
-	for range 5 {
-		if st := s.send(v); st != http.StatusOK {
-			t.Fatalf("after the overload vigil answered %d", st)
-		}
-	}
-	accepted, _ = s.counts()
-	s.waitStored(t, accepted, 10*time.Minute)
-	if n := v.SelfMetric(t, "otelcol_exporter_loki_dropped_entries_total", nil); n != 0 {
-		t.Errorf("vigil dropped %v entries", n)
-	}
+	s.sendOK(t, v, 5, "the overload")
+	s.checkAllStored(t, v, 10*time.Minute)
 	return v
 }
 
@@ -778,8 +723,8 @@ func TestFaultFlappingBackend(t *testing.T) {
 		"VIGIL_LOKI_ENDPOINT=http://"+p.addr+"/insert/loki/api/v1/push")
 	g := &loadGen{sfx: "flap" + RandomSuffix(), series: 50, acked: map[int64]float64{}}
 	logs := newLogSender("flap-"+RandomSuffix(), 50, 200)
-	stop, done := make(chan struct{}), make(chan struct{})
-	go g.run(func() *Vigil { return v }, 250*time.Millisecond, stop, done)
+	stop := make(chan struct{})
+	done := g.run(func() *Vigil { return v }, 250*time.Millisecond, stop)
 	ctx, cancel := context.WithCancel(context.Background())
 	logsDone := logs.run(ctx, func() *Vigil { return v }, 100*time.Millisecond)
 

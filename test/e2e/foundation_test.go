@@ -28,49 +28,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// jaegerTraces is the part of Jaeger's query API answer the tests read.
-type jaegerTraces struct {
-	Data []jaegerTrace `json:"data"`
-}
-
-type jaegerTrace struct {
-	TraceID   string                   `json:"traceID"`
-	Spans     []jaegerSpan             `json:"spans"`
-	Processes map[string]jaegerProcess `json:"processes"`
-}
-
-type jaegerSpan struct {
-	TraceID       string      `json:"traceID"`
-	SpanID        string      `json:"spanID"`
-	OperationName string      `json:"operationName"`
-	References    []jaegerRef `json:"references"`
-	Tags          []jaegerKV  `json:"tags"`
-	Logs          []struct {
-		Timestamp int64      `json:"timestamp"`
-		Fields    []jaegerKV `json:"fields"`
-	} `json:"logs"`
-	ProcessID string `json:"processID"`
-	Duration  int64  `json:"duration"`
-}
-
-type jaegerRef struct {
-	RefType string `json:"refType"`
-	TraceID string `json:"traceID"`
-	SpanID  string `json:"spanID"`
-}
-
-type jaegerKV struct {
-	Key   string `json:"key"`
-	Type  string `json:"type"`
-	Value any    `json:"value"`
-}
-
-type jaegerProcess struct {
-	ServiceName string     `json:"serviceName"`
-	Tags        []jaegerKV `json:"tags"`
-}
-
-func tagValue(kvs []jaegerKV, key string) (any, bool) {
+func tagValue(kvs []jgKV, key string) (any, bool) {
 	for _, kv := range kvs {
 		if kv.Key == key {
 			return kv.Value, true
@@ -79,9 +37,9 @@ func tagValue(kvs []jaegerKV, key string) (any, bool) {
 	return nil, false
 }
 
-func jaegerServiceTraces(t *testing.T, service string) jaegerTraces {
+func jaegerServiceTraces(t *testing.T, service string) jgTraces {
 	t.Helper()
-	var tr jaegerTraces
+	var tr jgTraces
 	GetJSON(t, JaegerQueryURL+"/api/traces?limit=10000&lookback=1h&service="+url.QueryEscape(service), &tr)
 	return tr
 }
@@ -109,7 +67,7 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 		"--body", "hello from "+mark, "--severity-text", "Warn", "--severity-number", "13")
 
 	t.Run("traces in Jaeger", func(t *testing.T) {
-		var got jaegerTraces
+		var got jgTraces
 		Eventually(t, 60*time.Second, func() (bool, string) {
 			got = jaegerServiceTraces(t, svc)
 			n := 0
@@ -138,25 +96,13 @@ func TestDefaultConfigTelemetrygen(t *testing.T) {
 			"count(" + sel + ")":                    points,
 			"sum(" + sel + ")":                      points * (points - 1) / 2, // values 0..points-1
 		} {
-			Eventually(t, 60*time.Second, func() (bool, string) {
-				s, err := promQuery(PrometheusURL, expr)
-				if err != nil {
-					return false, err.Error()
-				}
-				return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
-			})
+			WaitPromValue(t, expr, want, 60*time.Second)
 		}
 	})
 
 	t.Run("logs in the logs backend", func(t *testing.T) {
 		q := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-		Eventually(t, 60*time.Second, func() (bool, string) {
-			n, err := logsCount(q, start, time.Now().Add(time.Minute))
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == logs, fmt.Sprintf("%s: %d entries, want %d", q, n, logs)
-		})
+		WaitLogsCount(t, q, start, logs, 60*time.Second)
 		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		// The default config follows Loki's OTLP mapping: the body is the
 		// line, the attributes that are not labels are structured metadata
@@ -266,14 +212,14 @@ func TestDefaultConfigSDK(t *testing.T) {
 	}
 
 	t.Run("trace tree in Jaeger", func(t *testing.T) {
-		var tr jaegerTraces
+		var tr jgTraces
 		Eventually(t, 60*time.Second, func() (bool, string) {
 			if err := getJSON(JaegerQueryURL+"/api/traces/"+traceID, nil, &tr); err != nil {
 				return false, err.Error()
 			}
 			return len(tr.Data) == 1 && len(tr.Data[0].Spans) == 2, fmt.Sprintf("trace %s: %+v", traceID, tr.Data)
 		})
-		spans := map[string]jaegerSpan{}
+		spans := map[string]jgSpan{}
 		for _, s := range tr.Data[0].Spans {
 			spans[s.OperationName] = s
 		}
@@ -327,25 +273,13 @@ func TestDefaultConfigSDK(t *testing.T) {
 			fmt.Sprintf(`e2e_latency_milliseconds_bucket{job=%q,route="/pay",le="+Inf"}`, svc):        3,
 			fmt.Sprintf(`count(target_info{job=%q,instance="instance-1",host_name="e2e-host"})`, svc): 1,
 		} {
-			Eventually(t, 60*time.Second, func() (bool, string) {
-				s, err := promQuery(PrometheusURL, expr)
-				if err != nil {
-					return false, err.Error()
-				}
-				return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
-			})
+			WaitPromValue(t, expr, want, 60*time.Second)
 		}
 	})
 
 	t.Run("logs in the logs backend", func(t *testing.T) {
 		q := fmt.Sprintf(`{service_name=%s} trace_id:=%s`, LogsQLString(svc), LogsQLString(traceID))
-		Eventually(t, 60*time.Second, func() (bool, string) {
-			n, err := logsCount(q, start, time.Now().Add(time.Minute))
-			if err != nil {
-				return false, err.Error()
-			}
-			return n == nlogs, fmt.Sprintf("%s: %d entries, want %d", q, n, nlogs)
-		})
+		WaitLogsCount(t, q, start, nlogs, 60*time.Second)
 		streams := LogsQuery(t, q, start, time.Now().Add(time.Minute))
 		var lines []string
 		for _, s := range streams {

@@ -195,9 +195,8 @@ func setup() error {
 		return err
 	}
 	vigilBin = filepath.Join(dir, "vigil")
-	// Built as scripts/build.sh builds it.
-	build := exec.Command("go", "build", "-trimpath", "-o", vigilBin, "./cmd/gateway")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	// Built by scripts/build.sh (its flags and build tags), as it ships.
+	build := exec.Command("bash", "scripts/build.sh", vigilBin)
 	build.Dir = repoRoot
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -219,6 +218,24 @@ func StopBackend(t *testing.T, name string) {
 	t.Helper()
 	if err := backends("stop", name); err != nil {
 		t.Fatalf("stopping %s: %v", name, err)
+	}
+}
+
+// StopBackendForNow stops a backend and returns the function that starts it
+// again; if the test ends before that is called, the backend is started then.
+func StopBackendForNow(t *testing.T, name string) (start func()) {
+	t.Helper()
+	StopBackend(t, name)
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			StartBackend(t, name)
+		}
+	})
+	return func() {
+		t.Helper()
+		StartBackend(t, name)
+		stopped = false
 	}
 }
 
@@ -533,6 +550,27 @@ func Eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 	}
 }
 
+// Every calls fn every interval in a goroutine of its own until stop is
+// closed, and returns a channel that is closed when that goroutine has ended
+// (so a caller can wait for fn's last call).
+func Every(stop <-chan struct{}, interval time.Duration, fn func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				fn()
+			}
+		}
+	}()
+	return done
+}
+
 // GetJSON GETs u and decodes its JSON body into out, failing the test on a
 // transport error, a non-2xx status or bad JSON.
 func GetJSON(t *testing.T, u string, out any) {
@@ -626,6 +664,35 @@ func promQuery(baseURL, expr string) ([]PromSample, error) {
 	default:
 		return nil, fmt.Errorf("query %q: unsupported result type %q", expr, resp.Data.ResultType)
 	}
+}
+
+// WaitPromValue waits until the instant query expr returns one sample of
+// value want.
+func WaitPromValue(t *testing.T, expr string, want float64, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() (bool, string) {
+		s, err := promQuery(PrometheusURL, expr)
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(s) == 1 && s[0].Value == want, fmt.Sprintf("%s = %+v, want %v", expr, s, want)
+	})
+}
+
+// writeArtifact writes content to the file name in the directory that
+// VIGIL_E2E_ARTIFACTS names, if it is set.
+func writeArtifact(t *testing.T, name, content string) {
+	t.Helper()
+	dir := os.Getenv("VIGIL_E2E_ARTIFACTS")
+	if dir == "" {
+		return
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Errorf("writing %s: %v", path, err)
+		return
+	}
+	t.Logf("wrote %s", path)
 }
 
 // LogEntry is one pushed log line as the logs backend stored it.
@@ -752,6 +819,26 @@ func parseStreamLabels(s string) (map[string]string, error) {
 		out[m.Name] = m.Value
 	}
 	return out, nil
+}
+
+// WaitServiceLogs waits until VictoriaLogs holds exactly want entries of
+// service since from (more would be entries pushed twice).
+func WaitServiceLogs(t *testing.T, service string, from time.Time, want int, timeout time.Duration) {
+	t.Helper()
+	WaitLogsCount(t, fmt.Sprintf(`{service_name=%s}`, LogsQLString(service)), from, want, timeout)
+}
+
+// WaitLogsCount waits until the LogsQL query matches exactly want entries
+// from from on.
+func WaitLogsCount(t *testing.T, logsql string, from time.Time, want int, timeout time.Duration) {
+	t.Helper()
+	Eventually(t, timeout, func() (bool, string) {
+		n, err := logsCount(logsql, from, time.Now().Add(time.Minute))
+		if err != nil {
+			return false, err.Error()
+		}
+		return n == want, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", logsql, n, want)
+	})
 }
 
 // LogsCount returns how many entries a LogsQL filter matches over

@@ -550,21 +550,7 @@ func (l *spanLoad) sendPadded(n int, pad string) {
 
 // run sends a trace of spansPer spans every interval until stop is closed.
 func (l *spanLoad) run(stop <-chan struct{}, interval time.Duration, spansPer int) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				l.send(spansPer)
-			}
-		}
-	}()
-	return done
+	return Every(stop, interval, func() { l.send(spansPer) })
 }
 
 func (l *spanLoad) snapshot() []string {

@@ -264,24 +264,15 @@ func sendOTLPFrom(t *testing.T, netns, ip, agentIP, marker string) {
 // and reports the agent's RSS and its API traffic, counted by a proxy
 // between the agent and the API server.
 func TestK8sPodChurn(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: the kernel receiver, cgroups and network namespaces need root (CI runs e2e as root)")
-	}
-	root := cgroup2Mount(t)
-	cp := startControlPlane(t)
-	l := netnslab.New(t)
 	const port = 5102
-	l.DropIngress(l.NsB, "vb", port, 10)
+	root, cp, l := kernelK8sLab(t, port)
 	subnet := freeSubnet(t)
 	agentIP, podIP := subnet+".1", subnet+".5"
 	podNetns := makeNetns(t, agentIP, podIP)
 
 	ns := "churn-" + RandomSuffix()[:6]
-	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
-	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
-	for _, node := range []string{"node-1", "node-2"} {
-		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
-	}
+	cp.createNamespace(t, ns)
+	cp.createNodes(t, "node-1", "node-2")
 	web := podFixture{namespace: ns, name: "web-6b7c8d9e0f-q7w8e", node: "node-1", ip: podIP, app: "web"}
 	webRS := cp.createOwners(t, web)
 	newGen := func() *kernelPod {
@@ -303,11 +294,7 @@ func TestK8sPodChurn(t *testing.T) {
 	})
 	selfMetrics := fmt.Sprintf("http://%s:8888/metrics", agentIP)
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
 	addr := net.JoinHostPort(l.AddrB, strconv.Itoa(port))
 	// retrans selects the retransmits to the lab's server, with more
 	// label matchers when given.
@@ -391,13 +378,50 @@ func TestK8sPodChurn(t *testing.T) {
 	}
 
 	// 1,000 pods.
-	t.Run("1000 pods", func(t *testing.T) { bulkPods(t, cp, ns, agent, selfMetrics, proxy) })
+	t.Run("1000 pods", func(t *testing.T) { bulkPods(t, cp, ns, agent, podWatches(t, cfg), selfMetrics, proxy) })
+}
+
+// podWatches is the number of pod watches the agent running cfg opens: one
+// per k8s_attributes instance, which is one per pipeline that lists it
+// unless vigil shares one instance between pipelines (the feature gate
+// processor.k8sattributes.ShareProcessorBetweenPipelines, on by default,
+// or as VIGIL_E2E_FEATURE_GATES sets it; the chart has a single
+// k8s_attributes configuration).
+func podWatches(t *testing.T, cfg map[string]any) int {
+	t.Helper()
+	const gate = "processor.k8sattributes.ShareProcessorBetweenPipelines"
+	out, err := exec.Command(vigilBin, "featuregate", gate).CombinedOutput()
+	if err != nil {
+		t.Fatalf("vigil featuregate: %v\n%s", err, out)
+	}
+	shared := strings.Contains(string(out), "Enabled: true")
+	for _, g := range strings.Split(os.Getenv("VIGIL_E2E_FEATURE_GATES"), ",") {
+		switch strings.TrimSpace(g) {
+		case gate, "+" + gate:
+			shared = true
+		case "-" + gate:
+			shared = false
+		}
+	}
+	n := 0
+	for _, p := range cfg["service"].(map[string]any)["pipelines"].(map[string]any) {
+		for _, proc := range asList(p.(map[string]any)["processors"]) {
+			if proc == "k8s_attributes" {
+				n++
+			}
+		}
+	}
+	if n > 0 && shared {
+		n = 1
+	}
+	t.Logf("the agent opens %d pod watch(es)", n)
+	return n
 }
 
 // bulkPods creates 1,000 pods on another node, then 1,000 on the agent's
 // node, sets their IPs (one status update each), deletes them, and reports
 // the agent's API traffic and RSS after each step.
-func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, selfMetrics string, proxy *countingProxy) {
+func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, watches int, selfMetrics string, proxy *countingProxy) {
 	const n = 1000
 	api := cp.api(t)
 	bulk := podFixture{namespace: ns, name: "bulk-5f6c7d8b9a-0", app: "bulk"}
@@ -446,19 +470,21 @@ func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, self
 	if err := api.do("POST", pods, "application/json", pod("node-1", n)); err != nil {
 		t.Fatal(err)
 	}
-	waitEvents("the marker pod", func(a, _, _ float64) bool { return a >= a0+1 })
-	// Each pipeline's k8s_attributes instance has its own watch (4 in the
-	// chart's agent), so the one node-1 pod counts once per instance; a
-	// leak of node-2 pods would add ~n per instance.
-	if a, _, _ := podEvents(t, selfMetrics); a-a0 >= n {
-		t.Errorf("the agent received %v pod add events for 1 pod of its node and %d of node-2", a-a0, n)
+	// Every event arrives once per watch (see podWatches): the counters
+	// sum over the watches.
+	w := float64(watches)
+	waitEvents("the marker pod", func(a, _, _ float64) bool { return a >= a0+w })
+	// The one node-1 pod counts once per watch; a leak of node-2 pods
+	// would come before it and add up to n per watch.
+	if a, _, _ := podEvents(t, selfMetrics); a-a0 != w {
+		t.Errorf("the agent received %v pod add events for 1 pod of its node and %d of node-2, want %v (one per watch)", a-a0, n, w)
 	}
 	record(fmt.Sprintf("+%d pods on node-2 (+1 on node-1)", n))
 
 	if err := parallel(n, func(i int) error { return api.do("POST", pods, "application/json", pod("node-1", i)) }); err != nil {
 		t.Fatal(err)
 	}
-	waitEvents("1,000 node-1 pods", func(a, _, _ float64) bool { return a >= a0+1+n })
+	waitEvents("1,000 node-1 pods", func(a, _, _ float64) bool { return a >= a0+w*(1+n) })
 	record(fmt.Sprintf("+%d pods on node-1", n))
 
 	if err := parallel(n, func(i int) error {
@@ -469,7 +495,7 @@ func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, self
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitEvents("1,000 status updates", func(_, u, _ float64) bool { return u >= u0+n })
+	waitEvents("1,000 status updates", func(_, u, _ float64) bool { return u >= u0+w*n })
 	record(fmt.Sprintf("%d status updates (pod IPs)", n))
 
 	del := map[string]any{"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0}
@@ -478,11 +504,11 @@ func bulkPods(t *testing.T, cp *controlPlane, ns string, agent *vigilAgent, self
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitEvents("1,001 deletions", func(_, _, d float64) bool { return d >= d0+n+1 })
+	waitEvents("1,001 deletions", func(_, _, d float64) bool { return d >= d0+w*(n+1) })
 	record(fmt.Sprintf("-%d pods on node-1", n+1))
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "agent API traffic (bytes on the wire through the proxy, TLS included) and memory, %d small pods (no managedFields beyond the server's):\n", n)
+	fmt.Fprintf(&b, "agent API traffic (bytes on the wire through the proxy, TLS included, %d pod watch(es)) and memory, %d small pods (no managedFields beyond the server's):\n", watches, n)
 	fmt.Fprintf(&b, "%-34s %12s %10s %10s %10s %10s %8s %8s %8s\n", "step", "from API", "to API", "VmRSS KiB", "VmHWM KiB", "anon KiB", "added", "updated", "deleted")
 	for i, s := range steps {
 		dd, du := s.down, s.up

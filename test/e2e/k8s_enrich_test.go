@@ -55,11 +55,8 @@ func TestK8sEnrichmentByConnection(t *testing.T) {
 	netns := makeNetns(t, agentIP, localIP, remoteIP)
 
 	shop := "shop"
-	cp.kubectlAdmin(t, nil, "create", "namespace", shop)
-	cp.kubectlAdmin(t, nil, "-n", shop, "create", "serviceaccount", "default")
-	for _, node := range []string{"node-1", "node-2"} {
-		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
-	}
+	cp.createNamespace(t, shop)
+	cp.createNodes(t, "node-1", "node-2")
 	local := podFixture{namespace: shop, name: "checkout-7d9f8b6c5d-x2v4q", node: "node-1", ip: localIP, app: "checkout"}
 	remote := podFixture{namespace: shop, name: "payments-5c6d7e8f9a-k8j7h", node: "node-2", ip: remoteIP, app: "payments"}
 	localUID := cp.createPod(t, local)
@@ -411,7 +408,13 @@ func startChartAgentWith(t *testing.T, cfg map[string]any, ip, port string, env 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, vigilBin, "--config", cfgPath)
+	args := []string{"--config", cfgPath}
+	if g := os.Getenv("VIGIL_E2E_FEATURE_GATES"); g != "" {
+		// For A/B runs of a vigil default, e.g.
+		// -processor.k8sattributes.ShareProcessorBetweenPipelines.
+		args = append(args, "--feature-gates="+g)
+	}
+	cmd := exec.CommandContext(ctx, vigilBin, args...)
 	cmd.Env = append(append(os.Environ(), "K8S_POD_IP="+ip), env...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

@@ -201,6 +201,21 @@ func kernelAgentConfig(t *testing.T, cp *controlPlane, root string, inode uint32
 	return cfg
 }
 
+// kernelK8sLab sets up what the Kubernetes kernel tests share: they need
+// root (else the test is skipped); the cgroup2 mount, a control plane, and a
+// netns lab whose NsB drops one in ten packets arriving at port.
+func kernelK8sLab(t *testing.T, port uint16) (root string, cp *controlPlane, l *netnslab.Lab) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the kernel receiver, cgroups and network namespaces need root (CI runs e2e as root)")
+	}
+	root = cgroup2Mount(t)
+	cp = startControlPlane(t)
+	l = netnslab.New(t)
+	l.DropIngress(l.NsB, "vb", port, 10)
+	return root, cp, l
+}
+
 // TestK8sKernelSignalsPerPod: two pods on the agent's node, one in a cgroup
 // laid out by the kubelet's systemd driver and one by its cgroupfs driver
 // (containerd), each send a bulk transfer through 10 % loss. Their
@@ -210,30 +225,19 @@ func kernelAgentConfig(t *testing.T, cp *controlPlane, root string, inode uint32
 // API server, joins it to the pod. Every retransmit of the transfers is
 // attributed to one of the two pods.
 func TestK8sKernelSignalsPerPod(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: the kernel receiver, cgroups and network namespaces need root (CI runs e2e as root)")
-	}
-	root := cgroup2Mount(t)
-	cp := startControlPlane(t)
-	l := netnslab.New(t)
 	const port = 5101
-	l.DropIngress(l.NsB, "vb", port, 10)
+	root, cp, l := kernelK8sLab(t, port)
 
 	ns := "shop-" + RandomSuffix()[:6]
-	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
-	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
-	cp.kubectlAdmin(t, []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: node-1\n"), "create", "-f", "-")
+	cp.createNamespace(t, ns)
+	cp.createNodes(t, "node-1")
 	pods := []*kernelPod{
 		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "checkout-7d9f8b6c5d-x2v4q", node: "node-1", ip: "10.244.1.5", app: "checkout"}, systemdDriver),
 		cp.newKernelPod(t, root, podFixture{namespace: ns, name: "payments-5c6d7e8f9a-k8j7h", node: "node-1", ip: "10.244.1.6", app: "payments"}, cgroupfsDriver),
 	}
 	startChartAgent(t, cp, kernelAgentConfig(t, cp, root, l.InoA), "127.0.86.1", "node-1")
 
-	var wg sync.WaitGroup
-	ln := l.Listen(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
-	got := netnslab.Serve(ln, &wg)
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { _ = ln.Close() })
+	got := l.ListenAndServe(l.NsB, net.JoinHostPort(l.AddrB, strconv.Itoa(port)))
 	before, beforeExt := l.SNMP(l.NsA), l.TCPExt(l.NsA)
 	const size = 8 << 20
 	for _, p := range pods {

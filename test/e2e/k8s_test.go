@@ -103,6 +103,22 @@ func (cp *controlPlane) run(stdin []byte, kubeconfig, bin string, args ...string
 	return out, nil
 }
 
+// createNamespace creates namespace ns with its default service account
+// (kube-controller-manager, which would create it, does not run here).
+func (cp *controlPlane) createNamespace(t *testing.T, ns string) {
+	t.Helper()
+	cp.kubectlAdmin(t, nil, "create", "namespace", ns)
+	cp.kubectlAdmin(t, nil, "-n", ns, "create", "serviceaccount", "default")
+}
+
+// createNodes creates a Node object for each name.
+func (cp *controlPlane) createNodes(t *testing.T, names ...string) {
+	t.Helper()
+	for _, node := range names {
+		cp.kubectlAdmin(t, []byte(fmt.Sprintf("apiVersion: v1\nkind: Node\nmetadata:\n  name: %s\n", node)), "create", "-f", "-")
+	}
+}
+
 // kubectl runs kubectl as the admin.
 func (cp *controlPlane) kubectlAdmin(t *testing.T, stdin []byte, args ...string) []byte {
 	t.Helper()
@@ -161,37 +177,26 @@ func chartDir() string { return filepath.Join(repoRoot, "deploy", "helm", "vigil
 // are open (x-kubernetes-preserve-unknown-fields): the operator's own CRD
 // manifests are not available here, so their fields are checked by
 // deploy/helm_test.go, not by this server.
-const monitoringCRDs = `
-apiVersion: apiextensions.k8s.io/v1
+var monitoringCRDs = openCRD("servicemonitors", "ServiceMonitor") + "---\n" + openCRD("prometheusrules", "PrometheusRule")
+
+// openCRD is a namespaced monitoring.coreos.com/v1 kind with an open schema.
+func openCRD(plural, kind string) string {
+	return fmt.Sprintf(`apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: servicemonitors.monitoring.coreos.com
+  name: %[1]s.monitoring.coreos.com
 spec:
   group: monitoring.coreos.com
   scope: Namespaced
-  names: {kind: ServiceMonitor, listKind: ServiceMonitorList, plural: servicemonitors, singular: servicemonitor}
+  names: {kind: %[2]s, listKind: %[2]sList, plural: %[1]s, singular: %[3]s}
   versions:
     - name: v1
       served: true
       storage: true
       schema:
         openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  scope: Namespaced
-  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
-`
+`, plural, kind, strings.ToLower(kind))
+}
 
 // chartOptions are the value sets of deploy/README.md's option table, each
 // rendered and applied on its own, plus all of them at once.

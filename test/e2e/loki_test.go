@@ -90,13 +90,7 @@ func TestLokiExporterContent(t *testing.T) {
 
 	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
 	end := func() time.Time { return time.Now().Add(time.Minute) }
-	Eventually(t, 60*time.Second, func() (bool, string) {
-		n, err := logsCount(sel, start, end())
-		if err != nil {
-			return false, err.Error()
-		}
-		return n == 8, fmt.Sprintf("%s: %d entries, want 8", sel, n)
-	})
+	WaitLogsCount(t, sel, start, 8, 60*time.Second)
 	streams := LogsQuery(t, sel, start, end())
 
 	wantLabels := map[string]map[string]string{
@@ -221,16 +215,7 @@ func TestLokiExporterOutage(t *testing.T) {
 		t.Fatalf("vigil accepted %v records, want %d (refused: %v)", accepted, workers*perWorker,
 			v.SelfMetric(t, "otelcol_receiver_refused_log_records", nil))
 	}
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-	from := time.Now().Add(-time.Hour)
-	Eventually(t, 120*time.Second, func() (bool, string) {
-		n, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
-		}
-		// More than accepted would be records pushed twice.
-		return n == int(accepted), fmt.Sprintf("%s: %d entries in VictoriaLogs, want %v", sel, n, accepted)
-	})
+	WaitServiceLogs(t, svc, time.Now().Add(-time.Hour), int(accepted), 120*time.Second)
 	if got := v.SelfMetric(t, "otelcol_exporter_loki_failed_entries", nil); got == 0 {
 		t.Errorf("no failed pushes counted: the outage did not hit the exporter")
 	}
@@ -250,31 +235,16 @@ func TestLokiExporterCrash(t *testing.T) {
 	svc := "loki-crash-" + RandomSuffix()
 	const n = 3000
 
-	StopBackend(t, "victorialogs")
-	stopped := true
-	defer func() {
-		if stopped {
-			StartBackend(t, "victorialogs")
-		}
-	}()
+	startLogs := StopBackendForNow(t, "victorialogs")
 	Telemetrygen(t, v, "logs", "--service", svc, "--body", "crash "+svc, "--logs", strconv.Itoa(n), "--rate", "0")
 	if got := v.SelfMetric(t, "otelcol_receiver_accepted_log_records", nil); got != n {
 		t.Fatalf("vigil acknowledged %v records, want %d", got, n)
 	}
 	v.Kill(t)
-	StartBackend(t, "victorialogs")
-	stopped = false
+	startLogs()
 	v.Restart(t)
 
-	sel := fmt.Sprintf(`{service_name=%s}`, LogsQLString(svc))
-	from := time.Now().Add(-time.Hour)
-	Eventually(t, 120*time.Second, func() (bool, string) {
-		c, err := logsCount(sel, from, time.Now().Add(time.Minute))
-		if err != nil {
-			return false, err.Error()
-		}
-		return c == n, fmt.Sprintf("%s: %d entries in VictoriaLogs, want %d", sel, c, n)
-	})
+	WaitServiceLogs(t, svc, time.Now().Add(-time.Hour), n, 120*time.Second)
 	if d := logsBackendRefusals(t); d != 0 {
 		t.Errorf("VictoriaLogs refused or dropped %v entries", d)
 	}

@@ -19,7 +19,8 @@ import (
 )
 
 // criPartMax is where CRI runtimes (containerd, CRI-O) split a long line:
-// every 16 KiB part but the last is tagged P, the last F.
+// every 16 KiB part but the last is tagged P, the last F. Docker's json-file
+// splits at the same size (only the last record's "log" ends in \n).
 const criPartMax = 16 * 1024
 
 // kubeletPod is one container's log directory as the kubelet lays it out,
@@ -95,8 +96,14 @@ func (p *kubeletPod) writeLine(t *testing.T) {
 	now := time.Now().UTC()
 	var b strings.Builder
 	if p.docker {
-		// Docker's json-file: one JSON object per line, "log" ending in \n.
-		fmt.Fprintf(&b, `{"log":%q,"stream":"stdout","time":%q}`+"\n", msg+"\n", now.Format(time.RFC3339Nano))
+		// Docker's json-file: one JSON object per record, at most 16 KiB of
+		// the line each; only the last record's "log" ends in \n.
+		rest := msg + "\n"
+		for rest != "" {
+			part := rest[:min(len(rest), criPartMax)]
+			rest = rest[len(part):]
+			fmt.Fprintf(&b, `{"log":%q,"stream":"stdout","time":%q}`+"\n", part, now.Format(time.RFC3339Nano))
+		}
 	} else {
 		ts := now.Format(time.RFC3339Nano)
 		for len(msg) > criPartMax {
@@ -187,30 +194,20 @@ type podLogWriter struct {
 	mu   sync.Mutex
 	pods []*kubeletPod
 	stop chan struct{}
-	done chan struct{}
+	done <-chan struct{}
 }
 
 func startPodLogWriter(t *testing.T, tick time.Duration, pods ...*kubeletPod) *podLogWriter {
-	w := &podLogWriter{pods: pods, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(w.done)
-		tk := time.NewTicker(tick)
-		defer tk.Stop()
-		for {
-			select {
-			case <-w.stop:
-				return
-			case <-tk.C:
+	w := &podLogWriter{pods: pods, stop: make(chan struct{})}
+	w.done = Every(w.stop, tick, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, p := range w.pods {
+			if !p.deleted {
+				p.writeLine(t)
 			}
-			w.mu.Lock()
-			for _, p := range w.pods {
-				if !p.deleted {
-					p.writeLine(t)
-				}
-			}
-			w.mu.Unlock()
 		}
-	}()
+	})
 	t.Cleanup(w.Stop)
 	return w
 }
@@ -260,6 +257,7 @@ func TestPodLogs(t *testing.T) {
 	a.longEach = 25 // partial lines: three CRI parts each
 	b := newKubeletPod(t, root, ns, "api-"+sfx, "server", false)
 	d := newKubeletPod(t, root, ns, "docker-"+sfx, "legacy", true)
+	d.longEach = 25 // partial lines: three json-file records each
 	gone := newKubeletPod(t, root, ns, "gone-"+sfx, "app", false)
 	// Vigil's own pod: never read.
 	self := newKubeletPod(t, root, ns, "vigil-"+sfx, "vigil", false)
@@ -401,10 +399,7 @@ func TestPodLogs(t *testing.T) {
 		if fmt.Sprint(s.Labels) != fmt.Sprint(wantLabels) {
 			t.Errorf("pod %s: labels %v, want %v", p.name, s.Labels, wantLabels)
 		}
-		want := p.message(seq)
-		if p.docker {
-			want += "\n" // json-file's "log" keeps the newline; the container parser does too
-		}
+		want := p.message(seq) // Docker's trailing \n is dropped, as CRI lines have none
 		if e.Line != want {
 			t.Errorf("pod %s line %d: %d bytes %.100q..., want %d bytes %.100q...", p.name, seq, len(e.Line), e.Line, len(want), want)
 		}

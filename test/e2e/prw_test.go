@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -60,27 +61,30 @@ service:
 `
 }
 
-// postOTLP sends md to vigil's OTLP/HTTP receiver; it reports whether vigil
-// acknowledged the request (HTTP 200).
-func postOTLP(v *Vigil, md pmetric.Metrics) (bool, error) {
+// postOTLP sends md to vigil's OTLP/HTTP receiver; it returns nil when vigil
+// acknowledged the request (HTTP 200), else the error or vigil's answer.
+func postOTLP(v *Vigil, md pmetric.Metrics) error {
 	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
 	if err != nil {
-		return false, err
+		return err
 	}
 	client := http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Post(v.OTLPHTTP+"/v1/metrics", "application/x-protobuf", bytes.NewReader(body))
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusOK, nil
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("OTLP export: %s: %s", resp.Status, msg)
+	}
+	return nil
 }
 
 func mustPost(t *testing.T, v *Vigil, md pmetric.Metrics) {
 	t.Helper()
-	ok, err := postOTLP(v, md)
-	if err != nil || !ok {
-		t.Fatalf("OTLP export to vigil failed: ok=%v err=%v", ok, err)
+	if err := postOTLP(v, md); err != nil {
+		t.Fatalf("OTLP export to vigil failed: %v", err)
 	}
 }
 
@@ -266,6 +270,7 @@ func decodeNative(t *testing.T, raw json.RawMessage) nativeHistogram {
 	return h
 }
 
+// exemplarResult is one series of /api/v1/query_exemplars' answer.
 type exemplarResult struct {
 	SeriesLabels map[string]string `json:"seriesLabels"`
 	Exemplars    []struct {
@@ -484,8 +489,7 @@ func TestPRWPrometheus2(t *testing.T) {
 		sfx := "p2f" + RandomSuffix()
 		v := StartVigil(t, prwConfig(Prometheus2URL, "    protocol: v2\n    v2_unacknowledged: fail\n    sending_queue:\n      enabled: false\n", false))
 		now := time.Now().Truncate(time.Millisecond)
-		ok, _ := postOTLP(v, knownMetrics(sfx, now))
-		if ok {
+		if postOTLP(v, knownMetrics(sfx, now)) == nil {
 			t.Errorf("vigil acknowledged data that the receiver cannot store")
 		}
 		Eventually(t, 30*time.Second, func() (bool, string) {
@@ -523,10 +527,10 @@ func (g *loadGen) send(v *Vigil) {
 		dp.SetIntValue(int64(g.step))
 		dp.Attributes().PutStr("series", strconv.Itoa(k))
 	}
-	ok, err := postOTLP(v, md)
+	err := postOTLP(v, md)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if ok && err == nil {
+	if err == nil {
 		g.acked[now.UnixMilli()] = float64(g.step)
 	} else {
 		g.errors++
@@ -534,18 +538,8 @@ func (g *loadGen) send(v *Vigil) {
 }
 
 // run sends one step every interval until stop is closed.
-func (g *loadGen) run(v func() *Vigil, interval time.Duration, stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-			g.send(v())
-		}
-	}
+func (g *loadGen) run(v func() *Vigil, interval time.Duration, stop <-chan struct{}) <-chan struct{} {
+	return Every(stop, interval, func() { g.send(v()) })
 }
 
 // stored returns the samples Prometheus holds for one series of the load.
@@ -645,8 +639,8 @@ func TestPRWOutage(t *testing.T) {
 	// which must still reach Prometheus in order after the retries.
 	v := StartVigil(t, prwConfig(PrometheusURL, persistentQueue+"      batch:\n        flush_timeout: 1s\n", true))
 	g := &loadGen{sfx: "out" + RandomSuffix(), series: 50, acked: map[int64]float64{}}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go g.run(func() *Vigil { return v }, 250*time.Millisecond, stop, done)
+	stop := make(chan struct{})
+	done := g.run(func() *Vigil { return v }, 250*time.Millisecond, stop)
 
 	time.Sleep(10 * time.Second)
 	// Prometheus' counters restart with it: add what they counted before
@@ -688,8 +682,8 @@ func TestPRWOutage(t *testing.T) {
 func TestPRWCrash(t *testing.T) {
 	v := StartVigil(t, prwConfig(PrometheusURL, persistentQueue, true))
 	g := &loadGen{sfx: "crash" + RandomSuffix(), series: 50, acked: map[int64]float64{}}
-	stop, done := make(chan struct{}), make(chan struct{})
-	go g.run(func() *Vigil { return v }, 100*time.Millisecond, stop, done)
+	stop := make(chan struct{})
+	done := g.run(func() *Vigil { return v }, 100*time.Millisecond, stop)
 	time.Sleep(5 * time.Second)
 	StopBackend(t, "prometheus")
 	time.Sleep(10 * time.Second)

@@ -242,14 +242,7 @@ func diffSeries(want, got seriesSet) string {
 // its series' labels, its own labels, value and timestamp.
 func exemplarSet(baseURL, expr string, start, end time.Time) ([]string, error) {
 	var resp struct {
-		Data []struct {
-			SeriesLabels map[string]string `json:"seriesLabels"`
-			Exemplars    []struct {
-				Labels    map[string]string `json:"labels"`
-				Value     string            `json:"value"`
-				Timestamp float64           `json:"timestamp"`
-			} `json:"exemplars"`
-		} `json:"data"`
+		Data []exemplarResult `json:"data"`
 	}
 	u := fmt.Sprintf("%s/api/v1/query_exemplars?query=%s&start=%d&end=%d", baseURL, url.QueryEscape(expr), start.Unix(), end.Unix()+1)
 	if err := getJSON(u, nil, &resp); err != nil {

@@ -113,8 +113,7 @@ func TestSoak(t *testing.T) {
 	stop := make(chan struct{})
 	logsDone := logs.run(ctx, func() *Vigil { return v }, 100*time.Millisecond)
 	spansDone := spans.run(stop, 100*time.Millisecond, 5)
-	metricsDone := make(chan struct{})
-	go metrics.run(func() *Vigil { return v }, 250*time.Millisecond, stop, metricsDone)
+	metricsDone := metrics.run(func() *Vigil { return v }, 250*time.Millisecond, stop)
 	metricSteps := func() int { metrics.mu.Lock(); defer metrics.mu.Unlock(); return len(metrics.acked) }
 
 	start := time.Now()
@@ -142,20 +141,7 @@ func TestSoak(t *testing.T) {
 				event, s.at.Round(time.Second), rss>>10, anon>>10, g, s.fds, s.logs, s.spans, s.mSteps)
 		}
 	}
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				sample("")
-			}
-		}
-	}()
+	sampled := Every(ctx.Done(), 5*time.Second, func() { sample("") })
 
 	// Spans acknowledged before Jaeger's restart are checked before it,
 	// since the restart forgets them.

@@ -178,6 +178,31 @@ func (g *gen) samples(d time.Duration) int {
 	return max(1, int((d+g.interval-1)/g.interval))
 }
 
+// effect is a labelled anomaly that multiplies the value by factor from
+// sample from up to (not including) sample to.
+type effect struct {
+	from, to int
+	factor   float64
+}
+
+// scale labels an anomaly of duration d at fraction f of the series (frac)
+// that multiplies the value by factor.
+func (g *gen) scale(f float64, d time.Duration, factor float64) effect {
+	i := g.frac(f)
+	g.label(g.at(i), d)
+	return effect{i, i + g.samples(d), factor}
+}
+
+// scaled is v at sample i with the effects that cover i applied.
+func scaled(effects []effect, i int, v float64) float64 {
+	for _, e := range effects {
+		if i >= e.from && i < e.to {
+			v *= e.factor
+		}
+	}
+	return v
+}
+
 // gauge emits value(i, t) on the regular grid.
 func (g *gen) gauge(value func(i int, t int64) float64) {
 	g.kind = replay.Gauge

@@ -137,27 +137,15 @@ func genVariance(g *gen, _ int) {
 // Counter resets about every 1.5 days.
 func genDaily(g *gen, anomalies bool) {
 	base := 50 + 100*g.rng.Float64()
-	type effect struct {
-		from, to int
-		factor   float64
-	}
 	var effects []effect
 	if anomalies {
 		d := max(30*time.Minute, 3*g.interval)
 		for _, e := range []struct{ f, factor float64 }{{0.5, 0.1}, {0.8, 3}} {
-			i := g.frac(e.f)
-			effects = append(effects, effect{i, i + g.samples(d), e.factor})
-			g.label(g.at(i), d)
+			effects = append(effects, g.scale(e.f, d, e.factor))
 		}
 	}
 	g.counter(func(i int, t int64) float64 {
-		r := base * (1 + 0.6*daily(t)) * (1 + 0.03*g.rng.NormFloat64())
-		for _, e := range effects {
-			if i >= e.from && i < e.to {
-				r *= e.factor
-			}
-		}
-		return r
+		return scaled(effects, i, base*(1+0.6*daily(t))*(1+0.03*g.rng.NormFloat64()))
 	}, g.resetsAvoiding())
 }
 
@@ -166,19 +154,13 @@ func genDaily(g *gen, anomalies bool) {
 // samples) at ~60% and a doubling for max(1 h, 2 samples) at ~85%.
 func genWeekly(g *gen, anomalies bool) {
 	base := 1000 + 2000*g.rng.Float64()
-	type effect struct {
-		from, to int
-		factor   float64
-	}
 	var effects []effect
 	if anomalies {
 		for _, e := range []struct {
 			f, factor float64
 			d         time.Duration
 		}{{0.6, 0.5, max(2*time.Hour, 2*g.interval)}, {0.85, 2, max(time.Hour, 2*g.interval)}} {
-			i := g.frac(e.f)
-			effects = append(effects, effect{i, i + g.samples(e.d), e.factor})
-			g.label(g.at(i), e.d)
+			effects = append(effects, g.scale(e.f, e.d, e.factor))
 		}
 	}
 	g.gauge(func(i int, t int64) float64 {
@@ -186,12 +168,7 @@ func genWeekly(g *gen, anomalies bool) {
 		if weekend(t) {
 			v *= 0.6
 		}
-		for _, e := range effects {
-			if i >= e.from && i < e.to {
-				v *= e.factor
-			}
-		}
-		return v * (1 + 0.04*g.rng.NormFloat64())
+		return scaled(effects, i, v) * (1 + 0.04*g.rng.NormFloat64())
 	})
 }
 

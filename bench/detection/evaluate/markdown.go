@@ -70,13 +70,7 @@ func (r *Run) row(w io.Writer, label string, fams []string) {
 		ws.Windows += g.Windows
 		ws.Detected += g.Detected
 		ws.FalsePositives += g.FalsePositives
-		a := r.AlertsByFam[f]
-		af.Windows += a.Windows
-		af.Alerted += a.Alerted
-		af.Delays = append(af.Delays, a.Delays...)
-		af.FalseAlerts += a.FalseAlerts
-		af.Firings += a.Firings
-		af.SeriesDays += a.SeriesDays
+		af.Add(r.AlertsByFam[f])
 		series += r.SeriesByFam[f]
 		windows += r.WindowsByFam[f]
 	}

@@ -21,26 +21,12 @@ func (r *Run) WriteMisses(w io.Writer) {
 		rel := func(t int64) time.Duration { return time.Duration(t - a.First).Round(time.Second) }
 		var lines []string
 		for k, win := range a.Windows {
-			hit := false
-			for _, p := range a.Firing {
-				if p.From >= win.Start && p.From <= win.End+tol {
-					hit = true
-					break
-				}
-			}
-			if !hit {
+			if _, hit := a.FirstAlert(win, tol); !hit {
 				lines = append(lines, fmt.Sprintf("  missed window %d: %v … %v", k, rel(win.Start), rel(win.End)))
 			}
 		}
 		for _, p := range a.Firing {
-			inside := false
-			for _, win := range a.Windows {
-				if p.From >= win.Start && p.From <= win.End+tol {
-					inside = true
-					break
-				}
-			}
-			if !inside {
+			if a.FalseAlert(p, tol) {
 				lines = append(lines, fmt.Sprintf("  false alert at %v", rel(p.From)))
 			}
 		}

@@ -84,7 +84,8 @@ func (a AlertFigures) MedianDelay() (time.Duration, bool) {
 	return d[(len(d)-1)/2], true
 }
 
-func (a *AlertFigures) add(b AlertFigures) {
+// Add adds b's counts and delays to a.
+func (a *AlertFigures) Add(b AlertFigures) {
 	a.Windows += b.Windows
 	a.Alerted += b.Alerted
 	a.Delays = append(a.Delays, b.Delays...)
@@ -99,9 +100,9 @@ func Alerts(series []Alerted) (total AlertFigures, byGroup map[string]AlertFigur
 	for _, s := range series {
 		f := alertsOf(s)
 		g := byGroup[s.Group]
-		g.add(f)
+		g.Add(f)
 		byGroup[s.Group] = g
-		total.add(f)
+		total.Add(f)
 	}
 	return total, byGroup
 }
@@ -114,26 +115,38 @@ func alertsOf(s Alerted) AlertFigures {
 		SeriesDays: float64(s.Last-s.First) / float64(24*time.Hour),
 	}
 	for _, w := range s.Windows {
-		end := w.End + tol
-		for _, p := range s.Firing {
-			if p.From >= w.Start && p.From <= end {
-				f.Alerted++
-				f.Delays = append(f.Delays, time.Duration(p.From-w.Start))
-				break
-			}
+		if p, ok := s.FirstAlert(w, tol); ok {
+			f.Alerted++
+			f.Delays = append(f.Delays, time.Duration(p.From-w.Start))
 		}
 	}
 	for _, p := range s.Firing {
-		inside := false
-		for _, w := range s.Windows {
-			if p.From >= w.Start && p.From <= w.End+tol {
-				inside = true
-				break
-			}
-		}
-		if !inside {
+		if s.FalseAlert(p, tol) {
 			f.FalseAlerts++
 		}
 	}
 	return f
 }
+
+// FirstAlert returns the first firing transition in [w.Start, w.End+tol]
+// (tol in ns, see Tolerance): the one that alerted window w.
+func (s Alerted) FirstAlert(w Window, tol int64) (Period, bool) {
+	for _, p := range s.Firing {
+		if inWindow(p, w, tol) {
+			return p, true
+		}
+	}
+	return Period{}, false
+}
+
+// FalseAlert reports whether firing transition p alerted no window.
+func (s Alerted) FalseAlert(p Period, tol int64) bool {
+	for _, w := range s.Windows {
+		if inWindow(p, w, tol) {
+			return false
+		}
+	}
+	return true
+}
+
+func inWindow(p Period, w Window, tol int64) bool { return p.From >= w.Start && p.From <= w.End+tol }

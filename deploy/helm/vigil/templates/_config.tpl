@@ -98,6 +98,26 @@ receivers:
       max_elapsed_time: 0s
     operators:
       - type: container
+      # Docker json-file lines over 16 KiB: parts joined per file and
+      # stream, trailing newline dropped.
+      - type: add
+        id: docker_source
+        if: 'attributes.logtag == nil and attributes["log.iostream"] != nil'
+        field: attributes.docker_source
+        value: 'EXPR(attributes["log.file.path"] + " " + attributes["log.iostream"])'
+      - type: recombine
+        id: docker_partial
+        if: 'attributes.docker_source != nil'
+        source_identifier: attributes.docker_source
+        is_last_entry: 'body endsWith "\n"'
+        combine_field: body
+        combine_with: ""
+        max_log_size: 1MiB
+      - type: add
+        id: docker_newline
+        if: 'attributes.docker_source != nil and body endsWith "\n"'
+        field: body
+        value: 'EXPR(trimSuffix(body, "\n"))'
       - type: regex_parser
         id: level
         regex: '(?i)\b(?:level|lvl|severity)"?\s*[:=]\s*"?(?P<level>trace|debug|info|notice|warn|warning|error|err|critical|crit|fatal|panic)\b'
@@ -191,6 +211,24 @@ exporters:
 {{- range $signal, $key := dict "traces" "traceID" "metrics" "streamID" "logs" "service" }}
   load_balancing/{{ $signal }}:
     routing_key: {{ $key }}
+    # The durable queue and the retries live here, on the load_balancing
+    # exporter, and not under protocol.otlp: the exporter makes one otlp
+    # exporter per gateway endpoint, all with the same component ID
+    # (otlp/{{ $signal }}), so a storage there would give every endpoint the
+    # same file_storage file; the second endpoint's exporter then waits for
+    # the first one's bbolt file lock and fails to start ("timeout"), and
+    # every batch with data for that endpoint is refused. A retry here also
+    # routes again: data for a gateway whose endpoint went away goes to the
+    # gateway that owns its key now.
+    sending_queue:
+      storage: file_storage/queue
+    retry_on_failure:
+      enabled: true
+      initial_interval: 5s
+      randomization_factor: 0.5
+      multiplier: 1.5
+      max_interval: 30s
+      max_elapsed_time: 300s
     protocol:
       otlp:
         tls:
@@ -205,8 +243,14 @@ exporters:
         auth:
           authenticator: bearertokenauth/hop
 {{- end }}
+        # No queue and no retry per endpoint: a send returns when the gateway
+        # has the data (or failed), so the durable queue above keeps a batch
+        # until a gateway took it, and a removed endpoint's exporter holds
+        # nothing when it is shut down.
         sending_queue:
-          storage: file_storage/queue
+          enabled: false
+        retry_on_failure:
+          enabled: false
     resolver:
 {{- if eq $.Values.gateway.resolver "kubernetes" }}
       # The EndpointSlices of the headless Service, watched through the API

@@ -105,6 +105,24 @@ func TestMarshalV1ReusesBuffer(t *testing.T) {
 	require.NotSame(t, &body1[0], &body2[0], "bodies do not share the reused memory")
 }
 
+// unmarshalBody decompresses a request body (snappy) and decodes it into a
+// new T, failing the test on an error; what names the protocol.
+func unmarshalBody[T any, PT interface {
+	*T
+	Unmarshal([]byte) error
+}](t *testing.T, what string, body []byte) *T {
+	t.Helper()
+	raw, err := snappy.Decode(nil, body)
+	if err != nil {
+		t.Fatalf("%s snappy: %v", what, err)
+	}
+	msg := PT(new(T))
+	if err := msg.Unmarshal(raw); err != nil {
+		t.Fatalf("%s round trip: %v", what, err)
+	}
+	return msg
+}
+
 // checkV1 asserts that a decoded 1.0 request holds exactly the shard's
 // series, labels and samples (bit for bit: NaN, staleness and -0 included).
 func checkV1(t *testing.T, sh *Shard, got *prompb.WriteRequest) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/golang/snappy"
 	"github.com/prometheus/otlptranslator"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
@@ -516,10 +515,7 @@ func TestEncodeV1RoundTrip(t *testing.T) {
 	sh := sampleShard(t)
 	body, err := MarshalV1(sh, true, &Buffers{})
 	require.NoError(t, err)
-	raw, err := snappy.Decode(nil, body)
-	require.NoError(t, err)
-	var got prompb.WriteRequest
-	require.NoError(t, got.Unmarshal(raw))
+	got := unmarshalBody[prompb.WriteRequest](t, "v1", body)
 	require.Len(t, got.Timeseries, 3)
 	var names []string
 	for _, ts := range got.Timeseries {
@@ -544,10 +540,7 @@ func TestEncodeV2RoundTrip(t *testing.T) {
 	sh := sampleShard(t)
 	body, err := MarshalV2(sh, &Buffers{})
 	require.NoError(t, err)
-	raw, err := snappy.Decode(nil, body)
-	require.NoError(t, err)
-	var got writev2.Request
-	require.NoError(t, got.Unmarshal(raw))
+	got := unmarshalBody[writev2.Request](t, "v2", body)
 	require.Equal(t, "", got.Symbols[0], "symbol 0 must be the empty string")
 	byName := map[string]writev2.TimeSeries{}
 	for _, ts := range got.Timeseries {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 )
 
@@ -36,6 +37,20 @@ func ParseUint(data []byte) (uint64, error) {
 	return v, nil
 }
 
+// nonEmptyLines yields data's lines without their newline, skipping blank
+// ones.
+func nonEmptyLines(data []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		for len(data) > 0 {
+			var line []byte
+			line, data, _ = bytes.Cut(data, []byte{'\n'})
+			if len(line) > 0 && !yield(line) {
+				return
+			}
+		}
+	}
+}
+
 // ParseFlatKeyed parses a flat-keyed file ("key value" per line, as
 // cgroup-v2.rst calls it: cpu.stat, memory.events, and v1's cpu.stat and
 // memory.oom_control) and calls fn for every line. Blank lines are skipped;
@@ -43,12 +58,7 @@ func ParseUint(data []byte) (uint64, error) {
 // returned after the well-formed lines were passed to fn.
 func ParseFlatKeyed(data []byte, fn func(key []byte, value uint64)) error {
 	var firstErr error
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		if len(line) == 0 {
-			continue
-		}
+	for line := range nonEmptyLines(data) {
 		key, val, ok := bytes.Cut(line, []byte{' '})
 		if !ok || len(key) == 0 {
 			if firstErr == nil {
@@ -90,12 +100,7 @@ type Pressure struct {
 // total are not validated, so that fields added later do not break it.
 func ParsePressure(data []byte) (Pressure, error) {
 	var p Pressure
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		if len(line) == 0 {
-			continue
-		}
+	for line := range nonEmptyLines(data) {
 		kind, rest, _ := bytes.Cut(line, []byte{' '})
 		var total uint64
 		found := false
