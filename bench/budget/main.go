@@ -45,11 +45,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-otel/vigil/bench/internal/proc"
 	"github.com/vigil-otel/vigil/bench/internal/sink"
 )
-
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat.
-const clockTicks = 100
 
 type side struct {
 	name      string
@@ -228,12 +226,12 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 	time.Sleep(settle)
 
 	// Idle.
-	cpu0, err := cpuSeconds(pid)
+	cpu0, err := proc.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
 	time.Sleep(idle)
-	cpu1, err := cpuSeconds(pid)
+	cpu1, err := proc.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -255,8 +253,8 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 	s.Reset()
 	stop := make(chan struct{})
 	peak := make(chan int64, 1)
-	go func() { peak <- sampleAnon(pid, stop) }()
-	cpu0, err = cpuSeconds(pid)
+	go func() { peak <- proc.PeakAnon(pid, stop) }()
+	cpu0, err = proc.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -308,7 +306,7 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 			last, stable = c, time.Now()
 		}
 	}
-	cpu1, err = cpuSeconds(pid)
+	cpu1, err = proc.CPUSeconds(pid)
 	if err != nil {
 		return r, err
 	}
@@ -433,65 +431,14 @@ func med(rs []result, f func(result) float64) float64 {
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc/PID/stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc/PID/stat")
-	}
-	// utime and stime: the 14th and 15th fields of the whole line.
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return float64(ut+st) / clockTicks, nil
-}
-
 // memory returns VmRSS, RssAnon, RssFile and VmHWM in KiB.
 func memory(pid int) (rss, anon, file, hwm int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, 0, 0, err
-	}
-	defer f.Close()
-	dst := map[string]*int64{"VmRSS:": &rss, "RssAnon:": &anon, "RssFile:": &file, "VmHWM:": &hwm}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "\t")
-		if p, found := dst[k]; ok && found {
-			*p, err = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err != nil {
-				return 0, 0, 0, 0, err
-			}
-		}
-	}
-	return rss, anon, file, hwm, sc.Err()
-}
-
-// sampleAnon returns the largest RssAnon seen every 100 ms until stop.
-func sampleAnon(pid int, stop <-chan struct{}) int64 {
-	var peak int64
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if _, a, _, _, err := memory(pid); err == nil {
-			peak = max(peak, a)
-		}
-		select {
-		case <-stop:
-			return peak
-		case <-tick.C:
-		}
-	}
+	var errs [4]error
+	rss, errs[0] = proc.StatusKiB(pid, "VmRSS:")
+	anon, errs[1] = proc.StatusKiB(pid, "RssAnon:")
+	file, errs[2] = proc.StatusKiB(pid, "RssFile:")
+	hwm, errs[3] = proc.StatusKiB(pid, "VmHWM:")
+	return rss, anon, file, hwm, errors.Join(errs[:]...)
 }
 
 func freePorts(n int) ([]string, error) {

@@ -12,7 +12,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -34,12 +33,9 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/vigil-otel/vigil/bench/internal/proc"
 	"github.com/vigil-otel/vigil/bench/internal/sink"
 )
-
-// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
-// is 100 on every Linux architecture Vigil builds for.
-const clockTicks = 100
 
 type shape struct {
 	name string
@@ -412,16 +408,16 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 	pid := cmd.Process.Pid
 	// Idle footprint: after start-up has settled, before any load.
 	time.Sleep(2 * time.Second)
-	idleAnon, err1 := kiBField(pid, "RssAnon:")
-	idleFile, err2 := kiBField(pid, "RssFile:")
+	idleAnon, err1 := proc.StatusKiB(pid, "RssAnon:")
+	idleFile, err2 := proc.StatusKiB(pid, "RssFile:")
 	if err := errors.Join(err1, err2); err != nil {
 		return result{}, err
 	}
 	s.Reset()
 	stopSampling := make(chan struct{})
 	peakAnon := make(chan int64, 1)
-	go func() { peakAnon <- sampleAnon(pid, stopSampling) }()
-	cpu0, err := cpuSeconds(pid)
+	go func() { peakAnon <- proc.PeakAnon(pid, stopSampling) }()
+	cpu0, err := proc.CPUSeconds(pid)
 	if err != nil {
 		return result{}, err
 	}
@@ -496,14 +492,14 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 			last, stable = c, time.Now()
 		}
 	}
-	cpu1, err := cpuSeconds(pid)
+	cpu1, err := proc.CPUSeconds(pid)
 	if err != nil {
 		return result{}, err
 	}
 	close(stopSampling)
 	anon := <-peakAnon
-	hwm, err1 := kiBField(pid, "VmHWM:")
-	file, err2 := kiBField(pid, "RssFile:")
+	hwm, err1 := proc.StatusKiB(pid, "VmHWM:")
+	file, err2 := proc.StatusKiB(pid, "RssFile:")
 	if err := errors.Join(err1, err2); err != nil {
 		return result{}, err
 	}
@@ -559,75 +555,8 @@ func render(path string, data map[string]string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func cpuSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the parenthesised command name; utime and stime are the
-	// 14th and 15th fields of the whole line.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc/PID/stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, errors.New("short /proc/PID/stat")
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return float64(ut+st) / clockTicks, nil
-}
-
-func kiBField(pid int, key string) (int64, error) {
-	v, err := procStatusField(fmt.Sprintf("/proc/%d/status", pid), key)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-}
-
-// sampleAnon returns the largest RssAnon seen every 100 ms until stop. The
-// kernel keeps a high-water mark only for the whole RSS, which also counts
-// the binary's mapped pages; a bigger binary (Vigil links more components)
-// raises that without using more memory for data.
-func sampleAnon(pid int, stop <-chan struct{}) int64 {
-	var peak int64
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if v, err := kiBField(pid, "RssAnon:"); err == nil {
-			peak = max(peak, v)
-		}
-		select {
-		case <-stop:
-			return peak
-		case <-tick.C:
-		}
-	}
-}
-
-func procStatusField(path, key string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
-			return strings.TrimSpace(rest), nil
-		}
-	}
-	return "", fmt.Errorf("%s: no %s", path, key)
-}
-
 func cpuModel() string {
-	v, err := procStatusField("/proc/cpuinfo", "model name")
+	v, err := proc.Field("/proc/cpuinfo", "model name")
 	if err != nil {
 		return "unknown CPU"
 	}
@@ -635,7 +564,7 @@ func cpuModel() string {
 }
 
 func memTotal() string {
-	v, err := procStatusField("/proc/meminfo", "MemTotal:")
+	v, err := proc.Field("/proc/meminfo", "MemTotal:")
 	if err != nil {
 		return "unknown memory"
 	}

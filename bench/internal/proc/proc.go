@@ -1,0 +1,92 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package proc reads a process's CPU time and memory from /proc, for the
+// bench tools that measure whole processes (bench/runner, bench/budget).
+package proc
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
+// is 100 on every Linux architecture Vigil builds for.
+const clockTicks = 100
+
+// CPUSeconds returns the user plus system CPU time the process has used.
+func CPUSeconds(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the whole line.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc/PID/stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/PID/stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return float64(ut+st) / clockTicks, nil
+}
+
+// StatusKiB returns one "kB" field of /proc/PID/status, key with its colon
+// ("VmRSS:", "RssAnon:", "RssFile:", "VmHWM:").
+func StatusKiB(pid int, key string) (int64, error) {
+	v, err := Field(fmt.Sprintf("/proc/%d/status", pid), key)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+}
+
+// Field returns the rest of the first line of the file at path that starts
+// with key, trimmed (for /proc/PID/status, /proc/meminfo, /proc/cpuinfo).
+func Field(path, key string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
+			return strings.TrimSpace(rest), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no %s", path, key)
+}
+
+// PeakAnon returns the largest RssAnon seen every 100 ms until stop. The
+// kernel keeps a high-water mark only for the whole RSS, which also counts
+// the binary's mapped pages; a bigger binary (Vigil links more components)
+// raises that without using more memory for data.
+func PeakAnon(pid int, stop <-chan struct{}) int64 {
+	var peak int64
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if v, err := StatusKiB(pid, "RssAnon:"); err == nil {
+			peak = max(peak, v)
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-tick.C:
+		}
+	}
+}
