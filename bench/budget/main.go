@@ -38,7 +38,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,7 +179,7 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 	if err := os.MkdirAll(podDir, 0o755); err != nil {
 		return r, err
 	}
-	ports, err := freePorts(5)
+	ports, err := proc.FreePorts(5)
 	if err != nil {
 		return r, err
 	}
@@ -219,7 +218,7 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 			<-exited
 		}
 	}()
-	if err := waitTCP(otlp, exited, 120*time.Second); err != nil {
+	if err := proc.WaitTCP(otlp, exited, 120*time.Second); err != nil {
 		return r, fmt.Errorf("%w\n%s", err, tail(logBuf.String(), 20))
 	}
 	pid := cmd.Process.Pid
@@ -439,41 +438,6 @@ func memory(pid int) (rss, anon, file, hwm int64, err error) {
 	file, errs[2] = proc.StatusKiB(pid, "RssFile:")
 	hwm, errs[3] = proc.StatusKiB(pid, "VmHWM:")
 	return rss, anon, file, hwm, errors.Join(errs[:]...)
-}
-
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	}
-	return out, nil
-}
-
-func waitTCP(addr string, exited <-chan error, timeout time.Duration) error {
-	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("vigil exited during start: %v", err)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("vigil not listening on %s after %s", addr, timeout)
 }
 
 func tail(s string, n int) string {

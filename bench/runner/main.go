@@ -20,7 +20,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -345,7 +344,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	ports, err := freePorts(4)
+	ports, err := proc.FreePorts(4)
 	if err != nil {
 		return result{}, err
 	}
@@ -402,7 +401,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 			<-exited
 		}
 	}()
-	if err := waitTCP(wait, exited, 60*time.Second); err != nil {
+	if err := proc.WaitTCP(wait, exited, 60*time.Second); err != nil {
 		return result{}, fmt.Errorf("%w\n%s", err, tailString(logBuf.String(), 20))
 	}
 	pid := cmd.Process.Pid
@@ -570,42 +569,6 @@ func memTotal() string {
 	}
 	kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	return fmt.Sprintf("%.0f GiB RAM", float64(kb)/(1<<20))
-}
-
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		out = append(out, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-	}
-	return out, nil
-}
-
-func waitTCP(addr string, exited <-chan error, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("collector exited during start: %v", err)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("collector not listening on %s after %s", addr, timeout)
 }
 
 func tailString(s string, n int) string {

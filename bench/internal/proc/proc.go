@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -89,4 +90,42 @@ func PeakAnon(pid int, stop <-chan struct{}) int64 {
 		case <-tick.C:
 		}
 	}
+}
+
+// FreePorts returns n loopback TCP ports that were free a moment ago.
+func FreePorts(n int) ([]string, error) {
+	var out []string
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	}
+	return out, nil
+}
+
+// WaitTCP waits until addr accepts a connection, the started process
+// reports its exit on exited, or timeout passes.
+func WaitTCP(addr string, exited <-chan error, timeout time.Duration) error {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the collector exited during start: %v", err)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("the collector is not listening on %s after %s", addr, timeout)
 }

@@ -4,8 +4,11 @@
 package proc
 
 import (
+	"errors"
+	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestOwnProcess(t *testing.T) {
@@ -26,5 +29,25 @@ func TestOwnProcess(t *testing.T) {
 	}
 	if s, err := CPUSeconds(pid); err != nil || s <= 0 {
 		t.Errorf("CPUSeconds = %v, %v (x=%d); want > 0", s, err, x)
+	}
+}
+
+func TestWaitTCP(t *testing.T) {
+	ports, err := FreePorts(2)
+	if err != nil || len(ports) != 2 || ports[0] == ports[1] {
+		t.Fatalf("FreePorts(2) = %v, %v", ports, err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:"+ports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := WaitTCP(l.Addr().String(), nil, time.Second); err != nil {
+		t.Errorf("WaitTCP on a listener: %v", err)
+	}
+	exited := make(chan error, 1)
+	exited <- errors.New("exit status 1")
+	if err := WaitTCP("127.0.0.1:"+ports[1], exited, time.Minute); err == nil {
+		t.Error("WaitTCP after the process exited: no error")
 	}
 }
