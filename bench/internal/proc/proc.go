@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -128,4 +130,38 @@ func WaitTCP(addr string, exited <-chan error, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("the collector is not listening on %s after %s", addr, timeout)
+}
+
+// Start starts cmd. exited receives its exit status once (buffered: nobody
+// has to read it). stop sends SIGTERM, waits up to grace for the exit and
+// kills the process after that; it returns once the process is gone, also
+// when exited was read before (WaitTCP reads it when the process exits
+// during start).
+func Start(cmd *exec.Cmd, grace time.Duration) (exited <-chan error, stop func(), err error) {
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	ch, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		ch <- cmd.Wait()
+		close(done)
+	}()
+	return ch, func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}, nil
+}
+
+// Tail returns the last n lines of s, for a child's output in an error.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

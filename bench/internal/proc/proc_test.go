@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -49,5 +50,34 @@ func TestWaitTCP(t *testing.T) {
 	exited <- errors.New("exit status 1")
 	if err := WaitTCP("127.0.0.1:"+ports[1], exited, time.Minute); err == nil {
 		t.Error("WaitTCP after the process exited: no error")
+	}
+}
+
+func TestStart(t *testing.T) {
+	// A process that runs until stopped: stop ends it with SIGTERM.
+	cmd := exec.Command("sleep", "60")
+	exited, stop, err := Start(cmd, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-exited; err == nil {
+		t.Error("sleep stopped by SIGTERM: exit status nil")
+	}
+	// A process that exits at once, its status read (as WaitTCP does) before
+	// stop: stop returns without waiting for the grace period.
+	exited, stop, err = Start(exec.Command("false"), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitTCP("127.0.0.1:1", exited, time.Minute); err == nil {
+		t.Error("WaitTCP after the process exited: no error")
+	}
+	stop()
+	if _, _, err := Start(exec.Command("/nonexistent/binary"), time.Second); err == nil {
+		t.Error("Start of a missing binary: no error")
+	}
+	if got := Tail("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("Tail = %q, want %q", got, "b\nc")
 	}
 }
