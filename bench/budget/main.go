@@ -199,18 +199,13 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 			"yaml:receivers::prometheus::config::scrape_configs: [{job_name: vigil, scrape_interval: 15s, static_configs: [{targets: ['%s']}]}, {job_name: app, scrape_interval: 15s, static_configs: [{targets: ['%s']}]}]",
 			telemetry, appAddr)}
 	}
-	var logBuf bytes.Buffer
 	cmd := exec.Command(sd.bin, args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	exited, terminate, err := proc.Start(cmd, 30*time.Second)
+	collector, err := proc.StartCollector(cmd, otlp, 120*time.Second, 30*time.Second)
 	if err != nil {
 		return r, err
 	}
-	defer terminate()
-	if err := proc.WaitTCP(otlp, exited, 120*time.Second); err != nil {
-		return r, fmt.Errorf("%w\n%s", err, proc.Tail(logBuf.String(), 20))
-	}
+	defer collector.Stop()
 	pid := cmd.Process.Pid
 	time.Sleep(settle)
 

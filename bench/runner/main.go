@@ -382,18 +382,13 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 			"--storage.agent.path", filepath.Join(dir, "wal"), "--web.listen-address", otlpHTTP}
 		wait = otlpHTTP
 	}
-	var logBuf bytes.Buffer
 	cmd := exec.Command(sd.bin, args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	exited, terminate, err := proc.Start(cmd, 20*time.Second)
+	collector, err := proc.StartCollector(cmd, wait, 60*time.Second, 20*time.Second)
 	if err != nil {
 		return result{}, err
 	}
-	defer terminate()
-	if err := proc.WaitTCP(wait, exited, 60*time.Second); err != nil {
-		return result{}, fmt.Errorf("%w\n%s", err, proc.Tail(logBuf.String(), 20))
-	}
+	defer collector.Stop()
 	pid := cmd.Process.Pid
 	// Idle footprint: after start-up has settled, before any load.
 	time.Sleep(2 * time.Second)
@@ -500,7 +495,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 	c := s.Counts()
 	items := itemsOf(c)
 	if items == 0 {
-		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", proc.Tail(out, 5), proc.Tail(logBuf.String(), 20))
+		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", proc.Tail(out, 5), proc.Tail(collector.Output(), 20))
 	}
 	lost := int64(0)
 	if countable && sent > items {

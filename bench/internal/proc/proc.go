@@ -7,6 +7,7 @@ package proc
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -132,29 +133,50 @@ func WaitTCP(addr string, exited <-chan error, timeout time.Duration) error {
 	return fmt.Errorf("the collector is not listening on %s after %s", addr, timeout)
 }
 
-// Start starts cmd. exited receives its exit status once (buffered: nobody
-// has to read it). stop sends SIGTERM, waits up to grace for the exit and
-// kills the process after that; it returns once the process is gone, also
-// when exited was read before (WaitTCP reads it when the process exits
-// during start).
-func Start(cmd *exec.Cmd, grace time.Duration) (exited <-chan error, stop func(), err error) {
+// Collector is a collector process started by StartCollector.
+type Collector struct {
+	Cmd *exec.Cmd
+	out bytes.Buffer // stdout and stderr
+	// done is closed once the process has exited.
+	done  chan struct{}
+	grace time.Duration
+}
+
+// StartCollector starts cmd, keeping its output, and waits until it listens
+// on addr (see WaitTCP). If it does not within timeout, or exits, the
+// process is stopped and the error carries the last 20 lines of its output.
+// Stop waits up to grace for the process to exit after SIGTERM.
+func StartCollector(cmd *exec.Cmd, addr string, timeout, grace time.Duration) (*Collector, error) {
+	c := &Collector{Cmd: cmd, done: make(chan struct{}), grace: grace}
+	cmd.Stdout, cmd.Stderr = &c.out, &c.out
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ch, done := make(chan error, 1), make(chan struct{})
+	exited := make(chan error, 1)
 	go func() {
-		ch <- cmd.Wait()
-		close(done)
+		exited <- cmd.Wait()
+		close(c.done)
 	}()
-	return ch, func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(grace):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}, nil
+	if err := WaitTCP(addr, exited, timeout); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, Tail(c.Output(), 20))
+	}
+	return c, nil
+}
+
+// Output is what the process has written so far.
+func (c *Collector) Output() string { return c.out.String() }
+
+// Stop sends SIGTERM, waits up to the grace period for the exit and kills
+// the process after that. It returns once the process is gone.
+func (c *Collector) Stop() {
+	_ = c.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(c.grace):
+		_ = c.Cmd.Process.Kill()
+		<-c.done
+	}
 }
 
 // Tail returns the last n lines of s, for a child's output in an error.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,29 +54,33 @@ func TestWaitTCP(t *testing.T) {
 	}
 }
 
-func TestStart(t *testing.T) {
-	// A process that runs until stopped: stop ends it with SIGTERM.
-	cmd := exec.Command("sleep", "60")
-	exited, stop, err := Start(cmd, time.Minute)
+func TestStartCollector(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop()
-	if err := <-exited; err == nil {
-		t.Error("sleep stopped by SIGTERM: exit status nil")
-	}
-	// A process that exits at once, its status read (as WaitTCP does) before
-	// stop: stop returns without waiting for the grace period.
-	exited, stop, err = Start(exec.Command("false"), time.Hour)
+	defer l.Close()
+	// A process that runs until stopped ("listening": l is the test's).
+	c, err := StartCollector(exec.Command("sleep", "60"), l.Addr().String(), time.Minute, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WaitTCP("127.0.0.1:1", exited, time.Minute); err == nil {
-		t.Error("WaitTCP after the process exited: no error")
+	c.Stop() // SIGTERM ends sleep; a kill would wait a minute first
+	if c.Cmd.ProcessState == nil || c.Cmd.ProcessState.Success() {
+		t.Errorf("after Stop: %v, want ended by SIGTERM", c.Cmd.ProcessState)
 	}
-	stop()
-	if _, _, err := Start(exec.Command("/nonexistent/binary"), time.Second); err == nil {
-		t.Error("Start of a missing binary: no error")
+	// A process that exits during start: the error carries its output, and
+	// the stop that follows does not wait for the grace period.
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = StartCollector(exec.Command("sh", "-c", "echo bad config; exit 1"), "127.0.0.1:"+ports[0], time.Minute, time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "exited during start") || !strings.HasSuffix(err.Error(), "\nbad config") {
+		t.Errorf("StartCollector of a process that exits: %v", err)
+	}
+	if _, err := StartCollector(exec.Command("/nonexistent/binary"), "127.0.0.1:1", time.Second, time.Second); err == nil {
+		t.Error("StartCollector of a missing binary: no error")
 	}
 	if got := Tail("a\nb\nc\n", 2); got != "b\nc" {
 		t.Errorf("Tail = %q, want %q", got, "b\nc")
