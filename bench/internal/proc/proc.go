@@ -7,7 +7,6 @@ package proc
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-otel/vigil/internal/syncbuf"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
@@ -136,7 +137,7 @@ func WaitTCP(addr string, exited <-chan error, timeout time.Duration) error {
 // Collector is a collector process started by StartCollector.
 type Collector struct {
 	Cmd *exec.Cmd
-	out bytes.Buffer // stdout and stderr
+	out syncbuf.Buffer // stdout and stderr
 	// done is closed once the process has exited.
 	done  chan struct{}
 	grace time.Duration
