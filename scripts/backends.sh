@@ -69,7 +69,7 @@ install_prometheus() {
   mkdir -p "$dir"
   # remove_all_sd: one service-discovery dependency is refused by the proxy,
   # and the bench needs no service discovery.
-  GOBIN="$dir" CGO_ENABLED=0 GOFLAGS= go install -trimpath -tags remove_all_sd \
+  GOBIN="$dir" CGO_ENABLED=0 GOFLAGS= go install -trimpath -ldflags="-s -w" -tags remove_all_sd \
     "github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_MODULE_VERSION" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION"
 }

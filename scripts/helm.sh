@@ -36,11 +36,11 @@ install_helm() {
   mkdir -p "$dir"
   local tmp
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/vigil-helm.XXXXXX")
-  # The ldflags are those of Helm's Makefile: the version. Helm 3 also needs
+  # The ldflags are those of Helm's Makefile (the version), with -s -w. Helm 3 also needs
   # the default Kubernetes version of `helm template`/`lint` (that of the
   # k8s.io modules it builds with), or a source build assumes 1.20; Helm 4
   # reads it from the build's k8s.io/client-go version itself.
-  local ldflags="-X $module/internal/version.version=v$HELM_VERSION"
+  local ldflags="-s -w -X $module/internal/version.version=v$HELM_VERSION"
   if [ "$major" = 3 ]; then
     local k8s_minor
     k8s_minor=$(go mod download -json "$module@v$HELM_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p' \

@@ -48,17 +48,19 @@ build_from_module() { # module version pkg out [go-mod-edit-args...]
   work=$(mktemp -d "${TMPDIR:-/tmp}/vigil-build.XXXXXX")
   cp -r "$src/." "$work/" && chmod -R u+w "$work"
   if [ $# -gt 0 ]; then (cd "$work" && go mod edit "$@"); fi
-  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$out" "$pkg")
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags="-s -w" -o "$out" "$pkg")
   rm -rf "$work"
 }
 
 # go_install_into builds commands with `go install` into dir, outside any
-# module (so Vigil's go.mod is not consulted).
+# module (so Vigil's go.mod is not consulted). Like every binary the scripts
+# build for the tests, without the symbol table and DWARF (-s -w): nobody
+# debugs them, and the linker writes less.
 go_install_into() { # dir pkg@version...
   local dir=$1
   shift
   mkdir -p "$dir"
-  (cd "$dir" && GOBIN="$dir" CGO_ENABLED=0 GOFLAGS= go install -trimpath "$@")
+  (cd "$dir" && GOBIN="$dir" CGO_ENABLED=0 GOFLAGS= go install -trimpath -ldflags="-s -w" "$@")
 }
 
 # missing_debian prints those of the given Debian packages that are not

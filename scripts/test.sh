@@ -8,36 +8,118 @@
 # Jaeger, Prometheus and VictoriaLogs (the logs backend, through Loki's push
 # API) on loopback. It prints how long each phase took, so CI's 90-minute
 # budget stays visible, and go test's own ok/FAIL lines.
+#
+# On a cold machine the installs dominate: Jaeger, Prometheus, Helm, etcd and
+# kube-apiserver are built from the module proxy, and one cold `go build`
+# leaves a core idle while it fetches modules and links. So up to
+# VIGIL_CI_JOBS of the installs and the checks (default 3) run at once, each
+# as soon as the phases it needs have passed (the checks after clang, ocb and
+# mdatagen), and each phase's output is printed whole when it ends. The unit
+# tests and then the end-to-end suite run alone: the kernel tests compare
+# the receiver's counts with the kernel's own, and the suites should measure
+# Vigil, not a machine busy compiling.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 # shellcheck source=versions.sh
 . scripts/versions.sh
 
-declare -a summary=()
-status=0
-phase() { # name cmd...
-  local name=$1; shift
-  local t0=$SECONDS
-  echo "=== phase $name: $*"
-  if "$@"; then
-    summary+=("$(printf '%-22s %5ds  ok' "$name" $((SECONDS - t0)))")
-  else
-    summary+=("$(printf '%-22s %5ds  FAILED' "$name" $((SECONDS - t0)))")
-    status=1
-  fi
-}
+slots=${VIGIL_CI_JOBS:-3}
+logs=$(mktemp -d "${TMPDIR:-/tmp}/vigil-ci.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
 
-for step in "${TOOLCHAIN_STEPS[@]}"; do phase "toolchain:$step" bash scripts/toolchain.sh install "$step"; done
-for step in "${BACKEND_STEPS[@]}"; do phase "backends:$step" bash scripts/backends.sh install "$step"; done
-phase k8s bash scripts/k8s.sh install
-phase checks bash scripts/check.sh
-phase unit go test -race -count=1 ./...
-# The 5-minute soak (TestSoak; scripts/soak.sh runs the hour) is part of the suite.
-phase e2e env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}" \
+# The phases, in the order they start when free to: the longest builds first.
+names=()
+declare -A needs=() cmd=() shown=() state=() t_start=() t_wall=() byjob=()
+phase() { # name "needed phases" cmd...
+  local n=$1; names+=("$n"); needs[$n]=$2; shift 2
+  cmd[$n]=$(printf '%q ' "$@"); shown[$n]="$*"; state[$n]=wait
+}
+phase toolchain:debian "" bash scripts/toolchain.sh install debian
+phase backends:debian "" bash scripts/backends.sh install debian
+phase k8s "" bash scripts/k8s.sh install
+phase backends:jaeger "" bash scripts/backends.sh install jaeger
+phase toolchain:helm "" bash scripts/toolchain.sh install helm
+phase backends:prometheus "" bash scripts/backends.sh install prometheus
+phase toolchain:ocb "" bash scripts/toolchain.sh install ocb
+phase toolchain:mdatagen "" bash scripts/toolchain.sh install mdatagen
+phase backends:victorialogs "" bash scripts/backends.sh install victorialogs
+phase backends:telemetrygen "" bash scripts/backends.sh install telemetrygen
+phase checks "toolchain:debian toolchain:ocb toolchain:mdatagen" bash scripts/check.sh
+# Every install step is in one list of versions.sh or the other: a step
+# added there and not here would never run.
+for step in "${TOOLCHAIN_STEPS[@]}"; do [ -n "${state[toolchain:$step]:-}" ] || { echo "test.sh: no phase for toolchain step $step" >&2; exit 2; }; done
+for step in "${BACKEND_STEPS[@]}"; do [ -n "${state[backends:$step]:-}" ] || { echo "test.sh: no phase for backends step $step" >&2; exit 2; }; done
+
+running=0
+start() { # name
+  local n=$1
+  echo "=== phase $n: ${shown[$n]}"
+  t_start[$n]=$SECONDS
+  # bash's time keyword reports the CPU of every process the phase waited for.
+  ( TIMEFORMAT='%U %S'; { time bash -c "${cmd[$n]}" >"$logs/$n.log" 2>&1; } 2>"$logs/$n.cpu" ) &
+  byjob[$!]=$n; state[$n]=run; running=$((running + 1))
+}
+finish() { # pid status
+  local n=${byjob[$1]}
+  t_wall[$n]=$((SECONDS - t_start[$n]))
+  if [ "$2" -eq 0 ]; then state[$n]=ok; else state[$n]=FAILED; fi
+  echo "=== phase $n output"
+  cat "$logs/$n.log"
+  echo "=== phase $n ${state[$n]} after ${t_wall[$n]}s"
+  running=$((running - 1))
+}
+while :; do
+  pending=0
+  for n in "${names[@]}"; do
+    [ "${state[$n]}" = wait ] || continue
+    ready=1
+    for d in ${needs[$n]}; do
+      case ${state[$d]} in
+        ok) ;;
+        FAILED | skipped) state[$n]=skipped; echo "=== phase $n skipped: $d failed"; ready=0; break ;;
+        *) ready=0 ;;
+      esac
+    done
+    [ "${state[$n]}" = wait ] || continue
+    pending=1
+    if [ $ready = 1 ] && [ $running -lt "$slots" ]; then start "$n"; fi
+  done
+  [ $running -gt 0 ] || { [ $pending = 0 ] && break; echo "test.sh: phases wait on each other" >&2; exit 2; }
+  wait -n -p done_pid; rc=$?
+  finish "$done_pid" "$rc"
+done
+
+# Then, one at a time, the unit tests (they need gcc for -race, Helm and
+# promtool) and the end-to-end suite (every install; the 5-minute soak,
+# TestSoak, is part of it: scripts/soak.sh runs the hour).
+alone() { # name "needed phases" cmd...
+  local n=$1 d; names+=("$n"); state[$n]=skipped
+  for d in $2; do
+    [ "${state[$d]}" = ok ] || { echo "=== phase $n skipped: $d did not pass"; return; }
+  done
+  shift 2
+  echo "=== phase $n: $*"
+  t_start[$n]=$SECONDS
+  TIMEFORMAT='%U %S'
+  if { time "$@" 2>&1; } 2>"$logs/$n.cpu"; then state[$n]=ok; else state[$n]=FAILED; fi
+  t_wall[$n]=$((SECONDS - t_start[$n]))
+}
+installs=()
+for n in "${names[@]}"; do case $n in toolchain:* | backends:* | k8s) installs+=("$n") ;; esac; done
+alone unit "toolchain:debian toolchain:helm backends:prometheus" go test -race -count=1 ./...
+alone e2e "${installs[*]}" env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}" \
   go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
 
 echo
-echo "=== phase timings"
-printf '%s\n' "${summary[@]}"
+echo "=== phase timings (start: seconds after test.sh began; CPU: user + system seconds of the phase's processes)"
+printf '%-22s %6s %6s %8s  %s\n' phase start wall CPU status
+status=0
+for n in "${names[@]}"; do
+  cpu=-
+  if [ -s "$logs/$n.cpu" ]; then read -r u s <"$logs/$n.cpu" && cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.0f", u + s }'); fi
+  printf '%-22s %6s %6s %8s  %s\n' "$n" "${t_start[$n]:--}" "${t_wall[$n]:--}" "$cpu" "${state[$n]}"
+  [ "${state[$n]}" = ok ] || status=1
+done
+echo "total                  $SECONDS s wall ($slots phases at once until the unit tests)"
 exit $status
