@@ -22,6 +22,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
 const (
@@ -448,21 +450,8 @@ func TestChartDefault(t *testing.T) {
 
 // dig walks nested maps and returns the string at the end, or "".
 func dig(m map[string]any, keys ...string) string {
-	s, _ := digAny(m, keys...).(string)
+	s, _ := configtest.Dig(m, keys...).(string)
 	return s
-}
-
-// digAny returns the value under keys in m, or nil.
-func digAny(m map[string]any, keys ...string) any {
-	var cur any = m
-	for _, k := range keys {
-		mm, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		cur = mm[k]
-	}
-	return cur
 }
 
 func TestChartOptions(t *testing.T) {
@@ -768,10 +757,10 @@ func TestChartOptions(t *testing.T) {
 					// component ID, so a storage there would be one file for
 					// all endpoints (TestK8sGatewayTier failed on that).
 					assert.Equal(t, "file_storage/queue", dig(exp, "sending_queue", "storage"))
-					assert.Equal(t, true, digAny(exp, "retry_on_failure", "enabled"))
-					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "sending_queue", "enabled"))
-					assert.Nil(t, digAny(exp, "protocol", "otlp", "sending_queue", "storage"))
-					assert.Equal(t, false, digAny(exp, "protocol", "otlp", "retry_on_failure", "enabled"))
+					assert.Equal(t, true, configtest.Dig(exp, "retry_on_failure", "enabled"))
+					assert.Equal(t, false, configtest.Dig(exp, "protocol", "otlp", "sending_queue", "enabled"))
+					assert.Nil(t, configtest.Dig(exp, "protocol", "otlp", "sending_queue", "storage"))
+					assert.Equal(t, false, configtest.Dig(exp, "protocol", "otlp", "retry_on_failure", "enabled"))
 				}
 				assert.NotContains(t, acfg.Exporters, "jaeger", "agents forward to the gateway only")
 				assert.Contains(t, acfg.Service.Pipelines["metrics/derived"].Exporters, "load_balancing/metrics")

@@ -41,7 +41,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/vigil-otel/vigil/bench/internal/proc"
@@ -200,27 +199,13 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 			"yaml:receivers::prometheus::config::scrape_configs: [{job_name: vigil, scrape_interval: 15s, static_configs: [{targets: ['%s']}]}, {job_name: app, scrape_interval: 15s, static_configs: [{targets: ['%s']}]}]",
 			telemetry, appAddr)}
 	}
-	var logBuf bytes.Buffer
 	cmd := exec.Command(sd.bin, args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
+	collector, err := proc.StartCollector(cmd, otlp, 120*time.Second, 30*time.Second)
+	if err != nil {
 		return r, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	if err := proc.WaitTCP(otlp, exited, 120*time.Second); err != nil {
-		return r, fmt.Errorf("%w\n%s", err, tail(logBuf.String(), 20))
-	}
+	defer collector.Stop()
 	pid := cmd.Process.Pid
 	time.Sleep(settle)
 
@@ -283,7 +268,7 @@ func runOne(s *sink.Sink, app *appTarget, sd side, loadgen string, settle, idle,
 	}
 	for i, g := range gens {
 		if err := g.Wait(); err != nil {
-			return r, fmt.Errorf("loadgen: %w\n%s", err, tail(outs[i].String(), 10))
+			return r, fmt.Errorf("loadgen: %w\n%s", err, proc.Tail(outs[i].String(), 10))
 		}
 		sent, failed := sentItems(outs[i].String())
 		r.sent += sent
@@ -438,12 +423,4 @@ func memory(pid int) (rss, anon, file, hwm int64, err error) {
 	file, errs[2] = proc.StatusKiB(pid, "RssFile:")
 	hwm, errs[3] = proc.StatusKiB(pid, "VmHWM:")
 	return rss, anon, file, hwm, errors.Join(errs[:]...)
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

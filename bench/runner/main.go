@@ -28,7 +28,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
@@ -383,27 +382,13 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 			"--storage.agent.path", filepath.Join(dir, "wal"), "--web.listen-address", otlpHTTP}
 		wait = otlpHTTP
 	}
-	var logBuf bytes.Buffer
 	cmd := exec.Command(sd.bin, args...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logBuf, &logBuf
-	if err := cmd.Start(); err != nil {
+	collector, err := proc.StartCollector(cmd, wait, 60*time.Second, 20*time.Second)
+	if err != nil {
 		return result{}, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	if err := proc.WaitTCP(wait, exited, 60*time.Second); err != nil {
-		return result{}, fmt.Errorf("%w\n%s", err, tailString(logBuf.String(), 20))
-	}
+	defer collector.Stop()
 	pid := cmd.Process.Pid
 	// Idle footprint: after start-up has settled, before any load.
 	time.Sleep(2 * time.Second)
@@ -461,7 +446,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 		err := g.Wait()
 		out += outs[i].String()
 		if err != nil {
-			return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(gen), g.Args, err, tailString(outs[i].String(), 10))
+			return result{}, fmt.Errorf("%s %v: %w\n%s", filepath.Base(gen), g.Args, err, proc.Tail(outs[i].String(), 10))
 		}
 		if c, ok := sendCPU(outs[i].String()); ok {
 			genCPU += c
@@ -510,7 +495,7 @@ func runOne(s *sink.Sink, sd side, sig string, sh shape, configs, gen string, d 
 	c := s.Counts()
 	items := itemsOf(c)
 	if items == 0 {
-		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", tailString(out, 5), tailString(logBuf.String(), 20))
+		return result{}, fmt.Errorf("the sink received nothing\n%s\n%s", proc.Tail(out, 5), proc.Tail(collector.Output(), 20))
 	}
 	lost := int64(0)
 	if countable && sent > items {
@@ -569,12 +554,4 @@ func memTotal() string {
 	}
 	kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	return fmt.Sprintf("%.0f GiB RAM", float64(kb)/(1<<20))
-}
-
-func tailString(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

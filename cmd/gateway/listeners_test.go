@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
+
+	"github.com/vigil-otel/vigil/internal/configtest"
 )
 
 // TestDefaultListenersLoopback resolves the embedded default configuration
@@ -50,10 +52,10 @@ func TestDefaultListenersLoopback(t *testing.T) {
 		}
 	}
 	// The self-telemetry Prometheus endpoint: host and port.
-	readers := dig(cfg, "service", "telemetry", "metrics", "readers")
+	readers := configtest.Dig(cfg, "service", "telemetry", "metrics", "readers")
 	list, _ := readers.([]any)
 	for _, r := range list {
-		if p, ok := dig(r, "pull", "exporter", "prometheus").(map[string]any); ok {
+		if p, ok := configtest.Dig(r, "pull", "exporter", "prometheus").(map[string]any); ok {
 			host, _ := p["host"].(string)
 			port := p["port"]
 			checkLoopback(t, "service::telemetry prometheus reader", net.JoinHostPort(host, toString(port)))
@@ -63,7 +65,7 @@ func TestDefaultListenersLoopback(t *testing.T) {
 	require.NotEmpty(t, listeners, "found no listener at all: the walk is broken")
 	t.Logf("listeners checked: %s", strings.Join(listeners, ", "))
 
-	exts, _ := dig(cfg, "service", "extensions").([]any)
+	exts, _ := configtest.Dig(cfg, "service", "extensions").([]any)
 	for _, e := range exts {
 		name, _ := e.(string)
 		typ, _, _ := strings.Cut(name, "/")
@@ -107,17 +109,6 @@ func checkLoopback(t *testing.T, where, addr string) {
 	if ip == nil || !ip.IsLoopback() {
 		t.Errorf("%s listens on %q: the default must be a loopback address", where, addr)
 	}
-}
-
-func dig(v any, keys ...string) any {
-	for _, k := range keys {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil
-		}
-		v = m[k]
-	}
-	return v
 }
 
 func toString(v any) string {

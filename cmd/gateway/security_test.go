@@ -42,6 +42,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/vigil-otel/vigil/internal/syncbuf"
 	"github.com/vigil-otel/vigil/internal/testca"
 )
 
@@ -56,28 +57,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// syncBuffer is a bytes.Buffer safe for a child's output and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runningVigil is a vigil child process started by startVigil.
 type runningVigil struct {
 	metricsAddr string
-	out         *syncBuffer
+	out         *syncbuf.Buffer
 }
 
 // startVigil writes cfg to a file and runs `vigil --config` on it with env
@@ -91,7 +74,7 @@ func startVigil(t *testing.T, cfg, metricsAddr string, env []string, listen ...s
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(os.Args[0], "--config", path)
 	cmd.Env = append(append(os.Environ(), runMainEnv+"=1", stateDirEnv+"="+dir), env...)
 	cmd.Stdout, cmd.Stderr = out, out

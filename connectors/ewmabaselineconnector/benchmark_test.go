@@ -214,7 +214,7 @@ func benchConsume(b *testing.B, outs []string, feedKind string, yield, seasonal 
 	rule := testRule(func(r *RuleConfig) {
 		r.Outputs = outs
 		if seasonal {
-			r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+			r.Seasonality = hourlySlots()
 		}
 	})
 	f := NewFactory()

@@ -325,32 +325,18 @@ func TestScoreBound(t *testing.T) {
 func TestSeasonalFromFirstPeriod(t *testing.T) {
 	t.Parallel()
 	const step = 5 * time.Minute
-	rng := rand.New(rand.NewPCG(11, 12))
-	shape := func(ts time.Time) float64 {
-		phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
-		return 100 + 50*math.Sin(phase)
-	}
 	burst := t0.Add(24*time.Hour + 18*time.Hour)
-	samples := regular(2*288, step, func(_ int, ts time.Time) float64 {
-		v := shape(ts) + 2*rng.NormFloat64()
-		if !ts.Before(burst) && ts.Before(burst.Add(time.Hour)) {
-			v += 40
-		}
-		return v
-	})
+	samples := dailyBurst(2*288, step, rand.New(rand.NewPCG(11, 12)), burst, time.Hour)
 	rule := testRule(func(r *RuleConfig) {
 		r.HalfLife = 0
 		r.For = 10 * time.Minute
-		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+		r.Seasonality = hourlySlots()
 	})
 	r := runGauge(t, rule, samples)
-	require.Equal(t, 1, r.count("firing"), "one alert, for the burst: %v", r.events)
-	fire, _ := r.first("firing")
-	assert.False(t, fire.ts.Before(burst), "not before the burst: %s", fire.ts)
-	assert.True(t, fire.ts.Before(burst.Add(time.Hour)))
+	requireOneAlertIn(t, r, burst, burst.Add(time.Hour))
 	// Day 2 outside the burst: the baseline follows the daily shape.
 	for ts := t0.Add(25 * time.Hour); ts.Before(burst); ts = ts.Add(time.Hour) {
-		assert.InDelta(t, shape(ts), r.baseline[ts.UnixNano()], 15, "baseline at %s", ts)
+		assert.InDelta(t, dailySine(ts), r.baseline[ts.UnixNano()], 15, "baseline at %s", ts)
 	}
 
 	// No false alert during the first period, while its shape is learnt.
@@ -367,26 +353,15 @@ func TestSeasonalFirstPeriodVerdicts(t *testing.T) {
 	t.Parallel()
 	burst := t0.Add(12*time.Hour + 20*time.Minute)
 	gen := func(step time.Duration) []sample {
-		rng := rand.New(rand.NewPCG(13, 14))
-		return regular(int(36*time.Hour/step), step, func(_ int, ts time.Time) float64 {
-			phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
-			v := 100 + 50*math.Sin(phase) + 2*rng.NormFloat64()
-			if !ts.Before(burst) && ts.Before(burst.Add(30*time.Minute)) {
-				v += 40
-			}
-			return v
-		})
+		return dailyBurst(int(36*time.Hour/step), step, rand.New(rand.NewPCG(13, 14)), burst, 30*time.Minute)
 	}
 	rule := testRule(func(r *RuleConfig) {
 		r.HalfLife = 0
 		r.For = 5 * time.Minute
-		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+		r.Seasonality = hourlySlots()
 	})
 	r := runGauge(t, rule, gen(time.Minute))
-	require.Equal(t, 1, r.count("firing"), "one alert, for the burst: %v", r.events)
-	fire, _ := r.first("firing")
-	assert.False(t, fire.ts.Before(burst), "not before the burst: %s", fire.ts)
-	assert.True(t, fire.ts.Before(burst.Add(30*time.Minute)), "during the burst, in the first day: %s", fire.ts)
+	requireOneAlertIn(t, r, burst, burst.Add(30*time.Minute)) // in the first day
 
 	coarse := runGauge(t, rule, gen(15*time.Minute))
 	for _, e := range coarse.events {

@@ -171,6 +171,39 @@ func regular(n int, step time.Duration, f func(i int, t time.Time) float64) []sa
 	return out
 }
 
+// dailySine is the daily swing of the seasonal tests: 100 + 50·sin over a
+// day from t0 (peak 150 at hour 6, trough 50 at hour 18).
+func dailySine(ts time.Time) float64 {
+	phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
+	return 100 + 50*math.Sin(phase)
+}
+
+// dailyBurst returns n samples every step from t0: dailySine plus N(0, 2²)
+// noise from rng, and 40 more during [burst, burst+d).
+func dailyBurst(n int, step time.Duration, rng *rand.Rand, burst time.Time, d time.Duration) []sample {
+	return regular(n, step, func(_ int, ts time.Time) float64 {
+		v := dailySine(ts) + 2*rng.NormFloat64()
+		if !ts.Before(burst) && ts.Before(burst.Add(d)) {
+			v += 40
+		}
+		return v
+	})
+}
+
+// hourlySlots is the seasonality of the seasonal tests: a day of 24 slots.
+func hourlySlots() configoptional.Optional[SeasonalityConfig] {
+	return configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+}
+
+// requireOneAlertIn asserts that r fired exactly once, inside [from, to).
+func requireOneAlertIn(t *testing.T, r *run, from, to time.Time) {
+	t.Helper()
+	require.Equal(t, 1, r.count("firing"), "exactly one alert, for the burst: %v", r.events)
+	fire, _ := r.first("firing")
+	assert.False(t, fire.ts.Before(from), "fires once the burst starts (at %s)", fire.ts)
+	assert.True(t, fire.ts.Before(to), "fires during the burst (at %s)", fire.ts)
+}
+
 func TestSyntheticSeries(t *testing.T) {
 	t.Parallel()
 	const step = 10 * time.Second
@@ -327,29 +360,19 @@ func TestSeasonalDaily(t *testing.T) {
 	const days = 14
 	burstStart := t0.Add((days-1)*24*time.Hour + 18*time.Hour) // trough of the sine
 	burstEnd := burstStart.Add(time.Hour)
-	rng := rand.New(rand.NewPCG(21, 22))
-	samples := regular(days*288, step, func(_ int, ts time.Time) float64 {
-		phase := 2 * math.Pi * float64(ts.Sub(t0)%(24*time.Hour)) / float64(24*time.Hour)
-		v := 100 + 50*math.Sin(phase) + 2*rng.NormFloat64()
-		if !ts.Before(burstStart) && ts.Before(burstEnd) {
-			v += 40 // off-peak burst: still below the daily peak of 150
-		}
-		return v
-	})
+	// An off-peak burst: still below the daily peak of 150.
+	samples := dailyBurst(days*288, step, rand.New(rand.NewPCG(21, 22)), burstStart, time.Hour)
 	seasonal := testRule(func(r *RuleConfig) {
 		r.For = 15 * time.Minute
 		// A long global memory: without seasons it would average the day out.
 		r.HalfLife = 6 * time.Hour
-		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: 24 * time.Hour, Slots: 24})
+		r.Seasonality = hourlySlots()
 	})
 
 	r := runGauge(t, seasonal, samples)
-	require.Equal(t, 1, r.count("firing"), "exactly one alert, for the burst: %v", r.events)
-	fire, _ := r.first("firing")
 	// The burst scores above immediate_score, so it fires on its first
 	// sample instead of `for` later.
-	assert.False(t, fire.ts.Before(burstStart), "fires once the burst starts (at %s)", fire.ts)
-	assert.True(t, fire.ts.Before(burstEnd), "fires during the burst (at %s)", fire.ts)
+	requireOneAlertIn(t, r, burstStart, burstEnd)
 	assert.Equal(t, 1, r.count("resolved"))
 
 	// The same series without seasonality and the same memory: the daily

@@ -322,7 +322,8 @@ func countBucket(b *RawSockBucket, counts map[statePair]*stateCounts) {
 	}
 }
 
-// Drops sums the per-CPU drop counters.
+// Drops sums the per-CPU drop counters, and the attached programs'
+// recursion misses (Missed).
 func (t *Tracer) Drops() (Drops, error) {
 	var d Drops
 	for reason, p := range map[tcpstatsDropReason]*uint64{
@@ -338,6 +339,15 @@ func (t *Tracer) Drops() (Drops, error) {
 		}
 		for _, v := range perCPU {
 			*p += v
+		}
+	}
+	for _, c := range t.progs {
+		for _, p := range c.Programs {
+			// An error means the kernel keeps no statistics for
+			// programs (before 5.12): nothing to add.
+			if st, err := p.Stats(); err == nil {
+				d.Missed += st.RecursionMisses
+			}
 		}
 	}
 	return d, nil

@@ -179,4 +179,10 @@ type Drops struct {
 	// map full, or path longer than 255 bytes); user space finds them on
 	// its next walk of the hierarchy.
 	CgroupPathLost uint64
+	// Missed: events the kernel did not hand to a program because that
+	// program was already running on the same CPU (an event in an
+	// interrupt that came while it ran): the programs' recursion_misses,
+	// summed. Every hook's event is lost whole (a retransmit, a reset, a
+	// state change). Zero where the kernel does not report it (before 5.12).
+	Missed uint64
 }

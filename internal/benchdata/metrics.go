@@ -98,6 +98,15 @@ func NodeBatch(instance string, resources, cycle int, ts, start pcommon.Timestam
 	return md
 }
 
+// podResource sets the resource attributes of one pod of the checkout
+// service, as the span and log batches carry them.
+func podResource(ra pcommon.Map, instance string) {
+	ra.PutStr("service.name", "checkout")
+	ra.PutStr("service.instance.id", instance)
+	ra.PutStr("k8s.namespace.name", "shop")
+	ra.PutStr("k8s.pod.name", instance+"-7d9f8b6c5-x2x4q")
+}
+
 func attributes(a pcommon.Map, i int) {
 	a.PutStr("http.request.method", "GET")
 	a.PutStr("http.route", fmt.Sprintf("/api/v1/items/%d", i))

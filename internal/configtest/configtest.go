@@ -84,3 +84,17 @@ func RunBad(t *testing.T, newConfig func() component.Config, cases []Bad) {
 		})
 	}
 }
+
+// Dig returns the value under keys in a decoded YAML or JSON tree (nested
+// map[string]any), or nil when a key is missing or a value on the way is not
+// a map. For tests of whole configs: the default config, the chart's.
+func Dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}

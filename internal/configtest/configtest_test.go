@@ -55,3 +55,14 @@ func TestRunBad(t *testing.T) {
 		{File: "bad_both.yaml", ValidateContains: []string{"`limit` must be at least 1", "`name` must be set"}},
 	})
 }
+
+func TestDig(t *testing.T) {
+	t.Parallel()
+	tree := map[string]any{"service": map[string]any{"extensions": []any{"health_check"}, "name": "vigil"}}
+	assert.Equal(t, []any{"health_check"}, Dig(tree, "service", "extensions"))
+	assert.Equal(t, "vigil", Dig(tree, "service", "name"))
+	assert.Equal(t, tree, Dig(tree))
+	assert.Nil(t, Dig(tree, "service", "missing"))
+	assert.Nil(t, Dig(tree, "service", "name", "deeper"), "a string on the way")
+	assert.Nil(t, Dig(nil, "service"))
+}

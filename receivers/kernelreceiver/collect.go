@@ -202,5 +202,6 @@ func (r *kernelReceiver) recordDrops(ctx context.Context) {
 	r.tb.ReceiverKernelPeerOverflow.Add(ctx, delta(d.PeerOverflow+d.CgroupMapFull, p.PeerOverflow+p.CgroupMapFull))
 	r.tb.ReceiverKernelSocketMapFull.Add(ctx, delta(d.SockMapFull, p.SockMapFull))
 	r.tb.ReceiverKernelLostCgroupPaths.Add(ctx, delta(d.CgroupPathLost, p.CgroupPathLost))
+	r.tb.ReceiverKernelMissedEvents.Add(ctx, delta(d.Missed, p.Missed))
 	r.prevDrops = d
 }

@@ -9,11 +9,13 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -129,6 +131,34 @@ func collectOnce(t *testing.T, cfg *Config, ft *fakeTracer) (*kernelReceiver, pm
 	md, err := r.collect(context.Background())
 	require.NoError(t, err)
 	return r, md
+}
+
+// TestDropTelemetry: the kernel side's cumulative drop counters, the
+// programs' missed events among them, become the receiver's own counters,
+// each collection adding what is new since the last.
+func TestDropTelemetry(t *testing.T) {
+	t.Parallel()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := createDefaultConfig().(*Config)
+	cfg.CollectionInterval = time.Hour // only the collections below
+	r, err := newKernelReceiver(set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	ft := &fakeTracer{attachments: allHooks(nil), drops: tcpstats.Drops{Missed: 5, PeerMapFull: 1}}
+	r.load = func(tcpstats.Config) (tracer, error) { return ft, nil }
+	require.NoError(t, r.Start(context.Background(), &statusHost{}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+
+	_, err = r.collect(context.Background())
+	require.NoError(t, err)
+	ft.drops = tcpstats.Drops{Missed: 12, PeerMapFull: 1, SockMapFull: 3}
+	_, err = r.collect(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, int64(12), telemetrySum(t, tel, "otelcol_receiver_kernel_missed_events"))
+	assert.Equal(t, int64(1), telemetrySum(t, tel, "otelcol_receiver_kernel_peer_map_full"))
+	assert.Equal(t, int64(3), telemetrySum(t, tel, "otelcol_receiver_kernel_socket_map_full"))
 }
 
 func TestStartFailsOnMissingHookWithoutDegrade(t *testing.T) {

@@ -1079,21 +1079,5 @@ func TestGatewayTierLoadBalancing(t *testing.T) {
 	})
 
 	// Jaeger holds every trace whole (root + children).
-	Eventually(t, 60*time.Second, func() (bool, string) {
-		var resp struct {
-			Data []struct {
-				Spans []any `json:"spans"`
-			} `json:"data"`
-		}
-		if err := getJSON(JaegerQueryURL+"/api/traces?lookback=1h&limit=1000&service="+service, nil, &resp); err != nil {
-			return false, err.Error()
-		}
-		whole := 0
-		for _, tr := range resp.Data {
-			if len(tr.Spans) == 1+children {
-				whole++
-			}
-		}
-		return len(resp.Data) == traces && whole == traces, fmt.Sprintf("Jaeger has %d traces, %d whole, want %d", len(resp.Data), whole, traces)
-	})
+	waitWholeTraces(t, 60*time.Second, service, traces, 1+children)
 }

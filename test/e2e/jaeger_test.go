@@ -178,6 +178,29 @@ func jgGetTrace(t *testing.T, traceID string) (jgTrace, bool) {
 	return out.Data[0], true
 }
 
+// waitWholeTraces waits until Jaeger holds exactly traces traces of
+// service, each with all its spans (spans per trace), and returns their
+// IDs as 32 hex digits (Jaeger drops leading zeros; OTLP exporters do not).
+func waitWholeTraces(t *testing.T, timeout time.Duration, service string, traces, spans int) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	Eventually(t, timeout, func() (bool, string) {
+		var resp jgTraces
+		if err := getJSON(JaegerQueryURL+"/api/traces?lookback=1h&limit=1000&service="+service, nil, &resp); err != nil {
+			return false, err.Error()
+		}
+		whole := 0
+		for _, tr := range resp.Data {
+			if len(tr.Spans) == spans {
+				whole++
+				ids[strings.Repeat("0", max(0, 32-len(tr.TraceID)))+tr.TraceID] = true
+			}
+		}
+		return len(resp.Data) == traces && whole == traces, fmt.Sprintf("Jaeger has %d traces of %s, %d whole, want %d", len(resp.Data), service, whole, traces)
+	})
+	return ids
+}
+
 func spansByName(tr jgTrace) map[string]jgSpan {
 	m := map[string]jgSpan{}
 	for _, s := range tr.Spans {

@@ -14,11 +14,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-otel/vigil/internal/syncbuf"
 )
 
 // podFixture is a pod the test creates with the owner chain a Deployment
@@ -291,24 +292,6 @@ func makeNetns(t *testing.T, hostIP string, podIPs ...string) string {
 	return ns
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // chartAgentConfig installs the chart (release "vigil" in cp.ns, for its
 // ServiceAccount and RBAC) with sets and the backends at their loopback
 // addresses, and returns its rendered agent configuration with only what a
@@ -374,7 +357,7 @@ func hostConfig(t *testing.T, rendered string) map[string]any {
 
 // vigilAgent is a vigil process started by startChartAgent.
 type vigilAgent struct {
-	log *syncBuffer
+	log *syncbuf.Buffer
 	cmd *exec.Cmd
 }
 
@@ -416,7 +399,7 @@ func startChartAgentWith(t *testing.T, cfg map[string]any, ip, port string, env 
 	}
 	cmd := exec.CommandContext(ctx, vigilBin, args...)
 	cmd.Env = append(append(os.Environ(), "K8S_POD_IP="+ip), env...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second

@@ -181,28 +181,7 @@ func TestK8sGatewayTier(t *testing.T) {
 	// spans, and returns their IDs.
 	whole := func(service string) map[string]bool {
 		t.Helper()
-		ids := map[string]bool{}
-		Eventually(t, 90*time.Second, func() (bool, string) {
-			var resp struct {
-				Data []struct {
-					TraceID string `json:"traceID"`
-					Spans   []any  `json:"spans"`
-				} `json:"data"`
-			}
-			if err := getJSON(JaegerQueryURL+"/api/traces?lookback=1h&limit=1000&service="+service, nil, &resp); err != nil {
-				return false, err.Error()
-			}
-			n := 0
-			for _, tr := range resp.Data {
-				if len(tr.Spans) == 1+children {
-					n++
-					// Jaeger drops leading zeros; the debug exporter does not.
-					ids[strings.Repeat("0", max(0, 32-len(tr.TraceID)))+tr.TraceID] = true
-				}
-			}
-			return len(resp.Data) == traces && n == traces, fmt.Sprintf("Jaeger has %d traces of %s, %d whole, want %d", len(resp.Data), service, n, traces)
-		})
-		return ids
+		return waitWholeTraces(t, 90*time.Second, service, traces, 1+children)
 	}
 	// where maps each trace of ids to the gateways that printed spans of
 	// it, and checks each was printed whole by exactly one gateway.

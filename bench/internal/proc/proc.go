@@ -11,9 +11,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/vigil-otel/vigil/internal/syncbuf"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
@@ -128,4 +132,59 @@ func WaitTCP(addr string, exited <-chan error, timeout time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return fmt.Errorf("the collector is not listening on %s after %s", addr, timeout)
+}
+
+// Collector is a collector process started by StartCollector.
+type Collector struct {
+	Cmd *exec.Cmd
+	out syncbuf.Buffer // stdout and stderr
+	// done is closed once the process has exited.
+	done  chan struct{}
+	grace time.Duration
+}
+
+// StartCollector starts cmd, keeping its output, and waits until it listens
+// on addr (see WaitTCP). If it does not within timeout, or exits, the
+// process is stopped and the error carries the last 20 lines of its output.
+// Stop waits up to grace for the process to exit after SIGTERM.
+func StartCollector(cmd *exec.Cmd, addr string, timeout, grace time.Duration) (*Collector, error) {
+	c := &Collector{Cmd: cmd, done: make(chan struct{}), grace: grace}
+	cmd.Stdout, cmd.Stderr = &c.out, &c.out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() {
+		exited <- cmd.Wait()
+		close(c.done)
+	}()
+	if err := WaitTCP(addr, exited, timeout); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, Tail(c.Output(), 20))
+	}
+	return c, nil
+}
+
+// Output is what the process has written so far.
+func (c *Collector) Output() string { return c.out.String() }
+
+// Stop sends SIGTERM, waits up to the grace period for the exit and kills
+// the process after that. It returns once the process is gone.
+func (c *Collector) Stop() {
+	_ = c.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(c.grace):
+		_ = c.Cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// Tail returns the last n lines of s, for a child's output in an error.
+func Tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -49,5 +51,38 @@ func TestWaitTCP(t *testing.T) {
 	exited <- errors.New("exit status 1")
 	if err := WaitTCP("127.0.0.1:"+ports[1], exited, time.Minute); err == nil {
 		t.Error("WaitTCP after the process exited: no error")
+	}
+}
+
+func TestStartCollector(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// A process that runs until stopped ("listening": l is the test's).
+	c, err := StartCollector(exec.Command("sleep", "60"), l.Addr().String(), time.Minute, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stop() // SIGTERM ends sleep; a kill would wait a minute first
+	if c.Cmd.ProcessState == nil || c.Cmd.ProcessState.Success() {
+		t.Errorf("after Stop: %v, want ended by SIGTERM", c.Cmd.ProcessState)
+	}
+	// A process that exits during start: the error carries its output, and
+	// the stop that follows does not wait for the grace period.
+	ports, err := FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = StartCollector(exec.Command("sh", "-c", "echo bad config; exit 1"), "127.0.0.1:"+ports[0], time.Minute, time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "exited during start") || !strings.HasSuffix(err.Error(), "\nbad config") {
+		t.Errorf("StartCollector of a process that exits: %v", err)
+	}
+	if _, err := StartCollector(exec.Command("/nonexistent/binary"), "127.0.0.1:1", time.Second, time.Second); err == nil {
+		t.Error("StartCollector of a missing binary: no error")
+	}
+	if got := Tail("a\nb\nc\n", 2); got != "b\nc" {
+		t.Errorf("Tail = %q, want %q", got, "b\nc")
 	}
 }

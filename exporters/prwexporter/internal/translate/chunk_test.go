@@ -109,9 +109,7 @@ func TestChunksKeepScatteredGroupsWhole(t *testing.T) {
 	t.Parallel()
 	md := pmetric.NewMetrics()
 	hist := func(ts pcommon.Timestamp, bounds ...float64) {
-		h := newMetric(md, "lat", "s").SetEmptyHistogram()
-		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		dp := h.DataPoints().AppendEmpty()
+		dp := cumulativeHistogram(md, "lat", "s")
 		dp.SetTimestamp(ts)
 		dp.SetStartTimestamp(start)
 		dp.SetCount(3)

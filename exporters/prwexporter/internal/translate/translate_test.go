@@ -109,6 +109,37 @@ func newMetric(md pmetric.Metrics, name, unit string) pmetric.Metric {
 	return m
 }
 
+// cumulativeSum adds a cumulative sum (a counter when monotonic) to md, in
+// newMetric's resource, and returns its data point at ts0.
+func cumulativeSum(md pmetric.Metrics, name, unit string, monotonic bool) pmetric.NumberDataPoint {
+	s := newMetric(md, name, unit).SetEmptySum()
+	s.SetIsMonotonic(monotonic)
+	s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := s.DataPoints().AppendEmpty()
+	dp.SetTimestamp(ts0)
+	return dp
+}
+
+// cumulativeHistogram adds a cumulative histogram to md, in newMetric's
+// resource, and returns its data point at ts0.
+func cumulativeHistogram(md pmetric.Metrics, name, unit string) pmetric.HistogramDataPoint {
+	h := newMetric(md, name, unit).SetEmptyHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := h.DataPoints().AppendEmpty()
+	dp.SetTimestamp(ts0)
+	return dp
+}
+
+// cumulativeExpHistogram adds a cumulative exponential histogram to md, in
+// newMetric's resource, and returns its data point at ts0.
+func cumulativeExpHistogram(md pmetric.Metrics, name, unit string) pmetric.ExponentialHistogramDataPoint {
+	h := newMetric(md, name, unit).SetEmptyExponentialHistogram()
+	h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	dp := h.DataPoints().AppendEmpty()
+	dp.SetTimestamp(ts0)
+	return dp
+}
+
 const targetInfo = `__name__="target_info",host_name="h1",instance="i1",job="ns/svc" 1@0 meta=target_info/gauge/"Target metadata"/""`
 
 func TestTranslate(t *testing.T) {
@@ -137,11 +168,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name: "monotonic cumulative sum is a counter with start timestamp",
 			build: func(md pmetric.Metrics) {
-				s := newMetric(md, "http.requests", "1").SetEmptySum()
-				s.SetIsMonotonic(true)
-				s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				dp := s.DataPoints().AppendEmpty()
-				dp.SetTimestamp(ts0)
+				dp := cumulativeSum(md, "http.requests", "1", true)
 				dp.SetStartTimestamp(start)
 				dp.SetIntValue(42)
 				ex := dp.Exemplars().AppendEmpty()
@@ -159,10 +186,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name: "non-monotonic cumulative sum is a gauge without _total",
 			build: func(md pmetric.Metrics) {
-				s := newMetric(md, "queue.depth", "{item}").SetEmptySum()
-				s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				dp := s.DataPoints().AppendEmpty()
-				dp.SetTimestamp(ts0)
+				dp := cumulativeSum(md, "queue.depth", "{item}", false)
 				dp.SetStartTimestamp(start)
 				dp.SetIntValue(-3)
 			},
@@ -188,10 +212,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name: "classic histogram with buckets, sum, count and exemplars in their bucket",
 			build: func(md pmetric.Metrics) {
-				h := newMetric(md, "rpc.duration", "s").SetEmptyHistogram()
-				h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				dp := h.DataPoints().AppendEmpty()
-				dp.SetTimestamp(ts0)
+				dp := cumulativeHistogram(md, "rpc.duration", "s")
 				dp.SetStartTimestamp(start)
 				dp.ExplicitBounds().FromRaw([]float64{0.5, 1})
 				dp.BucketCounts().FromRaw([]uint64{2, 3, 1})
@@ -216,10 +237,7 @@ func TestTranslate(t *testing.T) {
 		{
 			name: "exponential histogram becomes a native histogram",
 			build: func(md pmetric.Metrics) {
-				h := newMetric(md, "latency", "ms").SetEmptyExponentialHistogram()
-				h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				dp := h.DataPoints().AppendEmpty()
-				dp.SetTimestamp(ts0)
+				dp := cumulativeExpHistogram(md, "latency", "ms")
 				dp.SetStartTimestamp(start)
 				dp.SetScale(2)
 				dp.SetCount(10)
@@ -288,10 +306,7 @@ func TestTranslate(t *testing.T) {
 				stale := g.DataPoints().AppendEmpty()
 				stale.SetTimestamp(ts0 + 3e6)
 				stale.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
-				h := newMetric(md, "h", "").SetEmptyHistogram()
-				h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-				hdp := h.DataPoints().AppendEmpty()
-				hdp.SetTimestamp(ts0)
+				hdp := cumulativeHistogram(md, "h", "")
 				hdp.SetFlags(pmetric.DefaultDataPointFlags.WithNoRecordedValue(true))
 			},
 			want: []string{
@@ -372,11 +387,7 @@ func TestTranslationStrategies(t *testing.T) {
 		t.Run(string(tt.strategy), func(t *testing.T) {
 			t.Parallel()
 			md := pmetric.NewMetrics()
-			s := newMetric(md, "http.server.duration", "s").SetEmptySum()
-			s.SetIsMonotonic(true)
-			s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-			dp := s.DataPoints().AppendEmpty()
-			dp.SetTimestamp(ts0)
+			cumulativeSum(md, "http.server.duration", "s", true)
 			res := New(Settings{Strategy: tt.strategy}).Translate(md)
 			require.Len(t, res.Shards[0].Series, 1)
 			assert.Equal(t, tt.want, res.Shards[0].Series[0].Labels()[0].Value)
@@ -418,10 +429,7 @@ func TestShardingAndFilter(t *testing.T) {
 	t.Parallel()
 	md := pmetric.NewMetrics()
 	for i := range 50 {
-		h := newMetric(md, fmt.Sprintf("h%d", i), "s").SetEmptyHistogram()
-		h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-		dp := h.DataPoints().AppendEmpty()
-		dp.SetTimestamp(ts0)
+		dp := cumulativeHistogram(md, fmt.Sprintf("h%d", i), "s")
 		dp.ExplicitBounds().FromRaw([]float64{1})
 		dp.BucketCounts().FromRaw([]uint64{1, 1})
 		dp.SetCount(2)
@@ -487,21 +495,14 @@ func TestBucketsToDeltas(t *testing.T) {
 func sampleShard(t *testing.T) *Shard {
 	t.Helper()
 	md := pmetric.NewMetrics()
-	s := newMetric(md, "reqs", "1").SetEmptySum()
-	s.SetIsMonotonic(true)
-	s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	dp := s.DataPoints().AppendEmpty()
-	dp.SetTimestamp(ts0)
+	dp := cumulativeSum(md, "reqs", "1", true)
 	dp.SetStartTimestamp(start)
 	dp.SetDoubleValue(5)
 	ex := dp.Exemplars().AppendEmpty()
 	ex.SetTimestamp(ts0)
 	ex.SetDoubleValue(1)
 	ex.SetTraceID(pcommon.TraceID{1, 15: 2})
-	eh := newMetric(md, "lat", "s").SetEmptyExponentialHistogram()
-	eh.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
-	edp := eh.DataPoints().AppendEmpty()
-	edp.SetTimestamp(ts0)
+	edp := cumulativeExpHistogram(md, "lat", "s")
 	edp.SetStartTimestamp(start)
 	edp.SetCount(2)
 	edp.SetSum(1)

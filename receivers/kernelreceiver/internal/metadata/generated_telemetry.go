@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	ReceiverKernelDecodeErrors      metric.Int64Counter
 	ReceiverKernelForgottenCgroups  metric.Int64Counter
 	ReceiverKernelLostCgroupPaths   metric.Int64Counter
+	ReceiverKernelMissedEvents      metric.Int64Counter
 	ReceiverKernelPeerMapFull       metric.Int64Counter
 	ReceiverKernelPeerOverflow      metric.Int64Counter
 	ReceiverKernelSocketMapFull     metric.Int64Counter
@@ -81,6 +82,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_kernel_lost_cgroup_paths",
 		metric.WithDescription("New cgroups whose path the kernel side could not record at creation (its new-cgroup map full, or a path of 256 bytes or more); they are attributed after the next walk of the hierarchy, or never if removed before it. [Development]"),
 		metric.WithUnit("{cgroups}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverKernelMissedEvents, err = builder.meter.Int64Counter(
+		"otelcol_receiver_kernel_missed_events",
+		metric.WithDescription("Kernel events (retransmits, resets, connection state changes) the kernel did not hand to the receiver's programs because the same program was already running on that CPU, interrupted by the event (the programs' recursion misses). Non-zero means counts are short by about this many events. [Development]"),
+		metric.WithUnit("{events}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverKernelPeerMapFull, err = builder.meter.Int64Counter(

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverKernelDecodeErrors.Add(context.Background(), 1)
 	tb.ReceiverKernelForgottenCgroups.Add(context.Background(), 1)
 	tb.ReceiverKernelLostCgroupPaths.Add(context.Background(), 1)
+	tb.ReceiverKernelMissedEvents.Add(context.Background(), 1)
 	tb.ReceiverKernelPeerMapFull.Add(context.Background(), 1)
 	tb.ReceiverKernelPeerOverflow.Add(context.Background(), 1)
 	tb.ReceiverKernelSocketMapFull.Add(context.Background(), 1)
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKernelLostCgroupPaths(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverKernelMissedEvents(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverKernelPeerMapFull(t, testTel,
