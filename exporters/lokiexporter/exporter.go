@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang/snappy"
@@ -73,7 +74,7 @@ type lokiExporter struct {
 	tr        *translator
 	tb        *metadata.TelemetryBuilder
 	client    *http.Client
-	rejectLog *zap.Logger
+	rejectLog *rejectLogger
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*lokiExporter, error) {
@@ -91,12 +92,30 @@ func newExporter(cfg *Config, set exporter.Settings) (*lokiExporter, error) {
 	}, nil
 }
 
-// newRejectLogger wraps l in zap's sampler, which keeps the first record per
-// message per interval and drops the rest: a bounded rate whatever Loki sends back.
-func newRejectLogger(l *zap.Logger) *zap.Logger {
-	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-		return zapcore.NewSamplerWithOptions(c, rejectLogInterval, 1, 0)
-	}))
+// rejectLogger logs Loki's refusals through zap's sampler, which keeps the
+// first record per message per interval and drops the rest: a bounded rate
+// whatever Loki sends back. The sampler's counters take 448 KiB (7 levels ×
+// 4,096 × 16 bytes), which the default config's two Loki exporters would
+// hold for nothing while Loki refuses nothing, the usual case: the sampler
+// is built at the first refusal.
+type rejectLogger struct {
+	base    *zap.Logger
+	once    sync.Once
+	sampled *zap.Logger
+}
+
+func newRejectLogger(l *zap.Logger) *rejectLogger {
+	return &rejectLogger{base: l}
+}
+
+// logger returns the sampled logger, building it on first use.
+func (r *rejectLogger) logger() *zap.Logger {
+	r.once.Do(func() {
+		r.sampled = r.base.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, rejectLogInterval, 1, 0)
+		}))
+	})
+	return r.sampled
 }
 
 func (e *lokiExporter) start(ctx context.Context, host component.Host) error {
@@ -199,7 +218,7 @@ func (e *lokiExporter) send(ctx context.Context, g *group) error {
 	case resp.StatusCode == http.StatusBadRequest:
 		reason, n := classifyRejection(msg, g.entries)
 		e.countDropped(ctx, g, n, reason)
-		e.rejectLog.Warn("Loki refused entries; they are dropped (logged at most once per 10s)",
+		e.rejectLog.logger().Warn("Loki refused entries; they are dropped (logged at most once per 10s)",
 			zap.String("reason", reason), zap.Int64("dropped_entries", n),
 			zap.Int("batch_entries", g.entries), zap.String("tenant", g.key.tenant), zap.String("loki_message", msg))
 		return nil

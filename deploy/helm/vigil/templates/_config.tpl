@@ -429,6 +429,9 @@ prometheus:
     scrape_configs:
 {{- if $s.self }}
       - job_name: vigil-agent
+        # Its own endpoint, in the same pod: gzip would only cost CPU and the
+        # ~800 KiB compressor the endpoint allocates for it.
+        enable_compression: false
         static_configs:
           - targets: ['${env:K8S_POD_IP}:{{ .Values.selfMetrics.port }}']
 {{- end }}
