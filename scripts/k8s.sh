@@ -68,7 +68,7 @@ etcd_bin()      { echo "$CACHE/etcd-$ETCD_VERSION/etcd"; }
 # The heaviest build of a cold CI run (kube-apiserver: ~1,000 CPU-s, 2.3 GiB
 # peak with one package at a time). It compiles as many packages at once as
 # there are CPUs (about 1 GB more peak at 2); a machine shared with other work
-# may set VIGIL_K8S_BUILD_P=1, or run it under nice. It is the first phase
+# may set VIGIL_K8S_BUILD_P=1, or run it under nice. It is the first build
 # scripts/test.sh starts, at full priority, since it is the longest.
 GOBUILD=(env CGO_ENABLED=0 GOFLAGS="-mod=mod -p=${VIGIL_K8S_BUILD_P:-$(nproc)}" go build -trimpath)
 
