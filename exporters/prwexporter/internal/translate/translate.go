@@ -16,6 +16,7 @@
 package translate // import "github.com/vigil-otel/vigil/exporters/prwexporter/internal/translate"
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +64,8 @@ type Settings struct {
 }
 
 // Translator converts pmetric.Metrics into sharded series. It is safe for
-// concurrent use: it holds configuration only.
+// concurrent use: it holds configuration, name caches and the latest
+// target_info timestamps (targetInfoClock).
 type Translator struct {
 	set         Settings
 	metricNamer otlptranslator.MetricNamer
@@ -76,6 +78,8 @@ type Translator struct {
 	labelNames  sync.Map
 	metricNames sync.Map // metricKey → nameResult, same bound
 	cachedNames atomic.Int64
+
+	targetInfos targetInfoClock
 }
 
 // New returns a Translator for the settings. Shards below 1 are treated as 1.
@@ -110,6 +114,8 @@ type Result struct {
 	Shards     []*Shard
 	Dropped    map[DropKey]int64
 	Collisions int64
+
+	targetInfos map[uint64]int64 // target_info series → latest sample, see targetInfoClock
 }
 
 func (r *Result) drop(kind, reason string, n int64) {
@@ -144,6 +150,7 @@ func (t *Translator) Translate(mds ...pmetric.Metrics) *Result {
 			t.addTargetInfo(res, ri)
 		})
 	}
+	t.targetInfos.record(res.targetInfos)
 	for _, sh := range res.Shards {
 		// The lookup index is only needed while the shard is built; freed
 		// here, the garbage collector can take it back while it is sent.
@@ -168,11 +175,79 @@ func (t *Translator) addTargetInfo(res *Result, ri *resourceInfo) {
 	lbls = t.finishLabels(lbls)
 	h := hashLabels(lbls)
 	sh := res.Shards[h%uint64(t.set.Shards)]
+	// Not earlier than what an earlier export sent; an export may hold
+	// several samples of it (one per batch merged), sorted like any series.
+	ts := max(ri.maxTs, t.targetInfos.last(h))
+	if res.targetInfos == nil {
+		res.targetInfos = map[uint64]int64{}
+	}
+	res.targetInfos[h] = max(res.targetInfos[h], ts)
 	s, dup := sh.get(&seriesKey{base: lbls, group: h, name: otlptranslator.TargetInfoMetricName}, h, &Metadata{Family: otlptranslator.TargetInfoMetricName, Type: model.MetricTypeGauge, Help: "Target metadata"})
-	if dup != nil && dup.hasSampleAt(ri.maxTs) {
+	if dup != nil && dup.hasSampleAt(ts) {
 		return // target_info for the same resource seen twice: identical, not a collision
 	}
-	sh.addSample(s, Sample{Value: 1, Timestamp: ri.maxTs})
+	sh.addSample(s, Sample{Value: 1, Timestamp: ts})
+}
+
+// maxTargetInfos bounds each of targetInfoClock's two generations.
+const maxTargetInfos = 1 << 14
+
+// targetInfoClock keeps target_info in time order across exports. Unlike
+// any other series, one target_info series gets samples from every export
+// that carries its resource, and an export may be older than the last one:
+// the retry of a partly written export holds only the data points not
+// written yet (Filter), whose latest timestamp can be earlier than one
+// already sent; and the pipelines that share an exporter (the kernel
+// receiver's, and the baselines that keep its resources) queue exports of
+// one resource stamped at different times. A receiver rejects a sample
+// older than the series' last as out of order, and the exporter would drop
+// the rest of that request as a permanent failure. So a target_info sample
+// is never stamped earlier than the latest one emitted for its series by an
+// earlier export: it then repeats that sample (same timestamp, same value),
+// which a receiver accepts as a duplicate.
+//
+// Memory is two generations of at most maxTargetInfos series each (a
+// series' hash → its latest timestamp, about 40 bytes an entry): when the
+// current one is full it becomes the previous one, and the older is
+// forgotten. A series forgotten after 16,384 others have been stamped is
+// unordered again: acceptable, since target_info is re-sent with every
+// export of its resource.
+type targetInfoClock struct {
+	mu        sync.Mutex
+	cur, prev map[uint64]int64
+}
+
+// last returns the latest timestamp recorded for the target_info series h,
+// or math.MinInt64.
+func (c *targetInfoClock) last(h uint64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ts, ok := c.cur[h]; ok {
+		return ts
+	}
+	if ts, ok := c.prev[h]; ok {
+		return ts
+	}
+	return math.MinInt64
+}
+
+// record records the latest target_info timestamps of an export.
+func (c *targetInfoClock) record(latest map[uint64]int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for h, ts := range latest {
+		if last, ok := c.cur[h]; ok {
+			c.cur[h] = max(last, ts)
+			continue
+		}
+		if last, ok := c.prev[h]; ok {
+			ts = max(last, ts)
+		}
+		if c.cur == nil || len(c.cur) >= maxTargetInfos {
+			c.prev, c.cur = c.cur, make(map[uint64]int64)
+		}
+		c.cur[h] = ts
+	}
 }
 
 // dpRef points at one data point.

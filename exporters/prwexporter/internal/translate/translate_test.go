@@ -461,6 +461,75 @@ func TestShardingAndFilter(t *testing.T) {
 	}
 }
 
+// TestTargetInfoNeverGoesBack: the retry of a partly written export holds
+// only the data points not written yet, whose latest timestamp can be
+// earlier than the target_info already sent for their resource. The retry's
+// target_info repeats the latest sample instead of going back in time (which
+// a receiver rejects as out of order); a later export moves it on, and
+// another resource keeps its own time.
+func TestTargetInfoNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	gauge := func(md pmetric.Metrics, name string, off int64) { // to md's one resource
+		var m pmetric.Metric
+		if md.ResourceMetrics().Len() == 0 {
+			m = newMetric(md, name, "")
+		} else {
+			m = md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+			m.SetName(name)
+		}
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(ts0 + pcommon.Timestamp(off*1e6))
+		dp.SetIntValue(off)
+	}
+	targetInfo := func(res *Result) []string {
+		var out []string
+		for _, l := range render(res) {
+			if strings.HasPrefix(l, `__name__="target_info"`) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	const ti = `__name__="target_info",host_name="h1",instance="i1",job="ns/svc" 1@%d meta=target_info/gauge/"Target metadata"/""`
+	tr := New(Settings{Shards: 4, TargetInfo: true})
+	md := pmetric.NewMetrics()
+	gauge(md, "early", 8)
+	gauge(md, "late", 10)
+	require.Equal(t, []string{fmt.Sprintf(ti, 10)}, targetInfo(tr.Translate(md)))
+
+	// The shard of "late" was written, the one of "early" failed.
+	retry := tr.Filter(md, func(_ int, group uint64) bool {
+		return group == hashLabels([]label{{"__name__", "early"}, {"instance", "i1"}, {"job", "ns/svc"}})
+	})
+	require.Equal(t, 1, retry.DataPointCount())
+	assert.Equal(t, []string{fmt.Sprintf(ti, 10)}, targetInfo(tr.Translate(retry)), "the retry's target_info went back in time")
+
+	next := pmetric.NewMetrics()
+	gauge(next, "early", 12)
+	assert.Equal(t, []string{fmt.Sprintf(ti, 12)}, targetInfo(tr.Translate(next)))
+
+	other := pmetric.NewMetrics()
+	gauge(other, "early", 3)
+	other.ResourceMetrics().At(0).Resource().Attributes().PutStr("host.name", "h2")
+	assert.Equal(t, []string{`__name__="target_info",host_name="h2",instance="i1",job="ns/svc" 1@3 meta=target_info/gauge/"Target metadata"/""`}, targetInfo(tr.Translate(other)))
+}
+
+func TestTargetInfoClockIsBounded(t *testing.T) {
+	t.Parallel()
+	var c targetInfoClock
+	for h := range uint64(3 * maxTargetInfos) {
+		c.record(map[uint64]int64{h: 5})
+	}
+	assert.LessOrEqual(t, len(c.cur), maxTargetInfos)
+	assert.LessOrEqual(t, len(c.prev), maxTargetInfos)
+	// Two generations are remembered: [max, 2max) and [2max, 3max).
+	assert.Equal(t, int64(5), c.last(3*maxTargetInfos-1), "a series of the current generation is forgotten")
+	assert.Equal(t, int64(5), c.last(maxTargetInfos+7), "a series of the previous generation is forgotten")
+	c.record(map[uint64]int64{maxTargetInfos + 7: 1})
+	assert.Equal(t, int64(5), c.cur[maxTargetInfos+7], "a series of the previous generation went back in time when carried into the current one")
+	assert.Equal(t, int64(math.MinInt64), c.last(0), "the oldest generation is not forgotten")
+}
+
 func TestBucketsToDeltas(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
