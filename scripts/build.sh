@@ -16,6 +16,15 @@
 # is refused at start (and by `vigil validate`): "field ec2_sd_configs not
 # found in type config.ScrapeConfig". The e2e harness builds with this
 # script, so the tests run the binary that ships.
+#
+# `build.sh --compile-only` compiles every package of that build into Go's
+# build cache without linking (scripts/test.sh does it while the backends
+# build, so that the e2e suite's build only links).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-CGO_ENABLED=0 exec go build -trimpath -tags remove_all_sd,enable_kubernetes_sd,enable_dns_sd -o "${1:-bin/vigil}" ./cmd/gateway
+export CGO_ENABLED=0
+flags=(-trimpath -tags remove_all_sd,enable_kubernetes_sd,enable_dns_sd)
+if [ "${1:-}" = --compile-only ]; then
+  exec go list "${flags[@]}" -export -deps -f '{{with .Error}}{{.}}{{end}}' ./cmd/gateway
+fi
+exec go build "${flags[@]}" -o "${1:-bin/vigil}" ./cmd/gateway
