@@ -287,11 +287,13 @@ func TestPersistenceThroughFileStorage(t *testing.T) {
 	assert.Equal(t, 1, countState(secondL, "firing"), "the step after the restart fires without a new warm-up")
 }
 
-// amServer is an httptest Alertmanager that records posted alerts.
+// amServer is an httptest Alertmanager that records posted alerts, and
+// when each arrived.
 type amServer struct {
-	mu     sync.Mutex
-	alerts []amAlert
-	srv    *httptest.Server
+	mu       sync.Mutex
+	alerts   []amAlert
+	received []time.Time
+	srv      *httptest.Server
 }
 
 func newAMServer(t *testing.T) *amServer {
@@ -309,6 +311,9 @@ func newAMServer(t *testing.T) *amServer {
 		}
 		a.mu.Lock()
 		a.alerts = append(a.alerts, got...)
+		for range got {
+			a.received = append(a.received, time.Now())
+		}
 		a.mu.Unlock()
 	}))
 	t.Cleanup(a.srv.Close)
@@ -319,6 +324,13 @@ func (a *amServer) snapshot() []amAlert {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return append([]amAlert(nil), a.alerts...)
+}
+
+// arrival returns the alert posted i-th, and when it arrived.
+func (a *amServer) arrival(i int) (amAlert, time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.alerts[i], a.received[i]
 }
 
 func TestAlertmanagerFiringResendResolve(t *testing.T) {
@@ -332,7 +344,7 @@ func TestAlertmanagerFiringResendResolve(t *testing.T) {
 	cfg.Rules = []RuleConfig{rule}
 	amCfg := cfg.Alertmanager.GetOrInsertDefault()
 	amCfg.ClientConfig.Endpoint = am.srv.URL
-	amCfg.ResendInterval = 200 * time.Millisecond
+	amCfg.ResendInterval = 300 * time.Millisecond
 	cfg.Alertmanager = configoptional.Some(*amCfg)
 	require.NoError(t, cfg.Validate())
 	c, err := NewFactory().CreateMetricsToMetrics(context.Background(), metadatatest.NewSettings(tel), cfg, consumertest.NewNop())
@@ -342,10 +354,12 @@ func TestAlertmanagerFiringResendResolve(t *testing.T) {
 	s := stepSamples(600, 500, 4)
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch(s, map[string]any{"host": "a"})))
 	waitFor(t, func() bool { return len(am.snapshot()) >= 3 }) // first send + two re-sends
-	first := am.snapshot()[0]
+	first, firstArrived := am.arrival(0)
 	assert.Equal(t, map[string]string{"alertname": "test", "metric": "m", "severity": "warning", "host": "a", "service_name": "synthetic"}, first.Labels)
 	assert.Equal(t, s[503].ts, first.StartsAt.UTC(), "startsAt is the firing sample's time")
-	assert.True(t, first.EndsAt.After(time.Now()), "a firing alert ends in the future")
+	// Compared with its arrival, not with now: the test may look later than
+	// endsAt on a busy machine.
+	assert.True(t, first.EndsAt.After(firstArrived), "a firing alert ends in the future")
 
 	// Back to the old level: score below clear_score (0 never; so use the exact baseline).
 	e := c.(*baselineConnector).e
@@ -354,9 +368,9 @@ func TestAlertmanagerFiringResendResolve(t *testing.T) {
 	e.mu.Unlock()
 	last := s[len(s)-1].ts
 	require.NoError(t, c.ConsumeMetrics(context.Background(), gaugeBatch([]sample{{last.Add(10 * time.Second), base}}, map[string]any{"host": "a"})))
-	waitFor(t, func() bool {
-		all := am.snapshot()
-		return !all[len(all)-1].EndsAt.After(time.Now())
+	waitFor(t, func() bool { // the resolving alert: its endsAt is not after its arrival
+		last, arrived := am.arrival(len(am.snapshot()) - 1)
+		return !last.EndsAt.After(arrived)
 	})
 	require.NoError(t, c.Shutdown(context.Background()))
 	all := am.snapshot()
