@@ -11,7 +11,9 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 unformatted=$(git ls-files '*.go' | grep -v '_bpfel.go$' | xargs gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
-go vet ./...
+# vet with the shipped binary's flags (their compiles are the build's), and
+# the e2e suite with go test's defaults (their compiles are the e2e run's).
+bash scripts/build.sh --vet ./...
 go vet -tags e2e ./test/e2e/
 bash scripts/gen-components.sh >/dev/null
 git diff --exit-code -- cmd/gateway/components.go || { echo "components.go is stale: run make generate-components"; exit 1; }

@@ -15,9 +15,10 @@
 # VIGIL_CI_JOBS of the installs and the checks (default 3) run at once, each
 # as soon as the phases it needs have passed (the checks after clang, ocb and
 # mdatagen), and each phase's output is printed whole when it ends. The unit
-# tests and then the end-to-end suite run alone: the kernel tests compare
-# the receiver's counts with the kernel's own, and the suites should measure
-# Vigil, not a machine busy compiling.
+# tests and then the end-to-end suite run without the installs: the kernel
+# tests compare the receiver's counts with the kernel's own, and the suites
+# should measure Vigil, not a machine busy compiling. Only the soak, which
+# mostly waits, shares the machine (with the unit tests).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -31,14 +32,14 @@ trap 'rm -rf "$logs"' EXIT
 # The phases, in the order they start when free to: the longest builds
 # first, but the short ocb and mdatagen builds before the others, so that the
 # checks (1,200 s cold: go vet compiles the whole module) start early; then
-# the compile phases, which put the unit tests' -race packages and the
-# shipped binary's packages in Go's build cache while the backends build
-# (`go list -export` compiles without linking), so that the unit and e2e
-# phases, which run alone, mostly link and test. Measured cold (2026-12-05,
-# README): the unit phase went from 1,074 s to 284 s, but the whole run did
-# not get shorter (94.7 min): every phase is CPU-bound on 2 cores, and the
-# three compiles of the tree (vet's, -race, the shipped build's flags) are
-# the work to cut next.
+# compile:race, which puts the unit tests' -race packages in Go's build
+# cache while the backends build (`go list -export` compiles without
+# linking), so that the unit phase, which runs alone, mostly links and tests
+# (cold, 2026-12-05, README: 1,074 s → 284 s). Every phase is CPU-bound on
+# 2 cores, so what shortens a cold run is less work: go vet runs with the
+# shipped build's flags (scripts/build.sh --vet), which makes its compiles
+# the ones the e2e suite's build of vigil reuses, where a third compile of
+# the tree (810 CPU-s) used to be.
 names=()
 declare -A needs=() cmd=() shown=() state=() t_start=() t_wall=() byjob=()
 phase() { # name "needed phases" cmd...
@@ -53,7 +54,6 @@ phase toolchain:mdatagen "" bash scripts/toolchain.sh install mdatagen
 phase checks "toolchain:debian toolchain:ocb toolchain:mdatagen" bash scripts/check.sh
 phase backends:jaeger "" bash scripts/backends.sh install jaeger
 phase compile:race "toolchain:debian" go list -race -export -deps -test -f '{{with .Error}}{{.}}{{end}}' ./...
-phase compile:vigil "" bash scripts/build.sh --compile-only
 phase toolchain:helm "" bash scripts/toolchain.sh install helm
 phase backends:prometheus "" bash scripts/backends.sh install prometheus
 phase backends:victorialogs "" bash scripts/backends.sh install victorialogs
@@ -103,8 +103,8 @@ while :; do
 done
 
 # Then, one at a time, the unit tests (they need gcc for -race, Helm and
-# promtool) and the end-to-end suite (every install; the 5-minute soak,
-# TestSoak, is part of it: scripts/soak.sh runs the hour).
+# promtool) and the end-to-end suite (every install); the 5-minute soak,
+# TestSoak, runs beside the unit tests (below; scripts/soak.sh runs the hour).
 alone() { # name "needed phases" cmd...
   local n=$1 d; names+=("$n"); state[$n]=skipped
   for d in $2; do
@@ -114,14 +114,66 @@ alone() { # name "needed phases" cmd...
   echo "=== phase $n: $*"
   t_start[$n]=$SECONDS
   TIMEFORMAT='%U %S'
-  if { time "$@" 2>&1; } 2>"$logs/$n.cpu"; then state[$n]=ok; else state[$n]=FAILED; fi
+  if { time "$@" 2>&1 | tee "$logs/$n.out"; } 2>"$logs/$n.cpu"; then state[$n]=ok; else state[$n]=FAILED; fi
   t_wall[$n]=$((SECONDS - t_start[$n]))
+  [ "${state[$n]}" = ok ] || failures "$n" <"$logs/$n.out"
+}
+# failures prints, after a failed test phase, each failed test with the last
+# lines its test files logged (t.Errorf, t.Fatalf, t.Logf: "  x_test.go:N:
+# ..."), so that the reason is next to the summary and not 10,000 lines up.
+# go test -v names the running test in its "=== RUN/CONT/NAME" lines.
+failures() { # phase <output
+  echo "=== phase $1: failed tests and their last test-file messages"
+  awk '
+    /^=== (RUN|CONT|NAME) / { cur = $3; next }
+    /^[ \t]+[A-Za-z0-9_]+_test\.go:[0-9]+: / {
+      if (cur == "") next
+      i = n[cur]++ % 8; msg[cur, i] = substr($0, 1, 600); next
+    }
+    /^[ \t]*--- FAIL: / {
+      name = $3; print $0
+      k = n[name]; for (j = (k > 8 ? k - 8 : 0); j < k; j++) print "    " msg[name, j % 8]
+    }
+    /^(FAIL|panic:)/ { print }
+  '
 }
 installs=()
 for n in "${names[@]}"; do case $n in toolchain:* | backends:* | k8s) installs+=("$n") ;; esac; done
+
+# The soak (TestSoak: 5 minutes of steady load through every pipeline, then
+# resource checks) mostly waits: 302 s of the e2e suite's 1,428 s wall and
+# little of its CPU. So it runs while the unit tests do, in a network
+# namespace of its own (the backends listen on fixed loopback ports) with its
+# own backends and temp dirs, and the rest of the e2e suite skips it. Where
+# unshare cannot make a namespace (not root) it runs after the suite.
+soak_cmd=(env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}"
+  go test -tags e2e -count=1 -v -timeout 30m -run '^TestSoak$' ./test/e2e/)
+soak_pid=
+names+=(soak); state[soak]=skipped
+for d in "${installs[@]}"; do [ "${state[$d]}" = ok ] || state[soak]=blocked; done
+if [ "${state[soak]}" = skipped ] && unshare -n true 2>/dev/null; then
+  echo "=== phase soak (alongside the unit tests, in its own network namespace): ${soak_cmd[*]}"
+  mkdir -p "$logs/soak-tmp" "$logs/soak-run"
+  t_start[soak]=$SECONDS; state[soak]=run; soak_t0=$(date +%s)
+  ( TIMEFORMAT='%U %S'
+    { time unshare -n bash -c 'ip link set lo up && exec "$@"' soak \
+      env TMPDIR="$logs/soak-tmp" VIGIL_RUN="$logs/soak-run" "${soak_cmd[@]}" >"$logs/soak.out" 2>&1; } 2>"$logs/soak.cpu"
+    rc=$?; date +%s >"$logs/soak.end"; exit $rc ) &
+  soak_pid=$!
+fi
 alone unit "toolchain:debian toolchain:helm backends:prometheus" go test -race -count=1 ./...
-alone e2e "${installs[*]}" env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}" \
-  go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
+if [ -n "$soak_pid" ]; then
+  alone e2e "${installs[*]}" go test -tags e2e -count=1 -v -timeout 60m -skip '^TestSoak$' ./test/e2e/
+  if wait "$soak_pid"; then state[soak]=ok; else state[soak]=FAILED; fi
+  t_wall[soak]=$(($(cat "$logs/soak.end" 2>/dev/null || date +%s) - soak_t0))
+  echo "=== phase soak output (it ran alongside the unit tests)"
+  cat "$logs/soak.out"
+  echo "=== phase soak ${state[soak]} after ${t_wall[soak]}s"
+  [ "${state[soak]}" = ok ] || failures soak <"$logs/soak.out"
+else
+  unset 'names[-1]'
+  alone e2e "${installs[*]}" "${soak_cmd[@]:0:3}" go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
+fi
 
 echo
 echo "=== phase timings (start: seconds after test.sh began; CPU: user + system seconds of the phase's processes)"
