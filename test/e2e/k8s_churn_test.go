@@ -333,7 +333,10 @@ func TestK8sPodChurn(t *testing.T) {
 			}
 			if len(s) != 1 || s[0].Labels["k8s_pod_name"] != web.name || s[0].Labels["k8s_deployment_name"] != web.app ||
 				s[0].Labels["container_id"] != gen.containerID || s[0].Value == 0 || len(g) != 1 {
-				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v", gen.uid, s, marker, g)
+				// Every series of the cgroup, named or not, so that a
+				// failure shows which part was missing.
+				all, _ := promQuery(PrometheusURL, retrans(fmt.Sprintf("vigil_cgroup_path=~%q", ".*"+gen.containerID+".*")))
+				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v; every series of the pod's cgroup: %v", gen.uid, s, marker, g, all)
 			}
 			// All of this transfer's retransmits (the kernel's count, less
 			// late failures: see TestKernelReceiverToPrometheus), so that
