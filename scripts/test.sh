@@ -121,10 +121,13 @@ alone() { # name "needed phases" cmd...
 # failures prints, after a failed test phase, each failed test with the last
 # lines its test files logged (t.Errorf, t.Fatalf, t.Logf: "  x_test.go:N:
 # ..."), so that the reason is next to the summary and not 10,000 lines up.
-# go test -v names the running test in its "=== RUN/CONT/NAME" lines.
+# go test -v names the running test in its "=== RUN/CONT/NAME" lines;
+# without -v a failed test's messages follow its "--- FAIL" line.
 failures() { # phase <output
   echo "=== phase $1: failed tests and their last test-file messages"
   awk '
+    after > 0 && /^[ \t]/ { print; after--; next }
+    { after = 0 }
     /^=== (RUN|CONT|NAME) / { cur = $3; next }
     /^[ \t]+[A-Za-z0-9_]+_test\.go:[0-9]+: / {
       if (cur == "") next
@@ -133,6 +136,7 @@ failures() { # phase <output
     /^[ \t]*--- FAIL: / {
       name = $3; print $0
       k = n[name]; for (j = (k > 8 ? k - 8 : 0); j < k; j++) print "    " msg[name, j % 8]
+      after = 20 # without -v, the messages follow the --- FAIL line
     }
     /^(FAIL|panic:)/ { print }
   '

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -243,6 +244,38 @@ func podEvents(t *testing.T, selfMetrics string) (added, updated, deleted float6
 	return added, updated, deleted
 }
 
+// exportFailures lists the agent's non-zero counters of items that failed
+// to export or were dropped, for a failure message: a one-shot data point
+// lost to a rejected request never arrives.
+func exportFailures(selfMetrics string) string {
+	fams, err := scrape(selfMetrics)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for name, f := range fams {
+		if !strings.Contains(name, "dropped") && !strings.Contains(name, "failed") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			v := m.GetCounter().GetValue()
+			if v == 0 {
+				continue
+			}
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			out = append(out, fmt.Sprintf("%s{%s}=%v", name, strings.Join(labels, ","), v))
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
 // sendOTLPFrom posts one OTLP/JSON gauge (e2e.k8s.gauge, service.name
 // marker) from ip inside netns to the agent's OTLP/HTTP receiver.
 func sendOTLPFrom(t *testing.T, netns, ip, agentIP, marker string) {
@@ -336,7 +369,8 @@ func TestK8sPodChurn(t *testing.T) {
 				// Every series of the cgroup, named or not, so that a
 				// failure shows which part was missing.
 				all, _ := promQuery(PrometheusURL, retrans(fmt.Sprintf("vigil_cgroup_path=~%q", ".*"+gen.containerID+".*")))
-				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v; every series of the pod's cgroup: %v", gen.uid, s, marker, g, all)
+				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v; every series of the pod's cgroup: %v; the agent's export failures: %s",
+					gen.uid, s, marker, g, all, exportFailures(selfMetrics))
 			}
 			// All of this transfer's retransmits (the kernel's count, less
 			// late failures: see TestKernelReceiverToPrometheus), so that
