@@ -31,7 +31,7 @@ trap 'rm -rf "$logs"' EXIT
 
 # The phases, in the order they start when free to: the longest builds
 # first, but the short ocb and mdatagen builds before the others, so that the
-# checks (1,200 s cold: go vet compiles the whole module) start early; then
+# checks (1,325 CPU-s cold: go vet compiles the whole module) start early; then
 # compile:race, which puts the unit tests' -race packages in Go's build
 # cache while the backends build (`go list -export` compiles without
 # linking), so that the unit phase, which runs alone, mostly links and tests
