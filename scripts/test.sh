@@ -152,13 +152,12 @@ for n in "${names[@]}"; do case $n in toolchain:* | backends:* | k8s) installs+=
 # unshare cannot make a namespace (not root) it runs after the suite.
 soak_cmd=(env VIGIL_SOAK_DURATION="${VIGIL_SOAK_DURATION:-5m}" VIGIL_SOAK_RESTART_EVERY="${VIGIL_SOAK_RESTART_EVERY:-1m}"
   go test -tags e2e -count=1 -v -timeout 30m -run '^TestSoak$' ./test/e2e/)
-soak_pid=
-names+=(soak); state[soak]=skipped
-for d in "${installs[@]}"; do [ "${state[$d]}" = ok ] || state[soak]=blocked; done
-if [ "${state[soak]}" = skipped ] && unshare -n true 2>/dev/null; then
+soak_pid= soak_ready=1
+for d in "${installs[@]}"; do [ "${state[$d]}" = ok ] || soak_ready=; done
+if [ -n "$soak_ready" ] && unshare -n true 2>/dev/null; then
   echo "=== phase soak (alongside the unit tests, in its own network namespace): ${soak_cmd[*]}"
   mkdir -p "$logs/soak-tmp" "$logs/soak-run"
-  t_start[soak]=$SECONDS; state[soak]=run; soak_t0=$(date +%s)
+  names+=(soak); t_start[soak]=$SECONDS; state[soak]=run; soak_t0=$(date +%s)
   ( TIMEFORMAT='%U %S'
     { time unshare -n bash -c 'ip link set lo up && exec "$@"' soak \
       env TMPDIR="$logs/soak-tmp" VIGIL_RUN="$logs/soak-run" "${soak_cmd[@]}" >"$logs/soak.out" 2>&1; } 2>"$logs/soak.cpu"
@@ -175,7 +174,6 @@ if [ -n "$soak_pid" ]; then
   echo "=== phase soak ${state[soak]} after ${t_wall[soak]}s"
   [ "${state[soak]}" = ok ] || failures soak <"$logs/soak.out"
 else
-  unset 'names[-1]'
   alone e2e "${installs[*]}" "${soak_cmd[@]:0:3}" go test -tags e2e -count=1 -v -timeout 60m ./test/e2e/
 fi
 
