@@ -46,15 +46,33 @@ import (
 	"github.com/vigil-otel/vigil/internal/testca"
 )
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// handedOut holds every address freeAddr returned in this test process.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, never one it returned before: the kernel may give a closed port out
+// again at once, and two of a test's listeners on one port make vigil fail
+// to start ("address already in use").
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		handedOut.Lock()
+		seen := handedOut.addrs[addr]
+		handedOut.addrs[addr] = true
+		handedOut.Unlock()
+		if !seen {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // runningVigil is a vigil child process started by startVigil.
