@@ -41,8 +41,8 @@ var defaultConfig string
 var version = "0.1.0-dev"
 
 func main() {
-	// Lower GOGC while the live heap is small (idle memory), unless GOGC,
-	// GOMEMLIMIT or VIGIL_SMALL_HEAP_GOGC=off says otherwise: internal/smallheap.
+	// Lower GOGC while the live heap is small (idle memory), unless GOGC or
+	// VIGIL_SMALL_HEAP_GOGC=off says otherwise: internal/smallheap.
 	heap, err := smallheap.Parse(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)

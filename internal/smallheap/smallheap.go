@@ -59,10 +59,14 @@ type Policy struct {
 	Off string
 }
 
-// Parse reads the policy from the environment. An explicit GOGC or
-// GOMEMLIMIT is the user's choice about the garbage collector and turns the
-// policy off; so does Env=off. An Env value that is neither "off" nor an
-// integer in 1–99 is an error.
+// Parse reads the policy from the environment. An explicit GOGC (a number or
+// "off") is the user's choice and turns the policy off; so does Env=off. An
+// Env value that is neither "off" nor an integer in 1–99 is an error.
+//
+// GOMEMLIMIT does not turn it off: the policy never touches the memory limit,
+// which stays in force (the runtime collects at the lower of the two goals),
+// and the Helm chart sets GOMEMLIMIT on every agent (80 % of the container's
+// limit), where the idle footprint is multiplied by the node count.
 func Parse(getenv func(string) string) (Policy, error) {
 	v := getenv(Env)
 	switch {
@@ -70,8 +74,6 @@ func Parse(getenv func(string) string) (Policy, error) {
 		return Policy{Off: Env + "=off"}, nil
 	case getenv("GOGC") != "":
 		return Policy{Off: "GOGC is set"}, nil
-	case getenv("GOMEMLIMIT") != "":
-		return Policy{Off: "GOMEMLIMIT is set"}, nil
 	case v == "":
 		return Policy{Percent: DefaultPercent}, nil
 	}
