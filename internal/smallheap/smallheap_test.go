@@ -9,41 +9,41 @@ import (
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		env     map[string]string
-		want    Policy
-		wantErr string
+	// The environment, by case, and the policy Parse should make of it.
+	cases := map[string]struct {
+		env  map[string]string
+		want Policy
 	}{
-		{name: "unset", env: nil, want: Policy{Percent: DefaultPercent}},
-		{name: "value", env: map[string]string{Env: "25"}, want: Policy{Percent: 25}},
-		{name: "off", env: map[string]string{Env: "off"}, want: Policy{Off: Env + "=off"}},
-		{name: "GOGC wins", env: map[string]string{"GOGC": "100"}, want: Policy{Off: "GOGC is set"}},
-		{name: "GOGC wins over a value", env: map[string]string{"GOGC": "200", Env: "25"}, want: Policy{Off: "GOGC is set"}},
-		{name: "GOGC off wins", env: map[string]string{"GOGC": "off", "GOMEMLIMIT": "200MiB"}, want: Policy{Off: "GOGC is set"}},
-		{name: "GOMEMLIMIT alone keeps it", env: map[string]string{"GOMEMLIMIT": "204MiB"}, want: Policy{Percent: DefaultPercent}},
-		{name: "off beats a bad GOGC", env: map[string]string{Env: "off", "GOGC": "x"}, want: Policy{Off: Env + "=off"}},
-		{name: "zero", env: map[string]string{Env: "0"}, wantErr: `VIGIL_SMALL_HEAP_GOGC="0": must be off or an integer from 1 to 99`},
-		{name: "100", env: map[string]string{Env: "100"}, wantErr: `VIGIL_SMALL_HEAP_GOGC="100": must be off or an integer from 1 to 99`},
-		{name: "word", env: map[string]string{Env: "on"}, wantErr: `VIGIL_SMALL_HEAP_GOGC="on": must be off or an integer from 1 to 99`},
+		"unset":                     {nil, Policy{Percent: DefaultPercent}},
+		"value":                     {map[string]string{Env: "25"}, Policy{Percent: 25}},
+		"off":                       {map[string]string{Env: "off"}, Policy{Off: Env + "=off"}},
+		"GOGC wins":                 {map[string]string{"GOGC": "100"}, Policy{Off: "GOGC is set"}},
+		"GOGC wins over a value":    {map[string]string{"GOGC": "200", Env: "25"}, Policy{Off: "GOGC is set"}},
+		"GOGC off wins":             {map[string]string{"GOGC": "off", "GOMEMLIMIT": "200MiB"}, Policy{Off: "GOGC is set"}},
+		"GOMEMLIMIT alone keeps it": {map[string]string{"GOMEMLIMIT": "204MiB"}, Policy{Percent: DefaultPercent}},
+		"off beats a bad GOGC":      {map[string]string{Env: "off", "GOGC": "x"}, Policy{Off: Env + "=off"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := Parse(func(k string) string { return tt.env[k] })
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("Parse error = %v, want %q", err, tt.wantErr)
-				}
-				return
+	for name, c := range cases {
+		got, err := Parse(func(k string) string { return c.env[k] })
+		if err != nil || got != c.want {
+			t.Errorf("%s: Parse = %+v, %v; want %+v", name, got, err, c.want)
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "100", "-5", "on", "50%"} {
+		_, err := Parse(func(k string) string {
+			if k == Env {
+				return v
 			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got != tt.want {
-				t.Errorf("Parse = %+v, want %+v", got, tt.want)
-			}
+			return ""
 		})
+		want := Env + `="` + v + `": must be off or an integer from 1 to 99`
+		if err == nil || err.Error() != want {
+			t.Errorf("Parse(%s=%q) error = %v, want %q", Env, v, err, want)
+		}
 	}
 }
 
