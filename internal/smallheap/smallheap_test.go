@@ -4,6 +4,8 @@
 package smallheap
 
 import (
+	"runtime"
+	"runtime/metrics"
 	"testing"
 )
 
@@ -101,5 +103,31 @@ func TestCycle(t *testing.T) {
 		if sets[k] != want[k] {
 			t.Fatalf("SetGCPercent calls %v, want %v", sets, want)
 		}
+	}
+}
+
+// TestStart checks the wiring with the runtime: Start evaluates the policy
+// once before it returns, and a test binary's live heap is far under
+// Threshold, so GOGC is the policy's at once. (The later cycles run from
+// finalizers, at times the test cannot know; TestCycle covers their step.)
+func TestStart(t *testing.T) {
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	before := gogc()
+	Start(Policy{Off: "GOGC is set"})
+	if got := gogc(); got != before {
+		t.Fatalf("a policy that is off changed GOGC from %d to %d", before, got)
+	}
+	Start(Policy{Percent: 30})
+	if got := gogc(); got != 30 {
+		t.Fatalf("GOGC after Start = %d, want 30", got)
+	}
+	runtime.GC()
+	runtime.GC()
+	if got := gogc(); got != 30 {
+		t.Fatalf("GOGC after two cycles = %d, want 30", got)
 	}
 }
