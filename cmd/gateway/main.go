@@ -41,7 +41,7 @@ var defaultConfig string
 var version = "0.1.0-dev"
 
 func main() {
-	// Lower GOGC while the live heap is small (idle memory), unless GOGC or
+	// Lower GOGC while the process allocates slowly (idle), unless GOGC or
 	// VIGIL_SMALL_HEAP_GOGC=off says otherwise: internal/smallheap.
 	heap, err := smallheap.Parse(os.Getenv)
 	if err != nil {

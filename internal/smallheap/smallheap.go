@@ -1,28 +1,37 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package smallheap lowers the garbage collector's GOGC while the live heap
-// is small, so that an idle agent keeps a smaller heap, and puts it back once
-// the heap grows.
+// Package smallheap lowers the garbage collector's GOGC while the process
+// allocates slowly, i.e. while the agent is idle, so that it keeps a smaller
+// heap, and puts the runtime's GOGC back as soon as it allocates faster.
 //
 // Why: at idle the default configuration has ~7 MB of live heap. With the
 // runtime's GOGC=100 the heap goal is twice the live heap, and RSS follows the
 // goal, so the idle agent's anonymous memory is ~14 MB of heap plus GC
 // metadata and stacks. A lower GOGC everywhere would shrink that but makes the
-// collector mark more often under load, where GC is already ~10 % of the
-// process. A small live heap is cheap to mark, so the extra cycles cost little
-// while it stays small; above Threshold the runtime's GOGC applies unchanged.
+// collector run more often under load, where GC is already ~10 % of the
+// process.
+//
+// Why the allocation rate and not the heap's size: the GC's CPU is about
+// proportional to the bytes allocated divided by GOGC (each cycle marks the
+// live heap, and a cycle comes every live×GOGC/100 bytes allocated), whatever
+// the size of the heap. A first version lowered GOGC while the live heap was
+// under 16 MiB; at bench/budget's mixed load the live heap is under that most
+// of the time and the load's CPU rose (notes of branch i17-idle). Gated on
+// the allocation rate, the extra GC work is bounded: it is spent only on the
+// under RateLimit bytes per second the process allocates while the policy is
+// on (idle: ~0.3 MB/s; the mixed load: tens of MB/s).
 //
 // The policy is re-evaluated once per GC cycle, from a finalizer that re-arms
 // itself (the runtime runs it after the cycle that found its object
-// unreachable), reading the live heap from runtime/metrics. No goroutine, no
-// ticker: an agent that does not allocate does not pay for it.
+// unreachable), reading the allocation counter from runtime/metrics. No
+// goroutine, no ticker: an agent that does not allocate does not pay for it.
 //
 // Why not a library: bytedance/gopkg's gctuner (Apache-2.0) re-evaluates per
 // cycle the same way but tunes the other way (it raises GOGC, up to 500, while
 // the heap is far below a memory limit, and takes over GOGC from the
 // environment); KimMachineGun/automemlimit sets GOMEMLIMIT from the cgroup's
-// limit. Neither lowers GOGC for a small heap, and this is ~60 lines.
+// limit. Neither lowers GOGC for an idle process, and this is ~70 lines.
 package smallheap // import "github.com/vigil-otel/vigil/internal/smallheap"
 
 import (
@@ -31,29 +40,29 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"sync/atomic"
+	"time"
 )
 
 // Env is the environment variable that sets the policy: the GOGC to use
-// while the live heap is under Threshold (1–99), or "off" to leave the
-// garbage collector alone. Unset means DefaultPercent.
+// while the process allocates less than RateLimit (1–99), or "off" to leave
+// the garbage collector alone. Unset means DefaultPercent.
 const Env = "VIGIL_SMALL_HEAP_GOGC"
 
 const (
-	// DefaultPercent is the GOGC used while the live heap is small: the heap
-	// goal is 1.5× the live heap instead of 2×.
+	// DefaultPercent is the GOGC used while the process allocates slowly:
+	// the heap goal is 1.5× the live heap instead of 2×.
 	DefaultPercent = 50
-	// Threshold is the live heap (after a GC) under which the policy lowers
-	// GOGC: twice the default configuration's idle live heap (~7 MB), and
-	// well under its live heap at a mixed load (40–90 MB, bench/budget), so
-	// loaded agents run with the runtime's GOGC.
-	Threshold = 16 << 20
+	// RateLimit is the allocation rate, in bytes per second over the last
+	// GC cycle, under which the policy lowers GOGC. The default
+	// configuration allocates ~0.3 MB/s at idle (backends up or down) and
+	// tens of MB/s at bench/budget's mixed load.
+	RateLimit = 1 << 20
 )
 
 // Policy is what Parse decided.
 type Policy struct {
-	// Percent is the GOGC while the live heap is under Threshold; 0 when
-	// the policy is off.
+	// Percent is the GOGC while the process allocates less than
+	// RateLimit; 0 when the policy is off.
 	Percent int
 	// Off says why the policy does not run; empty when it runs.
 	Off string
@@ -84,53 +93,65 @@ func Parse(getenv func(string) string) (Policy, error) {
 	return Policy{Percent: p}, nil
 }
 
-// Percent returns the GOGC for the next cycle: small while the live heap is
-// under threshold, base (the runtime's GOGC when the process started) from
-// threshold up.
-func Percent(live, threshold uint64, small, base int) int {
-	if live < threshold {
+// Percent returns the GOGC for the next cycle: small while the process
+// allocated less than limit bytes per second over the last cycle, base (the
+// runtime's GOGC when the process started) otherwise.
+func Percent(rate, limit float64, small, base int) int {
+	if rate < limit {
 		return small
 	}
 	return base
 }
 
 // Start runs policy p for the rest of the process (nothing when p is off).
-// It must be called once, before the process has a large heap.
+// The first evaluation is after the first GC cycle, so start-up, which
+// allocates fast, runs with the runtime's GOGC.
 func Start(p Policy) {
 	if p.Percent == 0 {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(sample)
 	t := &tuner{
-		small: p.Percent,
-		base:  int(sample[0].Value.Uint64()),
-		readLive: func() uint64 {
+		small:   p.Percent,
+		base:    int(sample[0].Value.Uint64()),
+		current: int(sample[0].Value.Uint64()),
+		readAllocs: func() uint64 {
 			metrics.Read(sample[1:])
 			return sample[1].Value.Uint64()
 		},
+		now:        time.Now,
 		setPercent: debug.SetGCPercent,
 	}
-	t.current.Store(int64(t.base))
-	t.cycle()
+	t.lastAllocs, t.lastTime = t.readAllocs(), t.now()
 	arm(t)
 }
 
-// tuner holds the policy's state; readLive and setPercent are the runtime's
-// (tests give their own).
+// tuner holds the policy's state. Only the finalizer goroutine uses it after
+// Start. readAllocs, now and setPercent are the runtime's (tests give their
+// own).
 type tuner struct {
-	small, base int
-	current     atomic.Int64
-	readLive    func() uint64
-	setPercent  func(int) int
+	small, base, current int
+	lastAllocs           uint64
+	lastTime             time.Time
+	readAllocs           func() uint64
+	now                  func() time.Time
+	setPercent           func(int) int
 }
 
-// cycle sets GOGC for the live heap the last GC found, if it changed.
+// cycle measures the allocation rate since the last evaluation and sets GOGC
+// for it, if the decision changed.
 func (t *tuner) cycle() {
-	want := Percent(t.readLive(), Threshold, t.small, t.base)
-	if int64(want) != t.current.Load() {
+	allocs, now := t.readAllocs(), t.now()
+	d := now.Sub(t.lastTime).Seconds()
+	if d <= 0 {
+		return
+	}
+	rate := float64(allocs-t.lastAllocs) / d
+	t.lastAllocs, t.lastTime = allocs, now
+	if want := Percent(rate, RateLimit, t.small, t.base); want != t.current {
 		t.setPercent(want)
-		t.current.Store(int64(want))
+		t.current = want
 	}
 }
 

@@ -5,8 +5,10 @@ package smallheap
 
 import (
 	"runtime"
-	"runtime/metrics"
+	"runtime/debug"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestParse(t *testing.T) {
@@ -53,81 +55,125 @@ func TestPercent(t *testing.T) {
 	t.Parallel()
 	const mib = 1 << 20
 	tests := []struct {
-		name      string
-		live      uint64
-		threshold uint64
-		small     int
-		base      int
-		want      int
+		name        string
+		rate, limit float64
+		small, base int
+		want        int
 	}{
-		{name: "idle heap", live: 7 * mib, threshold: 16 * mib, small: 50, base: 100, want: 50},
-		{name: "empty heap", live: 0, threshold: 16 * mib, small: 50, base: 100, want: 50},
-		{name: "just under", live: 16*mib - 1, threshold: 16 * mib, small: 50, base: 100, want: 50},
-		{name: "at threshold", live: 16 * mib, threshold: 16 * mib, small: 50, base: 100, want: 100},
-		{name: "loaded heap", live: 60 * mib, threshold: 16 * mib, small: 50, base: 100, want: 100},
-		{name: "other base", live: 60 * mib, threshold: 16 * mib, small: 25, base: 150, want: 150},
-		{name: "other small", live: 1 * mib, threshold: 16 * mib, small: 25, base: 150, want: 25},
+		{name: "idle", rate: 0.3e6, limit: mib, small: 50, base: 100, want: 50},
+		{name: "nothing allocated", rate: 0, limit: mib, small: 50, base: 100, want: 50},
+		{name: "just under", rate: mib - 1, limit: mib, small: 50, base: 100, want: 50},
+		{name: "at the limit", rate: mib, limit: mib, small: 50, base: 100, want: 100},
+		{name: "loaded", rate: 60 * mib, limit: mib, small: 50, base: 100, want: 100},
+		{name: "other base", rate: 60 * mib, limit: mib, small: 25, base: 150, want: 150},
+		{name: "other small", rate: 0.1e6, limit: mib, small: 25, base: 150, want: 25},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := Percent(tt.live, tt.threshold, tt.small, tt.base); got != tt.want {
-				t.Errorf("Percent(%d, %d, %d, %d) = %d, want %d", tt.live, tt.threshold, tt.small, tt.base, got, tt.want)
+			if got := Percent(tt.rate, tt.limit, tt.small, tt.base); got != tt.want {
+				t.Errorf("Percent(%g, %g, %d, %d) = %d, want %d", tt.rate, tt.limit, tt.small, tt.base, got, tt.want)
 			}
 		})
 	}
 }
 
-// TestCycle drives the per-GC step with a made-up sequence of live heaps: it
-// sets GOGC only when the decision changes.
-func TestCycle(t *testing.T) {
-	t.Parallel()
-	lives := []uint64{7 << 20, 8 << 20, 40 << 20, 90 << 20, 10 << 20, Threshold}
-	var i int
-	var sets []int
-	tu := &tuner{
-		small:      50,
-		base:       100,
-		readLive:   func() uint64 { l := lives[i]; i++; return l },
-		setPercent: func(p int) int { sets = append(sets, p); return 0 },
-	}
-	tu.current.Store(100)
-	for range lives {
-		tu.cycle()
-	}
-	want := []int{50, 100, 50, 100}
-	if len(sets) != len(want) {
-		t.Fatalf("SetGCPercent calls %v, want %v", sets, want)
-	}
-	for k := range want {
-		if sets[k] != want[k] {
-			t.Fatalf("SetGCPercent calls %v, want %v", sets, want)
-		}
+// fakeRuntime is a made-up allocation counter and clock: each step advances
+// the clock by 10 s and the counter by that step's bytes.
+type fakeRuntime struct {
+	steps  []uint64
+	i      int
+	allocs uint64
+	clock  time.Time
+	sets   []int
+}
+
+func (f *fakeRuntime) tuner() *tuner {
+	return &tuner{
+		small: 50, base: 100, current: 100, lastTime: f.clock,
+		readAllocs: func() uint64 {
+			f.allocs += f.steps[f.i]
+			f.i++
+			return f.allocs
+		},
+		now: func() time.Time {
+			f.clock = f.clock.Add(10 * time.Second)
+			return f.clock
+		},
+		setPercent: func(p int) int { f.sets = append(f.sets, p); return 0 },
 	}
 }
 
-// TestStart checks the wiring with the runtime: Start evaluates the policy
-// once before it returns, and a test binary's live heap is far under
-// Threshold, so GOGC is the policy's at once. (The later cycles run from
-// finalizers, at times the test cannot know; TestCycle covers their step.)
-func TestStart(t *testing.T) {
-	gogc := func() uint64 {
-		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-		metrics.Read(s)
-		return s[0].Value.Uint64()
+// TestCycle drives the per-GC step with made-up cycles: it sets GOGC only
+// when the decision changes.
+func TestCycle(t *testing.T) {
+	t.Parallel()
+	// Bytes allocated in each 10 s cycle: idle (0.3 MB/s), idle, a load
+	// (60 MB/s), the load, idle again, exactly RateLimit.
+	f := &fakeRuntime{steps: []uint64{3e6, 3e6, 600e6, 600e6, 3e6, 10 * RateLimit}, clock: time.Unix(0, 0)}
+	tu := f.tuner()
+	for range f.steps {
+		tu.cycle()
 	}
-	before := gogc()
+	want := []int{50, 100, 50, 100}
+	if !slices.Equal(f.sets, want) {
+		t.Fatalf("SetGCPercent calls %v, want %v", f.sets, want)
+	}
+}
+
+// TestCycleSameInstant: two evaluations at one instant (no rate to measure)
+// leave GOGC as it is.
+func TestCycleSameInstant(t *testing.T) {
+	t.Parallel()
+	f := &fakeRuntime{steps: []uint64{1}, clock: time.Unix(0, 0)}
+	tu := f.tuner()
+	tu.now = func() time.Time { return f.clock }
+	tu.cycle()
+	if len(f.sets) != 0 {
+		t.Fatalf("SetGCPercent calls %v, want none", f.sets)
+	}
+}
+
+// TestStartOff: a policy that is off leaves GOGC alone.
+func TestStartOff(t *testing.T) {
+	before := debug.SetGCPercent(-1)
+	debug.SetGCPercent(before)
 	Start(Policy{Off: "GOGC is set"})
-	if got := gogc(); got != before {
+	if got := debug.SetGCPercent(before); got != before {
 		t.Fatalf("a policy that is off changed GOGC from %d to %d", before, got)
 	}
-	Start(Policy{Percent: 30})
-	if got := gogc(); got != 30 {
-		t.Fatalf("GOGC after Start = %d, want 30", got)
+}
+
+// TestArm checks that the finalizer evaluates the policy after a GC cycle and
+// re-arms itself for the next one. runtime.GC returns once the cycle is done;
+// the finalizer runs after it, and the test waits for it without a deadline
+// of its own. (The finalizer reads clock and sets after the test returns:
+// this test does not run in parallel, and -count>1 gives each run its own.)
+func TestArm(t *testing.T) {
+	// Buffered, sent to without blocking: the sentinel keeps re-arming
+	// after the test, and a blocked finalizer would stop every finalizer of
+	// the test binary.
+	evaluated := make(chan struct{}, 1000)
+	var sets []int
+	clock := time.Unix(0, 0)
+	tu := &tuner{
+		small: 50, base: 100, current: 100, lastTime: clock,
+		readAllocs: func() uint64 {
+			select {
+			case evaluated <- struct{}{}:
+			default:
+			}
+			return 0
+		},
+		now:        func() time.Time { clock = clock.Add(time.Second); return clock },
+		setPercent: func(p int) int { sets = append(sets, p); return 0 },
 	}
-	runtime.GC()
-	runtime.GC()
-	if got := gogc(); got != 30 {
-		t.Fatalf("GOGC after two cycles = %d, want 30", got)
+	arm(tu)
+	for range 2 {
+		runtime.GC()
+		<-evaluated
+	}
+	if !slices.Equal(sets, []int{50}) {
+		t.Fatalf("SetGCPercent calls %v, want [50]", sets)
 	}
 }
