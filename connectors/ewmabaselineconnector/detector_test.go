@@ -17,6 +17,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
+// nonSeasonalRule is the default rule without the seasonal baseline: the
+// detector tests feed series with no daily pattern.
+func nonSeasonalRule() RuleConfig {
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	return rule
+}
+
 // observeAll runs values, one per interval from t0, through one series and
 // returns the results.
 func observeAll(p *params, seasonal []slot, interval time.Duration, values []float64) (*series, []result) {
@@ -45,8 +53,7 @@ func noisy(n int, seed uint64, level, sd float64) []float64 {
 // comparison was 10 s against 1 h before that floor.
 func TestHalfLifeInSamples(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.For = 0 // `for` is data time: 1m is 1 sample at 5m and at 1h
 	p := newParams(&rule)
 	require.Zero(t, p.ln2OverHalfLife, "the default memory is in samples")
@@ -79,8 +86,7 @@ func TestHalfLifeInSamples(t *testing.T) {
 // with the unclipped update of the old detector it was hidden.
 func TestSpikeDoesNotPoison(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(400, 3, 100, 1)
 	values[300] = 150 // the spike
@@ -110,8 +116,7 @@ func TestSpikeDoesNotPoison(t *testing.T) {
 // baseline (the robust update does not freeze it out forever).
 func TestLevelShiftIsFollowed(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(2000, 5, 100, 1)
 	for i := 500; i < len(values); i++ {
@@ -130,8 +135,7 @@ func TestLevelShiftIsFollowed(t *testing.T) {
 // unclipped updates it left σ ×3 and the second step scored below 3).
 func TestSecondShiftSeen(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	rng := rand.New(rand.NewPCG(1, 2))
 	values := make([]float64, 672)
@@ -172,8 +176,7 @@ func TestSecondShiftSeen(t *testing.T) {
 // never fires, and the CUSUM of white noise stays far from cusumH.
 func TestDriftCUSUM(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.For = 0
 	p := newParams(&rule)
 	const n, a = 4320, 1440 // 12 h at 10 s; the leak starts after 4 h
@@ -210,8 +213,7 @@ func TestDriftCUSUM(t *testing.T) {
 // after the noise is back; the same series without the change never fires.
 func TestVarianceCUSUM(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	const n, a, d = 8640, 4320, 360 // a day at 10 s; 1 h of 5× noise after 12 h
 	clean := noisy(n, 13, 0.2, 0.006)
@@ -244,8 +246,7 @@ func TestVarianceCUSUM(t *testing.T) {
 // scores at most maxScore, and no finite input scores above it.
 func TestSigmaFloor(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.SigmaFloor.Relative = 0
 	p := newParams(&rule)
 
@@ -459,8 +460,7 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 // pending and is cancelled. The lone spike is clipped, not absorbed.
 func TestImmediateScore(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(400, 13, 100, 1)
 	values[300] = 108 // above k, below immediate_score
@@ -482,8 +482,7 @@ func TestImmediateScore(t *testing.T) {
 
 func TestScoreSuppression(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.ImmediateScore = 0
 	rule.For = 0
 	rule.ScoreSuppression = 20
@@ -525,10 +524,9 @@ func TestScoreSuppression(t *testing.T) {
 func TestAdoptionTwoSidedOnly(t *testing.T) {
 	t.Parallel()
 	run := func(dir Direction) (res []result, s *series) {
-		rule := NewDefaultRuleConfig()
+		rule := nonSeasonalRule()
 		rule.HalfLife = time.Minute
 		rule.K, rule.ClearScore, rule.Direction, rule.For, rule.ImmediateScore = 4, 2, dir, 3*time.Second, 0
-		rule.Seasonality = configoptional.None[SeasonalityConfig]()
 		rule.Warmup.Samples = 20
 		p := newParams(&rule)
 		rng := rand.New(rand.NewPCG(7, 11))
