@@ -150,12 +150,9 @@ func TestSecondShiftSeen(t *testing.T) {
 		}
 		values[i] = level * (1 + 0.05*rng.NormFloat64())
 	}
-	s := &series{}
+	s, res := observeAll(&p, nil, time.Hour, values)
 	var firing []int
-	var res []result
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x)
-		res = append(res, r)
+	for i, r := range res {
 		if r.trans == transFiring {
 			firing = append(firing, i)
 		}
@@ -465,12 +462,9 @@ func TestImmediateScore(t *testing.T) {
 	values := noisy(400, 13, 100, 1)
 	values[300] = 108 // above k, below immediate_score
 	values[350] = 150 // far above immediate_score
-	s := &series{}
+	_, res := observeAll(&p, nil, time.Minute, values)
 	var trans []transition
-	var res []result
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
-		res = append(res, r)
+	for _, r := range res {
 		if r.trans != transNone {
 			trans = append(trans, r.trans)
 		}
@@ -491,11 +485,7 @@ func TestScoreSuppression(t *testing.T) {
 	values[300] = 150 // opens the suppression
 	values[310] = 150 // inside it: reported damped, still fires
 	values[350] = 150 // after it: reported in full
-	s := &series{}
-	var res []result
-	for i, x := range values {
-		res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x))
-	}
+	_, res := observeAll(&p, nil, time.Minute, values)
 	for _, i := range []int{300, 350} {
 		assert.Greater(t, res[i].score, rule.K, "sample %d", i)
 		assert.Equal(t, res[i].score, res[i].reported, "sample %d is reported in full", i)
@@ -510,9 +500,8 @@ func TestScoreSuppression(t *testing.T) {
 
 	rule.ScoreSuppression = 0
 	p = newParams(&rule)
-	s = &series{}
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
+	_, res = observeAll(&p, nil, time.Minute, values)
+	for i, r := range res {
 		require.Equal(t, r.score, r.reported, "0 turns it off (sample %d)", i)
 	}
 }
