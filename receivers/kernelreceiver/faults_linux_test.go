@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigil-otel/vigil/internal/netnslab"
+	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 )
 
 // Root tests of the faults of issue 15, each in network namespaces of its
@@ -161,8 +161,12 @@ func TestHistogramsPerUnresolvedCgroup(t *testing.T) {
 	}
 
 	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
-	cg1 := map[string]any{"vigil.cgroup.id": int64(inode(t, dir1))}
-	cg2 := map[string]any{"vigil.cgroup.id": int64(inode(t, dir2))}
+	id1, err := cgroups.ID(dir1)
+	require.NoError(t, err)
+	id2, err := cgroups.ID(dir2)
+	require.NoError(t, err)
+	cg1 := map[string]any{"vigil.cgroup.id": int64(id1)}
+	cg2 := map[string]any{"vigil.cgroup.id": int64(id2)}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
 		h1 := sumWhere(md, l.InoA, cg1, "kernel.tcp.connect.duration", peer)
@@ -217,13 +221,6 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 		n := sumWhere(latest(sink), l.InoA, container, "kernel.tcp.connect.successes", peer)
 		return n == 2, fmt.Sprintf("successes attributed to the removed container: %d, want 2", n)
 	})
-}
-
-func inode(t *testing.T, p string) uint64 {
-	t.Helper()
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(p, &st))
-	return st.Ino
 }
 
 // TestSeriesPerNode measures the series of the README's cardinality example:
