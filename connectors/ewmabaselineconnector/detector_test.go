@@ -374,15 +374,14 @@ func TestSeasonalFirstPeriodVerdicts(t *testing.T) {
 func TestEvictionClock(t *testing.T) {
 	t.Parallel()
 	e := newTestEngine(t, testRule(nil))
-	clock := time.Unix(1_000_000, 0)
-	e.now = func() time.Time { return clock }
+	clock := useTestClock(e)
 	hourly := regular(5, time.Hour, func(int, time.Time) float64 { return 1 })
 	fast := regular(5, 10*time.Second, func(int, time.Time) float64 { return 1 })
 	e.process(gaugeBatch(hourly, map[string]any{"host": "hourly"}))
 	e.process(gaugeBatch(fast, map[string]any{"host": "fast"}))
 	require.Equal(t, 2, e.index.len())
 
-	clock = clock.Add(61 * time.Minute) // both silent for just over idle_timeout (1h)
+	clock.advance(61 * time.Minute) // both silent for just over idle_timeout (1h)
 	assert.Equal(t, 1, e.evictIdle(), "only the 10s series is idle")
 	var left series
 	e.index.each(func(_ uint64, idx int32) { left = e.slab[idx] })
@@ -390,9 +389,9 @@ func TestEvictionClock(t *testing.T) {
 
 	// The hourly series' next sample arrives: not evicted in between.
 	e.process(gaugeBatch([]sample{{hourly[4].ts.Add(time.Hour), 1}}, map[string]any{"host": "hourly"}))
-	clock = clock.Add(2*time.Hour + 59*time.Minute)
+	clock.advance(2*time.Hour + 59*time.Minute)
 	assert.Equal(t, 0, e.evictIdle(), "silent for less than 3 of its intervals")
-	clock = clock.Add(2 * time.Minute)
+	clock.advance(2 * time.Minute)
 	assert.Equal(t, 1, e.evictIdle(), "silent for more than 3 of its intervals")
 }
 
