@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
 	"github.com/vigil-otel/vigil/extensions/filestoragewrapper/internal/metadatatest"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 	"github.com/vigil-otel/vigil/internal/tmpfs"
 )
 
@@ -78,7 +79,7 @@ func TestFullDisk(t *testing.T) {
 		}
 	}
 	require.Positive(t, n)
-	assert.Equal(t, int64(1), counterValue(t, tel, "otelcol_extension_file_storage_refused_writes"))
+	assert.Equal(t, int64(1), telemetrytest.CounterSum(t, tel, "otelcol_extension_file_storage_refused_writes"))
 	file := filepath.Join(dir, queueOwner)
 	full, err := os.Stat(file)
 	require.NoError(t, err)

@@ -20,9 +20,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
 
-	"github.com/vigil-otel/vigil/internal/netnslab"
-
 	"github.com/vigil-otel/vigil/ebpf/tcpstats"
+	"github.com/vigil-otel/vigil/internal/netnslab"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
@@ -117,7 +117,7 @@ func testRetransmitsMatchKernel(t *testing.T, kind string) {
 		md := latest(sink)
 		ours = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", peer)
 		all = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", nil)
-		missed = telemetrySum(t, tel, "otelcol_receiver_kernel_missed_events")
+		missed = telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_missed_events")
 		return kernel > 0 && ours == all && all <= kernel && kernel-all <= missed,
 			fmt.Sprintf("TcpRetransSegs delta %d, receiver %d for the connection, %d in netns, %d events missed", kernel, ours, all, missed)
 	})
@@ -328,7 +328,7 @@ func TestPeerOverflow(t *testing.T) {
 			fmt.Sprintf("successes %d (want %d), in overflow %d (want %d), named peers %d (want 2)", total, nPorts, overflow, nPorts-2, named)
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
-		n := telemetrySum(t, tel, "otelcol_receiver_kernel_peer_overflow")
+		n := telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_peer_overflow")
 		return n >= nPorts-2, fmt.Sprintf("otelcol_receiver_kernel_peer_overflow = %d, want >= %d", n, nPorts-2)
 	})
 }
@@ -386,7 +386,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	require.NoError(t, os.Remove(dir))
 	eventually(t, 10*time.Second, func() (bool, string) {
 		n := sumWhere(latest(sink), l.InoA, nil, "kernel.tcp.connect.attempts", peer)
-		forgotten := telemetrySum(t, tel, "otelcol_receiver_kernel_forgotten_cgroups")
+		forgotten := telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_forgotten_cgroups")
 		return n == 0 && forgotten >= 1, fmt.Sprintf("attempts still reported: %d, cgroups forgotten: %d", n, forgotten)
 	})
 }
