@@ -154,8 +154,8 @@ func TestHistogramsPerUnresolvedCgroup(t *testing.T) {
 	sink, _ := startReceiverWith(t, cfg)
 	const port, n1, n2 = 5103, 2, 3
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	runInCgroup(t, l.NsA, dir1, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n1))
-	runInCgroup(t, l.NsA, dir2, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n2))
+	netnslab.RunClient(t, l.NsA, dir1, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n1))
+	netnslab.RunClient(t, l.NsA, dir2, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n2))
 	for range n1 + n2 {
 		<-got
 	}
@@ -209,7 +209,7 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 	})
 
 	_, dir, rel, containerID, podUID := newTestCgroup(t)
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
 	require.NoError(t, os.Remove(dir), "the job is done: its cgroup goes")
@@ -240,7 +240,7 @@ func TestSeriesPerNode(t *testing.T) {
 	for range nPods {
 		_, dir, rel, _, _ := newTestCgroup(t)
 		pods = append(pods, "/"+rel)
-		runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 2")
+		netnslab.RunClient(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 2")
 	}
 	for _, g := range gots {
 		for range nPods * 2 {

@@ -253,7 +253,7 @@ func TestCgroupAttribution(t *testing.T) {
 	const port, nChild, nSelf = 5003, 3, 2
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
 	for range nSelf {
 		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 		require.NoError(t, err)
@@ -308,7 +308,7 @@ func TestPeerOverflow(t *testing.T) {
 
 	const nPorts = 5
 	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 6000, nPorts)
-	runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
+	netnslab.RunClient(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
 	for _, g := range gots {
 		<-g
 	}
@@ -373,7 +373,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	})
 	const port = 5004
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
 
