@@ -83,7 +83,7 @@ func ruleFingerprint(r *RuleConfig) uint64 {
 type encoder struct{ b []byte }
 
 // The fixed-size writers take several values, so that encodeState can write
-// a group of fields on one line, as restoreState reads it.
+// a group of fields on one line, as decodeState reads it.
 func (w *encoder) u8(vs ...uint8) { w.b = append(w.b, vs...) }
 func (w *encoder) u16(v uint16)   { w.b = binary.LittleEndian.AppendUint16(w.b, v) }
 func (w *encoder) u32(v uint32)   { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
