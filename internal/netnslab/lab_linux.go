@@ -325,7 +325,7 @@ func ClientMain() {
 func runClient(spec string) error {
 	f := strings.Fields(spec)
 	if len(f) != 3 {
-		return fmt.Errorf("bad spec: want 3 fields")
+		return errors.New("bad spec: want 3 fields")
 	}
 	n, err := strconv.Atoi(f[2])
 	if err != nil {
