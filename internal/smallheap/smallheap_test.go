@@ -19,7 +19,7 @@ func TestParse(t *testing.T) {
 		want Policy
 	}{
 		"unset":                     {nil, Policy{Percent: DefaultPercent}},
-		"value":                     {map[string]string{Env: "25"}, Policy{Percent: 25}},
+		"value":                     {map[string]string{Env: "40"}, Policy{Percent: 40}},
 		"off":                       {map[string]string{Env: "off"}, Policy{Off: Env + "=off"}},
 		"GOGC wins":                 {map[string]string{"GOGC": "100"}, Policy{Off: "GOGC is set"}},
 		"GOGC wins over a value":    {map[string]string{"GOGC": "200", Env: "25"}, Policy{Off: "GOGC is set"}},
