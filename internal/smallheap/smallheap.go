@@ -15,12 +15,12 @@
 // Why the allocation rate and not the heap's size: the GC's CPU is about
 // proportional to the bytes allocated divided by GOGC (each cycle marks the
 // live heap, and a cycle comes every live×GOGC/100 bytes allocated), whatever
-// the size of the heap. A first version lowered GOGC while the live heap was
-// under 16 MiB; at bench/budget's mixed load the live heap is under that most
-// of the time and the load's CPU rose (notes of branch i17-idle). Gated on
-// the allocation rate, the extra GC work is bounded: it is spent only on the
-// under RateLimit bytes per second the process allocates while the policy is
-// on (idle: ~0.3 MB/s; the mixed load: tens of MB/s).
+// the size of the heap: a small heap is cheap to mark but is marked more
+// often. A first version lowered GOGC while the live heap was under 16 MiB,
+// and bench/budget's mixed load then took 9.0–10.4 CPU-s instead of 7.9–8.8
+// (notes of branch i17-idle). Gated on the allocation rate, the extra GC work
+// is bounded: it is spent only on the under RateLimit bytes per second the
+// process allocates while the policy is on (idle: ~0.3 MB/s).
 //
 // The policy is re-evaluated once per GC cycle, from a finalizer that re-arms
 // itself (the runtime runs it after the cycle that found its object
@@ -57,8 +57,8 @@ const (
 	DefaultPercent = 25
 	// RateLimit is the allocation rate, in bytes per second over the last
 	// GC cycle, under which the policy lowers GOGC. The default
-	// configuration allocates ~0.3 MB/s at idle (backends up or down) and
-	// tens of MB/s at bench/budget's mixed load.
+	// configuration allocates ~0.3 MB/s at idle (backends up or down; from
+	// gctrace: ~3 MB between cycles 10 s apart).
 	RateLimit = 1 << 20
 )
 
