@@ -20,7 +20,8 @@
 // and bench/budget's mixed load then took 9.0–10.4 CPU-s instead of 7.9–8.8
 // (notes of branch i17-idle). Gated on the allocation rate, the extra GC work
 // is bounded: it is spent only on the under RateLimit bytes per second the
-// process allocates while the policy is on (idle: ~0.3 MB/s).
+// process allocates while the policy is on (idle: ~0.3 MB/s; the mixed load
+// ~37 MB/s, where gctrace shows GOGC 100 from the second cycle on).
 //
 // The policy is re-evaluated once per GC cycle, from a finalizer that re-arms
 // itself (the runtime runs it after the cycle that found its object
@@ -57,8 +58,8 @@ const (
 	DefaultPercent = 25
 	// RateLimit is the allocation rate, in bytes per second over the last
 	// GC cycle, under which the policy lowers GOGC. The default
-	// configuration allocates ~0.3 MB/s at idle (backends up or down; from
-	// gctrace: ~3 MB between cycles 10 s apart).
+	// configuration allocates ~0.3 MB/s at idle and ~37 MB/s at
+	// bench/budget's mixed load (gctrace: bytes allocated between cycles).
 	RateLimit = 1 << 20
 )
 
