@@ -388,3 +388,30 @@ func TestRedeliveredAfterRestart(t *testing.T) {
 	assert.Empty(t, e.order.pending)
 	assert.Empty(t, e.order.sent)
 }
+
+// TestRequestSizes: a request's counts are its exports' (counted once per
+// export and shared by its copies), also when asked from two goroutines.
+func TestRequestSizes(t *testing.T) {
+	t.Parallel()
+	o := newOrdered()
+	t0 := time.Unix(1_700_000_000, 0)
+	var s pmetric.ProtoMarshaler
+	a, b := gaugesAt(5, t0), gaugesAt(7, t0.Add(time.Minute))
+	ra, err := o.convert(context.Background(), a)
+	require.NoError(t, err)
+	rb := queued(t, o, b)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			assert.Equal(t, 5, ra.ItemsCount())
+			assert.Equal(t, s.MetricsSize(a), ra.BytesSize())
+		})
+	}
+	wg.Wait()
+	merged, err := ra.MergeSplit(context.Background(), 0, exporterhelper.RequestSizerTypeItems, rb)
+	require.NoError(t, err)
+	assert.Equal(t, 12, merged[0].ItemsCount())
+	assert.Equal(t, s.MetricsSize(a)+s.MetricsSize(b), merged[0].BytesSize())
+	// A part without cached counts (a literal) is counted every time.
+	assert.Equal(t, 5, (&request{parts: []part{{md: a}}}).ItemsCount())
+}
