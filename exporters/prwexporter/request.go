@@ -173,10 +173,9 @@ type keptExport struct {
 }
 
 // maxKeptBytes bounds the encoded size (uncompressed) of the exports kept in
-// memory. The
-// queue reads an entry back within milliseconds while the exporter keeps
-// up, so one or two entries are kept; while it falls behind, entries are
-// read from the file again and decoded.
+// memory. The queue reads an entry back within milliseconds while the
+// exporter keeps up, so one or two entries are kept; while it falls behind,
+// entries are read from the file again and decoded.
 const maxKeptBytes = 4 << 20
 
 // keptSlack is how much earlier (in sequence numbers, nanoseconds while
