@@ -173,13 +173,11 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // and counted), permanent (consumererror.NewPermanent) when sending them
 // again cannot succeed, and retryable otherwise.
 func (e *lokiExporter) send(ctx context.Context, g *group) error {
-	req := push.PushRequest{Streams: g.streams}
-	raw, err := req.Marshal()
+	body, err := encodeRequest(g)
 	if err != nil {
 		e.countDropped(ctx, g, int64(g.entries), reasonInvalid)
 		return consumererror.NewPermanent(fmt.Errorf("failed to marshal the push request: %w", err))
 	}
-	body := snappy.Encode(nil, raw)
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -226,6 +224,17 @@ func (e *lokiExporter) send(ctx context.Context, g *group) error {
 		e.countDropped(ctx, g, int64(g.entries), reasonRejected)
 		return consumererror.NewPermanent(statusErr)
 	}
+}
+
+// encodeRequest is the body of g's push request: a snappy-compressed
+// protobuf PushRequest.
+func encodeRequest(g *group) ([]byte, error) {
+	req := push.PushRequest{Streams: g.streams}
+	raw, err := req.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return snappy.Encode(nil, raw), nil
 }
 
 func (e *lokiExporter) countFailed(ctx context.Context, g *group) {
