@@ -66,6 +66,7 @@ type smSpec struct {
 type translator struct {
 	labels       []labelSpec // sorted by name, so label strings are canonical
 	resLabelAttr []string    // resource attributes used as labels, by resIdx
+	resLabelName []string    // their label names, by resIdx
 	labelRes     map[string]bool
 	labelRec     map[string]bool
 	severity     bool
@@ -109,6 +110,7 @@ func newTranslator(cfg *Config) *translator {
 	for _, r := range cfg.Labels.ResourceAttributes {
 		t.labels = append(t.labels, labelSpec{name: name(r), attr: r.Attribute, source: fromResource, resIdx: len(t.resLabelAttr)})
 		t.resLabelAttr = append(t.resLabelAttr, r.Attribute)
+		t.resLabelName = append(t.resLabelName, name(r))
 		t.labelRes[r.Attribute] = true
 	}
 	for _, r := range cfg.Labels.Attributes {
@@ -202,7 +204,7 @@ type translation struct {
 	resVals, prevResVals []string // resource-label values, by resIdx
 	recVals, prevRecVals []string // values of the other labels, in label order
 	resPieces            []byte   // `name="value"` of each resource label, back to back
-	resPieceEnd          []int    // end of each resource label's piece in resPieces
+	resPieceAt           [][2]int // resource label (resIdx) → its piece's bounds in resPieces
 	resValid             bool     // resPieces are of this call's translator
 	prevTenant           string
 	prevStream           int32
@@ -416,34 +418,22 @@ func (t *translator) resourceLabels(x *translation, res pcommon.Map) bool {
 	x.resValid = true
 	copy(x.prevResVals, x.resVals)
 	x.resPieces = x.resPieces[:0]
-	x.resPieceEnd = grow(x.resPieceEnd, len(t.resLabelAttr))
-	for _, l := range t.labels {
-		if l.source != fromResource {
-			continue
+	x.resPieceAt = grow(x.resPieceAt, len(t.resLabelAttr))
+	for j, v := range x.resVals {
+		begin := len(x.resPieces)
+		if v != "" {
+			x.resPieces = appendLabel(x.resPieces, t.resLabelName[j], v)
 		}
-		if v := x.resVals[l.resIdx]; v != "" {
-			x.resPieces = appendLabel(x.resPieces, l.name, v)
-		}
-		x.resPieceEnd[l.resIdx] = len(x.resPieces)
+		x.resPieceAt[j] = [2]int{begin, len(x.resPieces)}
 	}
 	return true
 }
 
-// resPiece is the `name="value"` piece of resource label j, empty when the
-// resource does not have it. Pieces are in label-name order, as written.
-func (x *translation) resPiece(t *translator, l labelSpec) []byte {
-	end := x.resPieceEnd[l.resIdx]
-	begin := 0
-	// The previous resource label in name order ends where this one begins.
-	for _, o := range t.labels {
-		if o.name == l.name {
-			break
-		}
-		if o.source == fromResource {
-			begin = x.resPieceEnd[o.resIdx]
-		}
-	}
-	return x.resPieces[begin:end]
+// resPiece is the `name="value"` piece of resource label l, empty when the
+// resource does not have it.
+func (x *translation) resPiece(l labelSpec) []byte {
+	at := x.resPieceAt[l.resIdx]
+	return x.resPieces[at[0]:at[1]]
 }
 
 func appendLabel(buf []byte, name, v string) []byte {
@@ -478,7 +468,7 @@ func (t *translator) stream(x *translation, b *pushBatch, tenant string, lr plog
 	for _, l := range t.labels {
 		var piece []byte
 		if l.source == fromResource {
-			piece = x.resPiece(t, l)
+			piece = x.resPiece(l)
 			if len(piece) == 0 {
 				continue // Loki treats an empty value as an absent label
 			}
