@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copyright The Vigil Authors
 # SPDX-License-Identifier: Apache-2.0
-# check.sh: gofmt, go vet, that the committed generated code matches its
+# check.sh: gofmt, the licence header, go vet, that the committed generated code matches its
 # sources (components.go from builder-config.yaml; mdatagen output from each
 # metadata.yaml; bpf2go output from the C sources), and the licence and
 # version gate (check-licenses.sh: no AGPL, GPL or SSPL module in vigil or in
@@ -11,6 +11,11 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 unformatted=$(git ls-files '*.go' | grep -v '_bpfel.go$' | xargs gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+# every hand-written source file carries the licence header (generated files
+# carry their generator's "Code generated ... DO NOT EDIT." line instead)
+noheader=$(git ls-files '*.go' '*.c' '*.h' '*.sh' | grep -v '_bpfel.go$\|/headers/' \
+  | xargs grep -L 'Code generated .* DO NOT EDIT' | xargs grep -L '^\(//\|#\) Copyright The Vigil Authors$' || true)
+if [ -n "$noheader" ]; then echo "licence header (Copyright + SPDX lines) missing:"; echo "$noheader"; exit 1; fi
 # vet with the shipped binary's flags (their compiles are the build's), and
 # the e2e suite with go test's defaults (their compiles are the e2e run's).
 bash scripts/build.sh --vet ./...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Copyright The Vigil Authors
 # SPDX-License-Identifier: Apache-2.0
 # run.sh measures the kernel receiver's CPU overhead on loopback TCP
 # (request/response, connect/close, bulk), receiver off vs on, alternating,

@@ -94,40 +94,41 @@ func run() error {
 	period := time.Duration(float64(time.Second) / *rate)
 	cycles := int(math.Ceil(duration.Seconds()**rate)) + 1
 
-	// Encode everything first.
+	// Encode everything first. Traces and logs repeat 8 batches per worker;
+	// metrics need one batch per cycle (the timestamps advance).
 	now := time.Now()
 	payloads := make([][]payload, *workers)
 	for w := range *workers {
 		inst := fmt.Sprintf("w%d", w)
+		n := min(cycles, 8)
+		var encode func(c int) (body []byte, items int64, err error)
 		switch *sigName {
 		case "metrics":
 			start := pcommon.NewTimestampFromTime(now.Add(-time.Minute))
-			for c := range cycles {
+			n, encode = cycles, func(c int) ([]byte, int64, error) {
 				md := benchdata.NodeBatch(inst, *resources, c, pcommon.NewTimestampFromTime(now.Add(time.Duration(c)*period)), start)
 				b, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-				if err != nil {
-					return err
-				}
-				payloads[w] = append(payloads[w], payload{b, int64(md.DataPointCount())})
+				return b, int64(md.DataPointCount()), err
 			}
 		case "traces":
-			for c := range min(cycles, 8) {
+			encode = func(c int) ([]byte, int64, error) {
 				td := benchdata.SpanBatch(inst, w<<16|c, *spans, pcommon.NewTimestampFromTime(now))
 				b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-				if err != nil {
-					return err
-				}
-				payloads[w] = append(payloads[w], payload{b, int64(td.SpanCount())})
+				return b, int64(td.SpanCount()), err
 			}
 		case "logs":
-			for c := range min(cycles, 8) {
+			encode = func(c int) ([]byte, int64, error) {
 				ld := benchdata.LogBatch(inst, w<<16|c, *records, pcommon.NewTimestampFromTime(now))
 				b, err := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
-				if err != nil {
-					return err
-				}
-				payloads[w] = append(payloads[w], payload{b, int64(ld.LogRecordCount())})
+				return b, int64(ld.LogRecordCount()), err
 			}
+		}
+		for c := range n {
+			b, items, err := encode(c)
+			if err != nil {
+				return err
+			}
+			payloads[w] = append(payloads[w], payload{b, items})
 		}
 	}
 

@@ -26,6 +26,8 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/vigil-otel/vigil/internal/smallheap"
 )
 
 // defaultConfig is the configuration `vigil` runs without --config. It is
@@ -39,6 +41,14 @@ var defaultConfig string
 var version = "0.1.0-dev"
 
 func main() {
+	// Lower GOGC while the process allocates slowly (idle), unless GOGC or
+	// VIGIL_SMALL_HEAP_GOGC=off says otherwise: internal/smallheap.
+	heap, err := smallheap.Parse(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
+	smallheap.Start(heap)
 	if err := setStateDirDefault(); err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)
 		os.Exit(1)

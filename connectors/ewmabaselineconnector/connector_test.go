@@ -168,13 +168,12 @@ func TestSkippedPointsAreCounted(t *testing.T) {
 func TestIdleEviction(t *testing.T) {
 	t.Parallel()
 	e := newTestEngine(t, testRule(nil))
-	clock := time.Unix(1_000_000, 0)
-	e.now = func() time.Time { return clock }
+	clock := useTestClock(e)
 	s := regular(3, time.Second, func(int, time.Time) float64 { return 1 })
 	e.process(gaugeBatch(s, map[string]any{"host": "a"}))
-	clock = clock.Add(30 * time.Minute)
+	clock.advance(30 * time.Minute)
 	e.process(gaugeBatch(s, map[string]any{"host": "b"}))
-	clock = clock.Add(45 * time.Minute) // a idle 75m, b idle 45m; idle_timeout 1h
+	clock.advance(45 * time.Minute) // a idle 75m, b idle 45m; idle_timeout 1h
 	assert.Equal(t, 1, e.evictIdle())
 	assert.Equal(t, 1, e.index.len())
 	// The freed slot is reused.
@@ -190,8 +189,7 @@ func TestIdleEvictionSeasonal(t *testing.T) {
 	e := newTestEngine(t, testRule(func(r *RuleConfig) {
 		r.Seasonality = configoptional.Some(SeasonalityConfig{Period: time.Hour, Slots: 4})
 	}))
-	clock := time.Unix(1_000_000, 0)
-	e.now = func() time.Time { return clock }
+	clock := useTestClock(e)
 	// 8 samples 10 minutes apart: every 15-minute slot of the hour gets some.
 	s := regular(8, 10*time.Minute, func(int, time.Time) float64 { return 1000 })
 	e.process(gaugeBatch(s, map[string]any{"host": "a"}))
@@ -201,7 +199,7 @@ func TestIdleEvictionSeasonal(t *testing.T) {
 		require.NotZero(t, sl.samples, "slot %d of a", i)
 	}
 
-	clock = clock.Add(2 * time.Hour)
+	clock.advance(2 * time.Hour)
 	require.Equal(t, 1, e.evictIdle())
 	e.process(gaugeBatch(regular(1, time.Second, func(int, time.Time) float64 { return 5 }), map[string]any{"host": "b"}))
 	assert.Len(t, e.slots, 4, "the freed slots are reused")

@@ -17,6 +17,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
+// nonSeasonalRule is the default rule without the seasonal baseline: the
+// detector tests feed series with no daily pattern.
+func nonSeasonalRule() RuleConfig {
+	rule := NewDefaultRuleConfig()
+	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	return rule
+}
+
 // observeAll runs values, one per interval from t0, through one series and
 // returns the results.
 func observeAll(p *params, seasonal []slot, interval time.Duration, values []float64) (*series, []result) {
@@ -45,8 +53,7 @@ func noisy(n int, seed uint64, level, sd float64) []float64 {
 // comparison was 10 s against 1 h before that floor.
 func TestHalfLifeInSamples(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.For = 0 // `for` is data time: 1m is 1 sample at 5m and at 1h
 	p := newParams(&rule)
 	require.Zero(t, p.ln2OverHalfLife, "the default memory is in samples")
@@ -79,8 +86,7 @@ func TestHalfLifeInSamples(t *testing.T) {
 // with the unclipped update of the old detector it was hidden.
 func TestSpikeDoesNotPoison(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(400, 3, 100, 1)
 	values[300] = 150 // the spike
@@ -110,8 +116,7 @@ func TestSpikeDoesNotPoison(t *testing.T) {
 // baseline (the robust update does not freeze it out forever).
 func TestLevelShiftIsFollowed(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(2000, 5, 100, 1)
 	for i := 500; i < len(values); i++ {
@@ -130,8 +135,7 @@ func TestLevelShiftIsFollowed(t *testing.T) {
 // unclipped updates it left σ ×3 and the second step scored below 3).
 func TestSecondShiftSeen(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	rng := rand.New(rand.NewPCG(1, 2))
 	values := make([]float64, 672)
@@ -146,12 +150,9 @@ func TestSecondShiftSeen(t *testing.T) {
 		}
 		values[i] = level * (1 + 0.05*rng.NormFloat64())
 	}
-	s := &series{}
+	s, res := observeAll(&p, nil, time.Hour, values)
 	var firing []int
-	var res []result
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Hour).UnixNano(), x)
-		res = append(res, r)
+	for i, r := range res {
 		if r.trans == transFiring {
 			firing = append(firing, i)
 		}
@@ -172,8 +173,7 @@ func TestSecondShiftSeen(t *testing.T) {
 // never fires, and the CUSUM of white noise stays far from cusumH.
 func TestDriftCUSUM(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.For = 0
 	p := newParams(&rule)
 	const n, a = 4320, 1440 // 12 h at 10 s; the leak starts after 4 h
@@ -210,8 +210,7 @@ func TestDriftCUSUM(t *testing.T) {
 // after the noise is back; the same series without the change never fires.
 func TestVarianceCUSUM(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	const n, a, d = 8640, 4320, 360 // a day at 10 s; 1 h of 5× noise after 12 h
 	clean := noisy(n, 13, 0.2, 0.006)
@@ -244,8 +243,7 @@ func TestVarianceCUSUM(t *testing.T) {
 // scores at most maxScore, and no finite input scores above it.
 func TestSigmaFloor(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.SigmaFloor.Relative = 0
 	p := newParams(&rule)
 
@@ -376,15 +374,14 @@ func TestSeasonalFirstPeriodVerdicts(t *testing.T) {
 func TestEvictionClock(t *testing.T) {
 	t.Parallel()
 	e := newTestEngine(t, testRule(nil))
-	clock := time.Unix(1_000_000, 0)
-	e.now = func() time.Time { return clock }
+	clock := useTestClock(e)
 	hourly := regular(5, time.Hour, func(int, time.Time) float64 { return 1 })
 	fast := regular(5, 10*time.Second, func(int, time.Time) float64 { return 1 })
 	e.process(gaugeBatch(hourly, map[string]any{"host": "hourly"}))
 	e.process(gaugeBatch(fast, map[string]any{"host": "fast"}))
 	require.Equal(t, 2, e.index.len())
 
-	clock = clock.Add(61 * time.Minute) // both silent for just over idle_timeout (1h)
+	clock.advance(61 * time.Minute) // both silent for just over idle_timeout (1h)
 	assert.Equal(t, 1, e.evictIdle(), "only the 10s series is idle")
 	var left series
 	e.index.each(func(_ uint64, idx int32) { left = e.slab[idx] })
@@ -392,9 +389,9 @@ func TestEvictionClock(t *testing.T) {
 
 	// The hourly series' next sample arrives: not evicted in between.
 	e.process(gaugeBatch([]sample{{hourly[4].ts.Add(time.Hour), 1}}, map[string]any{"host": "hourly"}))
-	clock = clock.Add(2*time.Hour + 59*time.Minute)
+	clock.advance(2*time.Hour + 59*time.Minute)
 	assert.Equal(t, 0, e.evictIdle(), "silent for less than 3 of its intervals")
-	clock = clock.Add(2 * time.Minute)
+	clock.advance(2 * time.Minute)
 	assert.Equal(t, 1, e.evictIdle(), "silent for more than 3 of its intervals")
 }
 
@@ -459,18 +456,14 @@ func TestOldStateFormatDiscarded(t *testing.T) {
 // pending and is cancelled. The lone spike is clipped, not absorbed.
 func TestImmediateScore(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	p := newParams(&rule)
 	values := noisy(400, 13, 100, 1)
 	values[300] = 108 // above k, below immediate_score
 	values[350] = 150 // far above immediate_score
-	s := &series{}
+	_, res := observeAll(&p, nil, time.Minute, values)
 	var trans []transition
-	var res []result
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
-		res = append(res, r)
+	for _, r := range res {
 		if r.trans != transNone {
 			trans = append(trans, r.trans)
 		}
@@ -482,8 +475,7 @@ func TestImmediateScore(t *testing.T) {
 
 func TestScoreSuppression(t *testing.T) {
 	t.Parallel()
-	rule := NewDefaultRuleConfig()
-	rule.Seasonality = configoptional.None[SeasonalityConfig]()
+	rule := nonSeasonalRule()
 	rule.ImmediateScore = 0
 	rule.For = 0
 	rule.ScoreSuppression = 20
@@ -492,11 +484,7 @@ func TestScoreSuppression(t *testing.T) {
 	values[300] = 150 // opens the suppression
 	values[310] = 150 // inside it: reported damped, still fires
 	values[350] = 150 // after it: reported in full
-	s := &series{}
-	var res []result
-	for i, x := range values {
-		res = append(res, s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x))
-	}
+	_, res := observeAll(&p, nil, time.Minute, values)
 	for _, i := range []int{300, 350} {
 		assert.Greater(t, res[i].score, rule.K, "sample %d", i)
 		assert.Equal(t, res[i].score, res[i].reported, "sample %d is reported in full", i)
@@ -511,9 +499,8 @@ func TestScoreSuppression(t *testing.T) {
 
 	rule.ScoreSuppression = 0
 	p = newParams(&rule)
-	s = &series{}
-	for i, x := range values {
-		r := s.observe(&p, nil, t0.Add(time.Duration(i)*time.Minute).UnixNano(), x)
+	_, res = observeAll(&p, nil, time.Minute, values)
+	for i, r := range res {
 		require.Equal(t, r.score, r.reported, "0 turns it off (sample %d)", i)
 	}
 }
@@ -525,10 +512,9 @@ func TestScoreSuppression(t *testing.T) {
 func TestAdoptionTwoSidedOnly(t *testing.T) {
 	t.Parallel()
 	run := func(dir Direction) (res []result, s *series) {
-		rule := NewDefaultRuleConfig()
+		rule := nonSeasonalRule()
 		rule.HalfLife = time.Minute
 		rule.K, rule.ClearScore, rule.Direction, rule.For, rule.ImmediateScore = 4, 2, dir, 3*time.Second, 0
-		rule.Seasonality = configoptional.None[SeasonalityConfig]()
 		rule.Warmup.Samples = 20
 		p := newParams(&rule)
 		rng := rand.New(rand.NewPCG(7, 11))

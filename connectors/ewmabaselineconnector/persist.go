@@ -82,13 +82,31 @@ func ruleFingerprint(r *RuleConfig) uint64 {
 
 type encoder struct{ b []byte }
 
-func (w *encoder) u8(v uint8)    { w.b = append(w.b, v) }
-func (w *encoder) u16(v uint16)  { w.b = binary.LittleEndian.AppendUint16(w.b, v) }
-func (w *encoder) u32(v uint32)  { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
-func (w *encoder) u64(v uint64)  { w.b = binary.LittleEndian.AppendUint64(w.b, v) }
-func (w *encoder) i64(v int64)   { w.u64(uint64(v)) }
-func (w *encoder) f64(v float64) { w.u64(math.Float64bits(v)) }
-func (w *encoder) str(s string)  { w.u32(uint32(len(s))); w.b = append(w.b, s...) }
+// The fixed-size writers take several values, so that encodeState can write
+// a group of fields on one line, as decodeState reads it.
+func (w *encoder) u8(vs ...uint8) { w.b = append(w.b, vs...) }
+func (w *encoder) u16(v uint16)   { w.b = binary.LittleEndian.AppendUint16(w.b, v) }
+func (w *encoder) u32(v uint32)   { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
+func (w *encoder) u64(v uint64)   { w.b = binary.LittleEndian.AppendUint64(w.b, v) }
+func (w *encoder) str(s string)   { w.u32(uint32(len(s))); w.b = append(w.b, s...) }
+
+func (w *encoder) i64(vs ...int64) {
+	for _, v := range vs {
+		w.u64(uint64(v))
+	}
+}
+
+func (w *encoder) f64(vs ...float64) {
+	for _, v := range vs {
+		w.u64(math.Float64bits(v))
+	}
+}
+
+func (w *encoder) f32(vs ...float32) {
+	for _, v := range vs {
+		w.u32(math.Float32bits(v))
+	}
+}
 
 func boolByte(b bool) uint8 {
 	if b {
@@ -112,30 +130,15 @@ func (e *engine) encodeState() []byte {
 		s := &e.slab[idx]
 		w.u16(s.rule)
 		w.u64(s.key)
-		w.i64(s.lastTS)
-		w.i64(s.firstTS)
-		w.i64(s.since)
-		w.i64(s.prevTS)
-		w.i64(s.prevStart)
-		w.i64(s.interval)
-		w.f64(s.g.mean)
-		w.f64(s.g.vari)
-		w.f64(s.weight)
-		w.f64(s.resolution)
-		w.f64(s.lastX)
-		w.f64(s.tail)
-		w.f64(s.prev)
-		w.f64(s.prev2)
+		w.i64(s.lastTS, s.firstTS, s.since, s.prevTS, s.prevStart, s.interval)
+		w.f64(s.g.mean, s.g.vari, s.weight, s.resolution, s.lastX, s.tail)
+		w.f64(s.prev, s.prev2)
 		w.u32(s.samples)
-		w.u8(uint8(s.state))
-		w.u8(s.dtype)
-		w.u8(boolByte(s.hasPrev))
+		w.u8(uint8(s.state), s.dtype, boolByte(s.hasPrev))
 		w.u8(uint8(s.adopt))
 		w.u16(s.supp)
 		w.u8(s.quant)
-		w.u32(math.Float32bits(s.cusUp))
-		w.u32(math.Float32bits(s.cusDown))
-		w.u32(math.Float32bits(s.cusVar))
+		w.f32(s.cusUp, s.cusDown, s.cusVar)
 		seasonal := e.seasonOf(s)
 		w.u16(uint16(len(seasonal)))
 		for _, sl := range seasonal {
@@ -207,6 +210,7 @@ func (r *decoder) u64() uint64 {
 }
 func (r *decoder) i64() int64   { return int64(r.u64()) }
 func (r *decoder) f64() float64 { return math.Float64frombits(r.u64()) }
+func (r *decoder) f32() float32 { return math.Float32frombits(r.u32()) }
 
 func (r *decoder) str() string {
 	n := r.u32()
@@ -269,7 +273,7 @@ func (e *engine) decodeState(data []byte) (int, error) {
 		if !v4 {
 			s.quant = r.u8()
 		}
-		s.cusUp, s.cusDown, s.cusVar = math.Float32frombits(r.u32()), math.Float32frombits(r.u32()), math.Float32frombits(r.u32())
+		s.cusUp, s.cusDown, s.cusVar = r.f32(), r.f32(), r.f32()
 		nslots := int(r.u16())
 		if nslots > 0 {
 			if nslots > maxSeasonSlots {

@@ -93,6 +93,19 @@ func newTestEngine(t testing.TB, rules ...RuleConfig) *engine {
 	return e
 }
 
+// testClock is an engine's wall clock (the one idle eviction reads), moved
+// by the test.
+type testClock struct{ t time.Time }
+
+// useTestClock makes a testClock e's wall clock.
+func useTestClock(e *engine) *testClock {
+	c := &testClock{t: time.Unix(1_000_000, 0)}
+	e.now = func() time.Time { return c.t }
+	return c
+}
+
+func (c *testClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
 // gaugeBatch builds one resource with one gauge metric "m" holding the samples.
 func gaugeBatch(samples []sample, attrs map[string]any) pmetric.Metrics {
 	md := pmetric.NewMetrics()

@@ -99,38 +99,56 @@ func (e *engine) processMetric(b *batch, ri uint16, m pmetric.Metric, nameHash, 
 			e.observePoint(b, r, ri, m, uint8(mtype), &pt)
 		}
 	case pmetric.MetricTypeHistogram:
-		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
-			b.skipped[reasonUnsupportedType] += int64(m.Histogram().DataPoints().Len())
-			return
-		}
-		cumulative := m.Histogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := m.Histogram().DataPoints()
-		begin(dps.Len())
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
-				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
-				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
-				hasSum: dp.HasSum()})
-		}
+		h := m.Histogram()
+		observeHistogram(e, b, r, ri, m, kind, begin, h.DataPoints(), h.AggregationTemporality())
 	case pmetric.MetricTypeExponentialHistogram:
-		if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
-			b.skipped[reasonUnsupportedType] += int64(m.ExponentialHistogram().DataPoints().Len())
-			return
-		}
-		cumulative := m.ExponentialHistogram().AggregationTemporality() == pmetric.AggregationTemporalityCumulative
-		dps := m.ExponentialHistogram().DataPoints()
-		begin(dps.Len())
-		for i := 0; i < dps.Len(); i++ {
-			dp := dps.At(i)
-			e.observePoint(b, r, ri, m, uint8(mtype), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
-				start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
-				noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
-				hasSum: dp.HasSum()})
-		}
+		h := m.ExponentialHistogram()
+		observeHistogram(e, b, r, ri, m, kind, begin, h.DataPoints(), h.AggregationTemporality())
 	default:
 		// Summary and Empty: nothing to baseline.
 		b.skipped[reasonUnsupportedType]++
+	}
+}
+
+// histogramPoint is what the walk reads of a histogram or an exponential
+// histogram point: pmetric's two point types have these accessors in common.
+type histogramPoint interface {
+	Timestamp() pcommon.Timestamp
+	StartTimestamp() pcommon.Timestamp
+	Attributes() pcommon.Map
+	Exemplars() pmetric.ExemplarSlice
+	Flags() pmetric.DataPointFlags
+	Sum() float64
+	Count() uint64
+	HasSum() bool
+}
+
+// histogramPoints is a histogram's or an exponential histogram's point slice.
+type histogramPoints[P histogramPoint] interface {
+	Len() int
+	At(i int) P
+}
+
+// observeHistogram hands the points of a histogram or an exponential
+// histogram to the series' statistics: x is the sum, x2 the count. Only the
+// histogram value kinds track them; under any other kind the points are
+// skipped as unsupported.
+func observeHistogram[P histogramPoint, S histogramPoints[P]](e *engine, b *batch, r *compiledRule, ri uint16, m pmetric.Metric,
+	kind ValueKind, begin func(n int), dps S, temporality pmetric.AggregationTemporality,
+) {
+	if kind != ValueHistogramMean && kind != ValueHistogramCountRate {
+		b.skipped[reasonUnsupportedType] += int64(dps.Len())
+		return
+	}
+	sc := b.sc
+	cumulative := temporality == pmetric.AggregationTemporalityCumulative
+	begin(dps.Len())
+	for i := 0; i < dps.Len(); i++ {
+		dp := dps.At(i)
+		e.observePoint(b, r, ri, m, uint8(m.Type()), &point{dp: i, key: sc.keys[i], hint: sc.hints[i], ts: int64(dp.Timestamp()),
+			start: int64(dp.StartTimestamp()), attrs: dp.Attributes(), exemplars: dp.Exemplars(),
+			noValue: dp.Flags().NoRecordedValue(), cumulative: cumulative, x: dp.Sum(), x2: float64(dp.Count()),
+			hasSum: dp.HasSum()})
 	}
 }
 

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux
@@ -229,23 +230,15 @@ func (t *Tracer) Close() error {
 // ReadPeers calls fn for every peer aggregate. Keys that fail DecodePeer are
 // skipped and counted in the returned bad count.
 func (t *Tracer) ReadPeers(fn func(Peer, PeerStats)) (bad int, err error) {
-	var (
-		k RawPeerKey
-		v RawPeerStats
-	)
-	it := t.peers.Iterate()
-	for it.Next(&k, &v) {
-		p, err := DecodePeer(k)
+	err = each(t.peers, "peers", func(k *RawPeerKey, v *RawPeerStats) {
+		p, err := DecodePeer(*k)
 		if err != nil {
 			bad++
-			continue
+			return
 		}
-		fn(p, DecodeStats(v))
-	}
-	if err := it.Err(); err != nil {
-		return bad, fmt.Errorf("tcpstats: iterating peers: %w", err)
-	}
-	return bad, nil
+		fn(p, DecodeStats(*v))
+	})
+	return bad, err
 }
 
 // ReadStates counts the tracked sockets (the socks table) by (cgroup, netns,
@@ -290,16 +283,8 @@ func (t *Tracer) countSocks() (map[statePair]*stateCounts, error) {
 		}
 		return counts, nil
 	}
-	var (
-		k uint32
-		b RawSockBucket
-	)
-	it := t.socks.Iterate()
-	for it.Next(&k, &b) {
-		countBucket(&b, counts)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("tcpstats: iterating the socket table: %w", err)
+	if err := each(t.socks, "the socket table", func(_ *uint32, b *RawSockBucket) { countBucket(b, counts) }); err != nil {
+		return nil, err
 	}
 	return counts, nil
 }
@@ -357,26 +342,17 @@ func (t *Tracer) Drops() (Drops, error) {
 // root, as "/a/b") of every cgroup created since the last call, and forgets
 // them. The programs record them from cgroup:cgroup_mkdir.
 func (t *Tracer) ReadNewCgroups(fn func(id uint64, path string)) error {
-	var (
-		id  uint64
-		v   RawCgroupPath
-		ids []uint64
-	)
-	it := t.newCgroups.Iterate()
-	for it.Next(&id, &v) {
-		ids = append(ids, id)
-		if p := cgroupPath(v); p != "" {
-			fn(id, p)
+	var ids []uint64
+	err := each(t.newCgroups, "new cgroups", func(id *uint64, v *RawCgroupPath) {
+		ids = append(ids, *id)
+		if p := cgroupPath(*v); p != "" {
+			fn(*id, p)
 		}
+	})
+	if err != nil {
+		return err
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("tcpstats: iterating new cgroups: %w", err)
-	}
-	// Deleted after the walk: deleting while iterating a hash map restarts
-	// the iteration.
-	for _, id := range ids {
-		_ = t.newCgroups.Delete(id)
-	}
+	deleteKeys(t.newCgroups, ids)
 	return nil
 }
 
@@ -394,28 +370,48 @@ func (t *Tracer) ForgetCgroups(ids []uint64) (int, error) {
 	for _, id := range ids {
 		gone[id] = struct{}{}
 	}
-	var (
-		pk    RawPeerKey
-		pv    RawPeerStats
-		peers []RawPeerKey
-	)
-	it := t.peers.Iterate()
-	for it.Next(&pk, &pv) {
+	var peers []RawPeerKey
+	err := each(t.peers, "peers", func(pk *RawPeerKey, _ *RawPeerStats) {
 		if _, ok := gone[pk.CgroupId]; ok {
-			peers = append(peers, pk)
+			peers = append(peers, *pk)
 		}
+	})
+	if err != nil {
+		return 0, err
 	}
-	if err := it.Err(); err != nil {
-		return 0, fmt.Errorf("tcpstats: iterating peers: %w", err)
-	}
-	n := 0
-	for _, k := range peers {
-		if err := t.peers.Delete(k); err == nil {
-			n++
-		}
-	}
+	n := deleteKeys(t.peers, peers)
 	for id := range gone {
 		_ = t.cgroupPeers.Delete(id)
 	}
 	return n, nil
+}
+
+// each calls fn on every entry of m, a map of K to V; what names the map in
+// the error.
+func each[K, V any](m *ebpf.Map, what string, fn func(k *K, v *V)) error {
+	var (
+		k K
+		v V
+	)
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		fn(&k, &v)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("tcpstats: iterating %s: %w", what, err)
+	}
+	return nil
+}
+
+// deleteKeys deletes keys from m and returns how many it deleted. Callers
+// collect the keys during a walk (each) and delete them after it: deleting
+// while iterating a hash map restarts the iteration.
+func deleteKeys[K any](m *ebpf.Map, keys []K) int {
+	n := 0
+	for _, k := range keys {
+		if m.Delete(k) == nil {
+			n++
+		}
+	}
+	return n
 }

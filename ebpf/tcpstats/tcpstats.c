@@ -1,5 +1,6 @@
 //go:build ignore
 
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 //
 // tcpstats aggregates TCP health signals in kernel hash maps: retransmitted

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: (GPL-2.0-only OR Apache-2.0)
 //
 // tcpstats_hooks.h holds the tracepoint handlers of tcpstats.c (included once,

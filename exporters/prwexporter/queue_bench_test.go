@@ -18,10 +18,10 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/vigil-otel/vigil/extensions/filestoragewrapper"
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
 
 type storageHost map[component.ID]component.Component
@@ -92,6 +92,7 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	now := pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0))
 	md := benchdata.NodeBatch("node-1", 10, 1, now, now)
 	points := int64(md.DataPointCount())
+	sent := func() int64 { return telemetrytest.CounterSum(b, tel, "otelcol_exporter_sent_metric_points") }
 	cpu0 := cpuTime()
 	n := int64(0)
 	for b.Loop() {
@@ -99,27 +100,14 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 			b.Fatal(err)
 		}
 		n++
-		for maxUnsent > 0 && n-sent(tel)/points > maxUnsent {
+		for maxUnsent > 0 && n-sent()/points > maxUnsent {
 			time.Sleep(2 * time.Millisecond)
 		}
 	}
-	for sent(tel) < n*points {
+	for sent() < n*points {
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
-}
-
-// sent is exporterhelper's count of data points sent.
-func sent(tel *componenttest.Telemetry) int64 {
-	m, err := tel.GetMetric("otelcol_exporter_sent_metric_points")
-	if err != nil {
-		return 0
-	}
-	var total int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		total += dp.Value
-	}
-	return total
 }
 
 func cpuTime() time.Duration {

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
 
 // counters is export i of nSeries cumulative sums c0..c(n-1), spread over
@@ -82,7 +84,7 @@ func TestDurableQueueFlappingSink(t *testing.T) {
 		}
 	}
 	// Waits for delivery; the deadline only stops a hung test.
-	for deadline := time.Now().Add(2 * time.Minute); sent(tel) < exports*nSeries && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Minute); telemetrytest.CounterSum(t, tel, "otelcol_exporter_sent_metric_points") < exports*nSeries && time.Now().Before(deadline); {
 		time.Sleep(20 * time.Millisecond)
 	}
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -21,24 +20,9 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 
 	"github.com/vigil-otel/vigil/extensions/filestoragewrapper/internal/metadatatest"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
+	"github.com/vigil-otel/vigil/internal/tmpfs"
 )
-
-// smallFS mounts a tmpfs of size bytes in a temporary directory, or skips
-// the test saying why (it needs root).
-func smallFS(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot mount a small tmpfs (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
 
 func TestStoresOnly(t *testing.T) {
 	set, get, del := storage.SetOperation("k", []byte("v")), storage.GetOperation("k"), storage.DeleteOperation("k")
@@ -64,7 +48,7 @@ func TestReserveFor(t *testing.T) {
 // does), compaction gives the space back, and writes are accepted again.
 // Without the guard, the deletions themselves fail with ENOSPC.
 func TestFullDisk(t *testing.T) {
-	dir := smallFS(t, 24<<20)
+	dir := tmpfs.Mount(t, 24<<20)
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Directory = dir
 	cfg.Compaction.Directory = dir
@@ -95,7 +79,7 @@ func TestFullDisk(t *testing.T) {
 		}
 	}
 	require.Positive(t, n)
-	assert.Equal(t, int64(1), counterValue(t, tel, "otelcol_extension_file_storage_refused_writes"))
+	assert.Equal(t, int64(1), telemetrytest.CounterSum(t, tel, "otelcol_extension_file_storage_refused_writes"))
 	file := filepath.Join(dir, queueOwner)
 	full, err := os.Stat(file)
 	require.NoError(t, err)

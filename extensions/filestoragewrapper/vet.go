@@ -248,45 +248,43 @@ func salvage(from, to string, timeout time.Duration) (copied int, lost bool, err
 		// Forward from the first key to the first unreadable page, then,
 		// if there was one, backward from the last key to the last
 		// unreadable page: what lies between two damaged pages is lost.
-		var lastForward []byte
-		readErr := guarded(func() error {
-			return src.View(func(tx *bbolt.Tx) error {
-				b := tx.Bucket(name)
-				if b == nil {
-					return nil
-				}
-				c := b.Cursor()
-				for k, v := c.First(); k != nil; k, v = c.Next() {
-					if v != nil && !add(k, v) { // v == nil: a nested bucket
-						return flushErr
+		// walk runs fn on a cursor of the bucket in a read transaction,
+		// guarded, so that a fault on a damaged page comes back as an error.
+		walk := func(fn func(c *bbolt.Cursor) error) error {
+			return guarded(func() error {
+				return src.View(func(tx *bbolt.Tx) error {
+					if b := tx.Bucket(name); b != nil {
+						return fn(b.Cursor())
 					}
-					lastForward = bytes.Clone(k)
-				}
-				return nil
+					return nil
+				})
 			})
+		}
+		var lastForward []byte
+		readErr := walk(func(c *bbolt.Cursor) error {
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if v != nil && !add(k, v) { // v == nil: a nested bucket
+					return flushErr
+				}
+				lastForward = bytes.Clone(k)
+			}
+			return nil
 		})
 		if flushErr != nil {
 			return copied, true, flushErr
 		}
 		if readErr != nil {
 			lost = true
-			_ = guarded(func() error {
-				return src.View(func(tx *bbolt.Tx) error {
-					b := tx.Bucket(name)
-					if b == nil {
+			_ = walk(func(c *bbolt.Cursor) error {
+				for k, v := c.Last(); k != nil; k, v = c.Prev() {
+					if lastForward != nil && bytes.Compare(k, lastForward) <= 0 {
 						return nil
 					}
-					c := b.Cursor()
-					for k, v := c.Last(); k != nil; k, v = c.Prev() {
-						if lastForward != nil && bytes.Compare(k, lastForward) <= 0 {
-							return nil
-						}
-						if v != nil && !add(k, v) {
-							return flushErr
-						}
+					if v != nil && !add(k, v) {
+						return flushErr
 					}
-					return nil
-				})
+				}
+				return nil
 			})
 			if flushErr != nil {
 				return copied, true, flushErr

@@ -19,7 +19,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
 
 const (
@@ -117,8 +118,8 @@ func TestDamagedQueueFile(t *testing.T) {
 
 			aside, err := filepath.Glob(filepath.Join(dir, queueOwner+corruptSuffix+"*"))
 			require.NoError(t, err)
-			damaged := counterValue(t, tel, "otelcol_extension_file_storage_damaged_files")
-			salvaged := counterValue(t, tel, "otelcol_extension_file_storage_salvaged_entries")
+			damaged := telemetrytest.CounterSum(t, tel, "otelcol_extension_file_storage_damaged_files")
+			salvaged := telemetrytest.CounterSum(t, tel, "otelcol_extension_file_storage_salvaged_entries")
 			if !tt.damaged {
 				assert.Empty(t, aside)
 				assert.Zero(t, damaged)
@@ -150,7 +151,7 @@ func TestVetLeavesOtherFilesAlone(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 4)
-	assert.Zero(t, counterValue(t, tel, "otelcol_extension_file_storage_damaged_files"))
+	assert.Zero(t, telemetrytest.CounterSum(t, tel, "otelcol_extension_file_storage_damaged_files"))
 }
 
 func TestIsComponentFile(t *testing.T) {
@@ -166,22 +167,6 @@ func TestIsComponentFile(t *testing.T) {
 	} {
 		assert.Equal(t, want, isComponentFile(name), name)
 	}
-}
-
-// counterValue sums a counter's data points; 0 when it was never recorded.
-func counterValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	require.True(t, ok, "%s is a %T", name, m.Data)
-	var n int64
-	for _, dp := range sum.DataPoints {
-		n += dp.Value
-	}
-	return n
 }
 
 // TestRestoreQueueIndexes: salvaged queue items without the queue's

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux
@@ -6,6 +7,7 @@ package netnslab
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -35,4 +37,22 @@ func TestDrop(t *testing.T) {
 	t.Logf("RetransSegs %d OutSegs %d TCPRetransFail %d TCPLossProbes %d", Delta(after, before, "RetransSegs"), Delta(after, before, "OutSegs"), Delta(afterExt, beforeExt, "TCPRetransFail"), Delta(afterExt, beforeExt, "TCPLossProbes"))
 	require.Positive(t, Delta(after, before, "RetransSegs"))
 	require.Positive(t, Delta(afterExt, beforeExt, "TCPRetransFail"))
+}
+
+func init() { ClientMain() }
+
+// TestClient: the test binary, started as a client in namespace a, connects
+// to servers in namespace b as its spec says.
+func TestClient(t *testing.T) {
+	l := New(t)
+	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 5011, 2)
+	RunClient(t, l.NsA, "", "connect "+strings.Join(addrs, ",")+" 3")
+	for i, got := range gots {
+		for range 3 {
+			require.Zero(t, <-got, "a connect sends nothing (%s)", addrs[i])
+		}
+	}
+	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, 5013))
+	RunClient(t, l.NsA, "", fmt.Sprintf("send %s:%d %d", l.AddrB, 5013, 100_000))
+	require.Equal(t, int64(100_000), <-got)
 }

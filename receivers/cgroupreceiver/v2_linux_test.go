@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux
@@ -10,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigil-otel/vigil/internal/netnslab"
+	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 )
 
 // Root tests of the faults of issue 15, each in network namespaces of its
@@ -154,15 +155,19 @@ func TestHistogramsPerUnresolvedCgroup(t *testing.T) {
 	sink, _ := startReceiverWith(t, cfg)
 	const port, n1, n2 = 5103, 2, 3
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	runInCgroup(t, l.NsA, dir1, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n1))
-	runInCgroup(t, l.NsA, dir2, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n2))
+	netnslab.RunClient(t, l.NsA, dir1, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n1))
+	netnslab.RunClient(t, l.NsA, dir2, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, n2))
 	for range n1 + n2 {
 		<-got
 	}
 
 	peer := map[string]any{"network.peer.address": l.AddrB, "network.peer.port": port}
-	cg1 := map[string]any{"vigil.cgroup.id": int64(inode(t, dir1))}
-	cg2 := map[string]any{"vigil.cgroup.id": int64(inode(t, dir2))}
+	id1, err := cgroups.ID(dir1)
+	require.NoError(t, err)
+	id2, err := cgroups.ID(dir2)
+	require.NoError(t, err)
+	cg1 := map[string]any{"vigil.cgroup.id": int64(id1)}
+	cg2 := map[string]any{"vigil.cgroup.id": int64(id2)}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		md := latest(sink)
 		h1 := sumWhere(md, l.InoA, cg1, "kernel.tcp.connect.duration", peer)
@@ -205,7 +210,7 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 	})
 
 	_, dir, rel, containerID, podUID := newTestCgroup(t)
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
 	require.NoError(t, os.Remove(dir), "the job is done: its cgroup goes")
@@ -217,13 +222,6 @@ func TestShortLivedCgroupAttributed(t *testing.T) {
 		n := sumWhere(latest(sink), l.InoA, container, "kernel.tcp.connect.successes", peer)
 		return n == 2, fmt.Sprintf("successes attributed to the removed container: %d, want 2", n)
 	})
-}
-
-func inode(t *testing.T, p string) uint64 {
-	t.Helper()
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(p, &st))
-	return st.Ino
 }
 
 // TestSeriesPerNode measures the series of the README's cardinality example:
@@ -243,7 +241,7 @@ func TestSeriesPerNode(t *testing.T) {
 	for range nPods {
 		_, dir, rel, _, _ := newTestCgroup(t)
 		pods = append(pods, "/"+rel)
-		runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 2")
+		netnslab.RunClient(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 2")
 	}
 	for _, g := range gots {
 		for range nPods * 2 {

@@ -1,14 +1,11 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 package kernelreceiver
 
 import (
-	"testing"
-
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
 
 // sumWhere sums the data points of metric name in resources of namespace
@@ -104,19 +101,4 @@ func merge(a, b map[string]any) map[string]any {
 		m[k] = v
 	}
 	return m
-}
-
-// telemetrySum is the value of one of the receiver's own counters (0 before
-// it is first recorded).
-func telemetrySum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
-	t.Helper()
-	m, err := tel.GetMetric(name)
-	if err != nil {
-		return 0
-	}
-	var n int64
-	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-		n += dp.Value
-	}
-	return n
 }

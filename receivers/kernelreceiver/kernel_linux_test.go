@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux
@@ -20,9 +21,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/sys/unix"
 
-	"github.com/vigil-otel/vigil/internal/netnslab"
-
 	"github.com/vigil-otel/vigil/ebpf/tcpstats"
+	"github.com/vigil-otel/vigil/internal/netnslab"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/cgroups"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
@@ -117,7 +118,7 @@ func testRetransmitsMatchKernel(t *testing.T, kind string) {
 		md := latest(sink)
 		ours = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", peer)
 		all = sumWhere(md, l.InoA, nil, "kernel.tcp.retransmitted_segments", nil)
-		missed = telemetrySum(t, tel, "otelcol_receiver_kernel_missed_events")
+		missed = telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_missed_events")
 		return kernel > 0 && ours == all && all <= kernel && kernel-all <= missed,
 			fmt.Sprintf("TcpRetransSegs delta %d, receiver %d for the connection, %d in netns, %d events missed", kernel, ours, all, missed)
 	})
@@ -253,7 +254,7 @@ func TestCgroupAttribution(t *testing.T) {
 	const port, nChild, nSelf = 5003, 3, 2
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
 
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d %d", l.AddrB, port, nChild))
 	for range nSelf {
 		c, err := l.Dial(l.NsA, fmt.Sprintf("%s:%d", l.AddrB, port))
 		require.NoError(t, err)
@@ -308,7 +309,7 @@ func TestPeerOverflow(t *testing.T) {
 
 	const nPorts = 5
 	addrs, gots := l.ListenAndServePorts(l.NsB, l.AddrB, 6000, nPorts)
-	runInCgroup(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
+	netnslab.RunClient(t, l.NsA, dir, "connect "+strings.Join(addrs, ",")+" 1")
 	for _, g := range gots {
 		<-g
 	}
@@ -328,7 +329,7 @@ func TestPeerOverflow(t *testing.T) {
 			fmt.Sprintf("successes %d (want %d), in overflow %d (want %d), named peers %d (want 2)", total, nPorts, overflow, nPorts-2, named)
 	})
 	eventually(t, 10*time.Second, func() (bool, string) {
-		n := telemetrySum(t, tel, "otelcol_receiver_kernel_peer_overflow")
+		n := telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_peer_overflow")
 		return n >= nPorts-2, fmt.Sprintf("otelcol_receiver_kernel_peer_overflow = %d, want >= %d", n, nPorts-2)
 	})
 }
@@ -373,7 +374,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	})
 	const port = 5004
 	got := l.ListenAndServe(l.NsB, fmt.Sprintf("%s:%d", l.AddrB, port))
-	runInCgroup(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
+	netnslab.RunClient(t, l.NsA, dir, fmt.Sprintf("connect %s:%d 2", l.AddrB, port))
 	<-got
 	<-got
 
@@ -386,7 +387,7 @@ func TestRemovedCgroupIsForgotten(t *testing.T) {
 	require.NoError(t, os.Remove(dir))
 	eventually(t, 10*time.Second, func() (bool, string) {
 		n := sumWhere(latest(sink), l.InoA, nil, "kernel.tcp.connect.attempts", peer)
-		forgotten := telemetrySum(t, tel, "otelcol_receiver_kernel_forgotten_cgroups")
+		forgotten := telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_forgotten_cgroups")
 		return n == 0 && forgotten >= 1, fmt.Sprintf("attempts still reported: %d, cgroups forgotten: %d", n, forgotten)
 	})
 }

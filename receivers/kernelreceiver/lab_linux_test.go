@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 //go:build linux
@@ -5,16 +6,7 @@
 package kernelreceiver
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,53 +52,6 @@ func closeAfterPeer(t *testing.T, c net.Conn) {
 	require.NoError(t, netnslab.CloseAfterPeer(c))
 }
 
-// ---- the helper process (for the cgroup test) -------------------------------
-
-const helperEnv = "VIGIL_KERNEL_TEST_HELPER"
-
-// init turns the test binary into the cgroup test's child process when
-// VIGIL_KERNEL_TEST_HELPER="connect ADDR[,ADDR...] N" is set: it connects N
-// times to each address and exits before any test runs.
-func init() {
-	spec := os.Getenv(helperEnv)
-	if spec == "" {
-		return
-	}
-	f := strings.Fields(spec)
-	n, err := strconv.Atoi(f[len(f)-1])
-	if len(f) != 3 || f[0] != "connect" || err != nil {
-		fmt.Fprintln(os.Stderr, "helper: bad spec", spec)
-		os.Exit(2)
-	}
-	for _, addr := range strings.Split(f[1], ",") {
-		for range n {
-			c, err := net.DialTimeout("tcp4", addr, 5*time.Second)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "helper:", err)
-				os.Exit(2)
-			}
-			_ = c.Close()
-		}
-	}
-	os.Exit(0)
-}
-
-// runInCgroup runs this test binary as the helper (see init) in namespace ns,
-// started directly inside the cgroup directory cg (clone3 CLONE_INTO_CGROUP).
-func runInCgroup(t *testing.T, ns, cg, spec string) {
-	t.Helper()
-	dir, err := os.Open(cg)
-	require.NoError(t, err)
-	defer dir.Close()
-	cmd := exec.CommandContext(context.Background(), "ip", "netns", "exec", ns, os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+spec)
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		t.Fatalf("helper failed: %v: %s", err, out.String())
-	}
-	require.NoError(t, err, out.String())
-}
+// init lets the tests re-run this binary as a TCP client in a namespace and
+// a cgroup (netnslab.RunClient).
+func init() { netnslab.ClientMain() }

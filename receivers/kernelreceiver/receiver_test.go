@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 package kernelreceiver
@@ -25,6 +26,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/vigil-otel/vigil/ebpf/tcpstats"
+	"github.com/vigil-otel/vigil/internal/telemetrytest"
 	"github.com/vigil-otel/vigil/receivers/kernelreceiver/internal/metadata"
 )
 
@@ -156,9 +158,9 @@ func TestDropTelemetry(t *testing.T) {
 	ft.drops = tcpstats.Drops{Missed: 12, PeerMapFull: 1, SockMapFull: 3}
 	_, err = r.collect(context.Background())
 	require.NoError(t, err)
-	assert.Equal(t, int64(12), telemetrySum(t, tel, "otelcol_receiver_kernel_missed_events"))
-	assert.Equal(t, int64(1), telemetrySum(t, tel, "otelcol_receiver_kernel_peer_map_full"))
-	assert.Equal(t, int64(3), telemetrySum(t, tel, "otelcol_receiver_kernel_socket_map_full"))
+	assert.Equal(t, int64(12), telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_missed_events"))
+	assert.Equal(t, int64(1), telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_peer_map_full"))
+	assert.Equal(t, int64(3), telemetrytest.CounterSum(t, tel, "otelcol_receiver_kernel_socket_map_full"))
 }
 
 func TestStartFailsOnMissingHookWithoutDegrade(t *testing.T) {

@@ -45,9 +45,7 @@ import (
 // would scrape it (same names: counters with _total, units as suffixes).
 const dashboardsConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-  # The persistent sending queue of otlp_http/disk.
+` + yamlHealthCheck + `  # The persistent sending queue of otlp_http/disk.
   file_storage/queue:
     directory: ${env:VIGIL_STORAGE_DIR}/queue
     create_directory: true
@@ -965,14 +963,8 @@ func TestHelmChartConfigValidates(t *testing.T) {
 // write out, as the Helm chart's gateway Deployment runs it.
 const gatewayConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-processors:
+` + yamlHealthCheck + `receivers:
+` + yamlOTLPGRPCReceiver + `processors:
   batch:
     timeout: 200ms
 exporters:
@@ -1003,14 +995,8 @@ service:
 // headless Service (dns resolver); here they are listed (static resolver).
 const agentLBConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-exporters:
+` + yamlHealthCheck + `receivers:
+` + yamlOTLPGRPCReceiver + `exporters:
   load_balancing/traces:
     routing_key: traceID
     protocol:

@@ -23,9 +23,7 @@ import (
 // to Alertmanager.
 const ewmaConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-  file_storage/ewma:
+` + yamlHealthCheck + `  file_storage/ewma:
     directory: ${env:VIGIL_STORAGE_DIR}
     create_directory: true
 receivers:

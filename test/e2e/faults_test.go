@@ -15,7 +15,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,6 +26,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/vigil-otel/vigil/internal/tmpfs"
 )
 
 // The fault matrix of issue 18 (docs/reliability.md): each test runs the
@@ -84,23 +85,6 @@ func (v *Vigil) running() bool {
 	default:
 		return true
 	}
-}
-
-// smallFS mounts a tmpfs of size bytes in a temporary directory and
-// unmounts it at cleanup, or skips the test saying why (it needs root).
-func smallFS(t *testing.T, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput()
-	if err != nil {
-		t.Skipf("cannot mount a small tmpfs for the queue (needs root): %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }
 
 // logSender posts OTLP/HTTP log requests of a fixed size to vigil and
@@ -259,7 +243,7 @@ extensions:
 // the backend is back, exactly once; compaction then shrinks the queue
 // file, and new records are accepted and stored again.
 func TestFaultDiskFull(t *testing.T) {
-	state := smallFS(t, 32<<20)
+	state := tmpfs.Mount(t, 32<<20)
 	v := StartVigilDefault(t, diskFullOverride, "VIGIL_STORAGE_DIR="+state)
 	s := newLogSender("diskfull-"+RandomSuffix(), 200, 300)
 

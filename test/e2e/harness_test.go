@@ -285,13 +285,21 @@ type Vigil struct {
 // Pieces of Vigil configuration the tests share, with the harness's
 // ${env:...} endpoints.
 const (
-	// yamlOTLPReceiver is an `otlp` receiver (an entry of `receivers:`) on
-	// the harness's gRPC and HTTP ports.
-	yamlOTLPReceiver = `  otlp:
+	// yamlHealthCheck is the `health_check` extension (an entry of
+	// `extensions:`) on the harness's health port, which StartVigil polls.
+	yamlHealthCheck = `  health_check:
+    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
+`
+	// yamlOTLPGRPCReceiver is an `otlp` receiver (an entry of `receivers:`)
+	// on the harness's gRPC port only.
+	yamlOTLPGRPCReceiver = `  otlp:
     protocols:
       grpc:
         endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-      http:
+`
+	// yamlOTLPReceiver is an `otlp` receiver on the harness's gRPC and HTTP
+	// ports.
+	yamlOTLPReceiver = yamlOTLPGRPCReceiver + `      http:
         endpoint: ${env:VIGIL_OTLP_HTTP_ENDPOINT}
 `
 	// yamlTelemetryReader is the pull reader of Vigil's own metrics (under

@@ -46,10 +46,10 @@ func jaegerVigilConfig(persist bool) string {
 	if persist {
 		queue += `
       storage: file_storage`
-		ext = `
-  file_storage:
+		ext = `  file_storage:
     directory: ${env:VIGIL_STORAGE_DIR}
-    create_directory: true`
+    create_directory: true
+`
 		extList = "[health_check, file_storage]"
 	}
 	return `
@@ -65,9 +65,7 @@ receivers:
       max_interval: 2s
       max_elapsed_time: 0` + queue + `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}` + ext + `
-service:
+` + yamlHealthCheck + ext + `service:
   extensions: ` + extList + `
   pipelines:
     traces:
@@ -705,11 +703,7 @@ func TestJaegerExporterCrash(t *testing.T) {
 func TestJaegerExporterSplitsOversizedBatch(t *testing.T) {
 	v := StartVigil(t, `
 receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: ${env:VIGIL_OTLP_GRPC_ENDPOINT}
-exporters:
+`+yamlOTLPGRPCReceiver+`exporters:
   jaeger:
     endpoint: `+JaegerGRPC+`
     tls:
@@ -725,9 +719,7 @@ exporters:
         min_size: 6000
         max_size: 6000
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-service:
+`+yamlHealthCheck+`service:
   extensions: [health_check]
   pipelines:
     traces:

@@ -11,14 +11,12 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,45 +24,10 @@ import (
 	"github.com/vigil-otel/vigil/internal/netnslab"
 )
 
-// tcpSendEnv turns the test binary into a TCP client when set to
-// "ADDR BYTES": it connects to ADDR, sends BYTES bytes, waits for the peer to
-// close and exits, before any test runs. The kernel tests start it inside a
-// pod's cgroup and a network namespace, so that its sockets are the pod's.
-const tcpSendEnv = "VIGIL_E2E_TCP_SEND"
-
-func init() {
-	spec := os.Getenv(tcpSendEnv)
-	if spec == "" {
-		return
-	}
-	f := strings.Fields(spec)
-	if len(f) != 2 {
-		fmt.Fprintln(os.Stderr, "tcp-send helper: bad spec", spec)
-		os.Exit(2)
-	}
-	size, err := strconv.Atoi(f[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
-		os.Exit(2)
-	}
-	c, err := net.DialTimeout("tcp4", f[0], 10*time.Second)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
-		os.Exit(2)
-	}
-	buf := make([]byte, 64<<10)
-	for sent := 0; sent < size; sent += len(buf) {
-		if _, err := c.Write(buf[:min(len(buf), size-sent)]); err != nil {
-			fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
-			os.Exit(2)
-		}
-	}
-	if err := netnslab.CloseAfterPeer(c); err != nil {
-		fmt.Fprintln(os.Stderr, "tcp-send helper:", err)
-		os.Exit(2)
-	}
-	os.Exit(0)
-}
+// init lets the kernel tests re-run this binary as a TCP client inside a
+// pod's cgroup and a network namespace, so that its sockets are the pod's
+// (netnslab.RunClient).
+func init() { netnslab.ClientMain() }
 
 // cgroupDriver is one of the kubelet's cgroup layouts.
 type cgroupDriver string
@@ -139,21 +102,11 @@ func cgroup2Mount(t *testing.T) string {
 	return ""
 }
 
-// sendFromCgroup runs the tcp-send helper in network namespace ns, started
-// directly inside cgroup dir (clone3 CLONE_INTO_CGROUP), and waits for it.
+// sendFromCgroup sends size bytes to addr from network namespace ns, by a
+// client started directly inside cgroup dir, and waits until it is done.
 func sendFromCgroup(t *testing.T, ns, dir, addr string, size int) {
 	t.Helper()
-	d, err := os.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0])
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", tcpSendEnv, addr, size))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(d.Fd())}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("tcp-send helper in %s: %v\n%s", dir, err, out)
-	}
+	netnslab.RunClient(t, ns, dir, fmt.Sprintf("send %s %d", addr, size))
 }
 
 // kernelPod is a pod of the kernel tests: its API object and the cgroup of

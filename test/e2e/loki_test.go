@@ -23,9 +23,7 @@ import (
 // retries that outlast a one-minute outage.
 const lokiVigilConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-  file_storage/queue:
+` + yamlHealthCheck + `  file_storage/queue:
     directory: ${env:VIGIL_STORAGE_DIR}
     create_directory: true
 receivers:

@@ -106,6 +106,14 @@ func knownMetrics(sfx string, now time.Time) pmetric.Metrics {
 	ra.PutStr("host.name", "node-"+sfx)
 	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
 	name := func(n string) string { return "prw." + sfx + "." + n }
+	// exemplar appends an exemplar of traceID/spanID at ts; the caller sets its value.
+	exemplar := func(exs pmetric.ExemplarSlice) pmetric.Exemplar {
+		ex := exs.AppendEmpty()
+		ex.SetTimestamp(ts)
+		ex.SetTraceID(traceID)
+		ex.SetSpanID(spanID)
+		return ex
+	}
 
 	g := ms.AppendEmpty()
 	g.SetName(name("memory"))
@@ -126,11 +134,7 @@ func knownMetrics(sfx string, now time.Time) pmetric.Metrics {
 	cdp.SetTimestamp(ts)
 	cdp.SetStartTimestamp(st)
 	cdp.SetIntValue(42)
-	ex := cdp.Exemplars().AppendEmpty()
-	ex.SetTimestamp(ts)
-	ex.SetIntValue(1)
-	ex.SetTraceID(traceID)
-	ex.SetSpanID(spanID)
+	exemplar(cdp.Exemplars()).SetIntValue(1)
 
 	u := ms.AppendEmpty()
 	u.SetName(name("queue.depth"))
@@ -152,11 +156,7 @@ func knownMetrics(sfx string, now time.Time) pmetric.Metrics {
 	hdp.BucketCounts().FromRaw([]uint64{2, 3, 1})
 	hdp.SetCount(6)
 	hdp.SetSum(4.25)
-	hex := hdp.Exemplars().AppendEmpty()
-	hex.SetTimestamp(ts)
-	hex.SetDoubleValue(0.7)
-	hex.SetTraceID(traceID)
-	hex.SetSpanID(spanID)
+	exemplar(hdp.Exemplars()).SetDoubleValue(0.7)
 
 	e := ms.AppendEmpty()
 	e.SetName(name("latency"))

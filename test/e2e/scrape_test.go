@@ -50,9 +50,7 @@ const scrapeJob = `
 
 const scrapeVigilConfig = `
 extensions:
-  health_check:
-    endpoint: ${env:VIGIL_HEALTH_ENDPOINT}
-receivers:
+` + yamlHealthCheck + `receivers:
   prometheus:
     config:
       scrape_configs:

@@ -65,34 +65,38 @@ func benchTraces() ptrace.Traces {
 	return td
 }
 
+// benchPerSpan runs op on benchTraces' batch once per iteration and reports
+// the time per span, the figure the README compares.
+func benchPerSpan(b *testing.B, op func(td ptrace.Traces)) {
+	td := benchTraces()
+	n := td.SpanCount()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		op(td)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+}
+
 // BenchmarkEncode is what the exporter does per request before the network:
 // translation and protobuf encoding of one PostSpansRequest per resource (the
 // exporter hands header, spans and process to gRPC as three buffers, so no
 // further copy is made here), and the release of the buffers once the
 // request is answered.
 func BenchmarkEncode(b *testing.B) {
-	td := benchTraces()
-	n := td.SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	benchPerSpan(b, func(td ptrace.Traces) {
 		bs := Encode(td, DefaultOptions())
 		for _, rb := range bs {
 			_ = rb.RequestHeader(nil, 0, rb.NumSpans())
 		}
 		Release(bs)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+	})
 }
 
 // BenchmarkReference is the same work through contrib's translator, the
 // jaeger-idl model structs and gogo marshalling (the first implementation).
 func BenchmarkReference(b *testing.B) {
-	td := benchTraces()
-	n := td.SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	benchPerSpan(b, func(td ptrace.Traces) {
 		bs, err := referenceBatches(td)
 		if err != nil {
 			b.Fatal(err)
@@ -103,34 +107,23 @@ func BenchmarkReference(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+	})
 }
 
 // BenchmarkReferenceUpstreamOnly is contrib's translator alone, without
 // encoding.
 func BenchmarkReferenceUpstreamOnly(b *testing.B) {
-	td := benchTraces()
-	n := td.SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	benchPerSpan(b, func(td ptrace.Traces) {
 		_ = jaegertranslator.ProtoFromTraces(td)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+	})
 }
 
 // BenchmarkOTLPMarshal is the OTLP exporter's per-request work on the same
 // data (encoding only), for comparison.
 func BenchmarkOTLPMarshal(b *testing.B) {
-	td := benchTraces()
-	n := td.SpanCount()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	benchPerSpan(b, func(td ptrace.Traces) {
 		if _, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto(); err != nil {
 			b.Fatal(err)
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/span")
+	})
 }

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 // Package cgroupfs reads the cgroup file system: it finds the cgroup v1 and

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 package cgroupfs
@@ -12,14 +13,35 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// parseCase is one input of a parser of a cgroup file's contents; wantErr:
+// the parser refuses it with ErrMalformed.
+type parseCase[T any] struct {
+	name    string
+	in      string
+	want    T
+	wantErr bool
+}
+
+// runParseCases runs parse on each case's input as a subtest.
+func runParseCases[T any](t *testing.T, parse func([]byte) (T, error), tests []parseCase[T]) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parse([]byte(tt.in))
+			if tt.wantErr {
+				require.ErrorIs(t, err, ErrMalformed)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
 func TestParseUint(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		in      string
-		want    uint64
-		wantErr bool
-	}{
+	runParseCases(t, ParseUint, []parseCase[uint64]{
 		{"memory.current", "1572864\n", 1572864, false},
 		{"no newline", "42", 42, false},
 		{"zero", "0\n", 0, false},
@@ -31,19 +53,7 @@ func TestParseUint(t *testing.T) {
 		{"negative", "-1\n", 0, true},
 		{"two lines", "1\n2\n", 0, true},
 		{"space", "1 \n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := ParseUint([]byte(tt.in))
-			if tt.wantErr {
-				require.ErrorIs(t, err, ErrMalformed)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-		})
-	}
+	})
 }
 
 func collectKeyed(t *testing.T, in string) (map[string]uint64, error) {
@@ -91,12 +101,7 @@ func TestParseFlatKeyed(t *testing.T) {
 
 func TestParsePressure(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name    string
-		in      string
-		want    Pressure
-		wantErr bool
-	}{
+	runParseCases(t, ParsePressure, []parseCase[Pressure]{
 		{
 			// The example of Documentation/accounting/psi.rst.
 			name: "psi.rst example",
@@ -123,19 +128,7 @@ func TestParsePressure(t *testing.T) {
 		{name: "bad total", in: "some avg10=0.00 total=x\n", wantErr: true},
 		{name: "negative total", in: "full total=-5\n", wantErr: true},
 		{name: "unknown kind", in: "most avg10=0.00 total=5\n", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := ParsePressure([]byte(tt.in))
-			if tt.wantErr {
-				require.ErrorIs(t, err, ErrMalformed)
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-		})
-	}
+	})
 }
 
 func TestMalformedMessageIsBounded(t *testing.T) {

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 // Package cgroups maps cgroup v2 ids to cgroup paths (the path → container
@@ -119,8 +120,18 @@ func (r *Resolver) Lookup(id uint64) (string, bool) {
 
 // Exists reports whether cgroup id still exists at path (one stat).
 func (r *Resolver) Exists(id uint64, path string) bool {
+	got, err := ID(filepath.Join(r.root, path))
+	return err == nil && got == id
+}
+
+// ID returns the cgroup id of the cgroup v2 directory at path: its inode
+// number.
+func ID(path string) (uint64, error) {
 	var st syscall.Stat_t
-	return syscall.Stat(filepath.Join(r.root, path), &st) == nil && st.Ino == id
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
 }
 
 // Forget drops what the resolver knows of the given cgroups.

@@ -1,3 +1,4 @@
+// Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
 package cgroups
@@ -6,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,9 +16,9 @@ import (
 
 func inode(t *testing.T, p string) uint64 {
 	t.Helper()
-	var st syscall.Stat_t
-	require.NoError(t, syscall.Stat(p, &st))
-	return st.Ino
+	id, err := ID(p)
+	require.NoError(t, err)
+	return id
 }
 
 // TestResolver indexes a directory tree the way it indexes the cgroup2

@@ -1,0 +1,174 @@
+// Copyright The Vigil Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package smallheap lowers the garbage collector's GOGC while the process
+// allocates slowly, i.e. while the agent is idle, so that it keeps a smaller
+// heap, and puts the runtime's GOGC back as soon as it allocates faster.
+//
+// Why: at idle the default configuration has ~7 MB of live heap. With the
+// runtime's GOGC=100 the heap goal is twice the live heap, and RSS follows the
+// goal, so the idle agent's anonymous memory is ~14 MB of heap plus GC
+// metadata and stacks. A lower GOGC everywhere would shrink that but makes the
+// collector run more often under load, where GC is already ~10 % of the
+// process.
+//
+// Why the allocation rate and not the heap's size: the GC's CPU is about
+// proportional to the bytes allocated divided by GOGC (each cycle marks the
+// live heap, and a cycle comes every live×GOGC/100 bytes allocated), whatever
+// the size of the heap: a small heap is cheap to mark but is marked more
+// often. A first version lowered GOGC while the live heap was under 16 MiB,
+// and bench/budget's mixed load then took 9.0–10.4 CPU-s instead of 7.9–8.8
+// (notes of branch i17-idle). Gated on the allocation rate, the extra GC work
+// is bounded: it is spent only on the under RateLimit bytes per second the
+// process allocates while the policy is on (idle: ~0.3 MB/s).
+//
+// The policy is re-evaluated once per GC cycle, from a finalizer that re-arms
+// itself (the runtime runs it after the cycle that found its object
+// unreachable), reading the allocation counter from runtime/metrics. No
+// goroutine, no ticker: an agent that does not allocate does not pay for it.
+//
+// Why not a library: bytedance/gopkg's gctuner (Apache-2.0) re-evaluates per
+// cycle the same way but tunes the other way (it raises GOGC, up to 500, while
+// the heap is far below a memory limit, and takes over GOGC from the
+// environment); KimMachineGun/automemlimit sets GOMEMLIMIT from the cgroup's
+// limit. Neither lowers GOGC for an idle process, and this is ~70 lines.
+package smallheap // import "github.com/vigil-otel/vigil/internal/smallheap"
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"time"
+)
+
+// Env is the environment variable that sets the policy: the GOGC to use
+// while the process allocates less than RateLimit (1–99), or "off" to leave
+// the garbage collector alone. Unset means DefaultPercent.
+const Env = "VIGIL_SMALL_HEAP_GOGC"
+
+const (
+	// DefaultPercent is the GOGC used while the process allocates slowly:
+	// the heap goal is 1.25× the live heap instead of 2×. Idle, backends
+	// up, 180 s after start, this is what brings the default configuration
+	// under 16 MiB of anonymous memory (GOGC 50 left it at ~17 MiB), for
+	// ~4–5× the runtime's GC cycles at idle (notes of branch i17-idle).
+	DefaultPercent = 25
+	// RateLimit is the allocation rate, in bytes per second over the last
+	// GC cycle, under which the policy lowers GOGC. The default
+	// configuration allocates ~0.3 MB/s at idle (backends up or down; from
+	// gctrace: ~3 MB between cycles 10 s apart).
+	RateLimit = 1 << 20
+)
+
+// Policy is what Parse decided.
+type Policy struct {
+	// Percent is the GOGC while the process allocates less than
+	// RateLimit; 0 when the policy is off.
+	Percent int
+	// Off says why the policy does not run; empty when it runs.
+	Off string
+}
+
+// Parse reads the policy from the environment. An explicit GOGC (a number or
+// "off") is the user's choice and turns the policy off; so does Env=off. An
+// Env value that is neither "off" nor an integer in 1–99 is an error.
+//
+// GOMEMLIMIT does not turn it off: the policy never touches the memory limit,
+// which stays in force (the runtime collects at the lower of the two goals),
+// and the Helm chart sets GOMEMLIMIT on every agent (80 % of the container's
+// limit), where the idle footprint is multiplied by the node count.
+func Parse(getenv func(string) string) (Policy, error) {
+	v := getenv(Env)
+	switch {
+	case v == "off":
+		return Policy{Off: Env + "=off"}, nil
+	case getenv("GOGC") != "":
+		return Policy{Off: "GOGC is set"}, nil
+	case v == "":
+		return Policy{Percent: DefaultPercent}, nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 99 {
+		return Policy{}, fmt.Errorf("%s=%q: must be off or an integer from 1 to 99", Env, v)
+	}
+	return Policy{Percent: p}, nil
+}
+
+// Percent returns the GOGC for the next cycle: small while the process
+// allocated less than limit bytes per second over the last cycle, base (the
+// runtime's GOGC when the process started) otherwise.
+func Percent(rate, limit float64, small, base int) int {
+	if rate < limit {
+		return small
+	}
+	return base
+}
+
+// Start runs policy p for the rest of the process (nothing when p is off).
+// The first evaluation is after the first GC cycle, so start-up, which
+// allocates fast, runs with the runtime's GOGC.
+func Start(p Policy) {
+	if p.Percent == 0 {
+		return
+	}
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(sample)
+	t := &tuner{
+		small:   p.Percent,
+		base:    int(sample[0].Value.Uint64()),
+		current: int(sample[0].Value.Uint64()),
+		readAllocs: func() uint64 {
+			metrics.Read(sample[1:])
+			return sample[1].Value.Uint64()
+		},
+		now:        time.Now,
+		setPercent: debug.SetGCPercent,
+	}
+	t.lastAllocs, t.lastTime = t.readAllocs(), t.now()
+	arm(t)
+}
+
+// tuner holds the policy's state. Only the finalizer goroutine uses it after
+// Start. readAllocs, now and setPercent are the runtime's (tests give their
+// own).
+type tuner struct {
+	small, base, current int
+	lastAllocs           uint64
+	lastTime             time.Time
+	readAllocs           func() uint64
+	now                  func() time.Time
+	setPercent           func(int) int
+}
+
+// cycle measures the allocation rate since the last evaluation and sets GOGC
+// for it, if the decision changed.
+func (t *tuner) cycle() {
+	allocs, now := t.readAllocs(), t.now()
+	d := now.Sub(t.lastTime).Seconds()
+	if d <= 0 {
+		return
+	}
+	rate := float64(allocs-t.lastAllocs) / d
+	t.lastAllocs, t.lastTime = allocs, now
+	if want := Percent(rate, RateLimit, t.small, t.base); want != t.current {
+		t.setPercent(want)
+		t.current = want
+	}
+}
+
+// sentinel is the object whose finalizer runs after each GC cycle. It has a
+// pointer field so that it is not a tiny allocation (the runtime batches
+// those, and their finalizers may never run).
+type sentinel struct{ t *tuner }
+
+// arm allocates a fresh sentinel and drops it: the next GC cycle finds it
+// unreachable and queues its finalizer, which evaluates the policy and arms
+// the next one.
+func arm(t *tuner) {
+	runtime.SetFinalizer(&sentinel{t: t}, func(s *sentinel) {
+		s.t.cycle()
+		arm(s.t)
+	})
+}
