@@ -173,13 +173,11 @@ func (e *lokiExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // and counted), permanent (consumererror.NewPermanent) when sending them
 // again cannot succeed, and retryable otherwise.
 func (e *lokiExporter) send(ctx context.Context, g *group) error {
-	req := push.PushRequest{Streams: g.streams}
-	raw, err := req.Marshal()
+	body, err := encodeRequest(g)
 	if err != nil {
 		e.countDropped(ctx, g, int64(g.entries), reasonInvalid)
 		return consumererror.NewPermanent(fmt.Errorf("failed to marshal the push request: %w", err))
 	}
-	body := snappy.Encode(nil, raw)
 
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.ClientConfig.Endpoint, bytes.NewReader(body))
 	if err != nil {
@@ -226,6 +224,30 @@ func (e *lokiExporter) send(ctx context.Context, g *group) error {
 		e.countDropped(ctx, g, int64(g.entries), reasonRejected)
 		return consumererror.NewPermanent(statusErr)
 	}
+}
+
+// rawPool holds the buffers the uncompressed protobuf of a push request is
+// written into (a few hundred KiB for a batch of 8,000 records). Only the
+// compressed body goes to the HTTP client, so a buffer is free again as soon
+// as it is compressed.
+var rawPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodeRequest is the body of g's push request: a snappy-compressed
+// protobuf PushRequest.
+func encodeRequest(g *group) ([]byte, error) {
+	req := push.PushRequest{Streams: g.streams}
+	size := req.Size()
+	bp := rawPool.Get().(*[]byte)
+	defer rawPool.Put(bp)
+	if cap(*bp) < size {
+		*bp = make([]byte, size)
+	}
+	raw := (*bp)[:size]
+	n, err := req.MarshalToSizedBuffer(raw) // writes from the end of raw
+	if err != nil {
+		return nil, err
+	}
+	return snappy.Encode(nil, raw[size-n:]), nil
 }
 
 func (e *lokiExporter) countFailed(ctx context.Context, g *group) {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/golang/snappy"
@@ -18,7 +19,8 @@ import (
 // FuzzTranslate feeds arbitrary bodies, attribute keys and values of every
 // AnyValue type through all line formats and checks that translation and
 // encoding never panic, every record is either sent or counted, and
-// everything sent is valid UTF-8 that decodes back to the same request.
+// everything sent is valid UTF-8 that decodes back to the same request, and
+// the output is modelTranslate's.
 func FuzzTranslate(f *testing.F) {
 	f.Add("hello", "k", "v", int64(1), 1.5, []byte{1, 2}, uint8(0), 0)
 	f.Add("", "", "", int64(0), 0.0, []byte(nil), uint8(1), 0)
@@ -77,6 +79,7 @@ func FuzzTranslate(f *testing.F) {
 			cfg.Tenant.ResourceAttribute = key
 			cfg.Shards = int(flags%8) + 1
 			tr := newTranslator(cfg)
+			tr.now = func() time.Time { return goldenNow }
 			b := tr.translate(ld)
 
 			var sent, dropped int64
@@ -123,6 +126,8 @@ func FuzzTranslate(f *testing.F) {
 			if sent+dropped != int64(ld.LogRecordCount()) {
 				t.Fatalf("%s: sent %d + dropped %d != %d records", format, sent, dropped, ld.LogRecordCount())
 			}
+			// The same output as translate written the plain way.
+			requireMatchesModel(t, tr, ld)
 		}
 	})
 }

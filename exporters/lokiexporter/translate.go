@@ -4,12 +4,14 @@
 package lokiexporter // import "github.com/vigil-otel/vigil/exporters/lokiexporter"
 
 import (
+	"cmp"
 	"encoding/base64"
 	"math"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -64,6 +66,7 @@ type smSpec struct {
 type translator struct {
 	labels       []labelSpec // sorted by name, so label strings are canonical
 	resLabelAttr []string    // resource attributes used as labels, by resIdx
+	resLabelName []string    // their label names, by resIdx
 	labelRes     map[string]bool
 	labelRec     map[string]bool
 	severity     bool
@@ -107,6 +110,7 @@ func newTranslator(cfg *Config) *translator {
 	for _, r := range cfg.Labels.ResourceAttributes {
 		t.labels = append(t.labels, labelSpec{name: name(r), attr: r.Attribute, source: fromResource, resIdx: len(t.resLabelAttr)})
 		t.resLabelAttr = append(t.resLabelAttr, r.Attribute)
+		t.resLabelName = append(t.resLabelName, name(r))
 		t.labelRes[r.Attribute] = true
 	}
 	for _, r := range cfg.Labels.Attributes {
@@ -163,53 +167,147 @@ func (b *pushBatch) groupFor(k groupKey) int {
 	return len(b.groups) - 1
 }
 
+// entryKey is where one record goes: its stream (an index into
+// translation.streams) and the position of its entry in that stream,
+// which is by timestamp and, for equal timestamps, by record.
+type entryKey struct {
+	ts     int64
+	rec    int32
+	stream int32
+}
+
+func cmpEntryKey(a, b entryKey) int {
+	if c := cmp.Compare(a.ts, b.ts); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.rec, b.rec)
+}
+
+// streamRef locates a stream of the batch: group, then stream in the group.
+type streamRef struct{ group, stream int32 }
+
+// translation is the working state of one translate call. Its slices are
+// kept in a pool between calls: a batch of 8,000 records needs about 400 KiB
+// of them.
+type translation struct {
+	keys      []entryKey // one per record, in record order
+	order     []entryKey // keys grouped by stream, each stream's by time
+	slot      []int32    // record → its entry's index in the batch's entries
+	lines     []string   // record → its line
+	refs      []streamRef
+	groupRefs [][]int32 // group → its streams' indices into refs
+	count     []int32   // stream → entries
+
+	// The label string of the previous record and what it was made of:
+	// consecutive records of the same resource and severity (the common
+	// case) reuse its stream without building or looking it up again.
+	resVals, prevResVals []string // resource-label values, by resIdx
+	recVals, prevRecVals []string // values of the other labels, in label order
+	resPieces            []byte   // `name="value"` of each resource label, back to back
+	resPieceAt           [][2]int // resource label (resIdx) → its piece's bounds in resPieces
+	resValid             bool     // resPieces are of this call's translator
+	prevTenant           string
+	prevStream           int32
+	labelBuf, lineBuf    []byte
+	pieceBuf             []byte
+
+	// sanitized caches sanitizeLabelName for attribute keys that are not
+	// valid label names (such as http.method), which would otherwise
+	// allocate once per record.
+	sanitized map[string]string
+}
+
+var translationPool = sync.Pool{New: func() any { return new(translation) }}
+
+// release clears what holds the batch's strings and returns x to the pool.
+func (x *translation) release() {
+	clear(x.lines)
+	clear(x.resVals)
+	clear(x.prevResVals)
+	clear(x.recVals[:cap(x.recVals)])
+	clear(x.prevRecVals[:cap(x.prevRecVals)])
+	x.prevTenant = ""
+	clear(x.sanitized)
+	translationPool.Put(x)
+}
+
+// grow returns s with length n, reusing its array when it is large enough.
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 // translate groups the records of ld into streams by label set, per tenant
-// and shard, and sorts each stream's entries by timestamp. It never fails:
-// a record that cannot be sent is dropped and counted in the batch.
+// and shard, and sorts each stream's entries by timestamp (stably: equal
+// timestamps keep the records' order). It never fails: a record that
+// cannot be sent is dropped and counted in the batch.
+//
+// It works in two passes over the records. The first decides each record's
+// stream, line and timestamp and counts the entries of every stream; the
+// streams' entries are then carved from one slice of the batch's size, and
+// each stream's records are put in time order by sorting small keys, not
+// entries. The second pass writes each record's entry straight into its
+// place. So an entry is written once, with no slice growing and no sort
+// moving entries about.
 func (t *translator) translate(ld plog.Logs) *pushBatch {
+	n := ld.LogRecordCount()
 	b := &pushBatch{
 		index:       map[groupKey]int{},
-		recordGroup: make([]int32, 0, ld.LogRecordCount()),
+		recordGroup: make([]int32, n),
 		dropped:     map[string]int64{},
 	}
-	var (
-		labelBuf []byte
-		lineBuf  []byte
-		resVals  = make([]string, len(t.resLabelAttr))
-		now      = pcommon.NewTimestampFromTime(t.now())
-	)
+	if n == 0 {
+		return b
+	}
+	x := translationPool.Get().(*translation)
+	defer x.release()
+	x.keys = grow(x.keys, n)
+	x.lines = grow(x.lines, n)
+	x.refs = x.refs[:0]
+	x.groupRefs = x.groupRefs[:0]
+	x.count = x.count[:0]
+	x.resValid = false
+	x.resVals = grow(x.resVals, len(t.resLabelAttr))
+	x.prevResVals = grow(x.prevResVals, len(t.resLabelAttr))
+	x.prevStream = -1
+	now := pcommon.NewTimestampFromTime(t.now())
+
+	// Pass 1: stream, line and timestamp of each record.
+	kept := 0
+	rec := 0
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		res := rl.Resource().Attributes()
-		for j, a := range t.resLabelAttr {
-			resVals[j] = ""
-			if v, ok := res.Get(a); ok {
-				resVals[j] = labelValue(v)
-			}
-		}
+		resChanged := t.resourceLabels(x, res)
 		tenant := t.tenantID
 		if t.tenantAttr != "" {
 			if v, ok := res.Get(t.tenantAttr); ok && v.AsString() != "" {
 				tenant = strings.ToValidUTF8(v.AsString(), "\uFFFD")
 			}
 		}
+		if resChanged || tenant != x.prevTenant {
+			x.prevStream = -1
+			x.prevTenant = tenant
+		}
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
+			for k := 0; k < lrs.Len(); k, rec = k+1, rec+1 {
 				lr := lrs.At(k)
-				labelBuf = t.appendLabels(labelBuf[:0], resVals, lr)
-				lineBuf = t.appendLine(lineBuf[:0], res, lr)
-				if t.maxLine > 0 && len(lineBuf) > t.maxLine {
-					if t.dropLong {
-						b.dropped[reasonLineTooLong]++
-						b.recordGroup = append(b.recordGroup, -1)
-						continue
-					}
-					lineBuf = truncateUTF8(lineBuf, t.maxLine)
-					b.truncated++
+				line, drop := t.line(x, b, res, lr)
+				if drop {
+					b.dropped[reasonLineTooLong]++
+					b.recordGroup[rec] = -1
+					continue
 				}
+				x.lines[rec] = line
+				si := t.stream(x, b, tenant, lr)
+				x.count[si]++
+				kept++
+				b.recordGroup[rec] = x.refs[si].group
 				ts := lr.Timestamp()
 				if ts == 0 {
 					ts = lr.ObservedTimestamp()
@@ -217,71 +315,232 @@ func (t *translator) translate(ld plog.Logs) *pushBatch {
 				if ts == 0 {
 					ts = now
 				}
-				entry := push.Entry{
-					Timestamp:          ts.AsTime(),
-					Line:               string(lineBuf),
-					StructuredMetadata: t.structuredMetadata(res, lr),
+				x.keys[rec] = entryKey{ts: int64(ts), rec: int32(rec), stream: si}
+			}
+		}
+	}
+
+	// Each stream's entries are a part of one slice; the stream's keys go
+	// to the same part of order, in record order, then in time order.
+	entries := make([]push.Entry, kept)
+	x.order = grow(x.order, kept)
+	x.slot = grow(x.slot, n)
+	start := 0
+	for si, c := range x.count {
+		ref := x.refs[si]
+		end := start + int(c)
+		b.groups[ref.group].streams[ref.stream].Entries = entries[start:start:end]
+		x.count[si] = int32(start) // from here on: the next free place of the stream
+		start = end
+	}
+	for rec, g := range b.recordGroup {
+		if g < 0 {
+			continue
+		}
+		k := x.keys[rec]
+		x.order[x.count[k.stream]] = k
+		x.count[k.stream]++
+	}
+	start = 0
+	for si := range x.refs {
+		end := int(x.count[si])
+		part := x.order[start:end]
+		if !slices.IsSortedFunc(part, cmpEntryKey) {
+			slices.SortFunc(part, cmpEntryKey) // the keys are distinct: same order as a stable sort
+		}
+		start = end
+	}
+	for i, k := range x.order {
+		x.slot[k.rec] = int32(i)
+	}
+
+	// Pass 2: each record's entry, in its place.
+	var sm push.LabelsAdapter // structured metadata of all entries, back to back
+	rec = 0
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k, rec = k+1, rec+1 {
+				if b.recordGroup[rec] < 0 {
+					continue
 				}
-				gi := b.groupFor(groupKey{tenant: tenant, shard: int(xxhash.Sum64(labelBuf) % uint64(t.shards))})
-				g := b.groups[gi]
-				si, ok := g.index[string(labelBuf)]
-				if !ok {
-					si = len(g.streams)
-					l := string(labelBuf)
-					g.index[l] = si
-					g.streams = append(g.streams, push.Stream{Labels: l})
+				lr := lrs.At(k)
+				e := &entries[x.slot[rec]]
+				e.Timestamp = pcommon.Timestamp(x.keys[rec].ts).AsTime()
+				e.Line = x.lines[rec]
+				if t.smEnabled {
+					from := len(sm)
+					if sm == nil {
+						// Room for as many labels per entry as the first has.
+						first := t.appendStructuredMetadata(x, nil, res, lr)
+						sm = append(make(push.LabelsAdapter, 0, max(len(first), 1)*kept), first...)
+					} else {
+						sm = t.appendStructuredMetadata(x, sm, res, lr)
+					}
+					if len(sm) > from {
+						e.StructuredMetadata = sm[from:len(sm):len(sm)]
+					}
 				}
-				g.streams[si].Entries = append(g.streams[si].Entries, entry)
-				g.entries++
-				b.recordGroup = append(b.recordGroup, int32(gi))
 			}
 		}
 	}
 	for _, g := range b.groups {
 		for s := range g.streams {
-			es := g.streams[s].Entries
-			if !slices.IsSortedFunc(es, cmpEntry) {
-				slices.SortStableFunc(es, cmpEntry)
-			}
+			st := &g.streams[s]
+			st.Entries = st.Entries[:cap(st.Entries)]
+			g.entries += len(st.Entries)
 		}
 	}
 	return b
 }
 
-func cmpEntry(a, b push.Entry) int { return a.Timestamp.Compare(b.Timestamp) }
+// resourceLabels sets x.resVals to the values of the resource's label
+// attributes and reports whether they differ from the previous resource's.
+// When they do, it writes their `name="value"` pieces into x.resPieces.
+func (t *translator) resourceLabels(x *translation, res pcommon.Map) bool {
+	changed := !x.resValid
+	for j, a := range t.resLabelAttr {
+		v := ""
+		if av, ok := res.Get(a); ok {
+			v = labelValue(av)
+		}
+		x.resVals[j] = v
+		if v != x.prevResVals[j] {
+			changed = true
+		}
+	}
+	if !changed {
+		return false
+	}
+	x.resValid = true
+	copy(x.prevResVals, x.resVals)
+	x.resPieces = x.resPieces[:0]
+	x.resPieceAt = grow(x.resPieceAt, len(t.resLabelAttr))
+	for j, v := range x.resVals {
+		begin := len(x.resPieces)
+		if v != "" {
+			x.resPieces = appendLabel(x.resPieces, t.resLabelName[j], v)
+		}
+		x.resPieceAt[j] = [2]int{begin, len(x.resPieces)}
+	}
+	return true
+}
 
-// appendLabels writes the canonical label string ({a="x", b="y"}, names
-// sorted) of a record.
-func (t *translator) appendLabels(buf []byte, resVals []string, lr plog.LogRecord) []byte {
-	buf = append(buf, '{')
-	n := 0
+// resPiece is the `name="value"` piece of resource label l, empty when the
+// resource does not have it.
+func (x *translation) resPiece(l labelSpec) []byte {
+	at := x.resPieceAt[l.resIdx]
+	return x.resPieces[at[0]:at[1]]
+}
+
+func appendLabel(buf []byte, name, v string) []byte {
+	buf = append(buf, name...)
+	buf = append(buf, '=')
+	return strconv.AppendQuote(buf, v)
+}
+
+// stream returns the index (into x.refs) of the record's stream, creating
+// the stream, and its group, on first use.
+func (t *translator) stream(x *translation, b *pushBatch, tenant string, lr plog.LogRecord) int32 {
+	x.recVals = x.recVals[:0]
 	for _, l := range t.labels {
-		var v string
 		switch l.source {
-		case fromResource:
-			v = resVals[l.resIdx]
 		case fromRecord:
+			v := ""
 			if av, ok := lr.Attributes().Get(l.attr); ok {
 				v = labelValue(av)
 			}
+			x.recVals = append(x.recVals, v)
 		case fromSeverity:
-			v = severityLevel(lr)
+			x.recVals = append(x.recVals, severityLevel(lr))
 		}
-		if v == "" {
-			continue // Loki treats an empty value as an absent label
+	}
+	if x.prevStream >= 0 && slices.Equal(x.recVals, x.prevRecVals) {
+		return x.prevStream
+	}
+
+	// The canonical label string ({a="x", b="y"}, names sorted).
+	buf := append(x.labelBuf[:0], '{')
+	ri := 0
+	for _, l := range t.labels {
+		var piece []byte
+		if l.source == fromResource {
+			piece = x.resPiece(l)
+			if len(piece) == 0 {
+				continue // Loki treats an empty value as an absent label
+			}
+		} else {
+			v := x.recVals[ri]
+			ri++
+			if v == "" {
+				continue
+			}
+			piece = appendLabel(x.pieceBuf[:0], l.name, v)
+			x.pieceBuf = piece
 		}
-		if n > 0 {
+		if len(buf) > 1 {
 			buf = append(buf, ", "...)
 		}
-		buf = append(buf, l.name...)
-		buf = append(buf, '=')
-		buf = strconv.AppendQuote(buf, v)
-		n++
+		buf = append(buf, piece...)
 	}
-	if n == 0 {
-		return append(buf[:0], fallbackLabels...)
+	if len(buf) == 1 {
+		buf = append(buf[:0], fallbackLabels...)
+	} else {
+		buf = append(buf, '}')
 	}
-	return append(buf, '}')
+	x.labelBuf = buf
+
+	gi := b.groupFor(groupKey{tenant: tenant, shard: int(xxhash.Sum64(buf) % uint64(t.shards))})
+	g := b.groups[gi]
+	si, ok := g.index[string(buf)]
+	if !ok {
+		si = len(g.streams)
+		l := string(buf)
+		g.index[l] = si
+		g.streams = append(g.streams, push.Stream{Labels: l})
+	}
+	if gi == len(x.groupRefs) { // a new group: reuse a pooled slice for its streams
+		if gi < cap(x.groupRefs) {
+			x.groupRefs = x.groupRefs[:gi+1]
+			x.groupRefs[gi] = x.groupRefs[gi][:0]
+		} else {
+			x.groupRefs = append(x.groupRefs, nil)
+		}
+	}
+	if !ok {
+		x.groupRefs[gi] = append(x.groupRefs[gi], int32(len(x.refs)))
+		x.refs = append(x.refs, streamRef{group: int32(gi), stream: int32(si)})
+		x.count = append(x.count, 0)
+	}
+	x.prevStream = x.groupRefs[gi][si]
+	x.prevRecVals = append(x.prevRecVals[:0], x.recVals...)
+	return x.prevStream
+}
+
+// line returns the record's line, truncated to max_line_size, or drop when
+// it is longer and the action is to drop it.
+func (t *translator) line(x *translation, b *pushBatch, res pcommon.Map, lr plog.LogRecord) (line string, drop bool) {
+	if t.format == LineFormatRaw {
+		// A string body that is valid and short enough is the line as it is.
+		if body := lr.Body(); body.Type() == pcommon.ValueTypeStr {
+			if s := body.Str(); (t.maxLine <= 0 || len(s) <= t.maxLine) && utf8.ValidString(s) {
+				return s, false
+			}
+		}
+	}
+	buf := t.appendLine(x.lineBuf[:0], res, lr)
+	x.lineBuf = buf
+	if t.maxLine > 0 && len(buf) > t.maxLine {
+		if t.dropLong {
+			return "", true
+		}
+		buf = truncateUTF8(buf, t.maxLine)
+		b.truncated++
+	}
+	return string(buf), false
 }
 
 func labelValue(v pcommon.Value) string {
@@ -292,7 +551,7 @@ func labelValue(v pcommon.Value) string {
 // the severity number, or "unknown".
 func severityLevel(lr plog.LogRecord) string {
 	if s := lr.SeverityText(); s != "" {
-		return strings.ToLower(strings.ToValidUTF8(s, "\uFFFD"))
+		return lowerSeverity(s)
 	}
 	switch n := lr.SeverityNumber(); {
 	case n >= plog.SeverityNumberFatal:
@@ -311,11 +570,33 @@ func severityLevel(lr plog.LogRecord) string {
 	return "unknown"
 }
 
-func (t *translator) structuredMetadata(res pcommon.Map, lr plog.LogRecord) push.LabelsAdapter {
-	if !t.smEnabled {
-		return nil
+// lowerSeverity is strings.ToLower of a valid-UTF-8 s. The usual severity
+// texts in title or upper case are constants, with no allocation per record
+// (strings.ToLower returns a lower-case ASCII text itself).
+func lowerSeverity(s string) string {
+	switch s {
+	case "Info", "INFO":
+		return "info"
+	case "Warn", "WARN":
+		return "warn"
+	case "Warning", "WARNING":
+		return "warning"
+	case "Error", "ERROR":
+		return "error"
+	case "Debug", "DEBUG":
+		return "debug"
+	case "Trace", "TRACE":
+		return "trace"
+	case "Fatal", "FATAL":
+		return "fatal"
 	}
-	var sm push.LabelsAdapter
+	return strings.ToLower(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// appendStructuredMetadata appends the record's structured metadata to sm:
+// trace and span ID, the configured attributes (the record's, else the
+// resource's), then, with other_attributes, the rest (appendOtherAttributes).
+func (t *translator) appendStructuredMetadata(x *translation, sm push.LabelsAdapter, res pcommon.Map, lr plog.LogRecord) push.LabelsAdapter {
 	if tid := lr.TraceID(); !tid.IsEmpty() {
 		sm = append(sm, push.LabelAdapter{Name: "trace_id", Value: tid.String()})
 	}
@@ -334,7 +615,7 @@ func (t *translator) structuredMetadata(res pcommon.Map, lr plog.LogRecord) push
 		}
 	}
 	if t.smOthers {
-		sm = t.appendOtherAttributes(sm, res, lr.Attributes())
+		sm = t.appendOtherAttributes(x, sm, res, lr.Attributes())
 	}
 	return sm
 }
@@ -343,13 +624,13 @@ func (t *translator) structuredMetadata(res pcommon.Map, lr plog.LogRecord) push
 // that are neither labels nor already listed (the record's own attribute
 // wins over a resource attribute of the same key), as Loki's OTLP endpoint
 // stores them: names sanitised, values as text.
-func (t *translator) appendOtherAttributes(sm push.LabelsAdapter, res, rec pcommon.Map) push.LabelsAdapter {
+func (t *translator) appendOtherAttributes(x *translation, sm push.LabelsAdapter, res, rec pcommon.Map) push.LabelsAdapter {
 	for k, v := range rec.All() {
 		if t.labelRec[k] || t.smAttr[k] {
 			continue
 		}
 		if sv := labelValue(v); sv != "" {
-			sm = append(sm, push.LabelAdapter{Name: sanitizeLabelName(k), Value: sv})
+			sm = append(sm, push.LabelAdapter{Name: x.labelName(k), Value: sv})
 		}
 	}
 	for k, v := range res.All() {
@@ -360,10 +641,26 @@ func (t *translator) appendOtherAttributes(sm push.LabelsAdapter, res, rec pcomm
 			continue
 		}
 		if sv := labelValue(v); sv != "" {
-			sm = append(sm, push.LabelAdapter{Name: sanitizeLabelName(k), Value: sv})
+			sm = append(sm, push.LabelAdapter{Name: x.labelName(k), Value: sv})
 		}
 	}
 	return sm
+}
+
+// labelName is sanitizeLabelName(k), computed once per key and batch.
+func (x *translation) labelName(k string) string {
+	if validLabelName(k) {
+		return k
+	}
+	if s, ok := x.sanitized[k]; ok {
+		return s
+	}
+	if x.sanitized == nil {
+		x.sanitized = map[string]string{}
+	}
+	s := sanitizeLabelName(k)
+	x.sanitized[k] = s
+	return s
 }
 
 // lineField reports whether an attribute goes into a json/logfmt line: it is

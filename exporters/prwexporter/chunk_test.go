@@ -42,12 +42,14 @@ func labelsKey(ls []prompb.Label) string {
 
 // partServer is a remote-write 1.0 receiver that counts the samples and
 // histograms it accepted per series; fail decides the answer to request n
-// (from 1).
+// (from 1). With samples set, it also keeps the float samples it accepted,
+// per series name, in arrival order.
 type partServer struct {
 	mu       sync.Mutex
 	n        int
 	sizes    []int
 	accepted map[string]int
+	samples  map[string][]prompb.Sample
 	fail     func(n int) int // status for request n, 0 to accept
 }
 
@@ -90,6 +92,11 @@ func (p *partServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.sizes = append(p.sizes, len(raw))
 	for _, ts := range req.Timeseries {
 		p.accepted[seriesKey(ts)] += len(ts.Samples) + len(ts.Histograms)
+		for _, l := range ts.Labels {
+			if p.samples != nil && l.Name == "__name__" {
+				p.samples[l.Value] = append(p.samples[l.Value], ts.Samples...)
+			}
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

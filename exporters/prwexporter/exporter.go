@@ -183,7 +183,7 @@ func (e *prwExporter) pushParts(ctx context.Context, parts []part) error {
 		var rest []part
 		for _, p := range parts {
 			if md := e.tr.Filter(p.md, keep); md.DataPointCount() > 0 {
-				rest = append(rest, part{md: md, seq: p.seq})
+				rest = append(rest, newPart(md, p.seq))
 			}
 		}
 		return &partialError{err: err, rest: rest}

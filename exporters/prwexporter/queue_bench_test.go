@@ -1,7 +1,7 @@
 // Copyright The Vigil Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package prwexporter_test
+package prwexporter
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/vigil-otel/vigil/exporters/prwexporter"
 	"github.com/vigil-otel/vigil/extensions/filestoragewrapper"
 	"github.com/vigil-otel/vigil/internal/benchdata"
 	"github.com/vigil-otel/vigil/internal/telemetrytest"
@@ -27,6 +27,44 @@ import (
 type storageHost map[component.ID]component.Component
 
 func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
+
+// startDurable starts the exporter as the default config runs it (batching
+// inside a sending queue; with durable, a file_storage one) against url;
+// mutate may change its config first. Everything stops when tb ends.
+func startDurable(tb testing.TB, url string, durable bool, mutate func(*Config)) (exporter.Metrics, *componenttest.Telemetry) {
+	tb.Helper()
+	ctx := context.Background()
+	sf := filestoragewrapper.NewFactory()
+	scfg := sf.CreateDefaultConfig().(*filestoragewrapper.Config)
+	scfg.Directory = tb.TempDir()
+	sid := component.MustNewIDWithName("file_storage", "queue")
+	ext, err := sf.Create(ctx, extension.Settings{ID: sid, TelemetrySettings: componenttest.NewNopTelemetrySettings()}, scfg)
+	require.NoError(tb, err)
+	host := storageHost{sid: ext}
+	require.NoError(tb, ext.Start(ctx, host))
+	tb.Cleanup(func() { _ = ext.Shutdown(ctx) })
+
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.ClientConfig.Endpoint = url
+	q := cfg.QueueConfig.GetOrInsertDefault()
+	if durable {
+		q.StorageID = &sid
+	}
+	q.Batch.GetOrInsertDefault().FlushTimeout = 200 * time.Millisecond
+	if mutate != nil {
+		mutate(cfg)
+	}
+	require.NoError(tb, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	tb.Cleanup(func() { _ = tel.Shutdown(ctx) })
+	set := exporter.Settings{ID: component.NewID(f.Type()), TelemetrySettings: tel.NewTelemetrySettings()}
+	exp, err := f.CreateMetrics(ctx, set, cfg)
+	require.NoError(tb, err)
+	require.NoError(tb, exp.Start(ctx, host))
+	tb.Cleanup(func() { _ = exp.Shutdown(ctx) }) // before the storage's (last in, first out)
+	return exp, tel
+}
 
 // BenchmarkDurableQueue is the default config's metrics exporter on its own:
 // batching inside a file_storage persistent queue, sending to a sink that
@@ -44,46 +82,12 @@ func BenchmarkDurableQueue(b *testing.B) {
 }
 
 func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
-	ctx := context.Background()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer srv.Close()
-
-	sf := filestoragewrapper.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*filestoragewrapper.Config)
-	scfg.Directory = b.TempDir()
-	sid := component.MustNewIDWithName("file_storage", "queue")
-	ext, err := sf.Create(ctx, extension.Settings{ID: sid, TelemetrySettings: componenttest.NewNopTelemetrySettings()}, scfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	host := storageHost{sid: ext}
-	if err = ext.Start(ctx, host); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = ext.Shutdown(ctx) }()
-
-	f := prwexporter.NewFactory()
-	cfg := f.CreateDefaultConfig().(*prwexporter.Config)
-	cfg.ClientConfig.Endpoint = srv.URL + "/api/v1/write"
-	q := cfg.QueueConfig.GetOrInsertDefault()
-	if durable {
-		q.StorageID = &sid
-	}
-	q.Batch.GetOrInsertDefault().FlushTimeout = 200 * time.Millisecond
-	tel := componenttest.NewTelemetry()
-	defer func() { _ = tel.Shutdown(ctx) }()
-	set := exporter.Settings{ID: component.NewID(f.Type()), TelemetrySettings: tel.NewTelemetrySettings()}
-	exp, err := f.CreateMetrics(ctx, set, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err = exp.Start(ctx, host); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = exp.Shutdown(ctx) }()
+	exp, tel := startDurable(b, srv.URL+"/api/v1/write", durable, nil)
 
 	now := pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0))
 	md := benchdata.NodeBatch("node-1", 10, 1, now, now)
@@ -92,7 +96,7 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	cpu0 := cpuTime()
 	n := int64(0)
 	for b.Loop() {
-		if err := exp.ConsumeMetrics(ctx, md); err != nil {
+		if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
 			b.Fatal(err)
 		}
 		n++
