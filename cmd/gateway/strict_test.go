@@ -17,7 +17,6 @@ import (
 // implements confmap.Unmarshaler loses the decoder's unknown-key check
 // (collector issue #15907); internal/strictconfig puts it back.
 func TestValidateRejectsMisspeltKeys(t *testing.T) {
-	const tracesOut = "exporters: [debug]"
 	tests := []struct {
 		name string
 		// section is the config section; body is the component's config,

@@ -7,7 +7,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -114,15 +113,6 @@ func TestScrapeV2Fixture(t *testing.T) {
 	metadatatest.AssertEqualReceiverCgroupMalformedFiles(t, tel, []metricdata.DataPoint[int64]{{Value: 2}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualReceiverCgroupReadErrors(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualReceiverCgroupDroppedCgroups(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
-}
-
-func resourceNames(res map[string]any) []string {
-	var out []string
-	for k := range res {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func TestScrapeV2Scopes(t *testing.T) {
