@@ -27,6 +27,16 @@ type Buffers struct {
 // Cap is the memory the buffers hold, roughly.
 func (b *Buffers) Cap() int { return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) + 8*cap(b.ends) }
 
+// grow returns the empty protobuf buffer with room for n bytes: the shard's
+// size estimate, an upper bound, so that encoding never grows it (growing
+// it step by step was ~8 % of MarshalV1 in the whole-process profile).
+func (b *Buffers) grow(n int) []byte {
+	if cap(b.pb) < n {
+		b.pb = make([]byte, 0, n)
+	}
+	return b.pb[:0]
+}
+
 func (b *Buffers) compress(pb []byte) []byte {
 	b.pb = pb
 	if n := snappy.MaxEncodedLen(len(pb)); cap(b.snappy) < n {
@@ -44,7 +54,7 @@ func (b *Buffers) compress(pb []byte) []byte {
 // metadata, which are few, go through prompb's generated marshalling. The
 // output is the same protobuf message (TestMarshalV1MatchesPrompb).
 func MarshalV1(sh *Shard, sendMetadata bool, bufs *Buffers) (body []byte, err error) {
-	pb := bufs.pb[:0]
+	pb := bufs.grow(sh.est)
 	for _, s := range sh.Series {
 		if pb, err = appendSeriesV1(pb, s); err != nil {
 			return nil, err
@@ -258,7 +268,7 @@ func MarshalV2(sh *Shard, bufs *Buffers) (body []byte, err error) {
 		}
 	}
 	bufs.refs, bufs.ends = refs, ends
-	pb := bufs.pb[:0]
+	pb := bufs.grow(sh.est)
 	for _, sym := range st.Symbols() {
 		pb = appendTag(pb, 4, wireBytes)
 		pb = appendVarint(pb, uint64(len(sym)))

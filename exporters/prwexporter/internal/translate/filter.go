@@ -29,7 +29,7 @@ func (t *Translator) Filter(md pmetric.Metrics, keep func(shard int, group uint6
 				haveM := false
 				forEachDP(m, func(idx int) {
 					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx}
-					base, ok := t.baseLabels(nil, dp, nil)
+					base, ok := t.baseLabels(nil, dp, nil, nil)
 					if !ok {
 						return
 					}

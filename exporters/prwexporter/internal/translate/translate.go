@@ -76,7 +76,7 @@ type Translator struct {
 	// labelNames caches attribute key → label name: sanitising allocates,
 	// and the same few keys repeat in every export. Bounded by maxCachedNames.
 	labelNames  sync.Map
-	metricNames sync.Map // metricKey → nameResult, same bound
+	metricNames sync.Map // metricKey → *metricNames, same bound
 	cachedNames atomic.Int64
 
 	targetInfos targetInfoClock
@@ -300,6 +300,7 @@ func forEachDP(m pmetric.Metric, f func(idx int)) {
 // calls done after the resource's data points were visited.
 func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, base []label, hash uint64), drop func(kind, reason string, n int64), done func(*resourceInfo)) {
 	var scratch []label // base labels of the current data point, copied when kept
+	ints := new(intStrings)
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
 		rm := rms.At(i)
@@ -320,21 +321,17 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, ba
 					}
 					continue
 				}
-				name, err := t.metricName(m, typ)
-				if err != nil || name == "" || (!t.set.Strategy.ShouldEscape() && !utf8.ValidString(name)) {
+				names := t.metricName(m, typ)
+				name := names.name
+				if names.err != nil || name == "" || (!t.set.Strategy.ShouldEscape() && !utf8.ValidString(name)) {
 					drop(KindDataPoint, ReasonInvalidName, n)
 					continue
 				}
-				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: t.unitNamer.Build(m.Unit()), openMetricsFloats: t.set.OpenMetricsFloats}
-				switch typ {
-				case otlptranslator.MetricTypeHistogram:
-					meta.bucket, meta.sum, meta.count = name+"_bucket", name+"_sum", name+"_count"
-				case otlptranslator.MetricTypeSummary:
-					meta.sum, meta.count = name+"_sum", name+"_count"
-				}
+				meta := &Metadata{Family: name, Type: promType(typ), Help: m.Description(), Unit: names.unit, openMetricsFloats: t.set.OpenMetricsFloats,
+					bucket: names.bucket, sum: names.sum, count: names.count}
 				forEachDP(m, func(idx int) {
 					dp := dpRef{metric: m, scope: sm.Scope(), res: ri, idx: idx, name: name, typ: typ, meta: meta}
-					base, ok := t.baseLabels(scratch[:0], dp, drop)
+					base, ok := t.baseLabels(scratch[:0], dp, ints, drop)
 					scratch = base
 					if !ok {
 						drop(KindDataPoint, ReasonInvalidName, 1)
