@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
 // prompbV1 is the straightforward encoding MarshalV1 replaces: every series
@@ -66,7 +67,7 @@ func prompbV2(sh *Shard) *writev2.Request {
 func TestMarshalV2MatchesPrompb(t *testing.T) {
 	t.Parallel()
 	var bufs Buffers // reused on purpose: a stale symbol table would show
-	for _, sh := range append(New(Settings{Shards: 3, TargetInfo: true}).Translate(benchMetrics()).Shards, sampleShard(t)) {
+	for _, sh := range append(New(Settings{Shards: 3, TargetInfo: true}).Translate(benchMetrics()).Shards, sampleShard(t), labelOrderShard(t)) {
 		body, err := MarshalV2(sh, &bufs)
 		require.NoError(t, err)
 		got, err := snappy.Decode(nil, body)
@@ -77,9 +78,42 @@ func TestMarshalV2MatchesPrompb(t *testing.T) {
 	}
 }
 
+// labelOrderShard holds series whose labels MarshalV1 cannot copy from
+// their data point's encoding as they are: a label sorting before __name__,
+// data point attributes named le and quantile (replaced by the bucket's and
+// quantile's own), and histograms of no attributes at all.
+func labelOrderShard(t *testing.T) *Shard {
+	t.Helper()
+	md := pmetric.NewMetrics()
+	h := cumulativeHistogram(md, "dur", "s")
+	h.ExplicitBounds().FromRaw([]float64{0.5, 1})
+	h.BucketCounts().FromRaw([]uint64{1, 2, 3})
+	h.SetCount(6)
+	h.SetSum(4)
+	h.Attributes().PutStr("A", "upper")
+	h.Attributes().PutStr("le", "attr")
+	h.Attributes().PutStr("zz", "z")
+	h2 := cumulativeHistogram(md, "bare", "")
+	h2.ExplicitBounds().FromRaw([]float64{1})
+	h2.BucketCounts().FromRaw([]uint64{1, 1})
+	h2.SetCount(2)
+	m := newMetric(md, "rpc", "ms")
+	sp := m.SetEmptySummary().DataPoints().AppendEmpty()
+	sp.SetTimestamp(ts0)
+	sp.SetCount(3)
+	sp.SetSum(7)
+	sp.Attributes().PutStr("B", "b")
+	sp.Attributes().PutStr("quantile", "attr")
+	q := sp.QuantileValues().AppendEmpty()
+	q.SetQuantile(0.5)
+	q.SetValue(2)
+	tr := New(Settings{Shards: 1, TargetInfo: true, ScopeLabels: true, ExternalLabels: map[string]string{"cluster": "c", "Z": "ext"}})
+	return tr.Translate(md).Shards[0]
+}
+
 func TestMarshalV1MatchesPrompb(t *testing.T) {
 	t.Parallel()
-	for _, sh := range append(New(Settings{Shards: 3, TargetInfo: true}).Translate(benchMetrics()).Shards, sampleShard(t)) {
+	for _, sh := range append(New(Settings{Shards: 3, TargetInfo: true}).Translate(benchMetrics()).Shards, sampleShard(t), labelOrderShard(t)) {
 		body, err := MarshalV1(sh, true, &Buffers{})
 		require.NoError(t, err)
 		got, err := snappy.Decode(nil, body)
