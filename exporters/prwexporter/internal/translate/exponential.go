@@ -86,7 +86,11 @@ func bucketsToDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32
 		idx   int64
 		count uint64
 	}
-	merged := make([]bucket, 0, counts.Len())
+	var stack [32]bucket // most histograms have fewer buckets: no allocation
+	merged := stack[:0]
+	if counts.Len() > len(stack) {
+		merged = make([]bucket, 0, counts.Len())
+	}
 	for i := 0; i < counts.Len(); i++ {
 		c := counts.At(i)
 		if c == 0 {
@@ -102,8 +106,18 @@ func bucketsToDeltas(b pmetric.ExponentialHistogramDataPointBuckets, shift int32
 	if len(merged) == 0 {
 		return nil, nil
 	}
-	var spans []prompb.BucketSpan
-	var deltas []int64
+	// Sized first: one allocation each instead of growing them.
+	nSpans, nDeltas := 1, 1
+	for i := 1; i < len(merged); i++ {
+		if gap := merged[i].idx - merged[i-1].idx - 1; gap > 2 {
+			nSpans++
+		} else {
+			nDeltas += int(gap)
+		}
+		nDeltas++
+	}
+	spans := make([]prompb.BucketSpan, 0, nSpans)
+	deltas := make([]int64, 0, nDeltas)
 	var prevCount int64
 	prevIdx := int64(0)
 	for i, bk := range merged {
