@@ -15,6 +15,9 @@ type arena struct {
 	dps     []dpLabels
 	series  []Series
 	samples []Sample
+	// hashed is seriesKey.hash's scratch: the labels of the data point
+	// being translated (one at a time).
+	hashed labelBytes
 }
 
 func newArena(expectedSeries int) *arena {

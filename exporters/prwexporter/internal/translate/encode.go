@@ -28,7 +28,7 @@ type Buffers struct {
 
 // Cap is the memory the buffers hold, roughly.
 func (b *Buffers) Cap() int {
-	return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) + 8*cap(b.ends) + cap(b.labels.enc) + 4*cap(b.labels.offs)
+	return cap(b.pb) + cap(b.snappy) + 4*cap(b.refs) + 8*cap(b.ends) + cap(b.labels.enc.b) + 4*cap(b.labels.enc.offs)
 }
 
 // grow returns the empty protobuf buffer with room for n bytes: the shard's
@@ -184,34 +184,18 @@ func appendSampleFields(b []byte, x Sample) []byte {
 }
 
 // baseLabelsV1 holds the 1.0 encoding of one data point's labels (Label
-// messages, field 1 of TimeSeries) but __name__, whose value each series
-// sets. The series of a data point (a histogram's buckets, _sum and _count)
-// follow each other in a shard, so each of them copies these bytes and
-// adds only its name and le or quantile label, rather than encoding every
-// label again (BenchmarkTranslateEncode: appendSeriesV1 was the largest
-// part of the encoding).
+// messages, field 1 of TimeSeries; see labelBytes): each series of the data
+// point copies it rather than encoding every label again
+// (BenchmarkTranslateEncode: appendSeriesV1 was the largest part of the
+// encoding).
 type baseLabelsV1 struct {
 	base *dpLabels // whose labels enc holds; nil: none
-	enc  []byte
-	// offs[i] is where label i of base starts in enc; offs[len] = len(enc).
-	// __name__ (at index name, -1 if none) takes no bytes.
-	offs []int32
-	name int
+	enc  labelBytes
 }
 
 func (l *baseLabelsV1) set(base *dpLabels) {
-	l.base, l.name = base, -1
-	l.enc, l.offs = l.enc[:0], l.offs[:0]
-	for i := range base.labels {
-		lb := &base.labels[i]
-		l.offs = append(l.offs, int32(len(l.enc)))
-		if lb.Name == model.MetricNameLabel {
-			l.name = i
-			continue
-		}
-		l.enc = appendLabelV1(l.enc, lb.Name, lb.Value)
-	}
-	l.offs = append(l.offs, int32(len(l.enc)))
+	l.base = base
+	l.enc.set(base.labels, formV1)
 }
 
 // appendLabelV1 appends one Label message as field 1 of TimeSeries.
@@ -222,58 +206,21 @@ func appendLabelV1(b []byte, name, value string) []byte {
 	return appendString(b, 2, value)
 }
 
-// fit returns where s's extra label goes among its data point's labels
-// (before the first label named after it) and the size of s's labels; ok is
-// false for a series whose extra label replaces one of the data point's (a
-// data point attribute named le or quantile), which the caller encodes
-// label by label. l holds s's data point.
+// fit returns where s's extra label goes among its data point's labels and
+// the size of s's labels; ok is false when the extra label replaces one of
+// the data point's (see extraAt). l holds s's data point.
 func (l *baseLabelsV1) fit(s *Series) (ins, size int, ok bool) {
-	labels := s.base.labels
-	ins = len(labels)
+	if ins, ok = extraAt(s.base.labels, s.extra.Name); !ok {
+		return 0, 0, false
+	}
 	if s.extra.Name != "" {
-		for i := range labels {
-			if labels[i].Name == s.extra.Name {
-				return 0, 0, false
-			}
-			if labels[i].Name > s.extra.Name {
-				ins = i
-				break
-			}
-		}
 		size += bytesFieldLen(labelLen(s.extra.Name, s.extra.Value))
 	}
-	size += len(l.enc)
-	if l.name >= 0 {
+	size += len(l.enc.b)
+	if l.enc.name >= 0 {
 		size += bytesFieldLen(labelLen(model.MetricNameLabel, s.name))
 	}
 	return ins, size, true
-}
-
-// appendLabels appends the labels of s, whose extra label goes before
-// label ins (see fit): the data point's bytes, with the name at label
-// l.name (whose bytes are empty) and extra inserted. At the same index
-// extra comes first: it sorts before the label it precedes.
-func (l *baseLabelsV1) appendLabels(b []byte, s *Series, ins int) []byte {
-	pos := 0
-	extraFirst := s.extra.Name != "" && (l.name < 0 || ins <= l.name)
-	if extraFirst {
-		b, pos = l.insert(b, pos, ins, s.extra.Name, s.extra.Value)
-	}
-	if l.name >= 0 {
-		b, pos = l.insert(b, pos, l.name, model.MetricNameLabel, s.name)
-	}
-	if s.extra.Name != "" && !extraFirst {
-		b, pos = l.insert(b, pos, ins, s.extra.Name, s.extra.Value)
-	}
-	return append(b, l.enc[pos:]...)
-}
-
-// insert appends enc from pos up to label idx, then the label name=value;
-// it returns where enc continues.
-func (l *baseLabelsV1) insert(b []byte, pos, idx int, name, value string) ([]byte, int) {
-	off := int(l.offs[idx])
-	b = append(b, l.enc[pos:off]...)
-	return appendLabelV1(b, name, value), off
 }
 
 // appendSeriesV1 appends field 1 of WriteRequest: one prompb.TimeSeries.
@@ -307,7 +254,7 @@ func appendSeriesV1(b []byte, s *Series, l *baseLabelsV1) (_ []byte, err error) 
 	b = appendTag(b, 1, wireBytes)
 	b = appendVarint(b, uint64(size))
 	if fast {
-		b = l.appendLabels(b, s, ins)
+		b = l.enc.appendSeries(b, s.name, s.extra, ins)
 	} else {
 		for c := s.cursor(); ; {
 			n, v, ok := c.next()

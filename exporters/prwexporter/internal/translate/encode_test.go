@@ -211,3 +211,16 @@ func checkV2(t *testing.T, sh *Shard, got *writev2.Request) {
 		}
 	}
 }
+
+// TestSeriesHashIsLabelsHash checks that the hash a series is indexed by is
+// the hash of all its labels however it was computed (labelBytes for the
+// derived series of a data point, a labelCursor when an attribute is
+// replaced): two series with the same labels must meet in the index.
+func TestSeriesHashIsLabelsHash(t *testing.T) {
+	t.Parallel()
+	for _, sh := range append(New(Settings{Shards: 3, TargetInfo: true}).Translate(benchMetrics()).Shards, sampleShard(t), labelOrderShard(t)) {
+		for _, s := range sh.Series {
+			require.Equal(t, hashLabels(appendLabels(nil, s.cursor())), s.hash, "%v", s.Labels())
+		}
+	}
+}

@@ -278,6 +278,97 @@ func labelsEqual(a, b []label) bool {
 	return slices.EqualFunc(a, b, func(x, y label) bool { return x.Name == y.Name && x.Value == y.Value })
 }
 
+// labelBytes holds one data point's labels but __name__ in a byte form
+// (the 1.0 encoding, or the bytes hashLabels sums), so that each series
+// derived from the data point (a histogram's buckets, _sum and _count)
+// copies them and adds only its own name and le or quantile label, rather
+// than walking every label again.
+type labelBytes struct {
+	form labelForm
+	b    []byte
+	// offs[i] is where label i starts in b; offs[len(labels)] = len(b).
+	// __name__ (at index name, -1 if none) takes no bytes.
+	offs []int32
+	name int
+}
+
+// labelForm is the byte form of a labelBytes. (Not a func value: one would
+// make the buffer hashLabels passes escape to the heap.)
+type labelForm int
+
+const (
+	formHashed labelForm = iota // appendHashed
+	formV1                      // appendLabelV1
+)
+
+func (l *labelBytes) put(b []byte, name, value string) []byte {
+	if l.form == formV1 {
+		return appendLabelV1(b, name, value)
+	}
+	return appendHashed(b, name, value)
+}
+
+// set puts labels (sorted, see baseLabels) into l in the given form.
+func (l *labelBytes) set(labels []label, form labelForm) {
+	l.form, l.b, l.offs, l.name = form, l.b[:0], l.offs[:0], -1
+	for i := range labels {
+		l.offs = append(l.offs, int32(len(l.b)))
+		if labels[i].Name == model.MetricNameLabel {
+			l.name = i
+			continue
+		}
+		l.b = l.put(l.b, labels[i].Name, labels[i].Value)
+	}
+	l.offs = append(l.offs, int32(len(l.b)))
+}
+
+// extraAt returns where a series' extra label named extra goes among its
+// data point's labels: before the first label named after it (len(labels)
+// for none or no extra label). ok is false if the data point has a label of
+// that name (an attribute named le or quantile), which the extra label
+// replaces: labelBytes cannot express that, a labelCursor can.
+func extraAt(labels []label, extra string) (ins int, ok bool) {
+	if extra == "" {
+		return len(labels), true
+	}
+	for i := range labels {
+		if labels[i].Name == extra {
+			return 0, false
+		}
+		if labels[i].Name > extra {
+			return i, true
+		}
+	}
+	return len(labels), true
+}
+
+// appendSeries appends the labels of the series named name with the extra
+// label, which goes before label ins (extraAt): l's bytes with the name at
+// label l.name (whose bytes are empty) and extra inserted, in l's form. At
+// the same index extra comes first: it sorts before the label it precedes.
+func (l *labelBytes) appendSeries(b []byte, name string, extra label, ins int) []byte {
+	pos := 0
+	extraFirst := extra.Name != "" && (l.name < 0 || ins <= l.name)
+	if extraFirst {
+		b, pos = l.insert(b, pos, ins, extra.Name, extra.Value)
+	}
+	if l.name >= 0 {
+		b, pos = l.insert(b, pos, l.name, model.MetricNameLabel, name)
+	}
+	if extra.Name != "" && !extraFirst {
+		b, pos = l.insert(b, pos, ins, extra.Name, extra.Value)
+	}
+	return append(b, l.b[pos:]...)
+}
+
+// insert appends l's bytes from pos up to label idx, then the label
+// name=value; it returns where l's bytes continue.
+func (l *labelBytes) insert(b []byte, pos, idx int, name, value string) ([]byte, int) {
+	off := int(l.offs[idx])
+	b = append(b, l.b[pos:off]...)
+	return l.put(b, name, value), off
+}
+
 // labelCursor walks the labels of a series in name order (base with
 // __name__ set to name and extra inserted, replacing a label of that name)
 // without building them. It is a cursor rather than a

@@ -141,16 +141,28 @@ type seriesKey struct {
 	base  []label
 	group uint64    // hash of base
 	kept  *dpLabels // base as stored in the shard, nil until a series needs it
-	name  string
-	extra label
+	// hashed holds base's bytes for hash, nil until a series needs them.
+	hashed *labelBytes
+	name   string
+	extra  label
 }
 
-func (k *seriesKey) hash() uint64 {
+// hash returns the hash of the series' labels, as hashLabels of them all.
+// scratch, if not nil, holds the bytes of the data point's labels for its
+// next series (see labelBytes); it is the caller's until the key is done.
+func (k *seriesKey) hash(scratch *labelBytes) uint64 {
 	if k.extra.Name == "" && len(k.base) > 0 && k.base[0].Name == model.MetricNameLabel && k.base[0].Value == k.name {
 		return hashLabels(k.base)
 	}
 	var arr [512]byte
 	b := arr[:0]
+	if ins, ok := extraAt(k.base, k.extra.Name); ok && scratch != nil {
+		if k.hashed == nil { // first derived series of the data point
+			scratch.set(k.base, formHashed)
+			k.hashed = scratch
+		}
+		return xxhash.Sum64(k.hashed.appendSeries(b, k.name, k.extra, ins))
+	}
 	for c := newCursor(k.base, k.name, k.extra); ; {
 		n, v, ok := c.next()
 		if !ok {

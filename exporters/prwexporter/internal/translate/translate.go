@@ -491,7 +491,7 @@ func (e *pointEmitter) series(name string, extra label, ts int64, kind string) (
 	e.key.name, e.key.extra = name, extra
 	h := e.key.group // the family's own series has exactly the data point's labels
 	if name != e.dp.name || extra.Name != "" {
-		h = e.key.hash()
+		h = e.key.hash(&e.sh.arena.hashed)
 	}
 	s, existing := e.sh.get(&e.key, h, e.dp.meta)
 	if existing != nil && existing.hasSampleAt(ts) {
