@@ -359,23 +359,17 @@ func (t *Translator) walk(md pmetric.Metrics, visit func(dp dpRef, shard int, ba
 // their _sum and _count (target_info and dropped data points aside).
 func seriesCount(md pmetric.Metrics) int {
 	n := 0
-	rms := md.ResourceMetrics()
-	for i := 0; i < rms.Len(); i++ {
-		sms := rms.At(i).ScopeMetrics()
-		for j := 0; j < sms.Len(); j++ {
-			ms := sms.At(j).Metrics()
-			for k := 0; k < ms.Len(); k++ {
-				m := ms.At(k)
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
 				switch m.Type() {
 				case pmetric.MetricTypeHistogram:
-					dps := m.Histogram().DataPoints()
-					for d := 0; d < dps.Len(); d++ {
-						n += dps.At(d).ExplicitBounds().Len() + 3
+					for _, dp := range m.Histogram().DataPoints().All() {
+						n += dp.ExplicitBounds().Len() + 3
 					}
 				case pmetric.MetricTypeSummary:
-					dps := m.Summary().DataPoints()
-					for d := 0; d < dps.Len(); d++ {
-						n += dps.At(d).QuantileValues().Len() + 2
+					for _, dp := range m.Summary().DataPoints().All() {
+						n += dp.QuantileValues().Len() + 2
 					}
 				default:
 					n += dataPointCount(m)
