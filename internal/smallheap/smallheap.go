@@ -27,6 +27,25 @@
 // itself (the runtime runs it after the cycle that found its object
 // unreachable), reading the allocation counter from runtime/metrics. No
 // goroutine, no ticker: an agent that does not allocate does not pay for it.
+// The rate is measured over at least Window (5 s) unless RateLimit×Window
+// bytes were allocated sooner: at idle a burst of a few MB (a scrape, an
+// export) ends one cycle and the next ~0.2 s later, and measured over that
+// short cycle it looked like a load and put GOGC back to 100 for a cycle.
+//
+// Two more things while the policy runs (both measured, notes of branch
+// i17-idle3):
+//   - Going idle (from start-up or from a load), and then every ReleaseEvery
+//     while idle, it returns the heap's free pages to the OS at once
+//     (debug.FreeOSMemory: one forced GC cycle and the scavenger's work done
+//     in one go) instead of leaving them to the background scavenger, which
+//     gives back only what is above ~1.1× the heap goal, and slowly.
+//   - Heap-profile sampling is off (runtime.MemProfileRate = 0) unless
+//     GODEBUG names memprofilerate: the runtime's profile buckets (a 1.4 MB
+//     hash table, touched a page per sampled call stack, and the stacks
+//     themselves) are anonymous memory that grows with every new sampled
+//     stack. The pprof extension's heap and allocs profiles then only show
+//     what was sampled before main; run with GODEBUG=memprofilerate=524288
+//     (Go's default) to profile the heap.
 //
 // Why not a library: bytedance/gopkg's gctuner (Apache-2.0) re-evaluates per
 // cycle the same way but tunes the other way (it raises GOGC, up to 500, while

@@ -198,9 +198,13 @@ func TestCycleSameInstant(t *testing.T) {
 func TestStartOff(t *testing.T) {
 	before := debug.SetGCPercent(-1)
 	debug.SetGCPercent(before)
+	rate := runtime.MemProfileRate
 	Start(Policy{Off: "GOGC is set"})
 	if got := debug.SetGCPercent(before); got != before {
 		t.Fatalf("a policy that is off changed GOGC from %d to %d", before, got)
+	}
+	if runtime.MemProfileRate != rate {
+		t.Fatalf("a policy that is off changed MemProfileRate from %d to %d", rate, runtime.MemProfileRate)
 	}
 }
 
