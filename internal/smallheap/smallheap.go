@@ -51,7 +51,7 @@
 // cycle the same way but tunes the other way (it raises GOGC, up to 500, while
 // the heap is far below a memory limit, and takes over GOGC from the
 // environment); KimMachineGun/automemlimit sets GOMEMLIMIT from the cgroup's
-// limit. Neither lowers GOGC for an idle process, and this is ~70 lines.
+// limit. Neither lowers GOGC for an idle process, and this is ~120 lines.
 package smallheap // import "github.com/vigil-otel/vigil/internal/smallheap"
 
 import (
@@ -88,7 +88,7 @@ const (
 	// idle heap goal only ~2 MB above the live heap a burst ends a cycle
 	// and starts the next one ~0.2 s later: measured over that one cycle,
 	// the rate was 10 MB/s, GOGC went back to 100 for the next cycle, and
-	// its heap goal, 2× live, was what RSS followed (gctrace: 4–5 such
+	// its heap goal, 2× live, was what RSS followed (gctrace: 3–5 such
 	// cycles per 180 s idle).
 	Window = 5 * time.Second
 	// ReleaseEvery is how often, at most, the policy returns the heap's
@@ -199,8 +199,10 @@ type tuner struct {
 	release              func()
 }
 
-// cycle measures the allocation rate since the last evaluation and sets GOGC
-// for it, if the decision changed.
+// cycle measures the allocation rate since the last evaluation (over at
+// least Window) and sets GOGC for it, if the decision changed. When the
+// process goes idle, and every ReleaseEvery while it stays idle, it also
+// returns the free pages to the OS.
 func (t *tuner) cycle() {
 	allocs, now := t.readAllocs(), t.now()
 	span := now.Sub(t.lastTime)
@@ -213,12 +215,12 @@ func (t *tuner) cycle() {
 	rate := float64(n) / span.Seconds()
 	t.lastAllocs, t.lastTime = allocs, now
 	want := Percent(rate, RateLimit, t.small, t.base)
-	idle := want == t.small && (t.current != want || now.Sub(t.lastRelease) >= ReleaseEvery)
+	release := want == t.small && (t.current != want || now.Sub(t.lastRelease) >= ReleaseEvery)
 	if want != t.current {
 		t.setPercent(want)
 		t.current = want
 	}
-	if idle {
+	if release {
 		t.release()
 		t.lastRelease = now
 	}
