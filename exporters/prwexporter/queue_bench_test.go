@@ -16,17 +16,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/vigil-otel/vigil/extensions/filestoragewrapper"
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/queuekeep/queuekeeptest"
 	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
-
-type storageHost map[component.ID]component.Component
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
 
 // startDurable starts the exporter as the default config runs it (batching
 // inside a sending queue; with durable, a file_storage one) against url;
@@ -34,15 +29,7 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component { retu
 func startDurable(tb testing.TB, url string, durable bool, mutate func(*Config)) (exporter.Metrics, *componenttest.Telemetry) {
 	tb.Helper()
 	ctx := context.Background()
-	sf := filestoragewrapper.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*filestoragewrapper.Config)
-	scfg.Directory = tb.TempDir()
-	sid := component.MustNewIDWithName("file_storage", "queue")
-	ext, err := sf.Create(ctx, extension.Settings{ID: sid, TelemetrySettings: componenttest.NewNopTelemetrySettings()}, scfg)
-	require.NoError(tb, err)
-	host := storageHost{sid: ext}
-	require.NoError(tb, ext.Start(ctx, host))
-	tb.Cleanup(func() { _ = ext.Shutdown(ctx) })
+	host, sid := queuekeeptest.StartFileStorage(tb, "")
 
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
