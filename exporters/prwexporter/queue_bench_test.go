@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +79,7 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	md := benchdata.NodeBatch("node-1", 10, 1, now, now)
 	points := int64(md.DataPointCount())
 	sent := func() int64 { return telemetrytest.CounterSum(b, tel, "otelcol_exporter_sent_metric_points") }
-	cpu0 := cpuTime()
+	cpu0 := queuekeeptest.ProcessCPU()
 	n := int64(0)
 	for b.Loop() {
 		if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
@@ -94,11 +93,5 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	for sent() < n*points {
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(queuekeeptest.ProcessCPU()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
 }
