@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"google.golang.org/grpc"
 
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadatatest"
 	"github.com/vigil-otel/vigil/internal/queuekeep"
@@ -36,15 +35,7 @@ func BenchmarkDurableQueue(b *testing.B) {
 
 func benchmarkDurableQueue(b *testing.B, keptBytes int) {
 	ctx := context.Background()
-	srv := grpc.NewServer(grpc.ForceServerCodecV2(discardCodec{}),
-		grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-			var req struct{}
-			if err := stream.RecvMsg(&req); err != nil {
-				return err
-			}
-			return stream.SendMsg(&req)
-		}))
-	addr := serve(b, srv)
+	addr := serveDiscard(b)
 	host, sid := queuekeeptest.StartFileStorage(b, "")
 	cfg := durableConfig(addr, sid)
 	tel := componenttest.NewTelemetry()
