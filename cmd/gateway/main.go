@@ -41,8 +41,10 @@ var defaultConfig string
 var version = "0.1.0-dev"
 
 func main() {
-	// Lower GOGC while the process allocates slowly (idle), unless GOGC or
-	// VIGIL_SMALL_HEAP_GOGC=off says otherwise: internal/smallheap.
+	// Lower GOGC while the process allocates slowly (idle), return free
+	// pages to the OS on going idle, and leave heap-profile sampling off
+	// unless GODEBUG sets memprofilerate; GOGC or VIGIL_SMALL_HEAP_GOGC=off
+	// turns all of it off: internal/smallheap.
 	heap, err := smallheap.Parse(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vigil:", err)

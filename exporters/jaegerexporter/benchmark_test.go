@@ -68,6 +68,21 @@ func (discardCodec) Unmarshal(d mem.BufferSlice, _ any) error {
 	return nil
 }
 
+// serveDiscard runs a gRPC server that answers every call after reading
+// its request (undecoded) until tb ends, and returns its address.
+func serveDiscard(tb testing.TB) string {
+	tb.Helper()
+	srv := grpc.NewServer(grpc.ForceServerCodecV2(discardCodec{}),
+		grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
+			var req struct{}
+			if err := stream.RecvMsg(&req); err != nil {
+				return err
+			}
+			return stream.SendMsg(&req)
+		}))
+	return serve(tb, srv)
+}
+
 // BenchmarkPushTraces is the exporter's whole send path (translation,
 // encoding, gRPC with and without the default gzip) to an in-process server
 // that discards the request. ns/span and allocs/span are per span; the
@@ -79,15 +94,7 @@ func BenchmarkPushTraces(b *testing.B) {
 			name = string(comp)
 		}
 		b.Run(name, func(b *testing.B) {
-			srv := grpc.NewServer(grpc.ForceServerCodecV2(discardCodec{}),
-				grpc.UnknownServiceHandler(func(_ any, stream grpc.ServerStream) error {
-					var req struct{}
-					if err := stream.RecvMsg(&req); err != nil {
-						return err
-					}
-					return stream.SendMsg(&req)
-				}))
-			addr := serve(b, srv)
+			addr := serveDiscard(b)
 			tel := componenttest.NewTelemetry()
 			b.Cleanup(func() { require.NoError(b, tel.Shutdown(context.Background())) })
 			e := startExporter(b, addr, tel, func(cfg *Config) { cfg.ClientConfig.Compression = comp })

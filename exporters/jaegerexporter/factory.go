@@ -14,8 +14,10 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadata"
+	"github.com/vigil-otel/vigil/internal/queuekeep"
 )
 
 // NewFactory creates a factory for the Jaeger gRPC exporter.
@@ -39,17 +41,31 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	c := cfg.(*Config)
+	exp, _, err := newTraces(ctx, set, cfg.(*Config), queuekeep.DefaultMaxBytes)
+	return exp, err
+}
+
+// newTraces is createTraces with the bound of the requests kept in memory,
+// also returning the queue's encoding, whose counts tests read.
+func newTraces(ctx context.Context, set exporter.Settings, c *Config, keptBytes int) (exporter.Traces, *queuekeep.Keeper[xexporterhelper.Request], error) {
 	e, err := newJaegerExporter(c, set)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, e.pushTraces,
+	// The queue's settings for ptrace.Traces (exporterhelper's request type,
+	// encoding and batching) with the encoding wrapped so that a persistent
+	// queue reads the requests it has just written from memory, not from a
+	// decode of the file (internal/queuekeep). The file's format is unchanged.
+	qs := xexporterhelper.NewTracesQueueBatchSettings()
+	keeper := queuekeep.New(qs.Encoding, qs.ReferenceCounter, keptBytes)
+	qs.Encoding = keeper
+	exp, err := exporterhelper.NewTraces(ctx, set, c, e.pushTraces,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithTimeout(c.TimeoutConfig),
 		exporterhelper.WithRetry(c.RetryConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
+		xexporterhelper.WithQueueBatch(c.QueueConfig, qs),
 	)
+	return exp, keeper, err
 }

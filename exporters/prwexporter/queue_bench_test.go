@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,17 +15,12 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/vigil-otel/vigil/extensions/filestoragewrapper"
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/queuekeep/queuekeeptest"
 	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
-
-type storageHost map[component.ID]component.Component
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component { return h }
 
 // startDurable starts the exporter as the default config runs it (batching
 // inside a sending queue; with durable, a file_storage one) against url;
@@ -34,15 +28,7 @@ func (h storageHost) GetExtensions() map[component.ID]component.Component { retu
 func startDurable(tb testing.TB, url string, durable bool, mutate func(*Config)) (exporter.Metrics, *componenttest.Telemetry) {
 	tb.Helper()
 	ctx := context.Background()
-	sf := filestoragewrapper.NewFactory()
-	scfg := sf.CreateDefaultConfig().(*filestoragewrapper.Config)
-	scfg.Directory = tb.TempDir()
-	sid := component.MustNewIDWithName("file_storage", "queue")
-	ext, err := sf.Create(ctx, extension.Settings{ID: sid, TelemetrySettings: componenttest.NewNopTelemetrySettings()}, scfg)
-	require.NoError(tb, err)
-	host := storageHost{sid: ext}
-	require.NoError(tb, ext.Start(ctx, host))
-	tb.Cleanup(func() { _ = ext.Shutdown(ctx) })
+	host, sid := queuekeeptest.StartFileStorage(tb, "")
 
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
@@ -93,7 +79,7 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	md := benchdata.NodeBatch("node-1", 10, 1, now, now)
 	points := int64(md.DataPointCount())
 	sent := func() int64 { return telemetrytest.CounterSum(b, tel, "otelcol_exporter_sent_metric_points") }
-	cpu0 := cpuTime()
+	cpu0 := queuekeeptest.ProcessCPU()
 	n := int64(0)
 	for b.Loop() {
 		if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
@@ -107,11 +93,5 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	for sent() < n*points {
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(queuekeeptest.ProcessCPU()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
 }

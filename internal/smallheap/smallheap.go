@@ -27,12 +27,31 @@
 // itself (the runtime runs it after the cycle that found its object
 // unreachable), reading the allocation counter from runtime/metrics. No
 // goroutine, no ticker: an agent that does not allocate does not pay for it.
+// The rate is measured over at least Window (5 s) unless RateLimit×Window
+// bytes were allocated sooner: at idle a burst of a few MB (a scrape, an
+// export) ends one cycle and the next ~0.2 s later, and measured over that
+// short cycle it looked like a load and put GOGC back to 100 for a cycle.
+//
+// Two more things while the policy runs (both measured, notes of branch
+// i17-idle3):
+//   - Going idle (from start-up or from a load), and then every ReleaseEvery
+//     while idle, it returns the heap's free pages to the OS at once
+//     (debug.FreeOSMemory: one forced GC cycle and the scavenger's work done
+//     in one go) instead of leaving them to the background scavenger, which
+//     gives back only what is above ~1.1× the heap goal, and slowly.
+//   - Heap-profile sampling is off (runtime.MemProfileRate = 0) unless
+//     GODEBUG names memprofilerate: the runtime's profile buckets (a 1.4 MB
+//     hash table, touched a page per sampled call stack, and the stacks
+//     themselves) are anonymous memory that grows with every new sampled
+//     stack. The pprof extension's heap and allocs profiles then only show
+//     what was sampled before main; run with GODEBUG=memprofilerate=524288
+//     (Go's default) to profile the heap.
 //
 // Why not a library: bytedance/gopkg's gctuner (Apache-2.0) re-evaluates per
 // cycle the same way but tunes the other way (it raises GOGC, up to 500, while
 // the heap is far below a memory limit, and takes over GOGC from the
 // environment); KimMachineGun/automemlimit sets GOMEMLIMIT from the cgroup's
-// limit. Neither lowers GOGC for an idle process, and this is ~70 lines.
+// limit. Neither lowers GOGC for an idle process, and this is ~120 lines.
 package smallheap // import "github.com/vigil-otel/vigil/internal/smallheap"
 
 import (
@@ -41,6 +60,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,6 +81,20 @@ const (
 	// configuration allocates ~0.3 MB/s at idle and ~37 MB/s at
 	// bench/budget's mixed load (gctrace: bytes allocated between cycles).
 	RateLimit = 1 << 20
+	// Window is the shortest span over which the rate is measured, unless
+	// the process allocated RateLimit×Window bytes sooner (then it is over
+	// the limit whatever the span). At idle the default configuration
+	// allocates in bursts of ~2–4 MB (a scrape, an export), and with the
+	// idle heap goal only ~2 MB above the live heap a burst ends a cycle
+	// and starts the next one ~0.2 s later: measured over that one cycle,
+	// the rate was 10 MB/s, GOGC went back to 100 for the next cycle, and
+	// its heap goal, 2× live, was what RSS followed (gctrace: 3–5 such
+	// cycles per 180 s idle).
+	Window = 5 * time.Second
+	// ReleaseEvery is how often, at most, the policy returns the heap's
+	// free pages to the operating system while the process stays idle. It
+	// also does so once when the process goes idle (see tuner.cycle).
+	ReleaseEvery = 5 * time.Minute
 )
 
 // Policy is what Parse decided.
@@ -70,6 +104,10 @@ type Policy struct {
 	Percent int
 	// Off says why the policy does not run; empty when it runs.
 	Off string
+	// MemProfile keeps heap-profile sampling as the runtime set it: GODEBUG
+	// names memprofilerate (the user's choice). Otherwise Start turns the
+	// sampling off (see Start).
+	MemProfile bool
 }
 
 // Parse reads the policy from the environment. An explicit GOGC (a number or
@@ -87,14 +125,26 @@ func Parse(getenv func(string) string) (Policy, error) {
 		return Policy{Off: Env + "=off"}, nil
 	case getenv("GOGC") != "":
 		return Policy{Off: "GOGC is set"}, nil
-	case v == "":
-		return Policy{Percent: DefaultPercent}, nil
 	}
-	p, err := strconv.Atoi(v)
-	if err != nil || p < 1 || p > 99 {
-		return Policy{}, fmt.Errorf("%s=%q: must be off or an integer from 1 to 99", Env, v)
+	p := DefaultPercent
+	if v != "" {
+		var err error
+		p, err = strconv.Atoi(v)
+		if err != nil || p < 1 || p > 99 {
+			return Policy{}, fmt.Errorf("%s=%q: must be off or an integer from 1 to 99", Env, v)
+		}
 	}
-	return Policy{Percent: p}, nil
+	return Policy{Percent: p, MemProfile: namesMemProfileRate(getenv("GODEBUG"))}, nil
+}
+
+// namesMemProfileRate says whether a GODEBUG value sets memprofilerate.
+func namesMemProfileRate(godebug string) bool {
+	for _, kv := range strings.Split(godebug, ",") {
+		if strings.HasPrefix(strings.TrimSpace(kv), "memprofilerate=") {
+			return true
+		}
+	}
+	return false
 }
 
 // Percent returns the GOGC for the next cycle: small while the process
@@ -114,6 +164,9 @@ func Start(p Policy) {
 	if p.Percent == 0 {
 		return
 	}
+	if !p.MemProfile {
+		runtime.MemProfileRate = 0
+	}
 	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/allocs:bytes"}}
 	metrics.Read(sample)
 	t := &tuner{
@@ -126,6 +179,7 @@ func Start(p Policy) {
 		},
 		now:        time.Now,
 		setPercent: debug.SetGCPercent,
+		release:    func() { go debug.FreeOSMemory() },
 	}
 	t.lastAllocs, t.lastTime = t.readAllocs(), t.now()
 	arm(t)
@@ -138,24 +192,37 @@ type tuner struct {
 	small, base, current int
 	lastAllocs           uint64
 	lastTime             time.Time
+	lastRelease          time.Time
 	readAllocs           func() uint64
 	now                  func() time.Time
 	setPercent           func(int) int
+	release              func()
 }
 
-// cycle measures the allocation rate since the last evaluation and sets GOGC
-// for it, if the decision changed.
+// cycle measures the allocation rate since the last evaluation (over at
+// least Window) and sets GOGC for it, if the decision changed. When the
+// process goes idle, and every ReleaseEvery while it stays idle, it also
+// returns the free pages to the OS.
 func (t *tuner) cycle() {
 	allocs, now := t.readAllocs(), t.now()
-	d := now.Sub(t.lastTime).Seconds()
-	if d <= 0 {
+	span := now.Sub(t.lastTime)
+	n := allocs - t.lastAllocs
+	if span <= 0 || span < Window && n < uint64(RateLimit*Window.Seconds()) {
+		// Too short to tell a burst from a load: keep the decision and
+		// measure from the same start at the next cycle.
 		return
 	}
-	rate := float64(allocs-t.lastAllocs) / d
+	rate := float64(n) / span.Seconds()
 	t.lastAllocs, t.lastTime = allocs, now
-	if want := Percent(rate, RateLimit, t.small, t.base); want != t.current {
+	want := Percent(rate, RateLimit, t.small, t.base)
+	release := want == t.small && (t.current != want || now.Sub(t.lastRelease) >= ReleaseEvery)
+	if want != t.current {
 		t.setPercent(want)
 		t.current = want
+	}
+	if release {
+		t.release()
+		t.lastRelease = now
 	}
 }
 

@@ -26,6 +26,8 @@ func TestParse(t *testing.T) {
 		"GOGC off wins":             {map[string]string{"GOGC": "off", "GOMEMLIMIT": "200MiB"}, Policy{Off: "GOGC is set"}},
 		"GOMEMLIMIT alone keeps it": {map[string]string{"GOMEMLIMIT": "204MiB"}, Policy{Percent: DefaultPercent}},
 		"off beats a bad GOGC":      {map[string]string{Env: "off", "GOGC": "x"}, Policy{Off: Env + "=off"}},
+		"GODEBUG memprofilerate":    {map[string]string{"GODEBUG": "gctrace=1, memprofilerate=524288"}, Policy{Percent: DefaultPercent, MemProfile: true}},
+		"GODEBUG without it":        {map[string]string{"GODEBUG": "gctrace=1,madvdontneed=1"}, Policy{Percent: DefaultPercent}},
 	}
 	for name, c := range cases {
 		got, err := Parse(func(k string) string { return c.env[k] })
@@ -79,13 +81,17 @@ func TestPercent(t *testing.T) {
 }
 
 // fakeRuntime is a made-up allocation counter and clock: each step advances
-// the clock by 10 s and the counter by that step's bytes.
+// the clock by that step's span (10 s when spans is nil) and the counter by
+// that step's bytes.
 type fakeRuntime struct {
 	steps  []uint64
+	spans  []time.Duration
 	i      int
 	allocs uint64
 	clock  time.Time
 	sets   []int
+	// released holds the step (1-based) of each release.
+	released []int
 }
 
 func (f *fakeRuntime) tuner() *tuner {
@@ -97,10 +103,15 @@ func (f *fakeRuntime) tuner() *tuner {
 			return f.allocs
 		},
 		now: func() time.Time {
-			f.clock = f.clock.Add(10 * time.Second)
+			span := 10 * time.Second
+			if f.spans != nil {
+				span = f.spans[f.i-1]
+			}
+			f.clock = f.clock.Add(span)
 			return f.clock
 		},
 		setPercent: func(p int) int { f.sets = append(f.sets, p); return 0 },
+		release:    func() { f.released = append(f.released, f.i) },
 	}
 }
 
@@ -118,6 +129,55 @@ func TestCycle(t *testing.T) {
 	want := []int{50, 100, 50, 100}
 	if !slices.Equal(f.sets, want) {
 		t.Fatalf("SetGCPercent calls %v, want %v", f.sets, want)
+	}
+	// Free pages go back to the OS each time the process goes idle (steps
+	// 1 and 5), not while it stays idle within ReleaseEvery, not under load.
+	if want := []int{1, 5}; !slices.Equal(f.released, want) {
+		t.Fatalf("releases at steps %v, want %v", f.released, want)
+	}
+}
+
+// TestReleaseEvery: while the process stays idle, free pages go back to the
+// OS at most once per ReleaseEvery.
+func TestReleaseEvery(t *testing.T) {
+	t.Parallel()
+	// 70 idle cycles of 10 s: releases on going idle (step 1), then every
+	// 30 steps (ReleaseEvery is 5 minutes).
+	f := &fakeRuntime{steps: slices.Repeat([]uint64{3e6}, 70), clock: time.Unix(0, 0)}
+	tu := f.tuner()
+	for range f.steps {
+		tu.cycle()
+	}
+	if want := []int{1, 31, 61}; !slices.Equal(f.released, want) {
+		t.Fatalf("releases at steps %v, want %v", f.released, want)
+	}
+	if want := []int{50}; !slices.Equal(f.sets, want) {
+		t.Fatalf("SetGCPercent calls %v, want %v", f.sets, want)
+	}
+}
+
+// TestCycleBurst: a cycle that ends soon after the last one is measured with
+// the next one, unless it allocated RateLimit×Window bytes already.
+func TestCycleBurst(t *testing.T) {
+	t.Parallel()
+	ms := time.Millisecond
+	f := &fakeRuntime{
+		// idle; a 3 MB burst ends the next cycle 0.2 s later (measured
+		// with the cycle after it: 3.3 MB in 10.2 s); idle; the start of a
+		// load (40 MB in 0.2 s); the load.
+		steps: []uint64{3e6, 3e6, 3e5, 3e6, 40e6, 600e6},
+		spans: []time.Duration{10 * time.Second, 200 * ms, 10 * time.Second, 10 * time.Second, 200 * ms, 10 * time.Second},
+		clock: time.Unix(0, 0),
+	}
+	tu := f.tuner()
+	for range f.steps {
+		tu.cycle()
+	}
+	if want := []int{50, 100}; !slices.Equal(f.sets, want) {
+		t.Fatalf("SetGCPercent calls %v, want %v", f.sets, want)
+	}
+	if want := []int{1}; !slices.Equal(f.released, want) {
+		t.Fatalf("releases at steps %v, want %v", f.released, want)
 	}
 }
 
@@ -138,9 +198,13 @@ func TestCycleSameInstant(t *testing.T) {
 func TestStartOff(t *testing.T) {
 	before := debug.SetGCPercent(-1)
 	debug.SetGCPercent(before)
+	rate := runtime.MemProfileRate
 	Start(Policy{Off: "GOGC is set"})
 	if got := debug.SetGCPercent(before); got != before {
 		t.Fatalf("a policy that is off changed GOGC from %d to %d", before, got)
+	}
+	if runtime.MemProfileRate != rate {
+		t.Fatalf("a policy that is off changed MemProfileRate from %d to %d", rate, runtime.MemProfileRate)
 	}
 }
 
@@ -165,8 +229,9 @@ func TestArm(t *testing.T) {
 			}
 			return 0
 		},
-		now:        func() time.Time { clock = clock.Add(time.Second); return clock },
+		now:        func() time.Time { clock = clock.Add(Window); return clock },
 		setPercent: func(p int) int { sets = append(sets, p); return 0 },
+		release:    func() {},
 	}
 	arm(tu)
 	for range 2 {

@@ -6,9 +6,11 @@ package jaegerproto
 import (
 	"bytes"
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/jaegertracing/jaeger-idl/model/v1"
 	"github.com/jaegertracing/jaeger-idl/proto-gen/api_v2"
@@ -205,6 +207,23 @@ func TestReleaseReuse(t *testing.T) {
 		assertSameAsReference(t, newSmallTraces())
 		Release(small)
 	}
+}
+
+// The buffers of the last request released are the next request's, even
+// after garbage collections (which empty the sync.Pool behind them).
+func TestReleasedBuffersSurviveGC(t *testing.T) {
+	spare.Store(nil) // what earlier tests left
+	td := richTraces()
+	first := Encode(td, DefaultOptions())
+	spans := unsafe.SliceData(first[0].Spans[:1])
+	Release(first[:1])
+	runtime.GC()
+	runtime.GC()
+	again := Encode(td, DefaultOptions())
+	assert.Same(t, spans, unsafe.SliceData(again[0].Spans[:1]))
+	assertSameAsReference(t, td)
+	Release(again)
+	Release(first[1:])
 }
 
 func newSmallTraces() ptrace.Traces {
