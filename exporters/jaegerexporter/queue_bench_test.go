@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/vigil-otel/vigil/exporters/jaegerexporter/internal/metadatatest"
+	"github.com/vigil-otel/vigil/internal/cputime"
 	"github.com/vigil-otel/vigil/internal/queuekeep"
 	"github.com/vigil-otel/vigil/internal/queuekeep/queuekeeptest"
 	"github.com/vigil-otel/vigil/internal/telemetrytest"
@@ -49,7 +50,7 @@ func benchmarkDurableQueue(b *testing.B, keptBytes int) {
 	telemetrygenTraces().ResourceSpans().At(0).CopyTo(export.ResourceSpans().AppendEmpty())
 	spans := int64(export.SpanCount())
 	sent := func() int64 { return telemetrytest.CounterSum(b, tel, "otelcol_exporter_sent_spans") }
-	cpu0 := queuekeeptest.ProcessCPU()
+	cpu0 := cputime.Process()
 	n := int64(0)
 	for b.Loop() {
 		td := ptrace.NewTraces() // the exporter owns what it is given (batching moves it)
@@ -65,5 +66,5 @@ func benchmarkDurableQueue(b *testing.B, keptBytes int) {
 	for sent() < n*spans {
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.ReportMetric(float64(queuekeeptest.ProcessCPU()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
 }

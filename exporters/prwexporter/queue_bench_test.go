@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/cputime"
 	"github.com/vigil-otel/vigil/internal/queuekeep/queuekeeptest"
 	"github.com/vigil-otel/vigil/internal/telemetrytest"
 )
@@ -79,7 +80,7 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	md := benchdata.NodeBatch("node-1", 10, 1, now, now)
 	points := int64(md.DataPointCount())
 	sent := func() int64 { return telemetrytest.CounterSum(b, tel, "otelcol_exporter_sent_metric_points") }
-	cpu0 := queuekeeptest.ProcessCPU()
+	cpu0 := cputime.Process()
 	n := int64(0)
 	for b.Loop() {
 		if err := exp.ConsumeMetrics(context.Background(), md); err != nil {
@@ -93,5 +94,5 @@ func benchmarkDurableQueue(b *testing.B, maxUnsent int64, durable bool) {
 	for sent() < n*points {
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.ReportMetric(float64(queuekeeptest.ProcessCPU()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Process()-cpu0)/float64(time.Millisecond)/float64(n), "cpu-ms/op")
 }

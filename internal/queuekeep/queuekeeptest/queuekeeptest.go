@@ -3,16 +3,13 @@
 
 // Package queuekeeptest helps the tests and benchmarks of exporters with a
 // persistent sending queue: it starts the storage (Vigil's file_storage
-// extension, as the default configuration runs it) and reads the process's
-// CPU time.
+// extension, as the default configuration runs it).
 package queuekeeptest // import "github.com/vigil-otel/vigil/internal/queuekeep/queuekeeptest"
 
 import (
 	"context"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -58,13 +55,4 @@ func StartStoppableFileStorage(tb testing.TB, dir string) (Host, component.ID, f
 	stop := sync.OnceFunc(func() { require.NoError(tb, ext.Shutdown(ctx)) })
 	tb.Cleanup(stop)
 	return host, sid, stop
-}
-
-// ProcessCPU is the CPU time (user and system) the process has used so far
-// (getrusage): what a benchmark reports per op on a busy machine, where
-// wall time per op loses its meaning.
-func ProcessCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,14 +5,13 @@ package translate
 
 import (
 	"runtime"
-	"syscall"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigil-otel/vigil/internal/benchdata"
+	"github.com/vigil-otel/vigil/internal/cputime"
 )
 
 // benchMetrics is a typical node batch, the one bench/loadgen sends: 10
@@ -20,12 +19,6 @@ import (
 func benchMetrics() pmetric.Metrics {
 	ts := pcommon.Timestamp(1_700_000_000_000_000_000)
 	return benchdata.NodeBatch("bench", 10, 0, ts, ts-60e9)
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkTranslateEncode measures translation plus protobuf and snappy
@@ -50,7 +43,7 @@ func BenchmarkTranslateEncode(b *testing.B) {
 			b.ReportAllocs()
 			runtime.ReadMemStats(&before)
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			wire, requests := 0, 0
 			for range b.N {
 				res := tr.Translate(md)
@@ -75,7 +68,7 @@ func BenchmarkTranslateEncode(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Process() - cpu0
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(dps), "ns/dp")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(dps), "cpu-ns/dp")
