@@ -429,6 +429,15 @@ func TestFaultSIGTERMUnderLoad(t *testing.T) {
 // overloadLimitMiB is the memory_limiter's hard limit in the overload test.
 const overloadLimitMiB = 256
 
+// overloadSpikeMiB is its spike limit: the limiter refuses above
+// limit − spike (the soft limit), and the spike must cover what is already
+// in flight when it starts refusing: 24 requests of 1 MB being read and
+// decoded, and the exporter's consumers translating batches of about
+// 9,000 records. With the queue in memory, anonymous RSS peaked 51–82 MiB
+// above the soft limit in five runs (2026-12-06); 64 MiB, 25 % of the
+// limit, was too little (peaks of 258 and 273 MiB), so 112 leaves 30 MiB.
+const overloadSpikeMiB = 112
+
 // overloadOverride gives the memory_limiter a fixed limit a test can
 // reach (the default's 80 % of the machine's memory cannot be).
 var overloadOverride = fmt.Sprintf(`
@@ -438,8 +447,8 @@ processors:
     limit_percentage: 0
     spike_limit_percentage: 0
     limit_mib: %d
-    spike_limit_mib: 64
-`, overloadLimitMiB)
+    spike_limit_mib: %d
+`, overloadLimitMiB, overloadSpikeMiB)
 
 // memSample is one reading of vigil's memory from /proc.
 type memSample struct {
