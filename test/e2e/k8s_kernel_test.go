@@ -211,6 +211,25 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 		return fmt.Sprintf(`kernel_tcp_retransmitted_segments_total{%s}`,
 			strings.Join(append([]string{fmt.Sprintf("network_peer_address=%q", l.AddrB)}, more...), ","))
 	}
+	// lost is what the agent itself reports it did not count: events the
+	// kernel did not hand to its programs (recursion misses, machine-wide,
+	// so an upper bound for these connections), and events dropped or
+	// folded into the overflow peer because a map was full. Zero on a
+	// quiet machine; the full suite runs beside the soak test.
+	lost := func() (int64, string) {
+		families, err := scrape("http://127.0.86.1:8888/metrics")
+		if err != nil {
+			return 0, err.Error()
+		}
+		var n int64
+		var parts []string
+		for _, name := range []string{"otelcol_receiver_kernel_missed_events_total", "otelcol_receiver_kernel_peer_map_full_total", "otelcol_receiver_kernel_peer_overflow_total"} {
+			v := int64(sumFamily(families[name], nil))
+			n += v
+			parts = append(parts, fmt.Sprintf("%s %d", name, v))
+		}
+		return n, strings.Join(parts, ", ")
+	}
 	Eventually(t, 90*time.Second, func() (bool, string) {
 		all, err := promQuery(PrometheusURL, "sum("+retrans()+")")
 		if err != nil {
@@ -224,9 +243,14 @@ func TestK8sKernelSignalsPerPod(t *testing.T) {
 			return false, fmt.Sprintf("retransmits: total %v, per pod %v (want %d pods); kernel counted %d", all, perPod, len(pods), kernelRetrans)
 		}
 		// The kernel's count, less retransmits that failed late (see
-		// TestKernelReceiverToPrometheus): none with loss on the wire only.
-		if n := int64(all[0].Value); n > kernelRetrans || n < kernelRetrans-failed {
-			return false, fmt.Sprintf("retransmits in Prometheus %d, kernel TcpRetransSegs %d (TCPRetransFail %d)", n, kernelRetrans, failed)
+		// TestKernelReceiverToPrometheus): none with loss on the wire only;
+		// and less what the agent reports it lost.
+		missed, how := lost()
+		if n := int64(all[0].Value); n > kernelRetrans || n < kernelRetrans-failed-missed {
+			return false, fmt.Sprintf("retransmits in Prometheus %d, kernel TcpRetransSegs %d (TCPRetransFail %d); the agent's own losses: %s", n, kernelRetrans, failed, how)
+		}
+		if missed > 0 {
+			t.Logf("retransmits in Prometheus %d, kernel TcpRetransSegs %d; the agent reports losses: %s", int64(all[0].Value), kernelRetrans, how)
 		}
 		return true, ""
 	})
