@@ -241,6 +241,45 @@ func podLogsStats(pod string, from time.Time) (n, uniq int, err error) {
 	return n, uniq, err
 }
 
+// seqReport says which of pod p's lines are not stored, the times they were
+// written, and which stored lines carry no sequence number (a line whose
+// first part was lost), for the message of a failed count.
+func seqReport(p *kubeletPod, from time.Time) string {
+	rows, err := logsRows(fmt.Sprintf(`{pod=%s} | fields _msg`, LogsQLString(p.name)), from, time.Now().Add(time.Hour), 1_000_000)
+	if err != nil {
+		return err.Error()
+	}
+	stored := make([]bool, p.seq)
+	var noSeq []string
+	for _, r := range rows {
+		m := r["_msg"]
+		i := strings.Index(m, " seq=")
+		if i < 0 {
+			noSeq = append(noSeq, fmt.Sprintf("%d bytes %.60q", len(m), m))
+			continue
+		}
+		f := strings.Fields(m[i+len(" seq="):])
+		if len(f) == 0 {
+			noSeq = append(noSeq, fmt.Sprintf("%.60q", m))
+			continue
+		}
+		if n, err := strconv.Atoi(f[0]); err == nil && n >= 0 && n < len(stored) {
+			stored[n] = true
+		}
+	}
+	var missing []string
+	for n, ok := range stored {
+		if !ok && len(missing) < 20 {
+			at := ""
+			if n < len(p.writeAt) {
+				at = p.writeAt[n].Format("15:04:05.000")
+			}
+			missing = append(missing, fmt.Sprintf("seq %d (long: %v, written %s)", n, p.longEach > 0 && n%p.longEach == p.longEach-1, at))
+		}
+	}
+	return fmt.Sprintf("%d rows; missing (up to 20): %v; rows without a seq: %d %v", len(rows), missing, len(noSeq), noSeq[:min(len(noSeq), 5)])
+}
+
 // TestPodLogs runs the embedded default configuration's pod-log pipeline
 // (filelog with the container parser → loki/pods → VictoriaLogs) over a
 // directory in the kubelet's layout, written at a steady rate while the
@@ -320,13 +359,17 @@ func TestPodLogs(t *testing.T) {
 	}
 	t.Logf("lines written: %v (total %d)", written, total)
 	for _, p := range pods {
-		Eventually(t, 180*time.Second, func() (bool, string) {
+		deadline := time.Now().Add(180 * time.Second)
+		for {
 			_, u, err := podLogsStats(p.name, start)
-			if err != nil {
-				return false, err.Error()
+			if err == nil && u == p.seq {
+				break
 			}
-			return u == p.seq, fmt.Sprintf("pod %s: %d distinct lines stored, want %d", p.name, u, p.seq)
-		})
+			if time.Now().After(deadline) {
+				t.Fatalf("after 3m0s, pod %s: %d distinct lines stored, want %d (%v); %s", p.name, u, p.seq, err, seqReport(p, start))
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	}
 
 	// Duplicates: only lines written shortly before the SIGKILL, i.e. read
