@@ -387,9 +387,30 @@ func (v *Vigil) run(t *testing.T) {
 	t.Cleanup(func() {
 		v.stop(syscall.SIGTERM)
 		if t.Failed() {
-			t.Logf("vigil log (last 60 lines):\n%s", tail(v.Log(), 60))
+			log := v.Log()
+			t.Logf("vigil's warnings and errors (up to 40, without stack traces):\n%s", problems(log, 40))
+			t.Logf("vigil log (last 60 lines):\n%s", tail(log, 60))
 		}
 	})
+}
+
+// problems is the first n lines of a collector log at level warn or error
+// (zap's console encoding: time, level, caller, message), which a stack
+// trace can push out of the log's tail.
+func problems(log string, n int) string {
+	var out []string
+	for line := range strings.Lines(log) {
+		f := strings.SplitN(line, "\t", 3)
+		if len(f) < 3 || (f[1] != "warn" && f[1] != "error") {
+			continue
+		}
+		if len(out) == n {
+			out = append(out, "…")
+			break
+		}
+		out = append(out, strings.TrimRight(line, "\n"))
+	}
+	return strings.Join(out, "\n")
 }
 
 func (v *Vigil) start(t *testing.T) {
