@@ -566,6 +566,13 @@ func Telemetrygen(t *testing.T, v *Vigil, signal string, args ...string) string 
 // backend; it asserts nothing about speed.
 func Eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
+	EventuallyReport(t, timeout, cond, nil)
+}
+
+// EventuallyReport is Eventually that, when it fails, adds what report
+// returns: a diagnosis too costly to make on every try.
+func EventuallyReport(t *testing.T, timeout time.Duration, cond func() (bool, string), report func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, msg := cond()
@@ -573,6 +580,9 @@ func Eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 			return
 		}
 		if time.Now().After(deadline) {
+			if report != nil {
+				msg += "; " + report()
+			}
 			t.Fatalf("condition not met after %s: %s", timeout, msg)
 		}
 		time.Sleep(500 * time.Millisecond)

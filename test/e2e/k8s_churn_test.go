@@ -372,15 +372,10 @@ func TestK8sPodChurn(t *testing.T) {
 				return false, fmt.Sprintf("retransmits of uid %s: %v; gauge %s: %v; every series of the pod's cgroup: %v; the agent's export failures: %s",
 					gen.uid, s, marker, g, all, exportFailures(selfMetrics))
 			}
-			// All of this transfer's retransmits (the kernel's count, less
-			// late failures: see TestKernelReceiverToPrometheus, and less
-			// what the agent reports it lost: see kernelLosses), so that
-			// the count cannot grow afterwards.
-			lost, how := kernelLosses(selfMetrics)
-			if v := int64(s[0].Value); v > kernel || v < kernel-failed-lost {
-				return false, fmt.Sprintf("retransmits of uid %s: %d, kernel TcpRetransSegs %d (TCPRetransFail %d); the agent's own losses: %s", gen.uid, v, kernel, failed, how)
-			} else if v < kernel-failed {
-				t.Logf("retransmits of uid %s: %d, kernel TcpRetransSegs %d; the agent reports losses: %s", gen.uid, v, kernel, how)
+			// All of this transfer's retransmits (see retransWithin), so
+			// that the count cannot grow afterwards.
+			if ok, msg := retransWithin(t, int64(s[0].Value), kernel, failed, selfMetrics); !ok {
+				return false, fmt.Sprintf("uid %s: %s", gen.uid, msg)
 			}
 			if g[0].Labels["k8s_pod_uid"] != gen.uid || g[0].Labels["k8s_pod_name"] != web.name {
 				return false, fmt.Sprintf("gauge %s from %s carries %v, want uid %s", marker, podIP, g[0].Labels, gen.uid)

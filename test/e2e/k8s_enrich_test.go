@@ -413,7 +413,9 @@ func startChartAgentWith(t *testing.T, cfg map[string]any, ip, port string, env 
 		cancel()
 		<-exited
 		if t.Failed() {
-			t.Logf("vigil output (%s):\n%s", ip, tail(out.String(), 80))
+			log := out.String()
+			t.Logf("vigil's warnings and errors (%s; up to 40, without stack traces):\n%s", ip, problems(log, 40))
+			t.Logf("vigil output (%s):\n%s", ip, tail(log, 80))
 		}
 	})
 	waitFor(t, 90*time.Second, "vigil's OTLP receiver on "+ip+":"+port, func() bool {

@@ -359,17 +359,13 @@ func TestPodLogs(t *testing.T) {
 	}
 	t.Logf("lines written: %v (total %d)", written, total)
 	for _, p := range pods {
-		deadline := time.Now().Add(180 * time.Second)
-		for {
+		EventuallyReport(t, 180*time.Second, func() (bool, string) {
 			_, u, err := podLogsStats(p.name, start)
-			if err == nil && u == p.seq {
-				break
+			if err != nil {
+				return false, err.Error()
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after 3m0s, pod %s: %d distinct lines stored, want %d (%v); %s", p.name, u, p.seq, err, seqReport(p, start))
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
+			return u == p.seq, fmt.Sprintf("pod %s: %d distinct lines stored, want %d", p.name, u, p.seq)
+		}, func() string { return seqReport(p, start) })
 	}
 
 	// Duplicates: only lines written shortly before the SIGKILL, i.e. read
